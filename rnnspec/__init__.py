@@ -1,0 +1,34 @@
+"""rnnspec: compile one declarative spec of a recurrent sequence model into equivalent
+Keras 3, PyTorch and NumPy models.
+
+>>> import rnnspec
+>>> spec = rnnspec.load_spec("specs/imdb_lstm.yaml")
+>>> rnnspec.analyze(spec).total_params
+328353
+
+Importing rnnspec imports no framework; backends are imported on ``build``.
+"""
+
+from .analysis import Analysis, LayerRow, analyze
+from .errors import Issue, RnnspecError, SpecError
+from .loader import load_spec, loads_spec, spec_from_dict
+from .registry import available_backends, get_backend
+from .spec import ModelSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analysis",
+    "Issue",
+    "LayerRow",
+    "ModelSpec",
+    "RnnspecError",
+    "SpecError",
+    "__version__",
+    "analyze",
+    "available_backends",
+    "get_backend",
+    "load_spec",
+    "loads_spec",
+    "spec_from_dict",
+]

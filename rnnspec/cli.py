@@ -1,0 +1,173 @@
+"""The ``rnnspec`` command line.
+
+Exit codes: 0 ok, 1 invalid input or a failed check, 2 usage error. A user mistake never
+prints a Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from . import __version__
+from .errors import RnnspecError, SpecError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="rnnspec",
+    help="Compile one declarative spec of a recurrent sequence model into equivalent Keras, PyTorch and "
+    "NumPy models.\n\nExit codes: 0 ok, 1 invalid input or failed check, 2 usage error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn rnnspec's user-facing errors into a message on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecError as exc:
+            raise _fail(exc.render()) from None
+        except RnnspecError as exc:
+            raise _fail(f"error: {exc}") from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rnnspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],  # noqa: UP045 - typer reads the annotation at run time
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Compile one declarative spec of a recurrent sequence model into equivalent Keras, PyTorch and NumPy
+    models.
+
+    Exit codes: 0 ok, 1 invalid input or failed check, 2 usage error.
+    """
+
+
+SpecArg = Annotated[Path, typer.Argument(help="A spec file (.yaml, .yml or .json).", show_default=False)]
+
+
+class ConventionName(str, Enum):
+    keras = "keras"
+    torch = "torch"
+
+
+Convention = Annotated[
+    Optional[ConventionName],  # noqa: UP045
+    typer.Option("--convention", "-c", help="Count parameters in this convention (default: the spec's own).",
+                 show_default=False),
+]
+
+
+@app.command()
+@user_errors
+def validate(
+    specs: Annotated[list[Path], typer.Argument(help="One or more spec files.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Check spec files; print `ok` or every located error per file. Exit 1 if any is invalid."""
+    from .loader import load_spec
+
+    report: list[dict[str, Any]] = []
+    failed = False
+    for path in specs:
+        try:
+            load_spec(path)
+        except SpecError as exc:
+            failed = True
+            report.append({"file": str(path), "ok": False, "errors": [i.to_dict() for i in exc.issues]})
+            if not as_json:
+                typer.echo(exc.render(), err=True)
+            continue
+        report.append({"file": str(path), "ok": True, "errors": []})
+        if not as_json:
+            typer.echo(f"ok {path}")
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def summary(
+    spec: SpecArg,
+    convention: Convention = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """Print a Keras-style table of layers, output shapes and parameter counts (no framework is imported)."""
+    from .analysis import analyze
+    from .loader import load_spec
+    from .summary import render_summary
+
+    result = analyze(load_spec(spec), convention.value if convention else None)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        typer.echo(render_summary(result), nl=False)
+
+
+@app.command()
+@user_errors
+def schema(
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Write the schema to this file instead of stdout."),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the spec (for editor completion and validation)."""
+    from .schema import spec_schema
+    from .util import write_text_atomic
+
+    text = json.dumps(spec_schema(), indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text_atomic(output, text)
+        typer.echo(f"wrote {output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and of ``python -m rnnspec``."""
+    try:
+        app(args=argv, prog_name="rnnspec", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The one table through which the core reaches a framework backend.
+
+Backends are named by dotted paths and imported only when asked for (on ``build``), so
+``validate``, ``summary`` and ``schema`` never import a framework. Third-party packages can
+add backends through the ``rnnspec.backends`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from .errors import RnnspecError
+
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "ENTRY_POINT_GROUP",
+    "BackendNotFoundError",
+    "MissingFrameworkError",
+    "available_backends",
+    "get_backend",
+]
+
+ENTRY_POINT_GROUP = "rnnspec.backends"
+# The framework backends live in the folder backends/, installed as the package
+# `rnnspec_backends`. This table is the only place in the core that names it.
+_PACKAGE = "rnnspec_backends"
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """Where a backend lives and which install extra brings its framework."""
+
+    target: str
+    """``module:attribute`` of the backend object."""
+    extra: str | None
+    """The ``pip install 'rnnspec[EXTRA]'`` that provides its framework."""
+    framework_modules: tuple[str, ...] = ()
+    """Top-level modules whose absence means the framework is not installed."""
+
+
+BUILTIN_BACKENDS: dict[str, BackendEntry] = {
+    "keras": BackendEntry(f"{_PACKAGE}.keras:BACKEND", "keras", ("keras", "tensorflow")),
+    "torch": BackendEntry(f"{_PACKAGE}.torch:BACKEND", "torch", ("torch",)),
+    "numpy": BackendEntry(f"{_PACKAGE}.numpy:BACKEND", None, ("numpy",)),
+}
+
+
+class BackendNotFoundError(RnnspecError):
+    """No backend is registered under the requested name."""
+
+
+class MissingFrameworkError(RnnspecError):
+    """The backend exists but its framework is not installed."""
+
+
+def _entry_point_backends() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_backends() -> list[str]:
+    """Names of every known backend, built in first (whether or not its framework is installed)."""
+    names = list(BUILTIN_BACKENDS)
+    names += sorted(n for n in _entry_point_backends() if n not in BUILTIN_BACKENDS)
+    return names
+
+
+def get_backend(name: str) -> Any:
+    """Import and return the backend object registered as ``name``.
+
+    Raises :class:`BackendNotFoundError` for an unknown name (listing the known ones) and
+    :class:`MissingFrameworkError` with the install command when the framework is absent.
+    """
+    entry = BUILTIN_BACKENDS.get(name)
+    if entry is None:
+        plugins = _entry_point_backends()
+        if name in plugins:
+            return plugins[name].load()
+        raise BackendNotFoundError(
+            f"unknown backend {name!r}; available: {', '.join(available_backends())}"
+        )
+    module_name, _, attr = entry.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in entry.framework_modules:
+            hint = f"pip install 'rnnspec[{entry.extra}]'" if entry.extra else "pip install numpy"
+            raise MissingFrameworkError(
+                f"the {name} backend needs {missing}, which is not installed; install it with: {hint}"
+            ) from None
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise BackendNotFoundError(
+                f"the {name} backend is not part of this installation of rnnspec ({module_name} is missing); "
+                "reinstall rnnspec"
+            ) from None
+        raise
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise BackendNotFoundError(f"{module_name} does not define {attr}; the {name} backend is broken") from None

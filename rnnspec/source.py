@@ -1,0 +1,223 @@
+"""Reading a spec file: bytes → text → data, with the position of every key and value.
+
+YAML is read with PyYAML's safe loader (a tag that would construct a Python object is an
+error, never executed); JSON with the standard library. Both give a map from field path to
+``(line, column)`` so that later validation errors can be located.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Issue, SpecError
+
+__all__ = ["Source", "read_source", "parse_text"]
+
+Position = tuple[int, int]  # 1-based line and column
+PathKey = tuple[str | int, ...]
+
+MAX_BYTES = 1_000_000
+
+
+@dataclass
+class Source:
+    """Parsed data of one spec file and where each piece of it stands in the file."""
+
+    data: Any
+    file: str | None
+    key_positions: dict[PathKey, Position] = field(default_factory=dict)
+    value_positions: dict[PathKey, Position] = field(default_factory=dict)
+
+    def locate(self, path: PathKey, *, key: bool = True) -> Position | None:
+        """Position of ``path`` (its key when ``key``), else of its nearest ancestor."""
+        table = self.key_positions if key else self.value_positions
+        for n in range(len(path), -1, -1):
+            sub = path[:n]
+            if sub in table:
+                return table[sub]
+            if sub in self.value_positions:
+                return self.value_positions[sub]
+        return None
+
+
+def _issue(file: str | None, message: str, *, pos: Position | None = None, **kw: str) -> Issue:
+    line, col = pos if pos is not None else (None, None)
+    return Issue(message=message, file=file, line=line, column=col, **kw)
+
+
+def read_source(path: str | Path) -> Source:
+    """Read and parse the spec file at ``path``; raise :class:`SpecError` for any problem."""
+    p = Path(path)
+    file = str(path)
+    if not p.exists():
+        raise SpecError(
+            [_issue(file, "no such file", expected="a path to a .yaml, .yml or .json spec",
+                    fix="check the path (relative paths start from the current directory)")]
+        )
+    if p.is_dir():
+        specs = sorted(str(q) for q in p.iterdir() if q.suffix in (".yaml", ".yml", ".json"))[:3]
+        hint = f" (it holds {', '.join(specs)})" if specs else ""
+        raise SpecError(
+            [_issue(file, "is a directory, not a spec file", received="a directory",
+                    expected="a .yaml, .yml or .json file", fix=f"name one spec file inside it{hint}")]
+        )
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SpecError([_issue(file, f"cannot read the file: {exc.strerror or exc}",
+                                fix="check the file's permissions")]) from None
+    return parse_bytes(raw, file=file, fmt=_format_of(p))
+
+
+def _format_of(p: Path) -> str | None:
+    return {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(p.suffix.lower())
+
+
+def parse_bytes(raw: bytes, *, file: str | None = None, fmt: str | None = None) -> Source:
+    if len(raw) > MAX_BYTES:
+        raise SpecError([_issue(file, f"the file is {len(raw):,} bytes; a spec is a small text file",
+                                expected=f"at most {MAX_BYTES:,} bytes", fix="check that this is a spec file")])
+    if b"\x00" in raw:
+        raise SpecError([_issue(file, "this is a binary file, not a YAML or JSON spec",
+                                received="bytes including NUL", expected="UTF-8 text",
+                                fix="pass the spec's .yaml or .json file")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError([_issue(file, "the file is not UTF-8 text", pos=(line, 1),
+                                received=f"byte 0x{raw[exc.start]:02x} at offset {exc.start}",
+                                expected="UTF-8 text", fix="save the spec as UTF-8")]) from None
+    return parse_text(text, file=file, fmt=fmt)
+
+
+def parse_text(text: str, *, file: str | None = None, fmt: str | None = None) -> Source:
+    """Parse spec text (YAML, or JSON when ``fmt == "json"`` or the text starts with ``{``)."""
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise SpecError([_issue(file, "the spec is empty", received="an empty file",
+                                expected="a mapping that starts with `rnnspec: 1`",
+                                fix="start from one of the examples in specs/")])
+    if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
+        source = _parse_json(text, file)
+    else:
+        source = _parse_yaml(text, file)
+    if not isinstance(source.data, dict):
+        kind = type(source.data).__name__ if source.data is not None else "null"
+        raise SpecError([_issue(file, "the spec must be a mapping of keys to values", pos=(1, 1),
+                                received=f"a {kind}", expected="a mapping that starts with `rnnspec: 1`",
+                                fix="start from one of the examples in specs/")])
+    return source
+
+
+# -- YAML ------------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader; the composed node tree is walked separately for positions."""
+
+
+def _mark(m: yaml.Mark) -> Position:
+    return (m.line + 1, m.column + 1)
+
+
+def _parse_yaml(text: str, file: str | None) -> Source:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        issues: list[Issue] = []
+        source = Source(data=None, file=file)
+        if node is not None:
+            _walk(node, (), source, issues, file)
+        if issues:
+            raise SpecError(issues)
+        source.data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_yaml_issue(exc, file)]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises marked errors for text input
+        raise SpecError([_issue(file, f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise SpecError([_issue(file, "the YAML nests too deeply", fix="check the file's structure")]) from None
+    finally:
+        loader.dispose()
+    return source
+
+
+def _yaml_issue(exc: yaml.MarkedYAMLError, file: str | None) -> Issue:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+        return _issue(file, "YAML tags that construct objects are not allowed in a spec",
+                      pos=_mark(mark) if mark else None, received=problem.split("tag")[-1].strip(),
+                      expected="plain YAML values: mappings, lists, strings, numbers, booleans",
+                      fix="remove the `!tag`")
+    context = f" ({exc.context})" if exc.context else ""
+    return _issue(file, f"invalid YAML: {problem}{context}", pos=_mark(mark) if mark else None,
+                  expected="valid YAML (indent with spaces, `key: value`)",
+                  fix="check the syntax around this line")
+
+
+def _walk(node: yaml.Node, path: PathKey, source: Source, issues: list[Issue], file: str | None) -> None:
+    source.value_positions[path] = _mark(node.start_mark)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, Position] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None:
+                continue
+            pos = _mark(key_node.start_mark)
+            if key in seen:
+                issues.append(_issue(file, f"key {key!r} appears twice in this mapping", pos=pos,
+                                     received=f"{key!r} at line {seen[key][0]} and line {pos[0]}",
+                                     expected="each key once", fix="delete one of the two"))
+            seen[key] = pos
+            source.key_positions[(*path, key)] = pos
+            _walk(value_node, (*path, key), source, issues, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            source.key_positions[(*path, i)] = _mark(item.start_mark)
+            _walk(item, (*path, i), source, issues, file)
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def _parse_json(text: str, file: str | None) -> Source:
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                duplicates.append(k)
+            out[k] = v
+        return out
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        raise SpecError([_issue(file, f"invalid JSON: {exc.msg}", pos=(exc.lineno, exc.colno),
+                                expected="valid JSON (double-quoted keys, no trailing commas)",
+                                fix="check the syntax around this position")]) from None
+    except RecursionError:
+        raise SpecError([_issue(file, "the JSON nests too deeply", fix="check the file's structure")]) from None
+    source = Source(data=data, file=file)
+    # JSON is (nearly) YAML, so the YAML composer finds the positions; tabs are replaced by
+    # spaces one for one, which keeps every column.
+    try:
+        positioned: Source | None = _parse_yaml(text.replace("\t", " "), file)
+    except SpecError as exc:
+        located_duplicates = [i for i in exc.issues if "appears twice" in i.message]
+        if located_duplicates:
+            raise SpecError(located_duplicates) from None
+        positioned = None
+    if positioned is not None:
+        source.key_positions, source.value_positions = positioned.key_positions, positioned.value_positions
+    elif duplicates:
+        raise SpecError([_issue(file, f"key {k!r} appears twice in one object", expected="each key once",
+                                fix="delete one of the two") for k in duplicates])
+    return source
