@@ -163,7 +163,8 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
                           expected=f"one of: {choices}", fix=f"add `{tag}: ...` with one of: {choices}")]
         got = ctx.get("tag")
         hint = _suggest(got, choices.split(", "))
-        return [issue((*loc, tag), f"unknown {tag} {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
+        what = "cell" if tag == "cell" else "optimizer"
+        return [issue((*loc, tag), f"unknown {what} {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
                       received=_describe(_get(source.data, (*loc, tag))), expected=f"one of: {choices}",
                       fix=f"set `{tag}: {hint or choices.split(', ')[0]}`")]
 

@@ -126,7 +126,14 @@ def _mark(m: yaml.Mark) -> Position:
 
 
 def _parse_yaml(text: str, file: str | None) -> Source:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError([_issue(file, "the text holds a control character that YAML does not allow",
+                                pos=(line, column), received=f"character #x{exc.character:04x}",
+                                expected="printable text", fix="delete the character")]) from None
     try:
         node = loader.get_single_node()
         issues: list[Issue] = []
@@ -138,7 +145,7 @@ def _parse_yaml(text: str, file: str | None) -> Source:
         source.data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_issue(exc, file)]) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises marked errors for text input
+    except yaml.YAMLError as exc:
         raise SpecError([_issue(file, f"invalid YAML: {exc}")]) from None
     except RecursionError:
         raise SpecError([_issue(file, "the YAML nests too deeply", fix="check the file's structure")]) from None

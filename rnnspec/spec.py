@@ -173,7 +173,7 @@ class GRUSpec(_RecurrentBase):
 
 
 RecurrentSpec = Annotated[Union[SimpleRNNSpec, LSTMSpec, GRUSpec], Field(discriminator="cell")]  # noqa: UP007
-CELL_TAGS = ("simple_rnn", "lstm", "gru")
+CELL_TAGS: tuple[str, ...] = ("simple_rnn", "lstm", "gru")
 
 
 class HeadSpec(_Strict):
@@ -260,7 +260,8 @@ class RMSprop(_OptimizerBase):
 
 
 OptimizerSpec = Annotated[Union[SGD, Adam, RMSprop], Field(discriminator="name")]  # noqa: UP007
-OPTIMIZER_TAGS = ("sgd", "adam", "rmsprop")
+OptimizerName = Literal["sgd", "adam", "rmsprop"]
+OPTIMIZER_TAGS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
 
 
 class LossSpec(_Strict):
@@ -292,12 +293,12 @@ class TrainingSpec(_Strict):
     data: str | None = None
     """Default data: a path, or `builtin:NAME`."""
 
-    @field_validator("optimizer", mode="before")
+    @field_validator("optimizer", mode="before", json_schema_input_type=Union[OptimizerName, OptimizerSpec])  # noqa: UP007
     @classmethod
     def _optimizer_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
 
-    @field_validator("loss", mode="before")
+    @field_validator("loss", mode="before", json_schema_input_type=Union[LossName, LossSpec])  # noqa: UP007
     @classmethod
     def _loss_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
