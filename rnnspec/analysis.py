@@ -17,7 +17,7 @@ from typing import Literal
 
 from .spec import GRUSpec, ModelSpec
 
-__all__ = ["Analysis", "LayerRow", "analyze", "bias_vectors", "recurrent_params", "GATES", "KERAS_TYPES"]
+__all__ = ["GATES", "KERAS_TYPES", "Analysis", "LayerRow", "analyze", "bias_vectors", "recurrent_params"]
 
 Convention = Literal["keras", "torch"]
 Shape = tuple[int | None, ...]

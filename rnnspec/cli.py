@@ -86,8 +86,12 @@ class ConventionName(str, Enum):
 
 Convention = Annotated[
     Optional[ConventionName],  # noqa: UP045
-    typer.Option("--convention", "-c", help="Count parameters in this convention (default: the spec's own).",
-                 show_default=False),
+    typer.Option(
+        "--convention",
+        "-c",
+        help="Count parameters in this convention (default: the spec's own).",
+        show_default=False,
+    ),
 ]
 
 

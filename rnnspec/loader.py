@@ -33,7 +33,10 @@ __all__ = ["load_spec", "loads_spec", "spec_from_dict"]
 _CELLS: dict[str, type[BaseModel]] = {"simple_rnn": SimpleRNNSpec, "lstm": LSTMSpec, "gru": GRUSpec}
 _OPTIMIZERS: dict[str, type[BaseModel]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 _SECTIONS: dict[str, type[BaseModel]] = {
-    "input": InputSpec, "embedding": EmbeddingSpec, "head": HeadSpec, "training": TrainingSpec,
+    "input": InputSpec,
+    "embedding": EmbeddingSpec,
+    "head": HeadSpec,
+    "training": TrainingSpec,
 }
 
 
@@ -118,8 +121,15 @@ def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
     return f"{text} ({kind})"
 
 
@@ -138,12 +148,20 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
 
     def issue(path: tuple[str | int, ...], message: str, *, key: bool = False, **kw: Any) -> Issue:
         pos = source.locate(path, key=key)
-        return Issue(message=message, path=path, file=source.file, line=pos[0] if pos else None,
-                     column=pos[1] if pos else None, **kw)
+        return Issue(
+            message=message,
+            path=path,
+            file=source.file,
+            line=pos[0] if pos else None,
+            column=pos[1] if pos else None,
+            **kw,
+        )
 
     if kind == "value_error" and isinstance(ctx.get("error"), CrossFieldIssues):
-        return [issue((*loc, *ci.path), ci.message, key=True, received=ci.received, expected=ci.expected,
-                      fix=ci.fix) for ci in ctx["error"].issues]
+        return [
+            issue((*loc, *ci.path), ci.message, key=True, received=ci.received, expected=ci.expected, fix=ci.fix)
+            for ci in ctx["error"].issues
+        ]
 
     if kind == "extra_forbidden":
         return [_unknown_key(loc, source, issue)]
@@ -152,47 +170,87 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
         parent, key = loc[:-1], loc[-1]
         model = _model_at(parent, source.data)
         desc = model.model_fields[key].description if model and key in model.model_fields else None
-        return [issue(loc, f"missing required key `{key}`", key=True, received="nothing",
-                      expected=desc or f"a value for `{key}`", fix=f"add `{key}: ...` here")]
+        return [
+            issue(
+                loc,
+                f"missing required key `{key}`",
+                key=True,
+                received="nothing",
+                expected=desc or f"a value for `{key}`",
+                fix=f"add `{key}: ...` here",
+            )
+        ]
 
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("discriminator", "").strip("'")
         choices = ", ".join(CELL_TAGS if tag == "cell" else OPTIMIZER_TAGS)
         if kind == "union_tag_not_found":
-            return [issue((*loc, tag), f"missing required key `{tag}`", key=True, received="nothing",
-                          expected=f"one of: {choices}", fix=f"add `{tag}: ...` with one of: {choices}")]
+            return [
+                issue(
+                    (*loc, tag),
+                    f"missing required key `{tag}`",
+                    key=True,
+                    received="nothing",
+                    expected=f"one of: {choices}",
+                    fix=f"add `{tag}: ...` with one of: {choices}",
+                )
+            ]
         got = ctx.get("tag")
         hint = _suggest(got, choices.split(", "))
         what = "cell" if tag == "cell" else "optimizer"
-        return [issue((*loc, tag), f"unknown {what} {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
-                      received=_describe(_get(source.data, (*loc, tag))), expected=f"one of: {choices}",
-                      fix=f"set `{tag}: {hint or choices.split(', ')[0]}`")]
+        return [
+            issue(
+                (*loc, tag),
+                f"unknown {what} {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
+                received=_describe(_get(source.data, (*loc, tag))),
+                expected=f"one of: {choices}",
+                fix=f"set `{tag}: {hint or choices.split(', ')[0]}`",
+            )
+        ]
 
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         if loc == ("rnnspec",):
-            return [issue(loc, f"unsupported spec format version {value!r}", received=_describe(value),
-                          expected="rnnspec: 1 (the version this rnnspec reads)",
-                          fix="set `rnnspec: 1`; a newer format needs a newer rnnspec")]
+            return [
+                issue(
+                    loc,
+                    f"unsupported spec format version {value!r}",
+                    received=_describe(value),
+                    expected="rnnspec: 1 (the version this rnnspec reads)",
+                    fix="set `rnnspec: 1`; a newer format needs a newer rnnspec",
+                )
+            ]
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")]
         hint = _suggest(value, choices)
-        return [issue(loc, "value not allowed" + (f"; did you mean {hint!r}?" if hint else ""),
-                      received=_describe(value), expected=f"one of: {expected}",
-                      fix=f"use {hint!r}" if hint else "pick one of the expected values")]
+        return [
+            issue(
+                loc,
+                "value not allowed" + (f"; did you mean {hint!r}?" if hint else ""),
+                received=_describe(value),
+                expected=f"one of: {expected}",
+                fix=f"use {hint!r}" if hint else "pick one of the expected values",
+            )
+        ]
 
     return [_value_issue(kind, loc, value, ctx, err["msg"], issue)]
 
 
 _TYPE_NAMES = {
-    "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
-    "string_type": "a string", "list_type": "a list", "model_type": "a mapping", "dict_type": "a mapping",
-    "model_attributes_type": "a mapping", "int_parsing": "an integer", "float_parsing": "a number",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "int_parsing": "an integer",
+    "float_parsing": "a number",
     "bool_parsing": "true or false",
 }
 
 
-def _value_issue(kind: str, loc: tuple[str | int, ...], value: Any, ctx: dict[str, Any], msg: str,
-                 issue: Any) -> Issue:
+def _value_issue(kind: str, loc: tuple[str | int, ...], value: Any, ctx: dict[str, Any], msg: str, issue: Any) -> Issue:
     received = _describe(value)
     if kind in _TYPE_NAMES:
         expected = _TYPE_NAMES[kind]
@@ -205,24 +263,46 @@ def _value_issue(kind: str, loc: tuple[str | int, ...], value: Any, ctx: dict[st
             fix = "write true or false without quotes"
         return issue(loc, f"wrong type: expected {expected}", received=received, expected=expected, fix=fix)
     bounds = {
-        "greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
-        "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le"),
+        "greater_than": ("greater than", "gt"),
+        "greater_than_equal": ("at least", "ge"),
+        "less_than": ("less than", "lt"),
+        "less_than_equal": ("at most", "le"),
     }
     if kind in bounds:
         words, key = bounds[kind]
         limit = ctx.get(key)
         expected = f"a number {words} {limit}"
-        return issue(loc, f"value out of range: must be {words} {limit}", received=received, expected=expected,
-                     fix=f"use {expected}")
+        return issue(
+            loc,
+            f"value out of range: must be {words} {limit}",
+            received=received,
+            expected=expected,
+            fix=f"use {expected}",
+        )
     if kind == "string_pattern_mismatch":
-        return issue(loc, "invalid name", received=received, expected="letters, digits, '-' and '_' only",
-                     fix="replace spaces and other characters with '-' or '_'")
+        return issue(
+            loc,
+            "invalid name",
+            received=received,
+            expected="letters, digits, '-' and '_' only",
+            fix="replace spaces and other characters with '-' or '_'",
+        )
     if kind in ("too_short", "string_too_short"):
-        return issue(loc, "must not be empty", received=received, expected="at least one item",
-                     fix="add at least one entry" if kind == "too_short" else "write a non-empty value")
+        return issue(
+            loc,
+            "must not be empty",
+            received=received,
+            expected="at least one item",
+            fix="add at least one entry" if kind == "too_short" else "write a non-empty value",
+        )
     if kind == "string_too_long":
-        return issue(loc, "too long", received=received, expected=f"at most {ctx.get('max_length')} characters",
-                     fix="use a shorter name")
+        return issue(
+            loc,
+            "too long",
+            received=received,
+            expected=f"at most {ctx.get('max_length')} characters",
+            fix="use a shorter name",
+        )
     return issue(loc, msg, received=received)
 
 
@@ -235,25 +315,48 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
     hint = _suggest(key, allowed)
     expected = f"one of: {', '.join(allowed)}" if allowed else None
     if hint:
-        return issue(loc, f"unknown key `{key}`; did you mean `{hint}`?", key=True, received=f"`{key}`",
-                     expected=expected, fix=f"rename `{key}` to `{hint}`")
+        return issue(
+            loc,
+            f"unknown key `{key}`; did you mean `{hint}`?",
+            key=True,
+            received=f"`{key}`",
+            expected=expected,
+            fix=f"rename `{key}` to `{hint}`",
+        )
     # A key that belongs to another cell or section gets told where it belongs.
     if len(parent) == 2 and parent[0] == "recurrent":
         owners = [tag for tag, cls in _CELLS.items() if key in cls.model_fields]
         if owners:
             cell = _get(source.data, (*parent, "cell"))
-            return issue(loc, f"`{key}` applies only to {' and '.join(owners)} layers, and this layer is {cell}",
-                         key=True, received=f"`{key}` on a {cell} layer", expected=expected,
-                         fix=f"remove `{key}`, or change `cell` to {owners[0]}")
+            return issue(
+                loc,
+                f"`{key}` applies only to {' and '.join(owners)} layers, and this layer is {cell}",
+                key=True,
+                received=f"`{key}` on a {cell} layer",
+                expected=expected,
+                fix=f"remove `{key}`, or change `cell` to {owners[0]}",
+            )
     homes = [name for name, cls in _SECTIONS.items() if key in cls.model_fields and (name,) != parent]
     if any(key in cls.model_fields for cls in _CELLS.values()) and parent != ("recurrent",):
         homes.append("each layer under recurrent")
     where = format_section(parent)
     if homes and key != "name":
-        return issue(loc, f"`{key}` does not belong in {where}; it belongs in `{homes[0]}`", key=True,
-                     received=f"`{key}` in {where}", expected=expected, fix=f"move `{key}` into `{homes[0]}`")
-    return issue(loc, f"unknown key `{key}` in {where}", key=True, received=f"`{key}`", expected=expected,
-                 fix="remove it, or check the spec reference (docs/spec.md)")
+        return issue(
+            loc,
+            f"`{key}` does not belong in {where}; it belongs in `{homes[0]}`",
+            key=True,
+            received=f"`{key}` in {where}",
+            expected=expected,
+            fix=f"move `{key}` into `{homes[0]}`",
+        )
+    return issue(
+        loc,
+        f"unknown key `{key}` in {where}",
+        key=True,
+        received=f"`{key}`",
+        expected=expected,
+        fix="remove it, or check the spec reference (docs/spec.md)",
+    )
 
 
 def format_section(path: tuple[str | int, ...]) -> str:

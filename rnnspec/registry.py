@@ -78,9 +78,7 @@ def get_backend(name: str) -> Any:
         plugins = _entry_point_backends()
         if name in plugins:
             return plugins[name].load()
-        raise BackendNotFoundError(
-            f"unknown backend {name!r}; available: {', '.join(available_backends())}"
-        )
+        raise BackendNotFoundError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
     module_name, _, attr = entry.target.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -16,7 +16,7 @@ import yaml
 
 from .errors import Issue, SpecError
 
-__all__ = ["Source", "read_source", "parse_text"]
+__all__ = ["Source", "parse_text", "read_source"]
 
 Position = tuple[int, int]  # 1-based line and column
 PathKey = tuple[str | int, ...]
@@ -56,21 +56,35 @@ def read_source(path: str | Path) -> Source:
     file = str(path)
     if not p.exists():
         raise SpecError(
-            [_issue(file, "no such file", expected="a path to a .yaml, .yml or .json spec",
-                    fix="check the path (relative paths start from the current directory)")]
+            [
+                _issue(
+                    file,
+                    "no such file",
+                    expected="a path to a .yaml, .yml or .json spec",
+                    fix="check the path (relative paths start from the current directory)",
+                )
+            ]
         )
     if p.is_dir():
         specs = sorted(str(q) for q in p.iterdir() if q.suffix in (".yaml", ".yml", ".json"))[:3]
         hint = f" (it holds {', '.join(specs)})" if specs else ""
         raise SpecError(
-            [_issue(file, "is a directory, not a spec file", received="a directory",
-                    expected="a .yaml, .yml or .json file", fix=f"name one spec file inside it{hint}")]
+            [
+                _issue(
+                    file,
+                    "is a directory, not a spec file",
+                    received="a directory",
+                    expected="a .yaml, .yml or .json file",
+                    fix=f"name one spec file inside it{hint}",
+                )
+            ]
         )
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise SpecError([_issue(file, f"cannot read the file: {exc.strerror or exc}",
-                                fix="check the file's permissions")]) from None
+        raise SpecError(
+            [_issue(file, f"cannot read the file: {exc.strerror or exc}", fix="check the file's permissions")]
+        ) from None
     return parse_bytes(raw, file=file, fmt=_format_of(p))
 
 
@@ -80,37 +94,79 @@ def _format_of(p: Path) -> str | None:
 
 def parse_bytes(raw: bytes, *, file: str | None = None, fmt: str | None = None) -> Source:
     if len(raw) > MAX_BYTES:
-        raise SpecError([_issue(file, f"the file is {len(raw):,} bytes; a spec is a small text file",
-                                expected=f"at most {MAX_BYTES:,} bytes", fix="check that this is a spec file")])
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    f"the file is {len(raw):,} bytes; a spec is a small text file",
+                    expected=f"at most {MAX_BYTES:,} bytes",
+                    fix="check that this is a spec file",
+                )
+            ]
+        )
     if b"\x00" in raw:
-        raise SpecError([_issue(file, "this is a binary file, not a YAML or JSON spec",
-                                received="bytes including NUL", expected="UTF-8 text",
-                                fix="pass the spec's .yaml or .json file")])
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    "this is a binary file, not a YAML or JSON spec",
+                    received="bytes including NUL",
+                    expected="UTF-8 text",
+                    fix="pass the spec's .yaml or .json file",
+                )
+            ]
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise SpecError([_issue(file, "the file is not UTF-8 text", pos=(line, 1),
-                                received=f"byte 0x{raw[exc.start]:02x} at offset {exc.start}",
-                                expected="UTF-8 text", fix="save the spec as UTF-8")]) from None
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    "the file is not UTF-8 text",
+                    pos=(line, 1),
+                    received=f"byte 0x{raw[exc.start]:02x} at offset {exc.start}",
+                    expected="UTF-8 text",
+                    fix="save the spec as UTF-8",
+                )
+            ]
+        ) from None
     return parse_text(text, file=file, fmt=fmt)
 
 
 def parse_text(text: str, *, file: str | None = None, fmt: str | None = None) -> Source:
     """Parse spec text (YAML, or JSON when ``fmt == "json"`` or the text starts with ``{``)."""
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
-        raise SpecError([_issue(file, "the spec is empty", received="an empty file",
-                                expected="a mapping that starts with `rnnspec: 1`",
-                                fix="start from one of the examples in specs/")])
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    "the spec is empty",
+                    received="an empty file",
+                    expected="a mapping that starts with `rnnspec: 1`",
+                    fix="start from one of the examples in specs/",
+                )
+            ]
+        )
     if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
         source = _parse_json(text, file)
     else:
         source = _parse_yaml(text, file)
     if not isinstance(source.data, dict):
         kind = type(source.data).__name__ if source.data is not None else "null"
-        raise SpecError([_issue(file, "the spec must be a mapping of keys to values", pos=(1, 1),
-                                received=f"a {kind}", expected="a mapping that starts with `rnnspec: 1`",
-                                fix="start from one of the examples in specs/")])
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    "the spec must be a mapping of keys to values",
+                    pos=(1, 1),
+                    received=f"a {kind}",
+                    expected="a mapping that starts with `rnnspec: 1`",
+                    fix="start from one of the examples in specs/",
+                )
+            ]
+        )
     return source
 
 
@@ -131,9 +187,18 @@ def _parse_yaml(text: str, file: str | None) -> Source:
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise SpecError([_issue(file, "the text holds a control character that YAML does not allow",
-                                pos=(line, column), received=f"character #x{exc.character:04x}",
-                                expected="printable text", fix="delete the character")]) from None
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    "the text holds a control character that YAML does not allow",
+                    pos=(line, column),
+                    received=f"character #x{exc.character:04x}",
+                    expected="printable text",
+                    fix="delete the character",
+                )
+            ]
+        ) from None
     try:
         node = loader.get_single_node()
         issues: list[Issue] = []
@@ -158,14 +223,22 @@ def _yaml_issue(exc: yaml.MarkedYAMLError, file: str | None) -> Issue:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "invalid YAML"
     if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
-        return _issue(file, "YAML tags that construct objects are not allowed in a spec",
-                      pos=_mark(mark) if mark else None, received=problem.split("tag")[-1].strip(),
-                      expected="plain YAML values: mappings, lists, strings, numbers, booleans",
-                      fix="remove the `!tag`")
+        return _issue(
+            file,
+            "YAML tags that construct objects are not allowed in a spec",
+            pos=_mark(mark) if mark else None,
+            received=problem.split("tag")[-1].strip(),
+            expected="plain YAML values: mappings, lists, strings, numbers, booleans",
+            fix="remove the `!tag`",
+        )
     context = f" ({exc.context})" if exc.context else ""
-    return _issue(file, f"invalid YAML: {problem}{context}", pos=_mark(mark) if mark else None,
-                  expected="valid YAML (indent with spaces, `key: value`)",
-                  fix="check the syntax around this line")
+    return _issue(
+        file,
+        f"invalid YAML: {problem}{context}",
+        pos=_mark(mark) if mark else None,
+        expected="valid YAML (indent with spaces, `key: value`)",
+        fix="check the syntax around this line",
+    )
 
 
 def _walk(node: yaml.Node, path: PathKey, source: Source, issues: list[Issue], file: str | None) -> None:
@@ -178,9 +251,16 @@ def _walk(node: yaml.Node, path: PathKey, source: Source, issues: list[Issue], f
                 continue
             pos = _mark(key_node.start_mark)
             if key in seen:
-                issues.append(_issue(file, f"key {key!r} appears twice in this mapping", pos=pos,
-                                     received=f"{key!r} at line {seen[key][0]} and line {pos[0]}",
-                                     expected="each key once", fix="delete one of the two"))
+                issues.append(
+                    _issue(
+                        file,
+                        f"key {key!r} appears twice in this mapping",
+                        pos=pos,
+                        received=f"{key!r} at line {seen[key][0]} and line {pos[0]}",
+                        expected="each key once",
+                        fix="delete one of the two",
+                    )
+                )
             seen[key] = pos
             source.key_positions[(*path, key)] = pos
             _walk(value_node, (*path, key), source, issues, file)
@@ -207,9 +287,17 @@ def _parse_json(text: str, file: str | None) -> Source:
     try:
         data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
-        raise SpecError([_issue(file, f"invalid JSON: {exc.msg}", pos=(exc.lineno, exc.colno),
-                                expected="valid JSON (double-quoted keys, no trailing commas)",
-                                fix="check the syntax around this position")]) from None
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    f"invalid JSON: {exc.msg}",
+                    pos=(exc.lineno, exc.colno),
+                    expected="valid JSON (double-quoted keys, no trailing commas)",
+                    fix="check the syntax around this position",
+                )
+            ]
+        ) from None
     except RecursionError:
         raise SpecError([_issue(file, "the JSON nests too deeply", fix="check the file's structure")]) from None
     source = Source(data=data, file=file)
@@ -225,6 +313,15 @@ def _parse_json(text: str, file: str | None) -> Source:
     if positioned is not None:
         source.key_positions, source.value_positions = positioned.key_positions, positioned.value_positions
     elif duplicates:
-        raise SpecError([_issue(file, f"key {k!r} appears twice in one object", expected="each key once",
-                                fix="delete one of the two") for k in duplicates])
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    f"key {k!r} appears twice in one object",
+                    expected="each key once",
+                    fix="delete one of the two",
+                )
+                for k in duplicates
+            ]
+        )
     return source

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "FORMAT_VERSION",
     "RECURRENT_ACTIVATIONS",
+    "SGD",
     "Adam",
     "CrossFieldIssues",
     "EmbeddingSpec",
@@ -29,7 +30,6 @@ __all__ = [
     "ModelSpec",
     "RMSprop",
     "RecurrentSpec",
-    "SGD",
     "SimpleRNNSpec",
     "TrainingSpec",
 ]
@@ -37,7 +37,16 @@ __all__ = [
 FORMAT_VERSION = 1
 
 RecurrentActivation = Literal[
-    "tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "selu", "softplus", "softsign", "swish",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "relu",
+    "linear",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
     "exponential",
 ]
 RECURRENT_ACTIVATIONS: tuple[str, ...] = RecurrentActivation.__args__  # type: ignore[attr-defined]

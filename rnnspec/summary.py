@@ -31,8 +31,15 @@ def _counts_line(label: str, n: int) -> str:
     return f" {label}: {n:,} ({readable_size(n * BYTES_PER_PARAM)})"
 
 
-def render_rows(title: str, rows: Sequence[LayerRow], *, trainable: int, non_trainable: int,
-                width: int = 100, note: str | None = None) -> str:
+def render_rows(
+    title: str,
+    rows: Sequence[LayerRow],
+    *,
+    trainable: int,
+    non_trainable: int,
+    width: int = 100,
+    note: str | None = None,
+) -> str:
     """Plain text of a Keras-style summary table (no colour)."""
     table = Table(box=box.HEAVY_HEAD, show_lines=True, pad_edge=True)
     table.add_column("Layer (type)", no_wrap=True)
@@ -41,8 +48,7 @@ def render_rows(title: str, rows: Sequence[LayerRow], *, trainable: int, non_tra
     for row in rows:
         table.add_row(f"{row.name} ({row.type})", row.shape_text(), f"{row.params:,}")
     buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False,
-                      emoji=False)
+    console = Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False, emoji=False)
     console.print(f'Model: "{title}"' + (f"  [{note}]" if note else ""), markup=False)
     console.print(table)
     lines = [
@@ -55,6 +61,11 @@ def render_rows(title: str, rows: Sequence[LayerRow], *, trainable: int, non_tra
 
 def render_summary(analysis: Analysis, *, width: int = 100) -> str:
     """The ``rnnspec summary`` table for one analysis."""
-    return render_rows(analysis.name, analysis.layers, trainable=analysis.trainable_params,
-                       non_trainable=analysis.non_trainable_params, width=width,
-                       note=f"{analysis.convention} convention")
+    return render_rows(
+        analysis.name,
+        analysis.layers,
+        trainable=analysis.trainable_params,
+        non_trainable=analysis.non_trainable_params,
+        width=width,
+        note=f"{analysis.convention} convention",
+    )

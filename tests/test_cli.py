@@ -17,8 +17,9 @@ FRAMEWORKS = ("tensorflow", "keras", "torch", "jax")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rnnspec", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnspec", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
 def test_validate_ok_exit_0(capsys: pytest.CaptureFixture[str]):
@@ -47,10 +48,21 @@ def test_validate_json_report(capsys: pytest.CaptureFixture[str]):
 def test_summary_json_matches_the_documented_shape(capsys: pytest.CaptureFixture[str]):
     assert main(["summary", "--json", str(SPECS / "reuters_gru.yaml")]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"name", "convention", "layers", "total_params", "trainable_params", "non_trainable_params"}
+    assert set(doc) == {
+        "name",
+        "convention",
+        "layers",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+    }
     assert doc["total_params"] == 3_108_910 and doc["convention"] == "keras"
-    assert doc["layers"][1] == {"name": "recurrent_0", "type": "GRU", "output_shape": [None, 300, 256],
-                                "params": 394_752}
+    assert doc["layers"][1] == {
+        "name": "recurrent_0",
+        "type": "GRU",
+        "output_shape": [None, 300, 256],
+        "params": 394_752,
+    }
 
 
 def test_summary_convention_flag(capsys: pytest.CaptureFixture[str]):
@@ -69,8 +81,13 @@ def test_summary_table_footer(capsys: pytest.CaptureFixture[str]):
 
 @pytest.mark.parametrize(
     "args",
-    [["summary", "-c", "tensorflow", "specs/imdb_lstm.yaml"], ["summary"], ["frobnicate"], ["validate"],
-     ["summary", "--no-such-flag", "specs/imdb_lstm.yaml"]],
+    [
+        ["summary", "-c", "tensorflow", "specs/imdb_lstm.yaml"],
+        ["summary"],
+        ["frobnicate"],
+        ["validate"],
+        ["summary", "--no-such-flag", "specs/imdb_lstm.yaml"],
+    ],
     ids=["bad-choice", "missing-arg", "unknown-command", "no-files", "unknown-flag"],
 )
 def test_usage_errors_exit_2(args: list[str]):
@@ -79,7 +96,9 @@ def test_usage_errors_exit_2(args: list[str]):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [["summary", "nope.yaml"], ["summary", "specs"], ["validate", "tests/invalid/binary.yaml"]])
+@pytest.mark.parametrize(
+    "args", [["summary", "nope.yaml"], ["summary", "specs"], ["validate", "tests/invalid/binary.yaml"]]
+)
 def test_user_mistakes_exit_1_without_traceback(args: list[str]):
     result = run(*args)
     assert result.returncode == 1

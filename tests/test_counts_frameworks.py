@@ -23,17 +23,27 @@ def _variants():
         "gru-reset-after-false": [{"cell": "gru", "units": 5, "reset_after": False}],
         "gru-no-bias": [{"cell": "gru", "units": 5, "use_bias": False}],
         "lstm-no-bias": [{"cell": "lstm", "units": 5, "use_bias": False}],
-        "bi-gru-sum": [{"cell": "gru", "units": 5, "bidirectional": True, "merge_mode": "sum",
-                        "return_sequences": True}, {"cell": "lstm", "units": 3}],
-        "bi-rnn-concat-stack": [{"cell": "simple_rnn", "units": 4, "bidirectional": True, "return_sequences": True},
-                                {"cell": "gru", "units": 3, "bidirectional": True, "merge_mode": "ave"}],
+        "bi-gru-sum": [
+            {"cell": "gru", "units": 5, "bidirectional": True, "merge_mode": "sum", "return_sequences": True},
+            {"cell": "lstm", "units": 3},
+        ],
+        "bi-rnn-concat-stack": [
+            {"cell": "simple_rnn", "units": 4, "bidirectional": True, "return_sequences": True},
+            {"cell": "gru", "units": 3, "bidirectional": True, "merge_mode": "ave"},
+        ],
         "bi-lstm-mul": [{"cell": "lstm", "units": 7, "bidirectional": True, "merge_mode": "mul"}],
     }
     out = {}
     for name, stack in cases.items():
         out[name] = spec_from_dict({**base, "recurrent": stack, "head": {"units": 3, "activation": "softmax"}})
-    out["features-input"] = spec_from_dict({"rnnspec": 1, "name": "f", "input": {"features": 11, "seq_len": 4},
-                                            "recurrent": [{"cell": "lstm", "units": 2}]})
+    out["features-input"] = spec_from_dict(
+        {
+            "rnnspec": 1,
+            "name": "f",
+            "input": {"features": 11, "seq_len": 4},
+            "recurrent": [{"cell": "lstm", "units": 2}],
+        }
+    )
     for path in sorted(SPECS.glob("*.yaml")):
         out[path.stem] = load_spec(path)
     return out
@@ -93,8 +103,13 @@ def test_torch_convention_counts_equal_torch_modules(name: str):
             module = torch.nn.Linear(row.input_dim, spec.head.units, bias=spec.head.use_bias)
         else:
             layer = next(stack)
-            module = dims[layer.cell](row.input_dim, layer.units, bias=layer.use_bias,
-                                      bidirectional=layer.bidirectional, batch_first=True)
+            module = dims[layer.cell](
+                row.input_dim,
+                layer.units,
+                bias=layer.use_bias,
+                bidirectional=layer.bidirectional,
+                batch_first=True,
+            )
         got.append(sum(p.numel() for p in module.parameters()))
     assert got == [r.params for r in rows]
 

@@ -32,7 +32,7 @@ def test_invalid_spec_is_located(name: str):
         load_spec(HERE / name)
     issues = info.value.issues
     assert len(issues) == len(EXPECTED[name]), info.value.render()
-    for issue, line in zip(issues, EXPECTED[name]):
+    for issue, line in zip(issues, EXPECTED[name], strict=True):
         pos, path, fragment = _parse(line)
         assert (issue.line, issue.column) == (pos or (None, None)), issue.render()
         assert format_path(issue.path) == path, issue.render()
@@ -65,8 +65,13 @@ def test_all_errors_of_a_file_are_reported(tmp_path: Path):
         load_spec(spec)
     paths = [".".join(map(str, i.path)) for i in info.value.issues]
     assert paths == [
-        "input.vocab_size", "embedding.output_dim", "recurrent.0.units", "recurrent.0.dropout",
-        "recurrent.1.units", "recurrent.1.unitz", "head.activation",
+        "input.vocab_size",
+        "embedding.output_dim",
+        "recurrent.0.units",
+        "recurrent.0.dropout",
+        "recurrent.1.units",
+        "recurrent.1.unitz",
+        "head.activation",
     ]
     lines = [i.line for i in info.value.issues]
     assert lines == sorted(lines)

@@ -72,8 +72,15 @@ def valid_spec(draw):
         loss = "mse"
     if draw(st.booleans()):
         spec["training"] = {
-            "optimizer": draw(st.sampled_from(["sgd", "adam", "rmsprop"]) | st.fixed_dictionaries(
-                {"name": st.sampled_from(["sgd", "adam", "rmsprop"]), "learning_rate": st.floats(1e-5, 1.0)})),
+            "optimizer": draw(
+                st.sampled_from(["sgd", "adam", "rmsprop"])
+                | st.fixed_dictionaries(
+                    {
+                        "name": st.sampled_from(["sgd", "adam", "rmsprop"]),
+                        "learning_rate": st.floats(1e-5, 1.0),
+                    }
+                )
+            ),
             "loss": loss,
             "batch_size": draw(st.integers(1, 512)),
             "validation_split": draw(st.floats(0, 0.9)),
@@ -93,14 +100,49 @@ def test_valid_specs_round_trip(data: dict):
     assert len(result.layers) == len(spec.layer_names())
 
 
-KEYS = ["rnnspec", "name", "input", "vocab_size", "features", "seq_len", "embedding", "output_dim", "mask_zero",
-        "recurrent", "cell", "units", "return_sequences", "head", "activation", "training", "loss", "optimizer",
-        "bidirectional", "merge_mode", "reset_after", "lstm", "gru", "from_logits", "name"]
-scalars = st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8) | \
-    st.sampled_from(KEYS)
-junk = st.recursive(scalars, lambda children: st.lists(children, max_size=4) |
-                    st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), children, max_size=6),
-                    max_leaves=30)
+KEYS = [
+    "rnnspec",
+    "name",
+    "input",
+    "vocab_size",
+    "features",
+    "seq_len",
+    "embedding",
+    "output_dim",
+    "mask_zero",
+    "recurrent",
+    "cell",
+    "units",
+    "return_sequences",
+    "head",
+    "activation",
+    "training",
+    "loss",
+    "optimizer",
+    "bidirectional",
+    "merge_mode",
+    "reset_after",
+    "lstm",
+    "gru",
+    "from_logits",
+    "name",
+]
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=8)
+    | st.sampled_from(KEYS)
+)
+junk = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), children, max_size=6)
+    ),
+    max_leaves=30,
+)
 
 
 def _only_spec_errors(call) -> None:

@@ -19,9 +19,13 @@ def test_unknown_backend_lists_the_known_ones():
 
 def test_missing_framework_names_the_extra(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(
-        registry.BUILTIN_BACKENDS, "fake",
-        BackendEntry("rnnspec_test_missing_framework_xyz.backend:BACKEND", "fake",
-                     ("rnnspec_test_missing_framework_xyz",)),
+        registry.BUILTIN_BACKENDS,
+        "fake",
+        BackendEntry(
+            "rnnspec_test_missing_framework_xyz.backend:BACKEND",
+            "fake",
+            ("rnnspec_test_missing_framework_xyz",),
+        ),
     )
     with pytest.raises(MissingFrameworkError) as info:
         get_backend("fake")

@@ -27,8 +27,10 @@ def test_json_and_yaml_give_the_same_spec(tmp_path: Path):
 
 def test_json_positions_survive_tabs(tmp_path: Path):
     path = tmp_path / "tabs.json"
-    path.write_text('{\n\t"rnnspec": 1,\n\t"name": "t",\n\t"input": {"features": 3},\n'
-                    '\t"recurrent": [{"cell": "gru", "units": -1}]\n}\n')
+    path.write_text(
+        '{\n\t"rnnspec": 1,\n\t"name": "t",\n\t"input": {"features": 3},\n'
+        '\t"recurrent": [{"cell": "gru", "units": -1}]\n}\n'
+    )
     with pytest.raises(SpecError) as exc:
         load_spec(path)
     issue = _only_issue(exc)
@@ -37,8 +39,10 @@ def test_json_positions_survive_tabs(tmp_path: Path):
 
 def test_json_duplicate_keys_are_reported(tmp_path: Path):
     path = tmp_path / "dup.json"
-    path.write_text('{"rnnspec": 1, "name": "a", "name": "b", "input": {"features": 3},\n'
-                    ' "recurrent": [{"cell": "gru", "units": 1}]}')
+    path.write_text(
+        '{"rnnspec": 1, "name": "a", "name": "b", "input": {"features": 3},\n'
+        ' "recurrent": [{"cell": "gru", "units": 1}]}'
+    )
     with pytest.raises(SpecError) as exc:
         load_spec(path)
     issue = _only_issue(exc)
@@ -90,8 +94,10 @@ def test_python_tags_are_never_executed(tmp_path: Path):
 
 
 def test_yaml_booleans_and_comments_are_plain_yaml():
-    spec = loads_spec("rnnspec: 1  # version\nname: x\ninput: {features: 2}\n"
-                      "recurrent:\n  - {cell: gru, units: 2, go_backwards: yes}\n")
+    spec = loads_spec(
+        "rnnspec: 1  # version\nname: x\ninput: {features: 2}\n"
+        "recurrent:\n  - {cell: gru, units: 2, go_backwards: yes}\n"
+    )
     assert spec.recurrent[0].go_backwards is True
 
 

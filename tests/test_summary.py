@@ -29,7 +29,13 @@ def test_golden_summary(stem: str, convention: str, update_golden: bool):
 @pytest.mark.parametrize(
     ("n_bytes", "text"),
     # Keras 3's summary: 322,113 float32 params print as "1.23 MB"; 0 as "0.00 B"; 720 B stay bytes.
-    [(322_113 * 4, "1.23 MB"), (0, "0.00 B"), (720, "720.00 B"), (3_108_910 * 4, "11.86 MB"), (2048, "2.00 KB")],
+    [
+        (322_113 * 4, "1.23 MB"),
+        (0, "0.00 B"),
+        (720, "720.00 B"),
+        (3_108_910 * 4, "11.86 MB"),
+        (2048, "2.00 KB"),
+    ],
 )
 def test_readable_size_like_keras(n_bytes: int, text: str):
     assert readable_size(n_bytes) == text
@@ -38,7 +44,11 @@ def test_readable_size_like_keras(n_bytes: int, text: str):
 def test_shapes_follow_keras_notation():
     result = analyze(load_spec(SPECS / "stacked_simplernn.yaml"))
     assert [r.shape_text() for r in result.layers] == [
-        "(None, None, 32)", "(None, None, 32)", "(None, None, 32)", "(None, None, 32)", "(None, 32)",
+        "(None, None, 32)",
+        "(None, None, 32)",
+        "(None, None, 32)",
+        "(None, None, 32)",
+        "(None, 32)",
     ]
     bi = analyze(load_spec(SPECS / "bidirectional_lstm.yaml"))
     assert bi.layers[1].type == "Bidirectional" and bi.layers[1].output_shape == (None, 64)
