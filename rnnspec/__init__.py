@@ -12,13 +12,37 @@ Importing rnnspec imports no framework; backends are imported on ``build``.
 from .analysis import Analysis, LayerRow, analyze
 from .errors import Issue, RnnspecError, SpecError
 from .loader import load_spec, loads_spec, spec_from_dict
+from .models import (
+    CountMismatchError,
+    build,
+    get_weights,
+    load_weights,
+    predict,
+    save_weights,
+    set_weights,
+    spec_from_weights_file,
+    spec_of,
+)
 from .registry import available_backends, get_backend
 from .spec import ModelSpec
+from .weights import WeightsError, initial_weights, weight_shapes
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Analysis",
+    "CountMismatchError",
+    "WeightsError",
+    "build",
+    "get_weights",
+    "initial_weights",
+    "load_weights",
+    "predict",
+    "save_weights",
+    "set_weights",
+    "spec_from_weights_file",
+    "spec_of",
+    "weight_shapes",
     "Issue",
     "LayerRow",
     "ModelSpec",

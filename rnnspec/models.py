@@ -1,0 +1,182 @@
+"""The Python API over the backends: build, weights in and out, files, predict.
+
+>>> import rnnspec
+>>> model = rnnspec.build("specs/imdb_lstm.yaml", "numpy", seed=0)
+>>> rnnspec.get_weights(model)["recurrent_0/kernel"].shape
+(32, 128)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import analyze
+from .backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from .errors import RnnspecError
+from .loader import load_spec, spec_from_dict
+from .registry import get_backend
+from .spec import ModelSpec
+from .weights import (
+    WeightsError,
+    check_weights,
+    initial_weights,
+    load_weights_file,
+    save_weights_file,
+)
+
+__all__ = [
+    "CountMismatchError",
+    "build",
+    "get_weights",
+    "load_weights",
+    "predict",
+    "save_weights",
+    "set_weights",
+    "spec_from_weights_file",
+    "spec_of",
+]
+
+
+class CountMismatchError(RnnspecError):
+    """A built model's own parameter count differs from the analytic count (a bug, reported loudly)."""
+
+
+def _as_spec(spec: ModelSpec | str | Path | Mapping[str, Any]) -> ModelSpec:
+    if isinstance(spec, ModelSpec):
+        return spec
+    if isinstance(spec, (str, Path)):
+        return load_spec(spec)
+    return spec_from_dict(dict(spec))
+
+
+def spec_of(model: Any) -> ModelSpec:
+    """The spec a model was built from."""
+    spec = getattr(model, MODEL_SPEC_ATTR, None)
+    if not isinstance(spec, ModelSpec):
+        raise RnnspecError(f"{type(model).__name__} was not built by rnnspec (no spec attached); use rnnspec.build")
+    return spec
+
+
+def _backend_of(model: Any) -> Any:
+    name = getattr(model, MODEL_BACKEND_ATTR, None)
+    if not isinstance(name, str):
+        raise RnnspecError(f"{type(model).__name__} was not built by rnnspec; use rnnspec.build")
+    return get_backend(name)
+
+
+def build(
+    spec: ModelSpec | str | Path | Mapping[str, Any],
+    backend: str = "torch",
+    *,
+    seed: int | None = None,
+    weights: Mapping[str, np.ndarray] | str | Path | None = None,
+) -> Any:
+    """Build ``spec`` as a native model of ``backend`` (``keras``, ``torch`` or ``numpy``).
+
+    The weights are ``weights`` (canonical dict or a weights file) or, without them, drawn once in
+    NumPy with Keras's default initializers from ``seed``: the same seed gives bit-identical weights
+    on every backend. The built model's own parameter count is checked against the analytic
+    count, per layer; a mismatch raises :class:`CountMismatchError`.
+    """
+    spec = _as_spec(spec)
+    impl = get_backend(backend)
+    if weights is None:
+        values = initial_weights(spec, seed)
+    elif isinstance(weights, (str, Path)):
+        values = load_weights(weights, spec=spec)
+    else:
+        values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    check_weights(spec, values)
+    model = impl.build(spec)
+    _check_counts(spec, impl.count_params(model), backend)
+    impl.set_weights(model, values)
+    return model
+
+
+def _check_counts(spec: ModelSpec, counted: Mapping[str, int], backend: str) -> None:
+    expected = {row.name: row.params for row in analyze(spec).layers}
+    if dict(counted) != expected:
+        diff = [
+            f"{name}: {backend} has {counted.get(name)}, analytic {expected.get(name)}"
+            for name in sorted(set(counted) | set(expected))
+            if counted.get(name) != expected.get(name)
+        ]
+        raise CountMismatchError(
+            f"the {backend} model of {spec.name!r} does not have the analytic parameter counts "
+            f"({spec.convention} convention): " + "; ".join(diff)
+        )
+
+
+def get_weights(model: Any) -> dict[str, np.ndarray]:
+    """The model's weights in the canonical layout (names ``LAYER/WEIGHT``, Keras shapes and gate order)."""
+    return _backend_of(model).get_weights(model)
+
+
+def set_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
+    """Load canonical weights into a built model; every mismatch with its spec is reported."""
+    spec = spec_of(model)
+    values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    check_weights(spec, values)
+    _backend_of(model).set_weights(model, values)
+
+
+def save_weights(model_or_weights: Any, path: str | Path, spec: ModelSpec | None = None) -> None:
+    """Save canonical weights as safetensors with the spec in the metadata (atomic write)."""
+    if isinstance(model_or_weights, Mapping):
+        save_weights_file(model_or_weights, path, spec)
+    else:
+        save_weights_file(get_weights(model_or_weights), path, spec or spec_of(model_or_weights))
+
+
+def load_weights(path: str | Path, spec: ModelSpec | None = None) -> dict[str, np.ndarray]:
+    """Read canonical weights from a safetensors file; with ``spec``, check names and shapes against it."""
+    weights, _ = load_weights_file(path)
+    if spec is not None:
+        try:
+            check_weights(spec, weights)
+        except WeightsError as exc:
+            raise WeightsError(f"{path}: {exc}") from None
+    return weights
+
+
+def spec_from_weights_file(path: str | Path) -> ModelSpec:
+    """The spec embedded in a weights file written by rnnspec."""
+    _, metadata = load_weights_file(path)
+    if "spec" not in metadata:
+        raise WeightsError(f"{path}: the file carries no spec; pass the spec file too")
+    try:
+        return spec_from_dict(json.loads(metadata["spec"]))
+    except json.JSONDecodeError:
+        raise WeightsError(f"{path}: the embedded spec is not valid JSON; the file is corrupted") from None
+
+
+def predict(model: Any, x: Any) -> np.ndarray:
+    """Outputs of ``model`` for ``x`` (inference: dropout off), as the head defines them.
+
+    ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``.
+    """
+    spec = spec_of(model)
+    arr = np.asarray(x)
+    if spec.input.vocab_size is not None:
+        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+            raise RnnspecError(
+                f"expected int token ids of shape (batch, time), received {arr.dtype} of shape {arr.shape}"
+            )
+        if arr.size and (arr.min() < 0 or arr.max() >= spec.input.vocab_size):
+            raise RnnspecError(
+                f"token ids must lie in [0, {spec.input.vocab_size}); received ids from {arr.min()} to {arr.max()}"
+            )
+    else:
+        if arr.ndim != 3 or arr.shape[-1] != spec.input.features:
+            raise RnnspecError(
+                f"expected float features of shape (batch, time, {spec.input.features}), received {arr.shape}"
+            )
+        arr = arr.astype(np.float32)
+    if spec.input.seq_len is not None and arr.shape[1] != spec.input.seq_len:
+        raise RnnspecError(f"expected {spec.input.seq_len} time steps (input.seq_len), received {arr.shape[1]}")
+    return np.asarray(_backend_of(model).predict(model, arr))

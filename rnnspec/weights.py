@@ -1,0 +1,227 @@
+"""Canonical weights: one naming and layout shared by every backend, and Keras's seeded initialisation.
+
+Names are ``LAYER/WEIGHT`` with the layer names of the analysis. Shapes and gate order are
+Keras's (kernels ``(inputs, gates·units)``; LSTM gates i, f, c, o; GRU gates z, r, h):
+
+==========================================  ==========================  =====================================
+name                                        shape                       notes
+==========================================  ==========================  =====================================
+``embedding/embeddings``                    ``(vocab_size, output_dim)``
+``L/kernel``                                ``(inputs, gates·units)``
+``L/recurrent_kernel``                      ``(units, gates·units)``
+``L/bias``                                  ``(gates·units,)``          input bias; GRU with two bias
+                                                                        vectors: ``(2, 3·units)``, row 0
+                                                                        input, row 1 recurrent (Keras)
+``L/recurrent_bias``                        ``(gates·units,)``          torch convention, SimpleRNN and LSTM
+                                                                        and GRU ``reset_after: false``:
+                                                                        PyTorch's ``bias_hh``
+``L/forward/...``, ``L/backward/...``       as above                    bidirectional layers
+``head/kernel``, ``head/bias``              ``(inputs, units)``, ``(units,)``
+==========================================  ==========================  =====================================
+
+``bias`` is PyTorch's ``bias_ih``. In the torch convention a GRU with ``reset_after: true``
+keeps Keras's ``(2, 3·units)`` bias (its two rows are ``bias_ih`` and ``bias_hh``), so the same
+file serves both conventions for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .analysis import GATES, analyze, bias_vectors
+from .errors import RnnspecError
+from .spec import GRUSpec, LSTMSpec, ModelSpec
+
+__all__ = [
+    "WEIGHTS_FORMAT",
+    "WeightsError",
+    "check_weights",
+    "initial_weights",
+    "layer_weight_names",
+    "load_weights_file",
+    "save_weights_file",
+    "weight_shapes",
+]
+
+WEIGHTS_FORMAT = "rnnspec-weights/1"
+Convention = Literal["keras", "torch"]
+Shape = tuple[int, ...]
+
+
+class WeightsError(RnnspecError):
+    """Weights that do not fit a spec, or a weights file that cannot be read."""
+
+
+def _recurrent_shapes(layer, inputs: int, convention: Convention) -> dict[str, Shape]:
+    gu = GATES[layer.cell] * layer.units
+    shapes: dict[str, Shape] = {"kernel": (inputs, gu), "recurrent_kernel": (layer.units, gu)}
+    n_bias = bias_vectors(layer, convention)
+    if n_bias == 0:
+        return shapes
+    if isinstance(layer, GRUSpec) and layer.reset_after:
+        shapes["bias"] = (2, gu)
+    else:
+        shapes["bias"] = (gu,)
+        if n_bias == 2:
+            shapes["recurrent_bias"] = (gu,)
+    return shapes
+
+
+def weight_shapes(spec: ModelSpec, convention: Convention | None = None) -> dict[str, Shape]:
+    """Every canonical weight name of ``spec`` and its shape, bottom layer first."""
+    conv: Convention = convention or spec.convention
+    rows = analyze(spec, conv).layers
+    stack = iter(spec.recurrent)
+    out: dict[str, Shape] = {}
+    for row in rows:
+        if row.kind == "embedding":
+            assert spec.embedding is not None
+            out[f"{row.name}/embeddings"] = (row.input_dim, spec.embedding.output_dim)
+        elif row.kind == "recurrent":
+            layer = next(stack)
+            shapes = _recurrent_shapes(layer, row.input_dim, conv)
+            prefixes = [f"{row.name}/forward/", f"{row.name}/backward/"] if layer.bidirectional else [f"{row.name}/"]
+            for prefix in prefixes:
+                out.update({prefix + k: v for k, v in shapes.items()})
+        else:
+            assert spec.head is not None
+            out[f"{row.name}/kernel"] = (row.input_dim, spec.head.units)
+            if spec.head.use_bias:
+                out[f"{row.name}/bias"] = (spec.head.units,)
+    return out
+
+
+def layer_weight_names(spec: ModelSpec, layer_name: str, convention: Convention | None = None) -> list[str]:
+    """Canonical names of one layer's weights."""
+    return [n for n in weight_shapes(spec, convention) if n.split("/", 1)[0] == layer_name]
+
+
+# -- Keras's default initializers, in NumPy -------------------------------------------------------
+
+
+def _glorot_uniform(rng: np.random.Generator, shape: Shape) -> np.ndarray:
+    fan_in, fan_out = shape
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _orthogonal(rng: np.random.Generator, shape: Shape) -> np.ndarray:
+    """Keras ``Orthogonal``: QR of a normal matrix; rows orthonormal when rows < columns."""
+    rows, cols = shape
+    flat = (max(rows, cols), min(rows, cols))
+    a = rng.standard_normal(flat)
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape)
+
+
+def initial_weights(
+    spec: ModelSpec, seed: int | None = None, convention: Convention | None = None
+) -> dict[str, np.ndarray]:
+    """Fresh float32 weights for ``spec`` drawn with Keras's default initializers.
+
+    Kernels glorot-uniform (over the whole ``(inputs, gates·units)`` matrix, as Keras), recurrent
+    kernels orthogonal, biases zero with the LSTM forget-gate slice 1 when ``unit_forget_bias``,
+    embeddings uniform in ±0.05. The same seed gives the same weights on every backend.
+    """
+    rng = np.random.default_rng(seed)
+    layers = {name: layer for name, layer in zip(_recurrent_names(spec), spec.recurrent, strict=True)}
+    out: dict[str, np.ndarray] = {}
+    for name, shape in weight_shapes(spec, convention).items():
+        layer_name, leaf = name.split("/", 1)[0], name.rsplit("/", 1)[1]
+        if leaf == "embeddings":
+            value = rng.uniform(-0.05, 0.05, size=shape)
+        elif leaf == "kernel":
+            value = _glorot_uniform(rng, shape)
+        elif leaf == "recurrent_kernel":
+            value = _orthogonal(rng, shape)
+        else:
+            value = np.zeros(shape)
+            layer = layers.get(layer_name)
+            if leaf == "bias" and isinstance(layer, LSTMSpec) and layer.unit_forget_bias:
+                value[layer.units : 2 * layer.units] = 1.0
+        out[name] = value.astype(np.float32)
+    return out
+
+
+def _recurrent_names(spec: ModelSpec) -> list[str]:
+    names = spec.layer_names()
+    start = 1 if spec.embedding is not None else 0
+    return names[start : start + len(spec.recurrent)]
+
+
+# -- checking and files --------------------------------------------------------------------------
+
+
+def check_weights(spec: ModelSpec, weights: Mapping[str, np.ndarray], convention: Convention | None = None) -> None:
+    """Raise :class:`WeightsError` listing every missing, unexpected or mis-shaped weight."""
+    expected = weight_shapes(spec, convention)
+    problems = []
+    for name, shape in expected.items():
+        if name not in weights:
+            problems.append(f"missing {name} (expected shape {shape})")
+        elif tuple(np.shape(weights[name])) != shape:
+            problems.append(f"{name}: shape {tuple(np.shape(weights[name]))}, expected {shape}")
+    problems += [f"unexpected {name} (not a weight of this spec)" for name in weights if name not in expected]
+    if problems:
+        conv = convention or spec.convention
+        raise WeightsError(
+            f"the weights do not fit spec {spec.name!r} ({conv} convention):\n  "
+            + "\n  ".join(problems)
+            + "\n  fix: use weights saved for this spec, or `rnnspec convert` them first"
+        )
+
+
+def save_weights_file(
+    weights: Mapping[str, np.ndarray],
+    path: str | Path,
+    spec: ModelSpec | None = None,
+    convention: Convention | None = None,
+) -> None:
+    """Write canonical weights as safetensors (atomically), with the spec in the metadata."""
+    from safetensors.numpy import save
+
+    from .util import write_bytes_atomic
+
+    metadata = {"format": WEIGHTS_FORMAT}
+    if spec is not None:
+        check_weights(spec, weights, convention)
+        metadata["spec"] = json.dumps(spec.to_dict(), sort_keys=True)
+        metadata["convention"] = convention or spec.convention
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    write_bytes_atomic(path, save(tensors, metadata=metadata))
+
+
+def load_weights_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read a safetensors weights file: ``(weights, metadata)``. No pickle is involved."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{path}: no such weights file (expected a .safetensors file written by rnnspec)")
+    raw = p.read_bytes()
+    try:
+        tensors = load(raw)
+        metadata = _metadata(raw)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise WeightsError(
+            f"{path}: not a readable safetensors file ({exc}); it may be truncated or corrupted. "
+            "fix: write it again with `rnnspec build -o` or `rnnspec.save_weights`"
+        ) from None
+    return tensors, metadata
+
+
+def _metadata(raw: bytes) -> dict[str, str]:
+    if len(raw) < 8:
+        raise ValueError("file shorter than the safetensors header")
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    return dict(header.get("__metadata__") or {})
