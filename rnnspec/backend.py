@@ -18,7 +18,7 @@ import numpy as np
 
 from .spec import ModelSpec
 
-__all__ = ["Backend", "MODEL_BACKEND_ATTR", "MODEL_SPEC_ATTR"]
+__all__ = ["MODEL_BACKEND_ATTR", "MODEL_SPEC_ATTR", "Backend"]
 
 MODEL_BACKEND_ATTR = "_rnnspec_backend"
 MODEL_SPEC_ATTR = "_rnnspec_spec"
