@@ -1,4 +1,4 @@
-"""The contract every backend module fulfils (``rnnspec_backends.<name>.BACKEND``).
+"""The contract every backend object fulfils (the ``BACKEND`` of each module in backends/).
 
 A backend turns a validated :class:`~rnnspec.spec.ModelSpec` into a native model and moves
 canonical weights (see :mod:`rnnspec.weights`) in and out of it. All gate reordering and

@@ -405,6 +405,16 @@ def _cross_field_issues(spec: ModelSpec):
                 expected="return_sequences: true on every recurrent layer but the last",
                 fix=f"set `return_sequences: true` on recurrent[{i}]",
             )
+    for i, layer in enumerate(spec.recurrent):
+        if layer.bidirectional and layer.go_backwards:
+            yield CrossFieldIssue(
+                path=("recurrent", i, "go_backwards"),
+                message="a bidirectional layer already runs one copy backwards; Keras's Bidirectional rejects "
+                "go_backwards on the wrapped layer",
+                received="bidirectional: true with go_backwards: true",
+                expected="go_backwards: false (the default) on a bidirectional layer",
+                fix=f"remove `go_backwards` from recurrent[{i}]",
+            )
     names = spec.layer_names()
     seen: set[str] = set()
     for name in names:

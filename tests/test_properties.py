@@ -40,6 +40,8 @@ def layer(draw, last: bool):
         optional["reset_after"] = st.booleans()
     for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)):
         out[key] = draw(optional[key])
+    if out.get("bidirectional") and out.get("go_backwards"):
+        del out["go_backwards"]  # Keras's Bidirectional rejects it (an error case of its own)
     return out
 
 
