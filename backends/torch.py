@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnspec.analysis import GATES, analyze
+from rnnspec.analysis import analyze
 from rnnspec.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
 from rnnspec.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
 from rnnspec.weights import weight_shapes
@@ -206,11 +206,8 @@ def _run_aligned(direction: _Direction, x: Tensor, mask: Tensor, zero_output: bo
     back = (steps - starts[:, None]).clamp(min=0)
     back = torch.minimum(back, (lengths - 1).clamp(min=0)[:, None])
     restored = out.gather(1, back[..., None].expand(-1, -1, out.shape[2]))
-    valid_or_after = steps >= starts[:, None]
-    if zero_output:
-        keep = mask
-    else:
-        keep = valid_or_after & (lengths > 0)[:, None]
+    # before the block: zeros; after it: the last valid output (Keras), or zeros (zero_output_for_mask)
+    keep = mask if zero_output else (steps >= starts[:, None]) & (lengths > 0)[:, None]
     return restored * keep[..., None].to(restored.dtype)
 
 
