@@ -259,6 +259,14 @@ class NumpyBackend:
         save_weights_file(model.weights, path, model.spec)
         return [path]
 
+    def load_artifact(self, path: Path) -> NumpyModel:
+        from rnnspec.models import spec_from_weights_file
+        from rnnspec.weights import load_weights_file
+
+        model = self.build(spec_from_weights_file(path))
+        self.set_weights(model, load_weights_file(path)[0])
+        return model
+
     def notes(self, model: NumpyModel) -> list[str]:
         return ["NumPy reference: forward only, float64 arithmetic, one explicit loop per time step"]
 

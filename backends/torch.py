@@ -439,6 +439,9 @@ class TorchBackend:
                 out.append(f"{name}: step loop ({why}); PyTorch's fused kernels cannot express it")
         return out
 
+    def load_artifact(self, path: Path) -> RnnspecModule:
+        return load_artifact(path)
+
     def save_artifact(self, model: RnnspecModule, directory: Path) -> list[Path]:
         from safetensors.torch import save
 

@@ -52,5 +52,8 @@ class Backend(Protocol):
     def save_artifact(self, model: Any, directory: Path) -> list[Path]:
         """Write the native artifact(s) into ``directory`` atomically; return the paths written."""
 
+    def load_artifact(self, path: Path) -> Any:
+        """Load an artifact written by :meth:`save_artifact` (no unpickling of code)."""
+
     def notes(self, model: Any) -> list[str]:
         """Remarks about how the model runs (e.g. which layers fall back to a step loop)."""

@@ -163,6 +163,110 @@ def schema(
         typer.echo(f"wrote {output}")
 
 
+class BackendName(str, Enum):
+    keras = "keras"
+    torch = "torch"
+    numpy = "numpy"
+
+
+def _load_backend(name: str) -> Any:
+    """Import a backend with TensorFlow's import-time log lines kept off the user's terminal."""
+    from .registry import get_backend
+    from .util import quiet_stderr
+
+    with quiet_stderr():
+        return get_backend(name)
+
+
+def _print_model(impl: Any, model: Any, spec: Any, backend: str) -> None:
+    from .analysis import analyze
+
+    typer.echo(impl.summary(model), nl=False)
+    counts = impl.count_params(model)
+    total = sum(counts.values())
+    typer.echo(
+        f"parameter counts: {backend} model {total:,} = analytic {analyze(spec).total_params:,} "
+        f"({spec.convention} convention), per layer too"
+    )
+    for note in impl.notes(model):
+        typer.echo(f"note: {note}")
+
+
+def _write_outputs(impl: Any, model: Any, spec: Any, directory: Path) -> None:
+    from .models import get_weights
+    from .weights import save_weights_file
+
+    paths = list(impl.save_artifact(model, directory))
+    canonical = directory / f"{spec.name}.weights.safetensors"
+    save_weights_file(get_weights(model), canonical, spec)
+    for path in [*paths, canonical]:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+@user_errors
+def build(
+    spec: SpecArg,
+    backend: Annotated[BackendName, typer.Option("--backend", "-b", help="Framework to compile to.")],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Write the native artifact and the canonical weights into this folder."),
+    ] = None,
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--seed", help="Seed of the initial weights (the same on every backend)."),
+    ] = None,
+    weights: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--weights", help="Start from these canonical weights (.safetensors) instead of a seed."),
+    ] = None,
+) -> None:
+    """Compile a spec to a native model, check its parameter counts, print its summary; -o writes it."""
+    from .loader import load_spec
+    from .models import build as build_model
+
+    model_spec = load_spec(spec)
+    impl = _load_backend(backend.value)
+    from .util import quiet_stderr
+
+    with quiet_stderr():
+        model = build_model(model_spec, backend.value, seed=seed, weights=weights)
+    _print_model(impl, model, model_spec, backend.value)
+    if output is not None:
+        _write_outputs(impl, model, model_spec, output)
+
+
+@app.command()
+@user_errors
+def convert(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Canonical weights (.weights.safetensors), a torch artifact (.torch.safetensors) or a .keras file.",
+            show_default=False,
+        ),
+    ],
+    to: Annotated[BackendName, typer.Option("--to", help="Framework to convert to.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the converted artifact and weights.")],
+    spec: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--spec", help="The spec, when the source file does not carry one."),
+    ] = None,
+) -> None:
+    """Move trained weights between frameworks (through the canonical layout)."""
+    from .convert import read_any
+
+    model_spec, values = read_any(source, spec, _load_backend)
+    from .models import build as build_model
+    from .util import quiet_stderr
+
+    impl = _load_backend(to.value)
+    with quiet_stderr():
+        model = build_model(model_spec, to.value, weights=values)
+    typer.echo(f"read {source}: spec {model_spec.name!r}, {len(values)} weights")
+    _write_outputs(impl, model, model_spec, output)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m rnnspec``."""
     try:

@@ -10,6 +10,17 @@ SPECS = REPO / "specs"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files from the current output")
+    parser.addoption(
+        "--full-matrix", action="store_true", help="run the whole generated parity matrix (slow) instead of a sample"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "matrix_case" in metafunc.fixturenames:
+        from .parity import case_id, matrix_cases
+
+        cases = matrix_cases(full=bool(metafunc.config.getoption("--full-matrix")))
+        metafunc.parametrize("matrix_case", cases, ids=[case_id(c) for c in cases])
 
 
 @pytest.fixture

@@ -1,0 +1,55 @@
+"""Reading weights from any file rnnspec writes, for ``rnnspec convert``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RnnspecError
+from .loader import load_spec, spec_from_dict
+from .spec import ModelSpec
+from .weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
+
+__all__ = ["read_any"]
+
+TORCH_FORMAT = "rnnspec-torch-state-dict/1"
+
+
+def read_any(
+    source: Path, spec_path: Path | None, load_backend: Callable[[str], Any]
+) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """The spec and canonical weights held by ``source`` (canonical weights, torch artifact or .keras)."""
+    if not source.exists():
+        raise RnnspecError(f"{source}: no such file")
+    override = load_spec(spec_path) if spec_path is not None else None
+    if source.suffix == ".keras":
+        model = load_backend("keras").load_artifact(source)
+        from .models import get_weights, spec_of
+
+        spec, weights = spec_of(model), get_weights(model)
+    else:
+        weights, metadata = load_weights_file(source)
+        fmt = metadata.get("format")
+        if fmt not in (WEIGHTS_FORMAT, TORCH_FORMAT):
+            raise WeightsError(
+                f"{source}: not a file written by rnnspec (format {fmt!r}); expected canonical weights "
+                f"({WEIGHTS_FORMAT}) or a torch artifact ({TORCH_FORMAT})"
+            )
+        if fmt == TORCH_FORMAT:
+            from .models import get_weights
+
+            weights = get_weights(load_backend("torch").load_artifact(source))
+        if "spec" in metadata:
+            spec = spec_from_dict(json.loads(metadata["spec"]))
+        elif override is None:
+            raise WeightsError(f"{source}: the file carries no spec; pass it with --spec SPEC")
+        else:
+            spec = override
+    if override is not None:
+        spec = override
+    check_weights(spec, weights)
+    return spec, weights
