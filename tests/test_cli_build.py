@@ -123,3 +123,14 @@ def test_predict_checks_its_input():
     with pytest.raises(rnnspec.RnnspecError, match="expected 500 time steps"):
         rnnspec.predict(model, np.ones((1, 20), dtype=np.int64))
     assert rnnspec.predict(model, random_inputs(model.spec, 0, batch=2)).shape == (2, 1)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path):
+    import os
+
+    from rnnspec.util import write_text_atomic
+
+    write_text_atomic(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
