@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnspec.analysis import analyze
+from rnnspec.analysis import GATES, analyze
 from rnnspec.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
 from rnnspec.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
 from rnnspec.weights import weight_shapes
@@ -120,51 +120,52 @@ class _Direction(nn.Module):
     # -- the step loop -------------------------------------------------------------------------------
 
     def step(
-        self, xk: Tensor, states: tuple[Tensor, ...], rec_mask: Tensor | None
+        self, xk: Tensor, states: tuple[Tensor, ...], rec_masks: Tensor | None
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One step of Keras's cell; ``xk`` is the input already multiplied by the kernel (plus bias)."""
         u = self.units
         h = states[0]
-        hd = h if rec_mask is None else h * rec_mask
+        recurrent = self.recurrent_kernel
         _, b_rec = self.biases()
-        if isinstance(self.layer, SimpleRNNSpec):
-            z = xk + hd @ self.recurrent_kernel
+        if isinstance(self.layer, (SimpleRNNSpec, LSTMSpec)):
+            z = xk + _project(h, recurrent, rec_masks)
             if b_rec is not None:
                 z = z + b_rec
-            out = self.act(z)
-            return out, (out,)
-        if isinstance(self.layer, LSTMSpec):
-            z = xk + hd @ self.recurrent_kernel
-            if b_rec is not None:
-                z = z + b_rec
+            if isinstance(self.layer, SimpleRNNSpec):
+                out = self.act(z)
+                return out, (out,)
             i, f, g, o = z.split(u, dim=1)
             c = self.gate(f) * states[1] + self.gate(i) * self.act(g)
             out = self.gate(o) * self.act(c)
             return out, (out, c)
         assert isinstance(self.layer, GRUSpec)
         if self.layer.reset_after:
-            hz = hd @ self.recurrent_kernel
+            hz = _project(h, recurrent, rec_masks)
             if b_rec is not None:
                 hz = hz + b_rec
             z, r = self.gate(xk[:, : 2 * u] + hz[:, : 2 * u]).split(u, dim=1)
             candidate = self.act(xk[:, 2 * u :] + r * hz[:, 2 * u :])
         else:
-            hz = hd @ self.recurrent_kernel[:, : 2 * u]
+            zr_masks = None if rec_masks is None else rec_masks[:2] if len(rec_masks) == 3 else rec_masks
+            hz = _project(h, recurrent[:, : 2 * u], zr_masks)
             if b_rec is not None:
                 hz = hz + b_rec[: 2 * u]
             z, r = self.gate(xk[:, : 2 * u] + hz).split(u, dim=1)
-            hh = (r * hd) @ self.recurrent_kernel[:, 2 * u :]
+            h_h = h if rec_masks is None else h * rec_masks[-1]
+            hh = (r * h_h) @ recurrent[:, 2 * u :]
             if b_rec is not None:
                 hh = hh + b_rec[2 * u :]
             candidate = self.act(xk[:, 2 * u :] + hh)
         out = z * h + (1 - z) * candidate
         return out, (out,)
 
-    def run_loop(self, x: Tensor, mask: Tensor | None, zero_output: bool, rec_mask: Tensor | None) -> Tensor:
+    def run_loop(
+        self, x: Tensor, mask: Tensor | None, zero_output: bool, in_masks: Tensor | None, rec_masks: Tensor | None
+    ) -> Tensor:
         """Keras's ``rnn`` loop (masked steps keep the state) over input in processing order."""
         batch, time = x.shape[0], x.shape[1]
         b_in, _ = self.biases()
-        xk = x @ self.kernel
+        xk = _project(x, self.kernel, in_masks)
         if b_in is not None:
             xk = xk + b_in
         zeros = x.new_zeros(batch, self.units)
@@ -172,7 +173,7 @@ class _Direction(nn.Module):
         previous = zeros
         outputs = []
         for t in range(time):
-            out, new_states = self.step(xk[:, t], states, rec_mask)
+            out, new_states = self.step(xk[:, t], states, rec_masks)
             if mask is not None:
                 keep = mask[:, t, None]
                 out = torch.where(keep, out, zeros if zero_output else previous)
@@ -182,6 +183,16 @@ class _Direction(nn.Module):
         if not outputs:
             return x.new_zeros(batch, 0, self.units)
         return torch.stack(outputs, dim=1)
+
+
+def _project(v: Tensor, weight: Tensor, masks: Tensor | None) -> Tensor:
+    """``v @ weight`` under Keras's dropout masks: one for all gates, or one per gate block."""
+    if masks is None:
+        return v @ weight
+    if masks.shape[0] == 1:
+        return (v * masks[0]) @ weight
+    blocks = weight.chunk(masks.shape[0], dim=1)
+    return torch.cat([(v * m) @ w for m, w in zip(masks, blocks, strict=True)], dim=-1)
 
 
 def _contiguous(mask: Tensor) -> tuple[bool, Tensor, Tensor]:
@@ -232,31 +243,38 @@ class _Recurrent(nn.Module):
         self.loop_calls = 0
 
     def _dropout_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """Keras's dropout: one mask per sequence for the inputs and one for the state."""
+        """Keras's RNN dropout: masks drawn once per sequence, shaped ``(copies, batch, [1,] size)``.
+
+        With ``recurrent_dropout`` Keras's LSTM and GRU switch to ``implementation=1``: one input
+        mask and one state mask per gate. Otherwise one input mask serves all gates.
+        """
         if not self.training:
             return None, None
-        p, q = self.layer.dropout, self.layer.recurrent_dropout
+        layer = self.layer
+        p, q = layer.dropout, layer.recurrent_dropout
+        copies = GATES[layer.cell] if q > 0 and not isinstance(layer, SimpleRNNSpec) else 1
         batch = x.shape[0]
-        in_mask = F.dropout(x.new_ones(batch, 1, x.shape[2]), p) if p > 0 else None
-        rec_mask = F.dropout(x.new_ones(batch, self.layer.units), q) if q > 0 else None
-        return in_mask, rec_mask
+        in_masks = F.dropout(x.new_ones(copies, batch, 1, x.shape[2]), p) if p > 0 else None
+        rec_masks = F.dropout(x.new_ones(copies, batch, layer.units), q) if q > 0 else None
+        return in_masks, rec_masks
 
     def _direction(self, d: _Direction, x: Tensor, mask: Tensor | None, backwards: bool, zero: bool) -> Tensor:
-        in_mask, rec_mask = self._dropout_masks(x)
-        if in_mask is not None:
-            x = x * in_mask
+        in_masks, rec_masks = self._dropout_masks(x)
         if backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
         if mask is not None and bool(mask.all()):
             mask = None
-        if self.fused and rec_mask is None and x.shape[1] > 0:
+        if self.fused and rec_masks is None and x.shape[1] > 0:
+            if in_masks is not None:
+                x = x * in_masks[0]
             if mask is None:
                 return d.run_fused(x)
             if _contiguous(mask)[0]:
                 return _run_aligned(d, x, mask, zero)
+            in_masks = None
         self.loop_calls += 1
-        return d.run_loop(x, mask, zero, rec_mask)
+        return d.run_loop(x, mask, zero, in_masks, rec_masks)
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         layer = self.layer
