@@ -597,6 +597,11 @@ class KerasBackend:
         """See :func:`load_artifact`."""
         return load_artifact(path)
 
+    def trainer(self, model: Model, training: Any, device: str | None = None) -> Any:
+        from .keras_train import KerasTrainer
+
+        return KerasTrainer(model, training, device)
+
     def notes(self, model: Model) -> list[str]:
         """How the layers run: custom torch-convention cells, cuDNN switched off behind masks, TF32 on GPUs."""
         spec = _spec_of(model)

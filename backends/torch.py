@@ -343,12 +343,19 @@ class RnnspecModule(nn.Module):
             self.head_name = next(names)
             layers[self.head_name] = _Dense(shapes[f"{self.head_name}/kernel"], shapes.get(f"{self.head_name}/bias"))
         self.layers = nn.ModuleDict(layers)
+        self.capture_embedding = False
+        self.embedded: Tensor | None = None
+        self.embedded_ids: Tensor | None = None
 
     def forward(self, x: Tensor, logits: bool = False) -> Tensor:
         mask = None
         if self.embedding_name is not None:
             ids = x.long()
             h = self.layers[self.embedding_name](ids)
+            if self.capture_embedding and h.requires_grad:
+                # the trainer reads the gradient per token occurrence (TensorFlow's IndexedSlices)
+                h.retain_grad()
+                self.embedded, self.embedded_ids = h, ids
             if self.spec.embedding.mask_zero:
                 mask = ids != 0
         else:
@@ -456,6 +463,11 @@ class TorchBackend:
                 why = _loop_reason(layer)
                 out.append(f"{name}: step loop ({why}); PyTorch's fused kernels cannot express it")
         return out
+
+    def trainer(self, model: RnnspecModule, training: Any, device: str | None = None) -> Any:
+        from .torch_train import TorchTrainer
+
+        return TorchTrainer(model, training, device)
 
     def load_artifact(self, path: Path) -> RnnspecModule:
         return load_artifact(path)

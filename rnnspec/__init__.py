@@ -25,6 +25,7 @@ from .models import (
 )
 from .registry import available_backends, get_backend
 from .spec import ModelSpec
+from .training import evaluate, fit
 from .weights import WeightsError, initial_weights, weight_shapes
 
 __version__ = "0.1.0"
@@ -42,6 +43,8 @@ __all__ = [
     "analyze",
     "available_backends",
     "build",
+    "evaluate",
+    "fit",
     "get_backend",
     "get_weights",
     "initial_weights",

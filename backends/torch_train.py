@@ -1,0 +1,305 @@
+"""Training an :class:`~rnnspec_backends.torch.RnnspecModule` with Keras's meaning.
+
+- Losses are computed from logits where the head is sigmoid or softmax, as Keras does (it reads the
+  logits behind its ``sigmoid``/``softmax`` outputs), so ``binary_crossentropy`` is
+  ``BCEWithLogits`` and the categorical losses are ``log_softmax`` based. ``sum_over_batch_size``
+  reduction: the mean over every element, or over the unmasked ones when the outputs carry
+  ``mask_zero``'s mask (per-step outputs).
+- Optimizers follow Keras's update formulas (:class:`KerasOptimizer`), not ``torch.optim``'s:
+  RMSprop's epsilon inside the square root, Adam's "epsilon hat", Keras's defaults.
+- TensorFlow hands the embedding gradient to the optimizer as one slice per token occurrence, and
+  Adam / RMSprop square each slice before duplicates are summed; clipping by value also acts per
+  slice. The trainer reproduces that from the gradient of the embedded sequence.
+- Epoch logs are Keras's: the loss is the running mean weighted by batch size, the accuracy the
+  mean over every (unmasked) element.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnspec.errors import RnnspecError
+from rnnspec.spec import SGD, Adam, RMSprop, TrainingSpec
+
+__all__ = ["KerasOptimizer", "TorchTrainer", "resolve_device"]
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``auto`` (or None): CUDA when available, else CPU; ``cpu``; ``cuda`` (refused clearly if absent)."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RnnspecError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise RnnspecError(f"unknown device {device!r}; expected auto, cpu or cuda")
+    return torch.device(device)
+
+
+@contextmanager
+def _flush_denormals():
+    """Flush denormal floats to zero while training on a CPU (as TensorFlow does in its threads).
+
+    Tiny gradients through long sequences become denormal and make a CPU step several times
+    slower; flushing them changes nothing above 1e-38.
+    """
+    changed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if changed:
+            torch.set_flush_denormal(False)
+
+
+class KerasOptimizer:
+    """SGD / Adam / RMSprop with Keras 3's update formulas and clipping, on torch tensors."""
+
+    def __init__(self, params: list[Tensor], spec: SGD | Adam | RMSprop):
+        self.params = params
+        self.spec = spec
+        self.iterations = 0
+        self.state: list[dict[str, Tensor]] = [{} for _ in params]
+
+    def clip(self, grad: Tensor) -> Tensor:
+        """Keras's per-variable ``clipnorm`` or ``clipvalue``."""
+        if self.spec.clipnorm:
+            norm = grad.pow(2).sum().sqrt()
+            return grad * self.spec.clipnorm / torch.maximum(norm, norm.new_tensor(self.spec.clipnorm))
+        if self.spec.clipvalue:
+            return grad.clamp(-self.spec.clipvalue, self.spec.clipvalue)
+        return grad
+
+    @torch.no_grad()
+    def step(self, grads: list[Tensor], squares: dict[int, Tensor] | None = None) -> None:
+        """Apply one update; ``squares[i]`` replaces ``grads[i]**2`` in the second moment of parameter i."""
+        squares = squares or {}
+        for i, (param, grad) in enumerate(zip(self.params, grads, strict=True)):
+            square = squares.get(i)
+            self._update(param, grad, grad * grad if square is None else square, self.state[i])
+        self.iterations += 1
+
+    def _update(self, param: Tensor, g: Tensor, g2: Tensor, state: dict[str, Tensor]) -> None:
+        s = self.spec
+        lr = s.learning_rate
+        if isinstance(s, SGD):
+            if s.momentum == 0:
+                param.sub_(g * lr)
+                return
+            m = state.setdefault("m", torch.zeros_like(param))
+            m.mul_(s.momentum).sub_(g * lr)
+            param.add_(m * s.momentum - g * lr if s.nesterov else m)
+        elif isinstance(s, RMSprop):
+            v = state.setdefault("v", torch.zeros_like(param))
+            v.mul_(s.rho).add_(g2 * (1 - s.rho))
+            if s.centered:
+                a = state.setdefault("a", torch.zeros_like(param))
+                a.mul_(s.rho).add_(g * (1 - s.rho))
+                denominator = v - a * a + s.epsilon
+            else:
+                denominator = v + s.epsilon
+            increment = g * lr / denominator.sqrt()
+            if s.momentum > 0:
+                m = state.setdefault("m", torch.zeros_like(param))
+                m.mul_(s.momentum).add_(increment)
+                param.sub_(m)
+            else:
+                param.sub_(increment)
+        else:
+            t = self.iterations + 1
+            b1 = torch.tensor(s.beta_1, dtype=param.dtype, device=param.device)
+            b2 = torch.tensor(s.beta_2, dtype=param.dtype, device=param.device)
+            alpha = lr * torch.sqrt(1 - b2**t) / (1 - b1**t)
+            m = state.setdefault("m", torch.zeros_like(param))
+            v = state.setdefault("v", torch.zeros_like(param))
+            m.add_((g - m) * (1 - s.beta_1))
+            v.add_((g2 - v) * (1 - s.beta_2))
+            if s.amsgrad:
+                v_hat = state.setdefault("v_hat", torch.zeros_like(param))
+                torch.maximum(v_hat, v, out=v_hat)
+                v = v_hat
+            param.sub_(m * alpha / (v.sqrt() + s.epsilon))
+
+
+class TorchTrainer:
+    """One optimizer and loss for one model; ``train_epoch`` and ``evaluate`` as rnnspec.training expects."""
+
+    def __init__(self, model: Any, training: TrainingSpec, device: str | None = None):
+        self.model = model
+        self.spec = model.spec
+        self.training = training
+        self.device = resolve_device(device)
+        model.to(self.device)
+        self.params = list(model.parameters())
+        self.optimizer = KerasOptimizer(self.params, training.optimizer)
+        self.embedding = model.layers[model.embedding_name].embeddings if model.embedding_name else None
+        self.embedding_index = next((i for i, p in enumerate(self.params) if p is self.embedding), None)
+        self.track_accuracy = "accuracy" in training.metrics
+        spec = self.spec
+        self.masked_outputs = bool(spec.embedding and spec.embedding.mask_zero and spec.output_per_step)
+        self.output_activation = spec.output_activation
+        loss = training.loss
+        self.on_logits = loss.from_logits or (
+            (loss.name == "binary_crossentropy" and self.output_activation == "sigmoid")
+            or (
+                loss.name in ("sparse_categorical_crossentropy", "categorical_crossentropy")
+                and self.output_activation == "softmax"
+            )
+        )
+
+    # -- loss and accuracy -------------------------------------------------------------------------
+
+    def _targets(self, y: np.ndarray, out: Tensor) -> Tensor:
+        name = self.training.loss.name
+        dtype = torch.long if name == "sparse_categorical_crossentropy" else out.dtype
+        target = torch.as_tensor(y, device=self.device).to(dtype)
+        if name == "sparse_categorical_crossentropy":
+            if target.dim() == out.dim():
+                target = target.squeeze(-1)
+        elif target.dim() == out.dim() - 1:
+            target = target.unsqueeze(-1)
+        return target
+
+    def _elementwise_loss(self, raw: Tensor, target: Tensor) -> Tensor:
+        """Per-element loss (the last axis reduced as Keras does), from logits where Keras uses them."""
+        name = self.training.loss.name
+        if name == "mse":
+            return (self._activate(raw) - target).pow(2).mean(-1)
+        if name == "binary_crossentropy":
+            if self.on_logits:
+                return F.binary_cross_entropy_with_logits(raw, target, reduction="none").mean(-1)
+            p = self._activate(raw).clamp(1e-7, 1 - 1e-7)
+            return -(target * p.log() + (1 - target) * (1 - p).log()).mean(-1)
+        log_p = F.log_softmax(raw, dim=-1) if self.on_logits else self._activate(raw).clamp(1e-7, 1 - 1e-7).log()
+        if name == "sparse_categorical_crossentropy":
+            return -log_p.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return -(target * log_p).sum(-1)
+
+    def _activate(self, raw: Tensor) -> Tensor:
+        """The model's outputs from the head's pre-activation (identity when there is no head)."""
+        if self.spec.head is None:
+            return raw
+        act = self.spec.head.activation
+        if act == "softmax":
+            return torch.softmax(raw, -1)
+        from .torch import ACTIVATIONS
+
+        return ACTIVATIONS[act](raw)
+
+    def _matches(self, outputs: Tensor, target: Tensor, y: np.ndarray) -> Tensor:
+        """Keras's "accuracy": binary, sparse categorical or categorical, chosen from the shapes."""
+        if outputs.shape[-1] == 1:
+            t = target if target.dim() == outputs.dim() else target.unsqueeze(-1)
+            return ((outputs > 0.5).to(outputs.dtype) == t.to(outputs.dtype)).to(outputs.dtype).squeeze(-1)
+        predicted = outputs.argmax(-1)
+        if np.ndim(y) < outputs.dim() or (np.shape(y)[-1] == 1 and outputs.shape[-1] > 1):
+            labels = torch.as_tensor(y, device=self.device).long()
+            labels = labels.squeeze(-1) if labels.dim() == outputs.dim() else labels
+            return (predicted == labels).to(outputs.dtype)
+        return (predicted == target.argmax(-1)).to(outputs.dtype)
+
+    def _batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Tensor, Tensor | None]:
+        """Loss of one batch and, when accuracy is tracked, its sums ``[hits, weight]``."""
+        x = torch.as_tensor(xb, device=self.device)
+        raw = self.model(x, logits=True)
+        target = self._targets(yb, raw)
+        losses = self._elementwise_loss(raw, target)
+        if self.masked_outputs:
+            weight = (x != 0).to(losses.dtype)
+            valid = weight.sum()
+            loss = (losses * weight).sum() / valid if valid > 0 else losses.sum() * 0
+        else:
+            weight = None
+            loss = losses.mean()
+        hits = None
+        if self.track_accuracy:
+            with torch.no_grad():
+                matches = self._matches(self._activate(raw), target, yb)
+                w = torch.ones_like(matches) if weight is None else weight
+                hits = torch.stack([(matches * w).sum(), w.sum()])
+        return loss, hits
+
+    # -- epochs --------------------------------------------------------------------------------------
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, Any]:
+        model = self.model
+        model.train()
+        model.capture_embedding = self.embedding is not None
+        batch_losses: list[float] = []
+        loss_total = seen = 0.0
+        acc = np.zeros(2)
+        try:
+            with _flush_denormals():
+                for start in range(0, len(x), batch_size):
+                    xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+                    for p in self.params:
+                        p.grad = None
+                    loss, hits = self._batch(xb, yb)
+                    loss.backward()
+                    grads, squares = self._gradients()
+                    self.optimizer.step(grads, squares)
+                    value = float(loss.detach())
+                    batch_losses.append(value)
+                    loss_total += value * len(xb)
+                    seen += len(xb)
+                    if hits is not None:
+                        acc += hits.detach().cpu().double().numpy()
+        finally:
+            model.capture_embedding = False
+        logs: dict[str, Any] = {"batch_loss": batch_losses, "loss": loss_total / seen}
+        if self.track_accuracy:
+            logs["accuracy"] = acc[0] / acc[1] if acc[1] else 0.0
+        return logs
+
+    def _gradients(self) -> tuple[list[Tensor], dict[int, Tensor]]:
+        """Clipped gradients and, for the embedding, TensorFlow's per-occurrence second-moment input."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        squares: dict[int, Tensor] = {}
+        spec = self.optimizer.spec
+        per_occurrence = isinstance(spec, (Adam, RMSprop)) or spec.clipvalue is not None or spec.clipnorm is not None
+        if self.embedding_index is not None and per_occurrence and self.model.embedded.grad is not None:
+            # TensorFlow's embedding gradient is a list of slices, one per token occurrence: clipping acts on
+            # the slices (clipnorm's norm counts every occurrence), and Adam / RMSprop square each slice
+            # before the duplicates of a row are summed (checked against Keras by the parity tests)
+            ids = self.model.embedded_ids.reshape(-1)
+            slices = self.model.embedded.grad.reshape(ids.numel(), -1)
+            if spec.clipvalue is not None:
+                slices = slices.clamp(-spec.clipvalue, spec.clipvalue)
+            elif spec.clipnorm is not None:
+                norm = slices.pow(2).sum().sqrt()
+                slices = slices * spec.clipnorm / torch.maximum(norm, norm.new_tensor(spec.clipnorm))
+            dense = torch.zeros_like(self.embedding).index_add_(0, ids, slices)
+            squares[self.embedding_index] = torch.zeros_like(self.embedding).index_add_(0, ids, slices * slices)
+            grads[self.embedding_index] = dense
+            others = [i for i in range(len(grads)) if i != self.embedding_index]
+        else:
+            others = range(len(grads))
+        for i in others:
+            grads[i] = self.optimizer.clip(grads[i])
+        return grads, squares
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        model = self.model
+        was_training = model.training
+        model.eval()
+        loss_total = seen = 0.0
+        acc = np.zeros(2)
+        try:
+            with torch.no_grad(), _flush_denormals():
+                for start in range(0, len(x), batch_size):
+                    xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+                    loss, hits = self._batch(xb, yb)
+                    loss_total += float(loss) * len(xb)
+                    seen += len(xb)
+                    if hits is not None:
+                        acc += hits.cpu().double().numpy()
+        finally:
+            model.train(was_training)
+        logs = {"loss": loss_total / seen}
+        if self.track_accuracy:
+            logs["accuracy"] = acc[0] / acc[1] if acc[1] else 0.0
+        return logs

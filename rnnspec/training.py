@@ -1,0 +1,160 @@
+"""Training with Keras's meaning on every backend: ``fit`` and ``evaluate``.
+
+The core decides everything that must be identical across frameworks — the validation split
+(Keras takes the *last* fraction, before shuffling), the order of the samples in every epoch (a
+seeded NumPy permutation), the batches — and each backend's trainer runs the epochs it is given:
+the keras backend with ``model.fit`` on the pre-ordered data, the torch backend with rnnspec's own
+loop and Keras-form optimizers. So the same seed and data give the same batches on both.
+
+The history holds Keras's names (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``), one value
+per epoch, where ``loss`` is the running mean over the epoch's batches weighted by batch size, as
+Keras computes it; and ``batch_loss``, the loss of every optimizer step in order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import RnnspecError
+from .models import _backend_of, get_weights, set_weights, spec_of
+from .spec import ModelSpec, TrainingSpec
+
+__all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]
+
+
+class Trainer(Protocol):
+    """What a backend's ``trainer(model, training)`` returns."""
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, Any]:
+        """Train on ``x, y`` in the given order, one optimizer step per batch.
+
+        Returns ``{"batch_loss": [...], "loss": float, "accuracy": float (if tracked)}``.
+        """
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        """Loss (and accuracy) over ``x, y`` in inference mode, as Keras's ``evaluate``."""
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def training_of(spec: ModelSpec, **overrides: Any) -> TrainingSpec:
+    """The spec's ``training`` section with ``overrides`` (None values are ignored) applied."""
+    if spec.training is None:
+        raise RnnspecError(
+            f"spec {spec.name!r} has no `training` section; add one, e.g. "
+            "`training: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy]}`"
+        )
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return spec.training.model_copy(update=changes)
+
+
+def _check_xy(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    x_arr, y_arr = np.asarray(x), np.asarray(y)
+    if len(x_arr) != len(y_arr):
+        raise RnnspecError(f"{what}: x has {len(x_arr)} samples but y has {len(y_arr)}; they must match")
+    if len(x_arr) == 0:
+        raise RnnspecError(f"{what}: no samples")
+    return x_arr, y_arr
+
+
+def fit(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    shuffle: bool | None = None,
+    seed: int | None = None,
+    validation_split: float | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train a built model with its spec's ``training`` section; arguments override it.
+
+    Returns the history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch (as Keras
+    names them; accuracy only with ``metrics: [accuracy]``) and ``batch_loss`` per optimizer step.
+    Ctrl-C stops after restoring the weights of the last completed epoch; the history then has
+    ``"interrupted": True``.
+
+    >>> import rnnspec
+    >>> model = rnnspec.build("specs/imdb_lstm.yaml", "torch", seed=0)
+    >>> history = rnnspec.fit(model, x, y, epochs=2)  # doctest: +SKIP
+    """
+    spec = spec_of(model)
+    training = training_of(
+        spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
+    )
+    x_arr, y_arr = _check_xy(x, y, "training data")
+    if validation_data is not None:
+        x_val, y_val = _check_xy(*validation_data, "validation data")
+    elif training.validation_split > 0:
+        split_at = math.floor(len(x_arr) * (1.0 - training.validation_split))
+        if split_at in (0, len(x_arr)):
+            raise RnnspecError(
+                f"validation_split {training.validation_split} of {len(x_arr)} samples leaves an empty part; "
+                "use more data or another split"
+            )
+        x_arr, x_val, y_arr, y_val = x_arr[:split_at], x_arr[split_at:], y_arr[:split_at], y_arr[split_at:]
+    else:
+        x_val = y_val = None
+
+    impl = _backend_of(model)
+    if not hasattr(impl, "trainer"):
+        raise RnnspecError(f"the {impl.name} backend cannot train (it is forward-only); use keras or torch")
+    trainer = _trainer_for(model, impl, training, device)
+    rng = np.random.default_rng(seed)
+    history: dict[str, Any] = {"loss": [], "batch_loss": []}
+    snapshot = get_weights(model)
+    try:
+        for epoch in range(training.epochs):
+            order = rng.permutation(len(x_arr)) if training.shuffle else np.arange(len(x_arr))
+            result = trainer.train_epoch(x_arr[order], y_arr[order], training.batch_size)
+            logs = {k: float(v) for k, v in result.items() if k != "batch_loss"}
+            if x_val is not None:
+                val = trainer.evaluate(x_val, y_val, training.batch_size)
+                logs.update({f"val_{k}": float(v) for k, v in val.items()})
+            history["batch_loss"].extend(float(v) for v in result["batch_loss"])
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            snapshot = get_weights(model)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, logs)
+    except KeyboardInterrupt:
+        set_weights(model, snapshot)
+        steps = len(history["loss"]) * math.ceil(len(x_arr) / training.batch_size)
+        history["batch_loss"] = history["batch_loss"][:steps]
+        history["interrupted"] = True
+    return history
+
+
+def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> dict[str, float]:
+    """Loss (and accuracy, with ``metrics: [accuracy]``) of a built model on ``x, y``, as Keras's ``evaluate``."""
+    spec = spec_of(model)
+    training = training_of(spec, batch_size=batch_size)
+    x_arr, y_arr = _check_xy(x, y, "evaluation data")
+    impl = _backend_of(model)
+    if not hasattr(impl, "trainer"):
+        raise RnnspecError(f"the {impl.name} backend cannot evaluate a loss; use keras or torch")
+    result = _trainer_for(model, impl, training, None).evaluate(x_arr, y_arr, training.batch_size)
+    return {k: float(v) for k, v in result.items()}
+
+
+_TRAINER_ATTR = "_rnnspec_trainer"
+
+
+def _trainer_for(model: Any, impl: Any, training: TrainingSpec, device: str | None) -> Trainer:
+    """The model's trainer, kept across calls so the optimizer state survives fit → evaluate → fit."""
+    key = (training.optimizer, training.loss, tuple(training.metrics), device)
+    cached = getattr(model, _TRAINER_ATTR, None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    trainer = impl.trainer(model, training, device=device)
+    setattr(model, _TRAINER_ATTR, (key, trainer))
+    return trainer
