@@ -220,6 +220,22 @@ class _OptimizerBase(_Strict):
     clipvalue: Annotated[float, Field(gt=0)] | None = None
     """Clip each gradient element to [-clipvalue, clipvalue]."""
 
+    @model_validator(mode="after")
+    def _one_clip(self) -> _OptimizerBase:
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise CrossFieldIssues(
+                [
+                    CrossFieldIssue(
+                        path=("clipvalue",),
+                        message="Keras allows only one of clipnorm and clipvalue",
+                        received=f"clipnorm: {self.clipnorm}, clipvalue: {self.clipvalue}",
+                        expected="one of them",
+                        fix="remove `clipnorm` or `clipvalue`",
+                    )
+                ]
+            )
+        return self
+
 
 class SGD(_OptimizerBase):
     """Keras ``SGD``."""
