@@ -267,6 +267,67 @@ def convert(
     _write_outputs(impl, model, model_spec, output)
 
 
+@app.command()
+@user_errors
+def check(
+    spec: SpecArg,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimizer steps of the training-parity run.")] = 50,
+    optimizer: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--optimizer", help="Train with this optimizer (sgd, adam, rmsprop) instead of the spec's."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, inputs and targets.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--plot", help="Write the keras and torch loss curves, overlaid, to this PNG."),
+    ] = None,
+) -> None:
+    """Conformance report: counts, forward differences and training parity across keras, torch and numpy.
+
+    Exit 1 if any row fails its tolerance.
+    """
+    from .check import plot_curves, run_check
+    from .loader import load_spec
+
+    if optimizer is not None and optimizer not in ("sgd", "adam", "rmsprop"):
+        raise _fail(f"error: --optimizer must be sgd, adam or rmsprop, not {optimizer!r}", 2)
+    model_spec = load_spec(spec)
+    for name in ("torch", "keras"):
+        _load_backend(name)
+    from .util import quiet_stderr
+
+    with quiet_stderr():
+        report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer)
+    if plot is not None and report.curves:
+        plot_curves(report, str(plot))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report, plot)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _print_report(report: Any, plot: Path | None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"rnnspec check: {report.spec}", box=box.SIMPLE_HEAVY)
+    for column in ("check", "value", "tolerance", "result"):
+        table.add_column(column)
+    for row in report.rows:
+        table.add_row(row.check, row.value, row.tolerance, "pass" if row.passed else "FAIL")
+    console = Console(highlight=False)
+    console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}")
+    if plot is not None and report.curves:
+        console.print(f"wrote {plot}")
+    console.print("all checks passed" if report.passed else "some checks FAILED")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m rnnspec``."""
     try:

@@ -1,0 +1,243 @@
+"""``rnnspec check``: the conformance report of one spec across keras, torch and numpy.
+
+Rows: parameter counts (analytic, Keras's ``count_params()``, PyTorch's ``numel()``); the forward
+max abs difference for each pair of backends on random weights (biases included) and random
+pre-padded inputs; training parity over N steps from the same seeded weights on the same batches
+(per-step loss difference, final weight difference). Each row passes or fails against a stated
+tolerance. Dropout is switched off for the training run: the two frameworks' random masks can
+never agree, so a parity run with dropout would measure the random streams, not rnnspec.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .analysis import analyze
+from .errors import RnnspecError
+from .loader import spec_from_dict
+from .models import build, get_weights, predict, set_weights
+from .registry import get_backend
+from .spec import ModelSpec
+from .training import fit
+from .util import write_bytes_atomic
+from .weights import weight_shapes
+
+__all__ = ["CheckReport", "CheckRow", "run_check"]
+
+FORWARD_TOL = 1e-5
+LOSS_TOL = 1e-4
+WEIGHT_TOL = 1e-4
+
+
+@dataclass
+class CheckRow:
+    check: str
+    value: str
+    tolerance: str
+    passed: bool
+
+
+@dataclass
+class CheckReport:
+    spec: str
+    rows: list[CheckRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "passed": self.passed,
+            "rows": [asdict(r) for r in self.rows],
+            "notes": self.notes,
+            "batch_loss": self.curves,
+        }
+
+
+def _random_weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        name: rng.normal(0.0, 1.0 / np.sqrt(shape[0]) if name.endswith("kernel") else 0.5, size=shape).astype(
+            np.float32
+        )
+        for name, shape in weight_shapes(spec).items()
+    }
+
+
+def _scale(name: str, shape: tuple[int, ...]) -> float:
+    """Kernels ~ 1/sqrt(fan_in): wide layers stay out of chaotic saturation, where float32 rounding would grow."""
+    return 1.0 / np.sqrt(shape[0]) if name.endswith("kernel") else 0.5
+
+
+def _inputs(spec: ModelSpec, rng: np.random.Generator, n: int, time: int) -> np.ndarray:
+    time = spec.input.seq_len or time
+    if spec.input.vocab_size is None:
+        return rng.normal(size=(n, time, spec.input.features)).astype(np.float32)
+    vocab = spec.input.vocab_size
+    ids = rng.integers(1, vocab, size=(n, time)) if vocab > 1 else np.zeros((n, time), dtype=np.int64)
+    for row in range(n):  # pre-padded to variable lengths, as Keras's pad_sequences does
+        ids[row, : rng.integers(0, time)] = 0
+    return ids
+
+
+def _targets(spec: ModelSpec, rng: np.random.Generator, n: int, time: int) -> np.ndarray:
+    assert spec.training is not None
+    units, loss = spec.output_units, spec.training.loss.name
+    shape = (n, time) if spec.output_per_step else (n,)
+    if loss == "mse":
+        return rng.normal(size=(*shape, units)).astype(np.float32)
+    if loss == "binary_crossentropy":
+        return rng.integers(0, 2, size=(*shape, units)).astype(np.float32)
+    labels = rng.integers(0, units, size=shape)
+    return np.eye(units, dtype=np.float32)[labels] if loss == "categorical_crossentropy" else labels
+
+
+def _default_loss(spec: ModelSpec) -> str:
+    act = spec.output_activation
+    if act == "sigmoid":
+        return "binary_crossentropy"
+    if act == "softmax":
+        return "sparse_categorical_crossentropy"
+    return "mse"
+
+
+def _training_spec(spec: ModelSpec, optimizer: str | None, batch_size: int, notes: list[str]) -> ModelSpec:
+    data = spec.to_dict()
+    training = data.get("training") or {"loss": _default_loss(spec)}
+    if "training" not in data:
+        notes.append(f"the spec has no training section; checked with loss {training['loss']} and rmsprop")
+    if optimizer is not None:
+        training["optimizer"] = optimizer
+    training.update({"batch_size": batch_size, "epochs": 1, "shuffle": False, "validation_split": 0.0})
+    training.pop("data", None)
+    data["training"] = training
+    if any(layer.get("dropout") or layer.get("recurrent_dropout") for layer in data["recurrent"]):
+        notes.append("dropout and recurrent_dropout are 0 for the training-parity run (random masks can't agree)")
+        for layer in data["recurrent"]:
+            layer.pop("dropout", None)
+            layer.pop("recurrent_dropout", None)
+    return spec_from_dict(data)
+
+
+def run_check(
+    spec: ModelSpec,
+    *,
+    steps: int = 50,
+    seed: int = 0,
+    optimizer: str | None = None,
+    batch_size: int = 8,
+    time: int = 12,
+    backends: tuple[str, ...] = ("numpy", "torch", "keras"),
+) -> CheckReport:
+    """Compare the backends on ``spec``; every row carries its tolerance and verdict."""
+    report = CheckReport(spec=spec.name)
+    rng = np.random.default_rng(seed)
+    analytic = {row.name: row.params for row in analyze(spec).layers}
+    total = sum(analytic.values())
+    models = {}
+    for name in backends:
+        impl = get_backend(name)
+        model = build(spec, name, seed=seed)
+        models[name] = model
+        if name != "numpy":
+            counts = impl.count_params(model)
+            report.rows.append(
+                CheckRow(
+                    f"params analytic vs {name}",
+                    f"{total:,} vs {sum(counts.values()):,}",
+                    "equal per layer",
+                    counts == analytic,
+                )
+            )
+    weights = _random_weights(spec, seed + 1)
+    x = _inputs(spec, rng, 6, time)
+    outputs = {}
+    for name, model in models.items():
+        set_weights(model, weights)
+        outputs[name] = predict(model, x)
+    names = list(models)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            diff = float(np.abs(outputs[a] - outputs[b]).max())
+            report.rows.append(
+                CheckRow(f"forward {a} vs {b}", f"max abs {diff:.2e}", f"<= {FORWARD_TOL:g}", diff <= FORWARD_TOL)
+            )
+    if "torch" in models and "keras" in models and steps > 0:
+        _training_rows(spec, report, steps=steps, seed=seed, optimizer=optimizer, batch_size=batch_size, time=time)
+    return report
+
+
+def _training_rows(
+    spec: ModelSpec, report: CheckReport, *, steps: int, seed: int, optimizer: str | None, batch_size: int, time: int
+) -> None:
+    train_spec = _training_spec(spec, optimizer, batch_size, report.notes)
+    rng = np.random.default_rng(seed + 2)
+    n = steps * batch_size
+    x = _inputs(train_spec, rng, n, time)
+    y = _targets(train_spec, rng, n, x.shape[1])
+    results = {}
+    for name in ("torch", "keras"):
+        model = build(train_spec, name, seed=seed)
+        history = fit(model, x, y, seed=seed)
+        results[name] = (np.asarray(history["batch_loss"]), get_weights(model))
+    (tl, tw), (kl, kw) = results["torch"], results["keras"]
+    report.curves = {"torch": tl.tolist(), "keras": kl.tolist()}
+    rel = float(np.max(np.abs(tl - kl) / np.maximum(np.abs(kl), 1e-12)))
+    absolute = float(np.max(np.abs(tl - kl)))
+    opt = train_spec.training.optimizer.name  # type: ignore[union-attr]
+    report.rows.append(
+        CheckRow(
+            f"train {steps} steps ({opt}): loss keras vs torch",
+            f"max rel {rel:.2e} (abs {absolute:.2e})",
+            f"rel <= {LOSS_TOL:g}",
+            rel <= LOSS_TOL,
+        )
+    )
+    wdiff = float(max(np.abs(tw[k] - kw[k]).max() for k in tw))
+    report.rows.append(
+        CheckRow(
+            f"training {steps} steps ({opt}): final max |weights keras - torch|",
+            f"max abs {wdiff:.2e}",
+            f"<= {WEIGHT_TOL:g}",
+            wdiff <= WEIGHT_TOL,
+        )
+    )
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or one line naming the extra to install."""
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise RnnspecError(
+            "plots need matplotlib, which is not installed; install it with: pip install 'rnnspec[plot]'"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(report: CheckReport, path: str) -> None:
+    """The two loss curves overlaid, as a PNG."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, style in (("keras", "b-"), ("torch", "r--")):
+        if name in report.curves:
+            ax.plot(range(1, len(report.curves[name]) + 1), report.curves[name], style, label=name)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("batch loss")
+    ax.set_title(f"{report.spec}: training loss, keras vs torch")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
