@@ -7,6 +7,7 @@ Keras's own loss tracker (its running total and count), which is what Keras's ep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,11 @@ def keras_loss(spec: LossSpec) -> Any:
 class _StepLosses(keras.callbacks.Callback):
     """The loss of each optimizer step, from the loss tracker's running total and count."""
 
-    def __init__(self, tracker: Any):
+    def __init__(self, tracker: Any, progress: Callable[[int, int], None] | None, n_batches: int):
         super().__init__()
         self.tracker = tracker
+        self.progress = progress
+        self.n_batches = n_batches
         self.losses: list[float] = []
         self.total = self.count = 0.0
 
@@ -66,6 +69,8 @@ class _StepLosses(keras.callbacks.Callback):
         count = float(np.asarray(self.tracker.count))
         self.losses.append((total - self.total) / (count - self.count))
         self.total, self.count = total, count
+        if self.progress is not None:
+            self.progress(len(self.losses), self.n_batches)
 
 
 class KerasTrainer:
@@ -85,8 +90,10 @@ class KerasTrainer:
             return y.astype(np.int32)
         return y.astype(np.float32)
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, Any]:
-        recorder = _StepLosses(self.model._loss_tracker)
+    def train_epoch(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
+        recorder = _StepLosses(self.model._loss_tracker, progress, -(-len(x) // batch_size))
         history = self.model.fit(
             x, self._y(y), batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[recorder]
         )

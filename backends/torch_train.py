@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
@@ -225,8 +226,11 @@ class TorchTrainer:
 
     # -- epochs --------------------------------------------------------------------------------------
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, Any]:
+    def train_epoch(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
         model = self.model
+        n_batches = -(-len(x) // batch_size)
         model.train()
         model.capture_embedding = self.embedding is not None
         batch_losses: list[float] = []
@@ -248,6 +252,8 @@ class TorchTrainer:
                     seen += len(xb)
                     if hits is not None:
                         acc += hits.detach().cpu().double().numpy()
+                    if progress is not None:
+                        progress(len(batch_losses), n_batches)
         finally:
             model.capture_embedding = False
         logs: dict[str, Any] = {"batch_loss": batch_losses, "loss": loss_total / seen}

@@ -267,6 +267,102 @@ def convert(
     _write_outputs(impl, model, model_spec, output)
 
 
+Device = Annotated[str, typer.Option("--device", help="torch: auto, cpu or cuda (keras uses what TensorFlow finds).")]
+DataOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--data",
+        help="builtin:NAME, a Keras .npz, keras:imdb|reuters, or a CSV/TSV/JSONL file "
+        "(default: the spec's training.data).",
+    ),
+]
+
+
+@app.command()
+@user_errors
+def train(
+    spec: SpecArg,
+    backend: Annotated[BackendName, typer.Option("--backend", "-b", help="keras or torch.")] = BackendName.torch,
+    data: DataOption = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,  # noqa: UP045
+    batch_size: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--batch-size", min=1, help="Override training.batch_size."),
+    ] = None,
+    limit: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--limit", min=1, help="Train on the first N samples only."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the initial weights, the shuffles and built-in data.")
+    ] = 0,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--output", "-o", help="Folder for the model, weights, history and plots (default: runs/NAME-BACKEND)."
+        ),
+    ] = None,
+    device: Device = "auto",
+) -> None:
+    """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch."""
+    from .train_cli import run_train
+
+    code = run_train(
+        spec,
+        backend.value,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
+        limit=limit,
+        seed=seed,
+        output=output,
+        device=device,
+        load_backend=_load_backend,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    spec: SpecArg,
+    weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.weights.safetensors).")],
+    data: DataOption = None,
+    backend: Annotated[BackendName, typer.Option("--backend", "-b", help="keras or torch.")] = BackendName.torch,
+    vocab: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Loss and accuracy of trained weights on the test split of the data."""
+    from .train_cli import run_evaluate
+
+    result = run_evaluate(spec, weights, backend.value, data=data, vocab=vocab, load_backend=_load_backend)
+    typer.echo(json.dumps(result) if as_json else " - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
+
+
+@app.command()
+@user_errors
+def predict(
+    spec: SpecArg,
+    weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.weights.safetensors).")],
+    text: Annotated[str, typer.Option("--text", help="The text to run the model on.")],
+    backend: Annotated[
+        BackendName, typer.Option("--backend", "-b", help="Framework to run it on.")
+    ] = BackendName.torch,
+    vocab: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),
+    ] = None,
+) -> None:
+    """Run trained weights on a text: the predicted characters, or the class and its probability."""
+    from .train_cli import run_predict
+
+    typer.echo(run_predict(spec, weights, text, backend.value, vocab=vocab, load_backend=_load_backend))
+
+
 @app.command()
 @user_errors
 def check(

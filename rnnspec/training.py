@@ -29,8 +29,10 @@ __all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]
 class Trainer(Protocol):
     """What a backend's ``trainer(model, training)`` returns."""
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, Any]:
-        """Train on ``x, y`` in the given order, one optimizer step per batch.
+    def train_epoch(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
+        """Train on ``x, y`` in the given order, one optimizer step per batch (``progress(done, total)`` after each).
 
         Returns ``{"batch_loss": [...], "loss": float, "accuracy": float (if tracked)}``.
         """
@@ -74,12 +76,14 @@ def fit(
     validation_split: float | None = None,
     validation_data: tuple[Any, Any] | None = None,
     on_epoch_end: EpochCallback | None = None,
+    on_batch_end: Callable[[int, int, int], None] | None = None,
     device: str | None = None,
 ) -> dict[str, Any]:
     """Train a built model with its spec's ``training`` section; arguments override it.
 
     Returns the history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch (as Keras
     names them; accuracy only with ``metrics: [accuracy]``) and ``batch_loss`` per optimizer step.
+    ``on_epoch_end(epoch, logs)`` and ``on_batch_end(epoch, batch, batches)`` report progress.
     Ctrl-C stops after restoring the weights of the last completed epoch; the history then has
     ``"interrupted": True``.
 
@@ -115,12 +119,15 @@ def fit(
     try:
         for epoch in range(training.epochs):
             order = rng.permutation(len(x_arr)) if training.shuffle else np.arange(len(x_arr))
-            result = trainer.train_epoch(x_arr[order], y_arr[order], training.batch_size)
+            progress = None if on_batch_end is None else (lambda b, n, e=epoch: on_batch_end(e, b, n))
+            result = trainer.train_epoch(x_arr[order], y_arr[order], training.batch_size, progress)
             logs = {k: float(v) for k, v in result.items() if k != "batch_loss"}
             if x_val is not None:
                 val = trainer.evaluate(x_val, y_val, training.batch_size)
                 logs.update({f"val_{k}": float(v) for k, v in val.items()})
             history["batch_loss"].extend(float(v) for v in result["batch_loss"])
+            order = ("loss", "accuracy", "val_loss", "val_accuracy")
+            logs = {k: logs[k] for k in sorted(logs, key=lambda k: order.index(k) if k in order else len(order))}
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             snapshot = get_weights(model)

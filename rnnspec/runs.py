@@ -1,0 +1,90 @@
+"""What ``rnnspec train`` leaves in its output folder, and reading it back for ``evaluate`` / ``predict``.
+
+A run folder holds the native artifact, the canonical weights (``NAME.weights.safetensors``), the
+history (``history.json``), the loss and accuracy curves (``loss.png``, ``accuracy.png``) and, when
+the data has them, what turns text into ids and back (``vocab.json``: tokenizer, alphabet, classes).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import RnnspecError
+from .util import write_bytes_atomic, write_text_atomic
+
+__all__ = ["VOCAB_FILE", "plot_history", "read_vocab", "write_history", "write_vocab"]
+
+VOCAB_FILE = "vocab.json"
+
+
+def write_history(directory: Path, history: dict[str, Any]) -> Path:
+    path = directory / "history.json"
+    write_text_atomic(path, json.dumps(history, indent=2) + "\n")
+    return path
+
+
+def plot_history(directory: Path, history: dict[str, Any], title: str) -> list[Path]:
+    """``loss.png`` and (with accuracy) ``accuracy.png``: training and validation per epoch, like the seeds' plots."""
+    from .check import pyplot
+
+    plt = pyplot()
+    written = []
+    for metric in ("loss", "accuracy"):
+        if not history.get(metric):
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4))
+        epochs = range(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "bo-", label=f"training {metric}")
+        if history.get(f"val_{metric}"):
+            ax.plot(epochs, history[f"val_{metric}"], "r:", marker="s", label=f"validation {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{title}: {metric}")
+        ax.legend()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        path = directory / f"{metric}.png"
+        write_bytes_atomic(path, buf.getvalue())
+        written.append(path)
+    return written
+
+
+def write_vocab(directory: Path, dataset: Any) -> Path | None:
+    """Save what turns text into ids (tokenizer, alphabet, class names), when the data has it."""
+    payload: dict[str, Any] = {"source": dataset.source}
+    if dataset.tokenizer is not None:
+        payload["tokenizer"] = dataset.tokenizer.to_dict()
+    if dataset.alphabet is not None:
+        payload["alphabet"] = list(dataset.alphabet)
+    if dataset.classes is not None:
+        payload["classes"] = list(dataset.classes)
+    if len(payload) == 1:
+        return None
+    path = directory / VOCAB_FILE
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def read_vocab(path: Path) -> dict[str, Any]:
+    """The ``vocab.json`` of a run: ``tokenizer`` (a Tokenizer), ``alphabet``, ``classes`` where present."""
+    from .tokenizer import Tokenizer
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RnnspecError(
+            f"{path}: cannot read the vocabulary file ({exc}); write it again with rnnspec train"
+        ) from None
+    if not isinstance(data, dict):
+        raise RnnspecError(f"{path}: not a vocabulary file written by rnnspec train")
+    out: dict[str, Any] = {}
+    if "tokenizer" in data:
+        out["tokenizer"] = Tokenizer.from_dict(data["tokenizer"], where=str(path))
+    for key in ("alphabet", "classes"):
+        if key in data:
+            out[key] = tuple(str(v) for v in data[key])
+    return out

@@ -1,0 +1,174 @@
+"""The work behind ``rnnspec train``, ``evaluate`` and ``predict`` (kept out of cli.py so it stays a thin layer)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .errors import RnnspecError
+from .loader import load_spec
+from .models import build, get_weights, predict
+from .runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_vocab
+from .training import evaluate, fit, training_of
+from .util import quiet_stderr
+from .weights import save_weights_file
+
+__all__ = ["run_evaluate", "run_predict", "run_train"]
+
+LoadBackend = Callable[[str], Any]
+
+
+def _trainable(backend: str) -> None:
+    if backend == "numpy":
+        raise RnnspecError("the numpy backend is forward-only; train with --backend torch or --backend keras")
+
+
+def _epoch_line(epoch: int, epochs: int, batches: int, seconds: float, logs: dict[str, float]) -> str:
+    metrics = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    return f"Epoch {epoch + 1}/{epochs}\n{batches}/{batches} - {seconds:.0f}s - {metrics}"
+
+
+def run_train(
+    spec_path: Path,
+    backend: str,
+    *,
+    data: str | None,
+    epochs: int | None,
+    batch_size: int | None,
+    limit: int | None,
+    seed: int,
+    output: Path | None,
+    device: str,
+    load_backend: LoadBackend,
+) -> int:
+    """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code."""
+    from .data import load_data
+
+    _trainable(backend)
+    spec = load_spec(spec_path)
+    training = training_of(spec, epochs=epochs, batch_size=batch_size)
+    dataset = load_data(spec, data, split="train", seed=seed, limit=limit, base_dir=Path(spec_path).parent)
+    impl = load_backend(backend)
+    console = Console(highlight=False)
+    console.print(
+        f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
+        f"{training.epochs} epochs, batch size {training.batch_size}"
+    )
+    with quiet_stderr():
+        model = build(spec, backend, seed=seed)
+    started = [time.perf_counter()]
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("epoch 1", total=None)
+
+        def on_batch(epoch: int, done: int, total: int) -> None:
+            progress.update(task, description=f"epoch {epoch + 1}/{training.epochs}", completed=done, total=total)
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            batches = -(-int(len(dataset) * (1 - training.validation_split)) // training.batch_size)
+            line = _epoch_line(epoch, training.epochs, batches, time.perf_counter() - started[0], logs)
+            progress.console.print(line, soft_wrap=True)
+            started[0] = time.perf_counter()
+
+        options = {"device": None if device == "auto" and backend == "keras" else device}
+        with quiet_stderr() if backend == "keras" else nullcontext():
+            history = fit(
+                model,
+                dataset.x,
+                dataset.y,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seed,
+                on_epoch_end=on_epoch,
+                on_batch_end=on_batch,
+                **options,
+            )
+    interrupted = bool(history.get("interrupted"))
+    if interrupted:
+        console.print(f"interrupted: keeping the weights of the last completed epoch ({len(history['loss'])})")
+    if dataset.alphabet is not None and spec.output_per_step:
+        ids = np.asarray(predict(model, dataset.x[:1])).argmax(-1)[0]
+        console.print(
+            f"prediction: {dataset.text_of(ids)!r} (target {dataset.text_of(dataset.y[0])!r})", soft_wrap=True
+        )
+    directory = output or Path("runs") / f"{spec.name}-{backend}"
+    written = list(impl.save_artifact(model, directory))
+    weights_path = directory / f"{spec.name}.weights.safetensors"
+    save_weights_file(get_weights(model), weights_path, spec)
+    written += [weights_path, write_history(directory, history)]
+    written += plot_history(directory, history, spec.name)
+    vocab = write_vocab(directory, dataset)
+    if vocab is not None:
+        written.append(vocab)
+    for path in written:
+        console.print(f"wrote {path}", soft_wrap=True)
+    return 130 if interrupted else 0
+
+
+def _vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
+    path = vocab or Path(weights).parent / VOCAB_FILE
+    if vocab is not None and not path.exists():
+        raise RnnspecError(f"{path}: no such vocabulary file")
+    return read_vocab(path) if path.exists() else {}
+
+
+def run_evaluate(
+    spec_path: Path, weights: Path, backend: str, *, data: str | None, vocab: Path | None, load_backend: LoadBackend
+) -> dict[str, float]:
+    """Loss (and accuracy) of trained weights on the test split."""
+    from .data import load_data
+
+    _trainable(backend)
+    spec = load_spec(spec_path)
+    saved = _vocab_for(weights, vocab)
+    dataset = load_data(spec, data, split="test", tokenizer=saved.get("tokenizer"), base_dir=Path(spec_path).parent)
+    load_backend(backend)
+    with quiet_stderr():
+        model = build(spec, backend, weights=weights)
+        return evaluate(model, dataset.x, dataset.y)
+
+
+def run_predict(
+    spec_path: Path, weights: Path, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
+) -> str:
+    """The model's answer for one text, as text."""
+    from .data import one_hot, pad_for_spec
+
+    spec = load_spec(spec_path)
+    saved = _vocab_for(weights, vocab)
+    if spec.input.features is not None and "alphabet" in saved:
+        alphabet = saved["alphabet"]
+        unknown = sorted({c for c in text if c not in alphabet})
+        if unknown:
+            raise RnnspecError(f"characters {''.join(unknown)!r} are not in the model's alphabet {''.join(alphabet)!r}")
+        x = one_hot(np.array([[alphabet.index(c) for c in text]]), spec.input.features)
+    elif spec.input.vocab_size is not None and "tokenizer" in saved:
+        x = pad_for_spec(saved["tokenizer"].encode([text]), spec)
+    else:
+        raise RnnspecError(
+            "predict needs the run's vocab.json (a tokenizer for token ids, or the alphabet of a character "
+            "model) beside the weights or given with --vocab; models trained on Keras .npz data take ids, not text"
+        )
+    load_backend(backend)
+    with quiet_stderr():
+        out = np.asarray(predict(build(spec, backend, weights=weights), x))[0]
+    if spec.output_per_step:
+        ids = out.argmax(-1)
+        alphabet = saved.get("alphabet")
+        return "".join(alphabet[i] for i in ids) if alphabet else " ".join(str(i) for i in ids)
+    classes = saved.get("classes")
+    if out.shape[-1] == 1:
+        p = float(out[0])
+        label = int(p > 0.5)
+        name = classes[label] if classes and label < len(classes) else str(label)
+        return f"{name} (p = {p:.4f})"
+    label = int(out.argmax())
+    name = classes[label] if classes and label < len(classes) else str(label)
+    return f"{name} (p = {float(out[label]):.4f})"
