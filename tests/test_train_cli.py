@@ -1,0 +1,132 @@
+"""`rnnspec train`, `evaluate`, `predict` end to end on the built-in data, and fit's own behaviour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnnspec
+from rnnspec.cli import main
+
+from .conftest import SPECS
+from .parity import backend_or_skip
+
+SENTIMENT = """rnnspec: 1
+name: sentiment-small
+input: {vocab_size: 500, seq_len: 40}
+embedding: {output_dim: 8}
+recurrent:
+  - {cell: gru, units: 8}
+head: {units: 1, activation: sigmoid}
+training:
+  optimizer: {name: adam, learning_rate: 0.01}
+  loss: binary_crossentropy
+  metrics: [accuracy]
+  batch_size: 32
+  epochs: 4
+  validation_split: 0.2
+  data: builtin:sentiment
+"""
+
+
+def test_train_learns_hello_world_out_of_the_box(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    backend_or_skip("torch")
+    run = tmp_path / "run"
+    assert main(["train", str(SPECS / "char_rnn_hello.yaml"), "-o", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "prediction: 'hello! world'" in out and "Epoch 100/100" in out
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 100 and history["loss"][-1] < history["loss"][0] / 2
+    assert history["accuracy"][-1] == 1.0
+    for name in (
+        "char-rnn-hello.torch.safetensors",
+        "char-rnn-hello.weights.safetensors",
+        "loss.png",
+        "accuracy.png",
+        "vocab.json",
+    ):
+        assert (run / name).exists(), name
+    weights = str(run / "char-rnn-hello.weights.safetensors")
+    assert main(["predict", str(SPECS / "char_rnn_hello.yaml"), "--weights", weights, "--text", "hello! world"]) == 0
+    assert capsys.readouterr().out.strip() == "hello! world"
+    assert main(["evaluate", str(SPECS / "char_rnn_hello.yaml"), "--weights", weights, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_train_on_the_sentiment_corpus_beats_chance(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    backend_or_skip(backend)
+    spec = tmp_path / "sentiment.yaml"
+    spec.write_text(SENTIMENT)
+    assert main(["train", str(spec), "-b", backend, "--limit", "600", "-o", str(tmp_path / "run")]) == 0
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] > 0.6, history
+
+
+def test_numpy_cannot_train(capsys: pytest.CaptureFixture[str]):
+    assert main(["train", str(SPECS / "char_rnn_hello.yaml"), "-b", "numpy"]) == 1
+    assert "forward-only" in capsys.readouterr().err
+
+
+def test_predict_without_vocabulary_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    spec = rnnspec.load_spec(SPECS / "imdb_lstm.yaml")
+    weights = tmp_path / "w.safetensors"
+    rnnspec.save_weights(rnnspec.initial_weights(spec, 0), weights, spec)
+    assert main(["predict", str(SPECS / "imdb_lstm.yaml"), "--weights", str(weights), "--text", "good"]) == 1
+    assert "needs the run's vocab.json" in capsys.readouterr().err
+
+
+def test_interrupt_keeps_the_last_completed_epoch():
+    backend_or_skip("torch")
+    model = rnnspec.build(SPECS / "char_rnn_hello.yaml", "torch", seed=0)
+    from rnnspec.data import load_data
+
+    data = load_data(model.spec)
+    kept = {}
+
+    def on_epoch(epoch: int, logs: dict) -> None:
+        kept["weights"] = rnnspec.get_weights(model)
+
+    def on_batch(epoch: int, done: int, total: int) -> None:
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    history = rnnspec.fit(model, data.x, data.y, epochs=10, on_epoch_end=on_epoch, on_batch_end=on_batch)
+    assert history["interrupted"] and len(history["loss"]) == 3 and len(history["batch_loss"]) == 3
+    now = rnnspec.get_weights(model)
+    assert all(np.array_equal(now[k], kept["weights"][k]) for k in now)
+
+
+def test_validation_split_takes_the_last_samples_before_shuffling():
+    backend_or_skip("torch")
+    spec = rnnspec.loads_spec(SENTIMENT)
+    from rnnspec.data import load_data
+
+    data = load_data(spec, limit=100)
+    a = rnnspec.build(spec, "torch", seed=1)
+    b = rnnspec.build(spec, "torch", seed=1)
+    ha = rnnspec.fit(a, data.x, data.y, epochs=2, validation_split=0.2, seed=3)
+    hb = rnnspec.fit(
+        b, data.x[:80], data.y[:80], epochs=2, validation_data=(data.x[80:], data.y[80:]), seed=3, validation_split=0.0
+    )
+    assert ha["val_loss"] == hb["val_loss"] and ha["batch_loss"] == hb["batch_loss"]
+
+
+def test_evaluate_api_matches_the_epoch_loss_definition():
+    backend_or_skip("torch")
+    spec = rnnspec.loads_spec(SENTIMENT)
+    from rnnspec.data import load_data
+
+    data = load_data(spec, limit=70)
+    model = rnnspec.build(spec, "torch", seed=0)
+    result = rnnspec.evaluate(model, data.x, data.y, batch_size=32)
+    # Keras: the mean of the batch losses weighted by batch size (32, 32, 6)
+    parts = [
+        rnnspec.evaluate(model, data.x[i : i + 32], data.y[i : i + 32], batch_size=32)["loss"] for i in (0, 32, 64)
+    ]
+    expected = (parts[0] * 32 + parts[1] * 32 + parts[2] * 6) / 70
+    assert abs(result["loss"] - expected) < 1e-6
