@@ -10,6 +10,7 @@ Importing rnnspec imports no framework; backends are imported on ``build``.
 """
 
 from .analysis import Analysis, LayerRow, analyze
+from .data import Dataset, load_data
 from .errors import Issue, RnnspecError, SpecError
 from .loader import load_spec, loads_spec, spec_from_dict
 from .models import (
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Analysis",
     "CountMismatchError",
+    "Dataset",
     "Issue",
     "LayerRow",
     "ModelSpec",
@@ -48,6 +50,7 @@ __all__ = [
     "get_backend",
     "get_weights",
     "initial_weights",
+    "load_data",
     "load_spec",
     "load_weights",
     "loads_spec",

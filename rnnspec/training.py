@@ -64,6 +64,22 @@ def _check_xy(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     return x_arr, y_arr
 
 
+def _targets_for(spec: ModelSpec, training: TrainingSpec, y: np.ndarray) -> np.ndarray:
+    """Integer class labels become one-hot rows for ``categorical_crossentropy`` (which wants them)."""
+    if (
+        training.loss.name == "categorical_crossentropy"
+        and np.issubdtype(y.dtype, np.integer)
+        and y.ndim == (2 if spec.output_per_step else 1)
+    ):
+        units = spec.output_units
+        if y.size and (y.min() < 0 or y.max() >= units):
+            raise RnnspecError(
+                f"class labels must lie in [0, {units}) for {units} outputs; received {y.min()}..{y.max()}"
+            )
+        return np.eye(units, dtype=np.float32)[y]
+    return y
+
+
 def fit(
     model: Any,
     x: Any,
@@ -96,8 +112,10 @@ def fit(
         spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
     )
     x_arr, y_arr = _check_xy(x, y, "training data")
+    y_arr = _targets_for(spec, training, y_arr)
     if validation_data is not None:
         x_val, y_val = _check_xy(*validation_data, "validation data")
+        y_val = _targets_for(spec, training, y_val)
     elif training.validation_split > 0:
         split_at = math.floor(len(x_arr) * (1.0 - training.validation_split))
         if split_at in (0, len(x_arr)):
@@ -146,6 +164,7 @@ def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> di
     spec = spec_of(model)
     training = training_of(spec, batch_size=batch_size)
     x_arr, y_arr = _check_xy(x, y, "evaluation data")
+    y_arr = _targets_for(spec, training, y_arr)
     impl = _backend_of(model)
     if not hasattr(impl, "trainer"):
         raise RnnspecError(f"the {impl.name} backend cannot evaluate a loss; use keras or torch")

@@ -130,3 +130,23 @@ def test_evaluate_api_matches_the_epoch_loss_definition():
     ]
     expected = (parts[0] * 32 + parts[1] * 32 + parts[2] * 6) / 70
     assert abs(result["loss"] - expected) < 1e-6
+
+
+def test_categorical_crossentropy_takes_integer_labels():
+    backend_or_skip("torch")
+    spec = rnnspec.spec_from_dict(
+        {
+            "rnnspec": 1,
+            "name": "cce",
+            "input": {"features": 3},
+            "recurrent": [{"cell": "gru", "units": 4}],
+            "head": {"units": 3, "activation": "softmax"},
+            "training": {"loss": "categorical_crossentropy", "batch_size": 5, "shuffle": False},
+        }
+    )
+    x = np.random.default_rng(0).normal(size=(10, 4, 3)).astype(np.float32)
+    labels = np.arange(10) % 3
+    a, b = rnnspec.build(spec, "torch", seed=0), rnnspec.build(spec, "torch", seed=0)
+    assert rnnspec.fit(a, x, labels)["loss"] == rnnspec.fit(b, x, np.eye(3, dtype=np.float32)[labels])["loss"]
+    with pytest.raises(rnnspec.RnnspecError, match=r"class labels must lie in \[0, 3\)"):
+        rnnspec.fit(a, x, labels + 1)
