@@ -123,3 +123,44 @@ def test_masks_with_holes(pair: tuple[str, str]):
     weights = random_weights(spec, 10)
     a, b = (_outputs(spec, name, weights, x) for name in pair)
     assert np.abs(a - b).max() <= TOL
+
+
+def _cuda_or_skip():
+    torch = pytest.importorskip("torch", reason="needs the torch extra")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device (CI and this project's machines are CPU-only)")
+    return torch
+
+
+# On a GPU: TF32 is switched off so float32 means float32; cuDNN's kernels still sum in another order,
+# so the forward budget stays 1e-5 and training gets 1e-3 relative (cuDNN vs TensorFlow on the CPU).
+GPU_TRAIN_TOL = 1e-3
+
+
+@pytest.mark.parametrize("stem", ["reuters_gru", "bidirectional_lstm", "char_rnn_hello"])
+def test_torch_on_cuda_matches_numpy(stem: str):
+    torch = _cuda_or_skip()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    spec = _shrunk(stem)
+    weights, x = random_weights(spec, 1), random_inputs(spec, 2, batch=3)
+    model = rnnspec.build(spec, "torch", weights=weights).to("cuda")
+    assert np.abs(rnnspec.predict(model, x) - _outputs(spec, "numpy", weights, x)).max() <= TOL
+
+
+def test_training_on_cuda_tracks_keras():
+    torch = _cuda_or_skip()
+    backend_or_skip("keras")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    spec = _shrunk("imdb_lstm")
+    x = random_inputs(spec, 3, batch=64)
+    y = (np.arange(64) % 2).astype(np.float32)
+    losses = {}
+    for backend in ("torch", "keras"):
+        model = rnnspec.build(spec, backend, seed=0)
+        device = {"device": "cuda"} if backend == "torch" else {}
+        losses[backend] = np.array(
+            rnnspec.fit(model, x, y, epochs=1, batch_size=8, shuffle=False, **device)["batch_loss"]
+        )
+    assert np.max(np.abs(losses["torch"] - losses["keras"]) / losses["keras"]) <= GPU_TRAIN_TOL
