@@ -204,7 +204,7 @@ def _training_rows(
     wdiff = float(max(np.abs(tw[k] - kw[k]).max() for k in tw))
     report.rows.append(
         CheckRow(
-            f"training {steps} steps ({opt}): final max |weights keras - torch|",
+            f"train {steps} steps ({opt}): final weights",
             f"max abs {wdiff:.2e}",
             f"<= {WEIGHT_TOL:g}",
             wdiff <= WEIGHT_TOL,
