@@ -88,7 +88,9 @@ class KerasTrainer:
     def _y(self, y: np.ndarray) -> np.ndarray:
         if self.training.loss.name == "sparse_categorical_crossentropy":
             return y.astype(np.int32)
-        return y.astype(np.float32)
+        # one output unit: (n, t) targets become (n, t, 1), which Keras needs once the outputs carry a mask
+        rank = 3 if self.model._rnnspec_spec.output_per_step else 2
+        return (y[..., None] if y.ndim == rank - 1 else y).astype(np.float32)
 
     def train_epoch(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
@@ -104,4 +106,4 @@ class KerasTrainer:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
         result = self.model.evaluate(x, self._y(y), batch_size=batch_size, verbose=0, return_dict=True)
-        return {k: float(v) for k, v in result.items() if k in ("loss", "accuracy")}
+        return {k: float(result[k]) for k in ("loss", "accuracy") if k in result}

@@ -50,6 +50,9 @@ def user_errors(func: F) -> F:
             raise _fail(exc.render()) from None
         except RnnspecError as exc:
             raise _fail(f"error: {exc}") from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise _fail(f"error: {where}{exc.strerror or exc}; check the path and its permissions") from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
 
@@ -214,7 +217,7 @@ def build(
     ] = None,
     seed: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--seed", help="Seed of the initial weights (the same on every backend)."),
+        typer.Option("--seed", min=0, help="Seed of the initial weights (the same on every backend)."),
     ] = None,
     weights: Annotated[
         Optional[Path],  # noqa: UP045
@@ -294,7 +297,7 @@ def train(
         typer.Option("--limit", min=1, help="Train on the first N samples only."),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the initial weights, the shuffles and built-in data.")
+        int, typer.Option("--seed", min=0, help="Seed of the initial weights, the shuffles and built-in data.")
     ] = 0,
     output: Annotated[
         Optional[Path],  # noqa: UP045
@@ -372,7 +375,7 @@ def check(
         Optional[str],  # noqa: UP045
         typer.Option("--optimizer", help="Train with this optimizer (sgd, adam, rmsprop) instead of the spec's."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, inputs and targets.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of weights, inputs and targets.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     plot: Annotated[
         Optional[Path],  # noqa: UP045

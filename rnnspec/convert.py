@@ -43,12 +43,15 @@ def read_any(
             from .models import get_weights
 
             weights = get_weights(load_backend("torch").load_artifact(source))
-        if "spec" in metadata:
-            spec = spec_from_dict(json.loads(metadata["spec"]))
-        elif override is None:
-            raise WeightsError(f"{source}: the file carries no spec; pass it with --spec SPEC")
-        else:
+        if override is not None:
             spec = override
+        elif "spec" in metadata:
+            try:
+                spec = spec_from_dict(json.loads(metadata["spec"]))
+            except json.JSONDecodeError:
+                raise WeightsError(f"{source}: the embedded spec is not valid JSON; pass one with --spec") from None
+        else:
+            raise WeightsError(f"{source}: the file carries no spec; pass it with --spec SPEC")
     if override is not None:
         spec = override
     check_weights(spec, weights)

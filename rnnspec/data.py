@@ -68,6 +68,7 @@ __all__ = [
     "Tokenizer",
     "check_dataset",
     "hello_data",
+    "inputs_for_spec",
     "keras_dataset_path",
     "load_data",
     "load_keras_dataset",
@@ -348,7 +349,7 @@ def _builtin(name: str, spec: ModelSpec, split: str, seed: int) -> Dataset:
         num_classes = spec.output_units if _label_kind(spec) == "categorical" else len(REUTERS_CLASSES)
         ids, y = topics_data(n, num_classes=num_classes, vocab_size=size, seq_len=seq_len, seed=seed, split=split)
         classes = None
-    return Dataset(_inputs_for_spec(ids, spec), y, source, split, classes=classes)
+    return Dataset(inputs_for_spec(ids, spec), y, source, split, classes=classes)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -456,7 +457,7 @@ def _head(dataset: Dataset, limit: int) -> Dataset:
     )
 
 
-def _inputs_for_spec(ids: np.ndarray, spec: ModelSpec) -> np.ndarray:
+def inputs_for_spec(ids: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """Padded ids as they are for ``vocab_size`` specs, one-hot (padding all zeros) for ``features`` specs."""
     if spec.input.vocab_size is not None:
         return ids.astype(np.int32, copy=False)
@@ -487,7 +488,7 @@ def _keras_for_spec(
         seqs, y = seqs[:limit], y[:limit]
     ids = pad_for_spec(seqs, spec)
     classes = IMDB_CLASSES if name == "imdb" else REUTERS_CLASSES
-    return Dataset(_inputs_for_spec(ids, spec), y, source, split, classes=classes)
+    return Dataset(inputs_for_spec(ids, spec), y, source, split, classes=classes)
 
 
 def _text_for_spec(
@@ -513,7 +514,7 @@ def _text_for_spec(
     ids = pad_for_spec(tokenizer.encode(rows.texts), spec)
     if spec.input.features is not None:
         _check_ids(ids, spec.input.features, "input.features", fix="fit the tokenizer with vocab_size=features")
-    return Dataset(_inputs_for_spec(ids, spec), y, source, split, tokenizer=tokenizer, classes=classes)
+    return Dataset(inputs_for_spec(ids, spec), y, source, split, tokenizer=tokenizer, classes=classes)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from .weights import (
 __all__ = [
     "CountMismatchError",
     "build",
+    "check_inputs",
     "get_weights",
     "load_weights",
     "predict",
@@ -51,7 +52,18 @@ def _as_spec(spec: ModelSpec | str | Path | Mapping[str, Any]) -> ModelSpec:
         return spec
     if isinstance(spec, (str, Path)):
         return load_spec(spec)
-    return spec_from_dict(dict(spec))
+    if isinstance(spec, Mapping):
+        return spec_from_dict(dict(spec))
+    raise RnnspecError(f"expected a spec (ModelSpec, a path or a dict), received {type(spec).__name__}")
+
+
+def _as_weights(weights: Any) -> dict[str, np.ndarray]:
+    if not isinstance(weights, Mapping):
+        raise WeightsError(f"expected weights as a dict of name -> array, received {type(weights).__name__}")
+    try:
+        return {str(k): np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"weights must be numeric arrays ({exc})") from None
 
 
 def spec_of(model: Any) -> ModelSpec:
@@ -90,7 +102,7 @@ def build(
     elif isinstance(weights, (str, Path)):
         values = load_weights(weights, spec=spec)
     else:
-        values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        values = _as_weights(weights)
     check_weights(spec, values)
     model = impl.build(spec)
     _check_counts(spec, impl.count_params(model), backend)
@@ -120,7 +132,7 @@ def get_weights(model: Any) -> dict[str, np.ndarray]:
 def set_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
     """Load canonical weights into a built model; every mismatch with its spec is reported."""
     spec = spec_of(model)
-    values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    values = _as_weights(weights)
     check_weights(spec, values)
     _backend_of(model).set_weights(model, values)
 
@@ -155,13 +167,16 @@ def spec_from_weights_file(path: str | Path) -> ModelSpec:
         raise WeightsError(f"{path}: the embedded spec is not valid JSON; the file is corrupted") from None
 
 
-def predict(model: Any, x: Any) -> np.ndarray:
-    """Outputs of ``model`` for ``x`` (inference: dropout off), as the head defines them.
+def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
+    """``x`` as the array the spec's input takes, or an :class:`RnnspecError` saying what is wrong with it.
 
-    ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``.
+    Token ids: integers ``(batch, time)`` in ``[0, vocab_size)``; features: finite numbers
+    ``(batch, time, features)``; ``time`` equal to ``seq_len`` when the spec fixes it, and at least 1.
     """
-    spec = spec_of(model)
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError:
+        raise RnnspecError("the inputs are ragged; pad them to one length first (rnnspec.data.pad_sequences)") from None
     if spec.input.vocab_size is not None:
         if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
             raise RnnspecError(
@@ -172,11 +187,25 @@ def predict(model: Any, x: Any) -> np.ndarray:
                 f"token ids must lie in [0, {spec.input.vocab_size}); received ids from {arr.min()} to {arr.max()}"
             )
     else:
-        if arr.ndim != 3 or arr.shape[-1] != spec.input.features:
+        if arr.ndim != 3 or arr.shape[-1] != spec.input.features or not np.issubdtype(arr.dtype, np.number):
             raise RnnspecError(
-                f"expected float features of shape (batch, time, {spec.input.features}), received {arr.shape}"
+                f"expected float features of shape (batch, time, {spec.input.features}), "
+                f"received {arr.dtype} of shape {arr.shape}"
             )
         arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise RnnspecError("the features contain NaN or infinity; clean the data first")
     if spec.input.seq_len is not None and arr.shape[1] != spec.input.seq_len:
         raise RnnspecError(f"expected {spec.input.seq_len} time steps (input.seq_len), received {arr.shape[1]}")
+    if arr.shape[1] == 0:
+        raise RnnspecError("the inputs have no time steps; a sequence needs at least one")
+    return arr
+
+
+def predict(model: Any, x: Any) -> np.ndarray:
+    """Outputs of ``model`` for ``x`` (inference: dropout off), as the head defines them.
+
+    ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``.
+    """
+    arr = check_inputs(spec_of(model), x)
     return np.asarray(_backend_of(model).predict(model, arr))

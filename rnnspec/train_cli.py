@@ -25,6 +25,18 @@ __all__ = ["run_evaluate", "run_predict", "run_train"]
 LoadBackend = Callable[[str], Any]
 
 
+def _base_dir(spec_path: Path, data: str | None) -> Path | None:
+    """A path written in the spec is relative to the spec's folder; one given with --data, to the working folder."""
+    return Path(spec_path).parent if data is None else None
+
+
+def _output_folder(directory: Path) -> Path:
+    """Refuse, before any training, an output path that is a file."""
+    if directory.exists() and not directory.is_dir():
+        raise RnnspecError(f"{directory} is a file; -o needs a folder (it is created if missing)")
+    return directory
+
+
 def _trainable(backend: str) -> None:
     if backend == "numpy":
         raise RnnspecError("the numpy backend is forward-only; train with --backend torch or --backend keras")
@@ -54,13 +66,14 @@ def run_train(
     _trainable(backend)
     spec = load_spec(spec_path)
     training = training_of(spec, epochs=epochs, batch_size=batch_size)
-    dataset = load_data(spec, data, split="train", seed=seed, limit=limit, base_dir=Path(spec_path).parent)
+    dataset = load_data(spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data))
     impl = load_backend(backend)
     console = Console(highlight=False)
     console.print(
         f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
         f"{training.epochs} epochs, batch size {training.batch_size}"
     )
+    directory = _output_folder(output or Path("runs") / f"{spec.name}-{backend}")
     with quiet_stderr():
         model = build(spec, backend, seed=seed)
     started = [time.perf_counter()]
@@ -98,7 +111,6 @@ def run_train(
         console.print(
             f"prediction: {dataset.text_of(ids)!r} (target {dataset.text_of(dataset.y[0])!r})", soft_wrap=True
         )
-    directory = output or Path("runs") / f"{spec.name}-{backend}"
     written = list(impl.save_artifact(model, directory))
     weights_path = directory / f"{spec.name}.weights.safetensors"
     save_weights_file(get_weights(model), weights_path, spec)
@@ -128,7 +140,7 @@ def run_evaluate(
     _trainable(backend)
     spec = load_spec(spec_path)
     saved = _vocab_for(weights, vocab)
-    dataset = load_data(spec, data, split="test", tokenizer=saved.get("tokenizer"), base_dir=Path(spec_path).parent)
+    dataset = load_data(spec, data, split="test", tokenizer=saved.get("tokenizer"), base_dir=_base_dir(spec_path, data))
     load_backend(backend)
     with quiet_stderr():
         model = build(spec, backend, weights=weights)
@@ -139,18 +151,20 @@ def run_predict(
     spec_path: Path, weights: Path, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
 ) -> str:
     """The model's answer for one text, as text."""
-    from .data import one_hot, pad_for_spec
+    from .data import inputs_for_spec, one_hot, pad_for_spec
 
     spec = load_spec(spec_path)
     saved = _vocab_for(weights, vocab)
+    if not text:
+        raise RnnspecError("--text is empty; give the model at least one character")
     if spec.input.features is not None and "alphabet" in saved:
         alphabet = saved["alphabet"]
         unknown = sorted({c for c in text if c not in alphabet})
         if unknown:
             raise RnnspecError(f"characters {''.join(unknown)!r} are not in the model's alphabet {''.join(alphabet)!r}")
         x = one_hot(np.array([[alphabet.index(c) for c in text]]), spec.input.features)
-    elif spec.input.vocab_size is not None and "tokenizer" in saved:
-        x = pad_for_spec(saved["tokenizer"].encode([text]), spec)
+    elif "tokenizer" in saved:
+        x = inputs_for_spec(pad_for_spec(saved["tokenizer"].encode([text]), spec), spec)
     else:
         raise RnnspecError(
             "predict needs the run's vocab.json (a tokenizer for token ids, or the alphabet of a character "

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import ValidationError
 
 from .errors import RnnspecError
-from .models import _backend_of, get_weights, set_weights, spec_of
+from .models import _backend_of, check_inputs, get_weights, set_weights, spec_of
 from .spec import ModelSpec, TrainingSpec
+from .weights import check_seed
 
 __all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]
 
@@ -51,17 +53,50 @@ def training_of(spec: ModelSpec, **overrides: Any) -> TrainingSpec:
             f"spec {spec.name!r} has no `training` section; add one, e.g. "
             "`training: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy]}`"
         )
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return spec.training.model_copy(update=changes)
+    changes = {k: v.item() if isinstance(v, np.generic) else v for k, v in overrides.items() if v is not None}
+    try:
+        return TrainingSpec.model_validate({**spec.training.model_dump(), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (received {e['input']!r})" for e in exc.errors()
+        )
+        raise RnnspecError(f"invalid training argument: {problems}") from None
 
 
-def _check_xy(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    x_arr, y_arr = np.asarray(x), np.asarray(y)
-    if len(x_arr) != len(y_arr):
-        raise RnnspecError(f"{what}: x has {len(x_arr)} samples but y has {len(y_arr)}; they must match")
+def _check_xy(spec: ModelSpec, training: TrainingSpec, x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets that fit the spec and its loss, or a clear error saying what does not."""
+    x_arr = check_inputs(spec, x)
+    try:
+        y_arr = np.asarray(y)
+    except ValueError:
+        raise RnnspecError(f"{what}: the targets are ragged; every sample needs a target of the same shape") from None
+    if y_arr.ndim == 0 or len(x_arr) != len(y_arr):
+        raise RnnspecError(f"{what}: x has {len(x_arr)} samples but y has shape {y_arr.shape}; one target per sample")
     if len(x_arr) == 0:
         raise RnnspecError(f"{what}: no samples")
+    if not (np.issubdtype(y_arr.dtype, np.number) or y_arr.dtype == bool) or not np.isfinite(y_arr).all():
+        raise RnnspecError(f"{what}: the targets must be finite numbers, received {y_arr.dtype} values")
+    y_arr = _targets_for(spec, training, y_arr)
+    _check_target_shape(spec, training, x_arr, y_arr, what)
     return x_arr, y_arr
+
+
+def _check_target_shape(spec: ModelSpec, training: TrainingSpec, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    units, loss = spec.output_units, training.loss.name
+    lead = (len(x), x.shape[1]) if spec.output_per_step else (len(x),)
+    if loss == "sparse_categorical_crossentropy":
+        shapes = [lead, (*lead, 1)]
+    else:
+        shapes = [(*lead, units)] + ([lead] if units == 1 else [])
+    if y.shape not in shapes:
+        raise RnnspecError(
+            f"{what}: targets of shape {y.shape} do not fit the model's outputs "
+            f"{(*lead, units)} with {loss}; expected {' or '.join(map(str, shapes))}"
+        )
+    if loss == "sparse_categorical_crossentropy" and (y.min() < 0 or y.max() >= units or (y != np.round(y)).any()):
+        raise RnnspecError(f"{what}: class labels must be integers in [0, {units}); received {y.min()}..{y.max()}")
+    if loss == "binary_crossentropy" and (y.min() < 0 or y.max() > 1):
+        raise RnnspecError(f"{what}: binary targets must lie in [0, 1]; received {y.min()}..{y.max()}")
 
 
 def _targets_for(spec: ModelSpec, training: TrainingSpec, y: np.ndarray) -> np.ndarray:
@@ -111,11 +146,12 @@ def fit(
     training = training_of(
         spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
     )
-    x_arr, y_arr = _check_xy(x, y, "training data")
-    y_arr = _targets_for(spec, training, y_arr)
+    check_seed(seed)
+    x_arr, y_arr = _check_xy(spec, training, x, y, "training data")
     if validation_data is not None:
-        x_val, y_val = _check_xy(*validation_data, "validation data")
-        y_val = _targets_for(spec, training, y_val)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise RnnspecError("validation_data must be a pair (x_val, y_val)")
+        x_val, y_val = _check_xy(spec, training, *validation_data, "validation data")
     elif training.validation_split > 0:
         split_at = math.floor(len(x_arr) * (1.0 - training.validation_split))
         if split_at in (0, len(x_arr)):
@@ -163,8 +199,7 @@ def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> di
     """Loss (and accuracy, with ``metrics: [accuracy]``) of a built model on ``x, y``, as Keras's ``evaluate``."""
     spec = spec_of(model)
     training = training_of(spec, batch_size=batch_size)
-    x_arr, y_arr = _check_xy(x, y, "evaluation data")
-    y_arr = _targets_for(spec, training, y_arr)
+    x_arr, y_arr = _check_xy(spec, training, x, y, "evaluation data")
     impl = _backend_of(model)
     if not hasattr(impl, "trainer"):
         raise RnnspecError(f"the {impl.name} backend cannot evaluate a loss; use keras or torch")

@@ -40,6 +40,7 @@ from .spec import GRUSpec, LSTMSpec, ModelSpec
 __all__ = [
     "WEIGHTS_FORMAT",
     "WeightsError",
+    "check_seed",
     "check_weights",
     "initial_weights",
     "layer_weight_names",
@@ -104,6 +105,12 @@ def layer_weight_names(spec: ModelSpec, layer_name: str, convention: Convention 
 # -- Keras's default initializers, in NumPy -------------------------------------------------------
 
 
+def check_seed(seed: object) -> None:
+    """A seed is None or a non-negative integer (NumPy's rule), else a clear error."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise WeightsError(f"a seed must be a non-negative integer or None, received {seed!r}")
+
+
 def _glorot_uniform(rng: np.random.Generator, shape: Shape) -> np.ndarray:
     fan_in, fan_out = shape
     limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -131,6 +138,7 @@ def initial_weights(
     kernels orthogonal, biases zero with the LSTM forget-gate slice 1 when ``unit_forget_bias``,
     embeddings uniform in ±0.05. The same seed gives the same weights on every backend.
     """
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     layers = {name: layer for name, layer in zip(_recurrent_names(spec), spec.recurrent, strict=True)}
     out: dict[str, np.ndarray] = {}
