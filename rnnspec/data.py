@@ -625,6 +625,7 @@ def _check_label_range(spec: ModelSpec, y: np.ndarray, src: str) -> None:
             f"{src} does not fit a binary (yes/no) output",
             received=f"{classes} distinct labels in [{low}, {high}] for {outputs}",
             expected="labels 0 and 1 with one sigmoid output unit",
-            fix=f"for {classes} classes use `head: {{units: {high + 1}, activation: softmax}}` and "
-            "`loss: sparse_categorical_crossentropy`",
+            fix=("map the two labels to 0 and 1, or " if classes <= 2 else f"for {classes} classes ")
+            + f"use `head: {{units: {high + 1}, activation: softmax}}` and `loss: sparse_categorical_crossentropy`"
+            + f" (class ids 0 to {high})",
         )

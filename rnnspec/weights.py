@@ -213,6 +213,8 @@ def load_weights_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str
     from safetensors.numpy import load
 
     p = Path(path)
+    if p.is_dir():
+        raise WeightsError(f"{path} is a folder; name the .safetensors weights file inside it")
     if not p.is_file():
         raise WeightsError(f"{path}: no such weights file (expected a .safetensors file written by rnnspec)")
     raw = p.read_bytes()

@@ -185,3 +185,16 @@ def test_per_step_single_unit_targets_with_a_mask_train_alike():
     results = {b: rnnspec.evaluate(m, x, y) for b, m in models.items()}
     assert list(results["torch"]) == list(results["keras"]) == ["loss", "accuracy"]
     assert json.dumps(list(results["torch"]))
+
+
+def test_weights_folder_and_binary_label_messages(tmp_path: Path):
+    with pytest.raises(rnnspec.WeightsError, match="is a folder"):
+        rnnspec.load_weights(tmp_path)
+    from rnnspec.data import DataError, check_dataset, load_data
+
+    spec = rnnspec.load_spec(SPECS / "embedding_simplernn8.yaml")
+    data = load_data(spec, "builtin:sentiment", limit=10)
+    wrong = type(data)(data.x, data.y * 7, data.source, data.split)
+    with pytest.raises(DataError) as info:
+        check_dataset(spec, wrong)
+    assert "map the two labels to 0 and 1" in str(info.value)
