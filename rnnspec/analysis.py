@@ -79,12 +79,6 @@ class Analysis:
             "non_trainable_params": self.non_trainable_params,
         }
 
-    def row(self, name: str) -> LayerRow:
-        for r in self.layers:
-            if r.name == name:
-                return r
-        raise KeyError(f"no layer named {name!r}; layers: {', '.join(r.name for r in self.layers)}")
-
 
 def bias_vectors(layer, convention: Convention) -> int:
     """How many bias vectors of length ``gates × units`` one direction of ``layer`` has."""

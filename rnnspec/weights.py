@@ -43,7 +43,6 @@ __all__ = [
     "check_seed",
     "check_weights",
     "initial_weights",
-    "layer_weight_names",
     "load_weights_file",
     "save_weights_file",
     "weight_shapes",
@@ -95,11 +94,6 @@ def weight_shapes(spec: ModelSpec, convention: Convention | None = None) -> dict
             if spec.head.use_bias:
                 out[f"{row.name}/bias"] = (spec.head.units,)
     return out
-
-
-def layer_weight_names(spec: ModelSpec, layer_name: str, convention: Convention | None = None) -> list[str]:
-    """Canonical names of one layer's weights."""
-    return [n for n in weight_shapes(spec, convention) if n.split("/", 1)[0] == layer_name]
 
 
 # -- Keras's default initializers, in NumPy -------------------------------------------------------
