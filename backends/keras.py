@@ -21,7 +21,7 @@ masked steps and refuse pre-padded masks, so layers behind ``mask_zero`` run wit
 
 TensorFlow is required: Keras fixes its backend when first imported, so this module checks
 ``KERAS_BACKEND`` (and an already imported Keras) before importing it, and fails with a
-:class:`~rnnspec.errors.RnnspecError` naming the fix; an unset or empty ``KERAS_BACKEND`` is set
+:class:`~rnnspec.lang.errors.RnnspecError` naming the fix; an unset or empty ``KERAS_BACKEND`` is set
 to ``tensorflow`` (over ``~/.keras/keras.json``). It also silences TensorFlow's start-up log
 lines unless ``TF_CPP_MIN_LOG_LEVEL`` is set to ``0``.
 
@@ -50,11 +50,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnspec.analysis import analyze
-from rnnspec.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.errors import RnnspecError
-from rnnspec.loader import spec_from_dict
-from rnnspec.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.lang.analysis import analyze
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.loader import spec_from_dict
+from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
 from rnnspec.util import quiet_stderr
 
 if TYPE_CHECKING:

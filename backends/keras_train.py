@@ -1,6 +1,6 @@
 """Training a Keras model built by rnnspec: ``compile`` from the spec, then ``model.fit`` per epoch.
 
-rnnspec.training orders the samples; each epoch is one ``fit(..., epochs=1, shuffle=False)`` on the
+rnnspec.runtime.training orders the samples; each epoch is one ``fit(..., epochs=1, shuffle=False)`` on the
 ordered data, so both backends see the same batches. The loss of every optimizer step is read off
 Keras's own loss tracker (its running total and count), which is what Keras's epoch loss is made of.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
+from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
 
 from .keras import keras
 
@@ -74,7 +74,7 @@ class _StepLosses(keras.callbacks.Callback):
 
 
 class KerasTrainer:
-    """Compiles the model once; ``train_epoch`` and ``evaluate`` as rnnspec.training expects."""
+    """Compiles the model once; ``train_epoch`` and ``evaluate`` as rnnspec.runtime.training expects."""
 
     def __init__(self, model: Any, training: TrainingSpec, device: str | None = None):
         self.model = model

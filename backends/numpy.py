@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.analysis import GATES
-from rnnspec.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
-from rnnspec.weights import weight_shapes
+from rnnspec.lang.analysis import GATES
+from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.runtime.weights import weight_shapes
 
 __all__ = ["ACTIVATIONS", "BACKEND", "NumpyBackend", "NumpyModel", "forward"]
 
@@ -247,21 +247,21 @@ class NumpyBackend:
         return model(x).astype(np.float32)
 
     def summary(self, model: NumpyModel) -> str:
-        from rnnspec.analysis import analyze
-        from rnnspec.summary import render_summary
+        from rnnspec.lang.analysis import analyze
+        from rnnspec.lang.summary import render_summary
 
         return render_summary(analyze(model.spec))
 
     def save_artifact(self, model: NumpyModel, directory: Path) -> list[Path]:
-        from rnnspec.weights import save_weights_file
+        from rnnspec.runtime.weights import save_weights_file
 
         path = Path(directory) / f"{model.spec.name}.numpy.safetensors"
         save_weights_file(model.weights, path, model.spec)
         return [path]
 
     def load_artifact(self, path: Path) -> NumpyModel:
-        from rnnspec.models import spec_from_weights_file
-        from rnnspec.weights import load_weights_file
+        from rnnspec.runtime.models import spec_from_weights_file
+        from rnnspec.runtime.weights import load_weights_file
 
         model = self.build(spec_from_weights_file(path))
         self.set_weights(model, load_weights_file(path)[0])

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnspec.analysis import GATES, analyze
-from rnnspec.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
-from rnnspec.weights import weight_shapes
+from rnnspec.lang.analysis import GATES, analyze
+from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.runtime.weights import weight_shapes
 
 __all__ = ["BACKEND", "RnnspecModule", "TorchBackend", "load_artifact"]
 
@@ -417,8 +417,8 @@ class TorchBackend:
         return out.cpu().numpy()
 
     def summary(self, model: RnnspecModule) -> str:
-        from rnnspec.analysis import LayerRow
-        from rnnspec.summary import render_rows
+        from rnnspec.lang.analysis import LayerRow
+        from rnnspec.lang.summary import render_rows
 
         spec = model.spec
         time = spec.input.seq_len or 3
@@ -497,7 +497,7 @@ def load_artifact(path: str | Path) -> RnnspecModule:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from rnnspec.loader import spec_from_dict
+    from rnnspec.lang.loader import spec_from_dict
 
     with safe_open(str(path), framework="pt") as fh:
         metadata = fh.metadata() or {}

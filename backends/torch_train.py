@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnspec.errors import RnnspecError
-from rnnspec.spec import SGD, Adam, RMSprop, TrainingSpec
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "resolve_device"]
 
@@ -127,7 +127,7 @@ class KerasOptimizer:
 
 
 class TorchTrainer:
-    """One optimizer and loss for one model; ``train_epoch`` and ``evaluate`` as rnnspec.training expects."""
+    """One optimizer and loss for one model; ``train_epoch`` and ``evaluate`` as rnnspec.runtime.training expects."""
 
     def __init__(self, model: Any, training: TrainingSpec, device: str | None = None):
         self.model = model

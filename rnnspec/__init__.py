@@ -11,15 +11,15 @@ Importing rnnspec imports no framework; backends are imported on ``build``.
 
 from typing import TYPE_CHECKING, Any
 
-from .analysis import Analysis, LayerRow, analyze
-from .errors import Issue, RnnspecError, SpecError
-from .loader import load_spec, loads_spec, spec_from_dict
-from .registry import available_backends, get_backend
-from .spec import ModelSpec
+from rnnspec.lang.analysis import Analysis, LayerRow, analyze
+from rnnspec.lang.errors import Issue, RnnspecError, SpecError
+from rnnspec.lang.loader import load_spec, loads_spec, spec_from_dict
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.registry import available_backends, get_backend
 
 if TYPE_CHECKING:
-    from .data import Dataset, load_data
-    from .models import (
+    from rnnspec.data import Dataset, load_data
+    from rnnspec.runtime.models import (
         CountMismatchError,
         build,
         get_weights,
@@ -30,17 +30,19 @@ if TYPE_CHECKING:
         spec_from_weights_file,
         spec_of,
     )
-    from .training import evaluate, fit
-    from .weights import WeightsError, initial_weights, weight_shapes
+    from rnnspec.runtime.training import evaluate, fit
+    from rnnspec.runtime.weights import WeightsError, initial_weights, weight_shapes
 
 # Imported on first use, so that `rnnspec summary` and `validate` start fast.
 _LAZY = {
     "Dataset": "data", "load_data": "data",
-    "CountMismatchError": "models", "build": "models", "get_weights": "models", "load_weights": "models",
-    "predict": "models", "save_weights": "models", "set_weights": "models", "spec_from_weights_file": "models",
-    "spec_of": "models",
-    "evaluate": "training", "fit": "training",
-    "WeightsError": "weights", "initial_weights": "weights", "weight_shapes": "weights",
+    **dict.fromkeys(
+        ["CountMismatchError", "build", "get_weights", "load_weights", "predict", "save_weights", "set_weights",
+         "spec_from_weights_file", "spec_of"],
+        "runtime.models",
+    ),
+    "evaluate": "runtime.training", "fit": "runtime.training",
+    "WeightsError": "runtime.weights", "initial_weights": "runtime.weights", "weight_shapes": "runtime.weights",
 }  # fmt: skip
 
 
@@ -50,7 +52,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'rnnspec' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f"rnnspec.{module}"), name)
     globals()[name] = value
     return value
 

@@ -16,8 +16,9 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
+from rnnspec.lang.errors import RnnspecError, SpecError
+
 from . import __version__
-from .errors import RnnspecError, SpecError
 
 __all__ = ["app", "main"]
 
@@ -105,7 +106,7 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Check spec files; print `ok` or every located error per file. Exit 1 if any is invalid."""
-    from .loader import load_spec
+    from rnnspec.lang.loader import load_spec
 
     report: list[dict[str, Any]] = []
     failed = False
@@ -135,9 +136,9 @@ def summary(
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """Print a Keras-style table of layers, output shapes and parameter counts (no framework is imported)."""
-    from .analysis import analyze
-    from .loader import load_spec
-    from .summary import render_summary
+    from rnnspec.lang.analysis import analyze
+    from rnnspec.lang.loader import load_spec
+    from rnnspec.lang.summary import render_summary
 
     result = analyze(load_spec(spec), convention.value if convention else None)
     if as_json:
@@ -155,8 +156,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec (for editor completion and validation)."""
-    from .schema import spec_schema
-    from .util import write_text_atomic
+    from rnnspec.lang.schema import spec_schema
+    from rnnspec.util import write_text_atomic
 
     text = json.dumps(spec_schema(), indent=2) + "\n"
     if output is None:
@@ -174,15 +175,15 @@ class BackendName(str, Enum):
 
 def _load_backend(name: str) -> Any:
     """Import a backend with TensorFlow's import-time log lines kept off the user's terminal."""
-    from .registry import get_backend
-    from .util import quiet_stderr
+    from rnnspec.runtime.registry import get_backend
+    from rnnspec.util import quiet_stderr
 
     with quiet_stderr():
         return get_backend(name)
 
 
 def _print_model(impl: Any, model: Any, spec: Any, backend: str) -> None:
-    from .analysis import analyze
+    from rnnspec.lang.analysis import analyze
 
     typer.echo(impl.summary(model), nl=False)
     counts = impl.count_params(model)
@@ -196,8 +197,8 @@ def _print_model(impl: Any, model: Any, spec: Any, backend: str) -> None:
 
 
 def _write_outputs(impl: Any, model: Any, spec: Any, directory: Path) -> None:
-    from .models import get_weights
-    from .weights import save_weights_file
+    from rnnspec.runtime.models import get_weights
+    from rnnspec.runtime.weights import save_weights_file
 
     paths = list(impl.save_artifact(model, directory))
     canonical = directory / f"{spec.name}.weights.safetensors"
@@ -225,12 +226,12 @@ def build(
     ] = None,
 ) -> None:
     """Compile a spec to a native model, check its parameter counts, print its summary; -o writes it."""
-    from .loader import load_spec
-    from .models import build as build_model
+    from rnnspec.lang.loader import load_spec
+    from rnnspec.runtime.models import build as build_model
 
     model_spec = load_spec(spec)
     impl = _load_backend(backend.value)
-    from .util import quiet_stderr
+    from rnnspec.util import quiet_stderr
 
     with quiet_stderr():
         model = build_model(model_spec, backend.value, seed=seed, weights=weights)
@@ -257,11 +258,11 @@ def convert(
     ] = None,
 ) -> None:
     """Move trained weights between frameworks (through the canonical layout)."""
-    from .convert import read_any
+    from rnnspec.runtime.convert import read_any
 
     model_spec, values = read_any(source, spec, _load_backend)
-    from .models import build as build_model
-    from .util import quiet_stderr
+    from rnnspec.runtime.models import build as build_model
+    from rnnspec.util import quiet_stderr
 
     impl = _load_backend(to.value)
     with quiet_stderr():
@@ -308,7 +309,7 @@ def train(
     device: Device = "auto",
 ) -> None:
     """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch."""
-    from .train_cli import run_train
+    from rnnspec.train_cli import run_train
 
     code = run_train(
         spec,
@@ -340,7 +341,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Loss and accuracy of trained weights on the test split of the data."""
-    from .train_cli import run_evaluate
+    from rnnspec.train_cli import run_evaluate
 
     result = run_evaluate(spec, weights, backend.value, data=data, vocab=vocab, load_backend=_load_backend)
     typer.echo(json.dumps(result) if as_json else " - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
@@ -361,7 +362,7 @@ def predict(
     ] = None,
 ) -> None:
     """Run trained weights on a text: the predicted characters, or the class and its probability."""
-    from .train_cli import run_predict
+    from rnnspec.train_cli import run_predict
 
     typer.echo(run_predict(spec, weights, text, backend.value, vocab=vocab, load_backend=_load_backend))
 
@@ -386,15 +387,15 @@ def check(
 
     Exit 1 if any row fails its tolerance.
     """
-    from .check import plot_curves, run_check
-    from .loader import load_spec
+    from rnnspec.lang.loader import load_spec
+    from rnnspec.runtime.check import plot_curves, run_check
 
     if optimizer is not None and optimizer not in ("sgd", "adam", "rmsprop"):
         raise _fail(f"error: --optimizer must be sgd, adam or rmsprop, not {optimizer!r}", 2)
     model_spec = load_spec(spec)
     for name in ("torch", "keras"):
         _load_backend(name)
-    from .util import quiet_stderr
+    from rnnspec.util import quiet_stderr
 
     with quiet_stderr():
         report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer)

@@ -12,13 +12,13 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .errors import RnnspecError
-from .loader import load_spec
-from .models import build, get_weights, predict
-from .runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_vocab
-from .training import evaluate, fit, training_of
-from .util import quiet_stderr
-from .weights import save_weights_file
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.loader import load_spec
+from rnnspec.runtime.models import build, get_weights, predict
+from rnnspec.runtime.runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_vocab
+from rnnspec.runtime.training import evaluate, fit, training_of
+from rnnspec.runtime.weights import save_weights_file
+from rnnspec.util import quiet_stderr
 
 __all__ = ["run_evaluate", "run_predict", "run_train"]
 
@@ -61,7 +61,7 @@ def run_train(
     load_backend: LoadBackend,
 ) -> int:
     """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code."""
-    from .data import load_data
+    from rnnspec.data import load_data
 
     _trainable(backend)
     spec = load_spec(spec_path)
@@ -135,7 +135,7 @@ def run_evaluate(
     spec_path: Path, weights: Path, backend: str, *, data: str | None, vocab: Path | None, load_backend: LoadBackend
 ) -> dict[str, float]:
     """Loss (and accuracy) of trained weights on the test split."""
-    from .data import load_data
+    from rnnspec.data import load_data
 
     _trainable(backend)
     spec = load_spec(spec_path)
@@ -151,7 +151,7 @@ def run_predict(
     spec_path: Path, weights: Path, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
 ) -> str:
     """The model's answer for one text, as text."""
-    from .data import inputs_for_spec, one_hot, pad_for_spec
+    from rnnspec.data import inputs_for_spec, one_hot, pad_for_spec
 
     spec = load_spec(spec_path)
     saved = _vocab_for(weights, vocab)

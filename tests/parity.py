@@ -11,7 +11,7 @@ import pytest
 
 import rnnspec
 from rnnspec import ModelSpec
-from rnnspec.registry import BackendNotFoundError, MissingFrameworkError
+from rnnspec.runtime.registry import BackendNotFoundError, MissingFrameworkError
 
 FRAMEWORK = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
 

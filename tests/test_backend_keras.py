@@ -22,7 +22,7 @@ import pytest
 
 import rnnspec
 from rnnspec import analyze, load_spec, spec_from_dict, weight_shapes
-from rnnspec.spec import ModelSpec
+from rnnspec.lang.spec import ModelSpec
 
 from .conftest import REPO, SPECS
 

@@ -146,9 +146,9 @@ def test_schema_to_stdout_is_json(capsys: pytest.CaptureFixture[str]):
 def test_importing_rnnspec_defers_numpy_and_the_training_modules():
     script = (
         "import sys, rnnspec\n"
-        "print(sorted(m for m in ('numpy', 'rnnspec.data', 'rnnspec.training') if m in sys.modules))\n"
+        "print(sorted(m for m in ('numpy', 'rnnspec.data', 'rnnspec.runtime.training') if m in sys.modules))\n"
         "rnnspec.fit\n"
-        "print('rnnspec.training' in sys.modules)\n"
+        "print('rnnspec.runtime.training' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.stdout.split("\n")[:2] == ["[]", "True"], result.stdout + result.stderr

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import rnnspec
-from rnnspec import registry
 from rnnspec.cli import main
-from rnnspec.registry import BackendEntry
+from rnnspec.runtime import registry
+from rnnspec.runtime.registry import BackendEntry
 
 from .conftest import REPO, SPECS
 from .parity import backend_or_skip, random_inputs

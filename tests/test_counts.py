@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from rnnspec import analyze, load_spec
-from rnnspec.analysis import recurrent_params
-from rnnspec.spec import GRUSpec, LSTMSpec, SimpleRNNSpec
+from rnnspec.lang.analysis import recurrent_params
+from rnnspec.lang.spec import GRUSpec, LSTMSpec, SimpleRNNSpec
 
 from .conftest import SPECS
 

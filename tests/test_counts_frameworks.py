@@ -119,7 +119,7 @@ def test_summary_footer_equals_keras_summary(stem: str):
     pytest.importorskip("tensorflow", reason="needs the keras extra")
     import keras
 
-    from rnnspec.summary import render_summary
+    from rnnspec.lang.summary import render_summary
 
     spec = VARIANTS[stem]
     model = keras.Sequential(_keras_model(spec))

@@ -38,7 +38,7 @@ from rnnspec.data import (
     sentiment_data,
     topics_data,
 )
-from rnnspec.tokenizer import OOV_ID, PAD_ID, Tokenizer, split_words
+from rnnspec.data.tokenizer import OOV_ID, PAD_ID, Tokenizer, split_words
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -788,7 +788,7 @@ def test_pad_for_spec():
 
 def test_data_modules_import_no_framework():
     code = (
-        "import sys, rnnspec.data, rnnspec.tokenizer\n"
+        "import sys, rnnspec.data, rnnspec.data.tokenizer\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch', 'jax')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ import yaml
 
 from rnnspec import SpecError, load_spec
 from rnnspec.cli import main
-from rnnspec.errors import format_path
+from rnnspec.lang.errors import format_path
 
 HERE = Path(__file__).parent / "invalid"
 EXPECTED: dict[str, list[str]] = yaml.safe_load((HERE / "expected.yaml").read_text())

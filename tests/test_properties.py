@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnspec import SpecError, analyze, loads_spec, spec_from_dict
-from rnnspec.source import parse_bytes
-from rnnspec.spec import RECURRENT_ACTIVATIONS
+from rnnspec.lang.source import parse_bytes
+from rnnspec.lang.spec import RECURRENT_ACTIVATIONS
 
 CELLS = ["simple_rnn", "lstm", "gru"]
 

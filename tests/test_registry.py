@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnspec import registry
-from rnnspec.registry import BackendEntry, BackendNotFoundError, MissingFrameworkError, get_backend
+from rnnspec.runtime import registry
+from rnnspec.runtime.registry import BackendEntry, BackendNotFoundError, MissingFrameworkError, get_backend
 
 
 def test_builtin_backends_are_listed():

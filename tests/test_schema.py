@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnspec.schema import spec_schema
+from rnnspec.lang.schema import spec_schema
 
 from .conftest import REPO, SPECS
 

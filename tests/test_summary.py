@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rnnspec import analyze, load_spec
-from rnnspec.summary import readable_size, render_summary
+from rnnspec.lang.summary import readable_size, render_summary
 
 from .conftest import SPECS
 

@@ -10,7 +10,7 @@ import pytest
 
 import rnnspec
 from rnnspec import WeightsError
-from rnnspec.models import CountMismatchError
+from rnnspec.runtime.models import CountMismatchError
 
 from .conftest import SPECS
 from .parity import backend_or_skip, random_weights

@@ -1,10 +1,10 @@
 """The contract every backend object fulfils (the ``BACKEND`` of each module in backends/).
 
-A backend turns a validated :class:`~rnnspec.spec.ModelSpec` into a native model and moves
-canonical weights (see :mod:`rnnspec.weights`) in and out of it. All gate reordering and
+A backend turns a validated :class:`~rnnspec.lang.spec.ModelSpec` into a native model and moves
+canonical weights (see :mod:`rnnspec.runtime.weights`) in and out of it. All gate reordering and
 transposing of a framework lives in its backend, in one place.
 
-The core never imports a framework: it reaches a backend through :mod:`rnnspec.registry`, and
+The core never imports a framework: it reaches a backend through :mod:`rnnspec.runtime.registry`, and
 finds the backend of a built model through the attribute ``_rnnspec_backend`` (the backend's
 name) that every backend sets on the models it builds, next to ``_rnnspec_spec`` (the spec).
 """
@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .spec import ModelSpec
+from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["MODEL_BACKEND_ATTR", "MODEL_SPEC_ATTR", "Backend"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .tokenizer import DataError
+from rnnspec.data.tokenizer import DataError
 
 __all__ = [
     "KERAS_DATASETS",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .spec import GRUSpec, ModelSpec
+from rnnspec.lang.spec import GRUSpec, ModelSpec
 
 __all__ = ["GATES", "KERAS_TYPES", "Analysis", "LayerRow", "analyze", "bias_vectors", "recurrent_params"]
 

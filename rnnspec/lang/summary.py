@@ -1,6 +1,6 @@
-"""Rendering an :class:`~rnnspec.analysis.Analysis` as a Keras-style ``model.summary()`` table.
+"""Rendering an :class:`~rnnspec.lang.analysis.Analysis` as a Keras-style ``model.summary()`` table.
 
-Statistics are computed in :mod:`rnnspec.analysis`; this module only formats them, so a
+Statistics are computed in :mod:`rnnspec.lang.analysis`; this module only formats them, so a
 backend can render the rows it reads off a built model with the same code.
 """
 
@@ -13,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .analysis import BYTES_PER_PARAM, Analysis, LayerRow
+from rnnspec.lang.analysis import BYTES_PER_PARAM, Analysis, LayerRow
 
 __all__ = ["readable_size", "render_summary"]
 

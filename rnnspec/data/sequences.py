@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .tokenizer import PAD_ID, DataError
+from rnnspec.data.tokenizer import PAD_ID, DataError
 
 if TYPE_CHECKING:
-    from .spec import ModelSpec
+    from rnnspec.lang.spec import ModelSpec
 
 __all__ = [
     "MAX_ONE_HOT_BYTES",

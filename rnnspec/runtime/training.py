@@ -20,10 +20,10 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from .errors import RnnspecError
-from .models import _backend_of, check_inputs, get_weights, set_weights, spec_of
-from .spec import ModelSpec, TrainingSpec
-from .weights import check_seed
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import ModelSpec, TrainingSpec
+from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_weights, spec_of
+from rnnspec.runtime.weights import check_seed
 
 __all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]
 

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import RnnspecError
-from .util import write_bytes_atomic, write_text_atomic
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.util import write_bytes_atomic, write_text_atomic
 
 __all__ = ["VOCAB_FILE", "plot_history", "read_vocab", "write_history", "write_vocab"]
 
@@ -28,7 +28,7 @@ def write_history(directory: Path, history: dict[str, Any]) -> Path:
 
 def plot_history(directory: Path, history: dict[str, Any], title: str) -> list[Path]:
     """``loss.png`` and (with accuracy) ``accuracy.png``: training and validation per epoch, like the seeds' plots."""
-    from .check import pyplot
+    from rnnspec.runtime.check import pyplot
 
     plt = pyplot()
     written = []
@@ -71,7 +71,7 @@ def write_vocab(directory: Path, dataset: Any) -> Path | None:
 
 def read_vocab(path: Path) -> dict[str, Any]:
     """The ``vocab.json`` of a run: ``tokenizer`` (a Tokenizer), ``alphabet``, ``classes`` where present."""
-    from .tokenizer import Tokenizer
+    from rnnspec.data.tokenizer import Tokenizer
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -33,9 +33,9 @@ from typing import Literal
 
 import numpy as np
 
-from .analysis import GATES, analyze, bias_vectors
-from .errors import RnnspecError
-from .spec import GRUSpec, LSTMSpec, ModelSpec
+from rnnspec.lang.analysis import GATES, analyze, bias_vectors
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec
 
 __all__ = [
     "WEIGHTS_FORMAT",
@@ -190,7 +190,7 @@ def save_weights_file(
     """Write canonical weights as safetensors (atomically), with the spec in the metadata."""
     from safetensors.numpy import save
 
-    from .util import write_bytes_atomic
+    from rnnspec.util import write_bytes_atomic
 
     metadata = {"format": WEIGHTS_FORMAT}
     if spec is not None:

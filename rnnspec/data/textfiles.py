@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .tokenizer import DataError
+from rnnspec.data.tokenizer import DataError
 
 __all__ = [
     "TEXT_SUFFIXES",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from .errors import RnnspecError
+from rnnspec.lang.errors import RnnspecError
 
 __all__ = [
     "BUILTIN_BACKENDS",

@@ -8,7 +8,7 @@ One entry point, :func:`load_data`, reads what ``rnnspec train`` (and evaluation
 * ``keras:imdb`` / ``keras:reuters`` -- Keras's cached dataset files, found like Keras finds them;
 * a ``.npz`` path -- a Keras ``imdb.npz`` or ``reuters.npz`` file (recognised by its keys);
 * a ``.csv`` / ``.tsv`` / ``.jsonl`` path -- a text column and a label column, tokenized with a
-  :class:`~rnnspec.tokenizer.Tokenizer` that is returned for reuse at evaluation and prediction.
+  :class:`~rnnspec.data.tokenizer.Tokenizer` that is returned for reuse at evaluation and prediction.
 
 The result, a :class:`Dataset`, is checked against the spec (token ids ``< vocab_size``, feature size,
 sequence length, per-step or per-sample labels, label range against the head) and every mismatch is a
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .keras_datasets import (
+from rnnspec.data.keras_datasets import (
     KERAS_DATASETS,
     MAX_NPZ_BYTES,
     check_keras_name,
@@ -44,12 +44,12 @@ from .keras_datasets import (
     process_keras,
     read_keras_npz,
 )
-from .sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad_sequences
-from .textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
-from .tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
+from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad_sequences
+from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
+from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
 
 if TYPE_CHECKING:
-    from .spec import ModelSpec
+    from rnnspec.lang.spec import ModelSpec
 
 __all__ = [
     "BUILTINS",

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import analyze
-from .backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from .errors import RnnspecError
-from .loader import load_spec, spec_from_dict
-from .registry import get_backend
-from .spec import ModelSpec
-from .weights import (
+from rnnspec.lang.analysis import analyze
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.loader import load_spec, spec_from_dict
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.runtime.registry import get_backend
+from rnnspec.runtime.weights import (
     WeightsError,
     check_weights,
     initial_weights,

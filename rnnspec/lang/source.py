@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Issue, SpecError
+from rnnspec.lang.errors import Issue, SpecError
 
 __all__ = ["Source", "parse_text", "read_source"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .spec import ModelSpec
+from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["SCHEMA_ID", "spec_schema"]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Issue, SpecError, format_path
-from .source import Source, parse_text, read_source
-from .spec import (
+from rnnspec.lang.errors import Issue, SpecError, format_path
+from rnnspec.lang.source import Source, parse_text, read_source
+from rnnspec.lang.spec import (
     CELL_TAGS,
     OPTIMIZER_TAGS,
     SGD,

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RnnspecError
-from .loader import load_spec, spec_from_dict
-from .spec import ModelSpec
-from .weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.loader import load_spec, spec_from_dict
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
 
 __all__ = ["read_any"]
 
@@ -28,7 +28,7 @@ def read_any(
     override = load_spec(spec_path) if spec_path is not None else None
     if source.suffix == ".keras":
         model = load_backend("keras").load_artifact(source)
-        from .models import get_weights, spec_of
+        from rnnspec.runtime.models import get_weights, spec_of
 
         spec, weights = spec_of(model), get_weights(model)
     else:
@@ -40,7 +40,7 @@ def read_any(
                 f"({WEIGHTS_FORMAT}) or a torch artifact ({TORCH_FORMAT})"
             )
         if fmt == TORCH_FORMAT:
-            from .models import get_weights
+            from rnnspec.runtime.models import get_weights
 
             weights = get_weights(load_backend("torch").load_artifact(source))
         if override is not None:

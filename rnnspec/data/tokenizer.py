@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import RnnspecError
-from .util import write_text_atomic
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.util import write_text_atomic
 
 __all__ = [
     "OOV_ID",

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import analyze
-from .errors import RnnspecError
-from .loader import spec_from_dict
-from .models import build, get_weights, predict, set_weights
-from .registry import get_backend
-from .spec import ModelSpec
-from .training import fit
-from .util import write_bytes_atomic
-from .weights import weight_shapes
+from rnnspec.lang.analysis import analyze
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.loader import spec_from_dict
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.models import build, get_weights, predict, set_weights
+from rnnspec.runtime.registry import get_backend
+from rnnspec.runtime.training import fit
+from rnnspec.runtime.weights import weight_shapes
+from rnnspec.util import write_bytes_atomic
 
 __all__ = ["CheckReport", "CheckRow", "run_check"]
 
