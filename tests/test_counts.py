@@ -11,7 +11,7 @@ import pytest
 
 from rnnspec import analyze, load_spec
 from rnnspec.lang.analysis import recurrent_params
-from rnnspec.lang.spec import GRUSpec, LSTMSpec, SimpleRNNSpec
+from rnnspec.lang.spec import CELL_TAGS, GRUSpec, LSTMSpec, SimpleRNNSpec
 
 from .conftest import SPECS
 
@@ -65,7 +65,7 @@ def test_keras_convention_counts(spec_file: str):
 @pytest.mark.parametrize("spec_file", sorted(TORCH_RECURRENT))
 def test_torch_convention_recurrent_counts(spec_file: str):
     result = analyze(load_spec(SPECS / spec_file), "torch")
-    assert [r.params for r in result.layers if r.kind == "recurrent"] == TORCH_RECURRENT[spec_file]
+    assert [r.params for r in result.layers if r.kind in CELL_TAGS] == TORCH_RECURRENT[spec_file]
 
 
 def test_char_rnn_uses_its_own_convention_by_default():

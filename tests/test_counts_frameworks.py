@@ -99,7 +99,7 @@ def test_torch_convention_counts_equal_torch_modules(name: str):
     for row in rows:
         if row.kind == "embedding":
             module = torch.nn.Embedding(spec.input.vocab_size, spec.embedding.output_dim)
-        elif row.kind == "head":
+        elif row.kind == "dense":
             module = torch.nn.Linear(row.input_dim, spec.head.units, bias=spec.head.use_bias)
         else:
             layer = next(stack)

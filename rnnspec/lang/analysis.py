@@ -1,7 +1,8 @@
 """Static analysis of a spec: per-layer output shapes and parameter counts, for both conventions.
 
 No framework is imported. The counts are the reference that every backend's build is checked
-against. One formula covers every recurrent layer::
+against. Each layer kind declares its weights (:mod:`rnnspec.lang.layers`); a layer's count is the
+sum of their sizes. For a recurrent layer that is::
 
     directions × gates × (units × (inputs + units) + bias_vectors × units)
 
@@ -15,15 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rnnspec.lang.spec import GRUSpec, ModelSpec
+from rnnspec.lang.layers import RECURRENT_KINDS, LayerSpec
+from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["GATES", "KERAS_TYPES", "Analysis", "LayerRow", "analyze", "bias_vectors", "recurrent_params"]
 
 Convention = Literal["keras", "torch"]
 Shape = tuple[int | None, ...]
 
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
-KERAS_TYPES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+GATES = {tag: cls.gates for tag, cls in RECURRENT_KINDS.items()}
+KERAS_TYPES = {tag: cls.keras_class for tag, cls in RECURRENT_KINDS.items()}
 BYTES_PER_PARAM = 4  # float32
 
 
@@ -36,9 +38,11 @@ class LayerRow:
     output_shape: Shape
     params: int
     kind: str
-    """``embedding``, ``recurrent`` or ``head``."""
+    """The layer kind (``embedding``, ``lstm``, ``dense``, ``dropout``...)."""
     input_dim: int
     """Features per step entering the layer (vocabulary size for the embedding)."""
+    layer: LayerSpec | None = None
+    """The layer's spec."""
 
     def shape_text(self) -> str:
         inner = ", ".join("None" if d is None else str(d) for d in self.output_shape)
@@ -82,20 +86,12 @@ class Analysis:
 
 def bias_vectors(layer, convention: Convention) -> int:
     """How many bias vectors of length ``gates × units`` one direction of ``layer`` has."""
-    if not layer.use_bias:
-        return 0
-    if convention == "torch":
-        return 2
-    if isinstance(layer, GRUSpec) and layer.reset_after:
-        return 2
-    return 1
+    return layer.bias_vectors(convention)
 
 
 def recurrent_params(layer, input_dim: int, convention: Convention) -> int:
     """Parameters of one recurrent layer (both directions when bidirectional)."""
-    gates, units = GATES[layer.cell], layer.units
-    per_direction = gates * (units * (input_dim + units) + bias_vectors(layer, convention) * units)
-    return layer.directions * per_direction
+    return layer.params(input_dim, convention)
 
 
 def analyze(spec: ModelSpec, convention: Convention | None = None) -> Analysis:
@@ -108,29 +104,16 @@ def analyze(spec: ModelSpec, convention: Convention | None = None) -> Analysis:
     conv: Convention = convention or spec.convention
     if conv not in ("keras", "torch"):
         raise ValueError(f"unknown convention {conv!r}; expected 'keras' or 'torch'")
-    names = iter(spec.layer_names())
     rows: list[LayerRow] = []
     time = spec.input.seq_len
-    if spec.embedding is not None:
-        vocab = spec.input.vocab_size or 0
-        dim = spec.embedding.output_dim
-        rows.append(LayerRow(next(names), "Embedding", (None, time, dim), vocab * dim, "embedding", vocab))
-    else:
-        dim = spec.input.features or 0
+    dim = spec.input.vocab_size if spec.embedding is not None else spec.input.features
+    dim = dim or 0
     per_step = True
-    for layer in spec.recurrent:
-        params = recurrent_params(layer, dim, conv)
-        type_name = KERAS_TYPES[layer.cell]
-        if layer.bidirectional:
-            type_name = "Bidirectional"
-        out = layer.output_units
-        per_step = layer.return_sequences
+    for name, layer in spec.stack():
+        params = layer.params(dim, conv)
+        out = layer.output_features(dim)
+        per_step = layer.output_per_step(per_step)
         shape: Shape = (None, time, out) if per_step else (None, out)
-        rows.append(LayerRow(next(names), type_name, shape, params, "recurrent", dim))
+        rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer))
         dim = out
-    if spec.head is not None:
-        head = spec.head
-        params = dim * head.units + (head.units if head.use_bias else 0)
-        shape = (None, time, head.units) if per_step else (None, head.units)
-        rows.append(LayerRow(next(names), "Dense", shape, params, "head", dim))
     return Analysis(name=spec.name, convention=conv, layers=rows)

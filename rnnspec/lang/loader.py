@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rnnspec.lang.errors import Issue, SpecError, format_path
+from rnnspec.lang.layers import KERAS_CELL_NAMES, RECURRENT_KINDS, DenseSpec, DropoutSpec, SpatialDropoutSpec
 from rnnspec.lang.source import Source, parse_text, read_source
 from rnnspec.lang.spec import (
     CELL_TAGS,
@@ -17,25 +18,36 @@ from rnnspec.lang.spec import (
     Adam,
     CrossFieldIssues,
     EmbeddingSpec,
-    GRUSpec,
-    HeadSpec,
     InputSpec,
+    LossName,
     LossSpec,
-    LSTMSpec,
     ModelSpec,
     RMSprop,
-    SimpleRNNSpec,
     TrainingSpec,
 )
 
 __all__ = ["load_spec", "loads_spec", "spec_from_dict"]
 
-_CELLS: dict[str, type[BaseModel]] = {"simple_rnn": SimpleRNNSpec, "lstm": LSTMSpec, "gru": GRUSpec}
+_CELLS: dict[str, type[BaseModel]] = dict(RECURRENT_KINDS)
+_ENTRY_TAGS = (*CELL_TAGS, "dropout", "spatial_dropout", "dense")
+_LOSS_NAMES: tuple[str, ...] = LossName.__args__  # type: ignore[attr-defined]
+# Keras's long names and aliases of the losses rnnspec names
+_KERAS_LOSS_NAMES = {
+    "mean_squared_error": "mse",
+    "meansquarederror": "mse",
+    "mean_absolute_error": "mae",
+    "meanabsoluteerror": "mae",
+    "huber_loss": "huber",
+    "binarycrossentropy": "binary_crossentropy",
+    "bce": "binary_crossentropy",
+    "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy",
+    "categoricalcrossentropy": "categorical_crossentropy",
+}
 _OPTIMIZERS: dict[str, type[BaseModel]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 _SECTIONS: dict[str, type[BaseModel]] = {
     "input": InputSpec,
     "embedding": EmbeddingSpec,
-    "head": HeadSpec,
+    "head": DenseSpec,
     "training": TrainingSpec,
 }
 
@@ -82,8 +94,18 @@ def _validate(source: Source) -> ModelSpec:
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop the discriminator tags pydantic puts in the location of a tagged union."""
     out: list[str | int] = []
+    tagged = False
     for part in loc:
-        if len(out) == 2 and out[0] == "recurrent" and isinstance(out[1], int) and part in CELL_TAGS:
+        if not tagged and out == ["head"] and part in ("mapping", "list"):
+            continue
+        if (
+            not tagged
+            and len(out) == 2
+            and out[0] in ("recurrent", "head")
+            and isinstance(out[1], int)
+            and part in _ENTRY_TAGS
+        ):
+            tagged = True
             continue
         if tuple(out) == ("training", "optimizer") and part in OPTIMIZER_TAGS:
             continue
@@ -105,9 +127,17 @@ def _model_at(path: tuple[str | int, ...], data: Any) -> type[BaseModel] | None:
         return ModelSpec
     if len(path) == 1:
         return _SECTIONS.get(str(path[0]))
-    if len(path) == 2 and path[0] == "recurrent":
-        cell = _get(data, (*path, "cell"))
-        return _CELLS.get(cell) if isinstance(cell, str) else None
+    if len(path) == 2 and path[0] in ("recurrent", "head"):
+        entry = _get(data, path)
+        if not isinstance(entry, dict):
+            return None
+        if "cell" in entry:
+            return _CELLS.get(entry["cell"]) if isinstance(entry["cell"], str) else None
+        if "spatial_dropout" in entry:
+            return SpatialDropoutSpec
+        if "dropout" in entry:
+            return DropoutSpec
+        return DenseSpec if path[0] == "head" else None
     if path == ("training", "optimizer"):
         name = _get(data, path)
         name = name.get("name") if isinstance(name, dict) else name
@@ -181,6 +211,20 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
             )
         ]
 
+    if kind == "entry_kind":
+        return [_entry_issue(loc, value, source, issue)]
+
+    if kind == "head_form":
+        return [
+            issue(
+                loc,
+                "head must be one Dense layer (a mapping) or a list of layers",
+                received=_describe(value),
+                expected="`head: {units: N, activation: ...}` or a list of such entries and `{dropout: RATE}`",
+                fix="write the head as a mapping, or as a list with one entry per layer",
+            )
+        ]
+
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("discriminator", "").strip("'")
         choices = ", ".join(CELL_TAGS if tag == "cell" else OPTIMIZER_TAGS)
@@ -216,12 +260,14 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
                     loc,
                     f"unsupported spec format version {value!r}",
                     received=_describe(value),
-                    expected="rnnspec: 1 (the version this rnnspec reads)",
-                    fix="set `rnnspec: 1`; a newer format needs a newer rnnspec",
+                    expected="rnnspec: 1 or 1.1 (the versions this rnnspec reads)",
+                    fix="set `rnnspec: 1.1`; a newer format needs a newer rnnspec",
                 )
             ]
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")]
         hint = _suggest(value, choices)
+        if loc[-2:] in (("loss", "name"), ("training", "loss")) and isinstance(value, str):
+            hint = _KERAS_LOSS_NAMES.get(value.lower().replace(" ", "_")) or hint
         return [
             issue(
                 loc,
@@ -314,7 +360,8 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
         allowed.insert(0, "cell")
     hint = _suggest(key, allowed)
     expected = f"one of: {', '.join(allowed)}" if allowed else None
-    if hint:
+    elsewhere = any(key in cls.model_fields for name, cls in _SECTIONS.items() if (name,) != parent)
+    if hint and not (elsewhere and key != "name"):
         return issue(
             loc,
             f"unknown key `{key}`; did you mean `{hint}`?",
@@ -361,3 +408,46 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
 
 def format_section(path: tuple[str | int, ...]) -> str:
     return f"`{format_path(path)}`" if path else "the top level"
+
+
+def _entry_issue(loc: tuple[str | int, ...], value: Any, source: Source, issue: Any) -> Issue:
+    """An entry of ``recurrent`` or ``head`` whose kind is unknown: a bad ``cell``, or no kind at all."""
+    section = loc[0] if loc else "recurrent"
+    kinds = (
+        "a cell (`cell: lstm`...), `{dropout: RATE}` or `{spatial_dropout: RATE}`"
+        if section == "recurrent"
+        else "a Dense layer `{units: N, activation: ...}` or `{dropout: RATE}`"
+    )
+    if not isinstance(value, dict):
+        return issue(loc, f"each entry of `{section}` must be a mapping", received=_describe(value), expected=kinds,
+                     fix="write the entry as `- {cell: lstm, units: 32}`" if section == "recurrent"
+                     else "write the entry as `- {units: 1, activation: sigmoid}`")  # fmt: skip
+    if "cell" in value:
+        got = value["cell"]
+        choices = list(CELL_TAGS)
+        hint = KERAS_CELL_NAMES.get(got.lower().replace("_", "")) if isinstance(got, str) else None
+        hint = hint or _suggest(got, choices)
+        return issue(
+            (*loc, "cell"),
+            f"unknown cell {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
+            received=_describe(got),
+            expected=f"one of: {', '.join(choices)}",
+            fix=f"set `cell: {hint or choices[0]}`",
+        )
+    if section == "recurrent" and "units" in value:
+        return issue(
+            (*loc, "cell"),
+            "missing required key `cell`",
+            key=True,
+            received="nothing",
+            expected=f"one of: {', '.join(CELL_TAGS)}",
+            fix=f"add `cell: ...` with one of: {', '.join(CELL_TAGS)}",
+        )
+    keys = ", ".join(f"`{k}`" for k in value) or "an empty mapping"
+    return issue(
+        loc,
+        f"cannot tell what kind of layer this entry of `{section}` is",
+        received=keys,
+        expected=kinds,
+        fix="add `cell: ...` for a recurrent layer" if section == "recurrent" else "add `units: N` for a Dense layer",
+    )

@@ -1,26 +1,60 @@
-"""The spec language, format version 1, as pydantic models.
+"""The spec language, format 1.1, as pydantic models.
 
 The field names are Keras's terms of art (``units``, ``return_sequences``, ``go_backwards``...),
 and every default is Keras's default, so a Keras user reads a spec without a manual. Attribute
 docstrings become the descriptions of the JSON Schema (``rnnspec schema``).
 
-Checks that involve one object live on that object; checks that relate several parts of the
-model (the stack, the loss against the head...) live in :meth:`ModelSpec._check_model` and
-raise :class:`CrossFieldIssues`, which the loader turns into located errors.
+The layer kinds live in :mod:`rnnspec.lang.layers`, each described once; this module holds the
+model around them (input, the recurrent list, the head, training). Checks that involve one object
+live on that object; checks that relate several parts of the model (the stack, the loss against
+the head...) live in :meth:`ModelSpec._check_model` and raise :class:`CrossFieldIssues`, which the
+loader turns into located errors.
+
+Format 1.1 is additive: every ``rnnspec: 1`` file is valid and means the same; ``rnnspec: 1.1``
+names the same language.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from annotated_types import MinLen
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from rnnspec.lang.layers import (
+    CELL_TAGS,
+    RECURRENT_ACTIVATIONS,
+    CrossFieldIssue,
+    CrossFieldIssues,
+    DenseSpec,
+    DropoutSpec,
+    EmbeddingSpec,
+    GRUSpec,
+    HeadEntry,
+    LayerSpec,
+    LSTMSpec,
+    MaskingSpec,
+    Name,
+    PositiveInt,
+    RecurrentEntry,
+    RecurrentLayer,
+    SimpleRNNSpec,
+    SpatialDropoutSpec,
+    _Strict,
+)
 
 __all__ = [
+    "CELL_TAGS",
     "FORMAT_VERSION",
     "RECURRENT_ACTIVATIONS",
+    "REGRESSION_LOSSES",
     "SGD",
     "Adam",
+    "CrossFieldIssue",
     "CrossFieldIssues",
+    "DenseSpec",
+    "DropoutSpec",
     "EmbeddingSpec",
     "GRUSpec",
     "HeadSpec",
@@ -31,52 +65,25 @@ __all__ = [
     "RMSprop",
     "RecurrentSpec",
     "SimpleRNNSpec",
+    "SpatialDropoutSpec",
     "TrainingSpec",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1.1
+FORMAT_VERSIONS = (1, 1.1)
 
-RecurrentActivation = Literal[
-    "tanh",
-    "sigmoid",
-    "hard_sigmoid",
-    "relu",
-    "linear",
-    "elu",
-    "selu",
-    "softplus",
-    "softsign",
-    "swish",
-    "exponential",
-]
-RECURRENT_ACTIVATIONS: tuple[str, ...] = RecurrentActivation.__args__  # type: ignore[attr-defined]
-HeadActivation = Literal["linear", "sigmoid", "softmax", "tanh", "relu"]
-MergeMode = Literal["concat", "sum", "mul", "ave"]
-LossName = Literal["binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "mse"]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
-PositiveInt = Annotated[int, Field(gt=0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True, frozen=True)
-
-
-class CrossFieldIssue(BaseModel):
-    """One problem that relates several fields (raised inside :class:`CrossFieldIssues`)."""
-
-    path: tuple[str | int, ...]
-    message: str
-    received: str | None = None
-    expected: str | None = None
-    fix: str | None = None
-
-
-class CrossFieldIssues(ValueError):
-    """Carries every cross-field problem of a spec out of pydantic's validation."""
-
-    def __init__(self, issues: list[CrossFieldIssue]):
-        self.issues = issues
-        super().__init__("; ".join(f"{'.'.join(map(str, i.path))}: {i.message}" for i in issues))
+LossName = Literal[
+    "binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "mse", "mae", "huber"
+]  # fmt: skip
+MetricName = Literal["accuracy", "mae", "mse", "rmse"]
+REGRESSION_LOSSES: tuple[str, ...] = ("mse", "mae", "huber")
+CLASSIFICATION_LOSSES: tuple[str, ...] = (
+    "binary_crossentropy",
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+)
+RecurrentSpec = RecurrentLayer
+HeadSpec = DenseSpec
 
 
 class InputSpec(_Strict):
@@ -88,6 +95,8 @@ class InputSpec(_Strict):
     """Each step is a float vector of this size (one-hot, dense). Exactly one of vocab_size and features."""
     seq_len: PositiveInt | None = None
     """Number of time steps; omitted means variable length (None in shapes)."""
+    mask_value: float | None = None
+    """Keras `Masking(mask_value)` on `features` input: a step whose features all equal it is padding."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> InputSpec:
@@ -106,108 +115,15 @@ class InputSpec(_Strict):
                     )
                 ]
             )
-        return self
-
-
-class EmbeddingSpec(_Strict):
-    """A Keras ``Embedding(vocab_size, output_dim)`` on token-id input."""
-
-    output_dim: PositiveInt
-    """Size of each token's vector."""
-    mask_zero: bool = False
-    """Keras semantics: id 0 is padding; masked steps keep the recurrent state."""
-    name: Name | None = None
-    """Layer name; default `embedding`."""
-
-
-class _RecurrentBase(_Strict):
-    units: PositiveInt
-    """Size of the hidden state (per direction)."""
-    return_sequences: bool = False
-    """Output every step (batch, time, units) instead of the last one (batch, units)."""
-    activation: RecurrentActivation = "tanh"
-    """Activation of the state / candidate (Keras `activation`)."""
-    use_bias: bool = True
-    """Whether the layer has bias vectors."""
-    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    """Fraction of the inputs dropped during training (one mask per sequence)."""
-    recurrent_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    """Fraction of the recurrent state dropped during training (one mask per sequence)."""
-    go_backwards: bool = False
-    """Process the sequence in reverse (Keras semantics: sequence outputs stay reversed)."""
-    bidirectional: bool = False
-    """Wrap the layer in Keras `Bidirectional`: a forward and a backward copy."""
-    merge_mode: MergeMode = "concat"
-    """How a bidirectional layer merges the two directions."""
-    name: Name | None = None
-    """Layer name; default `recurrent_<index>`."""
-
-    @property
-    def directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def output_units(self) -> int:
-        """Feature size of this layer's output (after merging directions)."""
-        return self.units * (2 if self.bidirectional and self.merge_mode == "concat" else 1)
-
-
-class SimpleRNNSpec(_RecurrentBase):
-    """Keras ``SimpleRNN``: ``h = activation(x·W + h·U + b)``."""
-
-    cell: Literal["simple_rnn"]
-    """The cell type."""
-
-
-class LSTMSpec(_RecurrentBase):
-    """Keras ``LSTM`` (gates i, f, c, o)."""
-
-    cell: Literal["lstm"]
-    """The cell type."""
-    recurrent_activation: RecurrentActivation = "sigmoid"
-    """Activation of the gates."""
-    unit_forget_bias: bool = True
-    """Initialise the forget-gate bias to 1 (Keras default)."""
-
-
-class GRUSpec(_RecurrentBase):
-    """Keras ``GRU`` (gates z, r, h)."""
-
-    cell: Literal["gru"]
-    """The cell type."""
-    recurrent_activation: RecurrentActivation = "sigmoid"
-    """Activation of the gates."""
-    reset_after: bool = True
-    """Apply the reset gate after the recurrent matmul (Keras 3 and PyTorch); false is the Keras <= 2.3 GRU."""
-
-
-RecurrentSpec = Annotated[Union[SimpleRNNSpec, LSTMSpec, GRUSpec], Field(discriminator="cell")]  # noqa: UP007
-CELL_TAGS: tuple[str, ...] = ("simple_rnn", "lstm", "gru")
-
-
-class HeadSpec(_Strict):
-    """A Keras ``Dense`` layer on the last recurrent output (on every step after return_sequences)."""
-
-    units: PositiveInt
-    """Number of outputs (per step for a per-step head)."""
-    activation: HeadActivation = "linear"
-    """Output activation."""
-    use_bias: bool = True
-    """Whether the head has a bias vector."""
-    name: Name | None = None
-    """Layer name; default `head`."""
-
-    @model_validator(mode="after")
-    def _softmax_needs_classes(self) -> HeadSpec:
-        if self.activation == "softmax" and self.units == 1:
+        if self.mask_value is not None and self.vocab_size is not None:
             raise CrossFieldIssues(
                 [
                     CrossFieldIssue(
-                        path=("activation",),
-                        message="a softmax over 1 unit is always 1.0, so the model cannot learn",
-                        received="units: 1, activation: softmax",
-                        expected="softmax with units >= 2 (one per class), or one sigmoid unit",
-                        fix="use `activation: sigmoid` for a binary output, or set `units` to the number of classes",
+                        path=("mask_value",),
+                        message="mask_value masks float feature vectors, but the input is token ids",
+                        received=f"mask_value: {self.mask_value} with vocab_size: {self.vocab_size}",
+                        expected="mask_value with `features: N`; token ids are masked by `embedding.mask_zero`",
+                        fix="remove `mask_value` and set `mask_zero: true` in `embedding`",
                     )
                 ]
             )
@@ -293,9 +209,42 @@ class LossSpec(_Strict):
     """A Keras loss; a plain name is short for ``{name: NAME}``."""
 
     name: LossName
-    """Loss name."""
+    """Loss name: the cross-entropies, or `mse`, `mae`, `huber` for regression."""
     from_logits: bool = False
-    """The model's outputs are logits (no sigmoid/softmax head), as in seed 004."""
+    """The model's outputs are logits (no sigmoid/softmax head), as in seed 004 (cross-entropies only)."""
+    delta: Annotated[float, Field(gt=0)] | None = None
+    """Huber's threshold between the squared and the linear part (Keras default 1.0; `huber` only)."""
+
+    @property
+    def huber_delta(self) -> float:
+        return 1.0 if self.delta is None else self.delta
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> LossSpec:
+        issues = []
+        if self.delta is not None and self.name != "huber":
+            issues.append(
+                CrossFieldIssue(
+                    path=("delta",),
+                    message=f"`delta` is Huber's threshold, but the loss is {self.name}",
+                    received=f"delta: {self.delta} with {self.name}",
+                    expected="`delta` only with `name: huber`",
+                    fix="remove `delta`, or use `name: huber`",
+                )
+            )
+        if self.from_logits and self.name in REGRESSION_LOSSES:
+            issues.append(
+                CrossFieldIssue(
+                    path=("from_logits",),
+                    message=f"{self.name} compares the outputs with numbers; it has no `from_logits`",
+                    received=f"from_logits: true with {self.name}",
+                    expected="`from_logits` only with a cross-entropy loss",
+                    fix="remove `from_logits`",
+                )
+            )
+        if issues:
+            raise CrossFieldIssues(issues)
+        return self
 
 
 class TrainingSpec(_Strict):
@@ -304,9 +253,9 @@ class TrainingSpec(_Strict):
     optimizer: OptimizerSpec = Field(default_factory=lambda: RMSprop(name="rmsprop"))
     """An optimizer name with Keras defaults (`sgd`, `adam`, `rmsprop`), or `{name: adam, learning_rate: ...}`."""
     loss: LossSpec
-    """A loss name, or `{name: ..., from_logits: true}`."""
-    metrics: list[Literal["accuracy"]] = Field(default_factory=list)
-    """Metrics reported per epoch."""
+    """A loss name, or `{name: ..., from_logits: true}` / `{name: huber, delta: 2.0}`."""
+    metrics: list[MetricName] = Field(default_factory=list)
+    """Metrics reported per epoch, by Keras's names: `accuracy`, `mae`, `mse`, `rmse`."""
     batch_size: PositiveInt = 32
     """Samples per optimizer step (Keras default 32)."""
     epochs: PositiveInt = 1
@@ -329,11 +278,32 @@ class TrainingSpec(_Strict):
         return {"name": value} if isinstance(value, str) else value
 
 
+def _head_form(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, (dict, DenseSpec)):
+        return "mapping"
+    return None
+
+
+HeadField = Annotated[
+    Union[  # noqa: UP007
+        Annotated[DenseSpec, Tag("mapping")],
+        Annotated[list[HeadEntry], MinLen(1), Tag("list")],
+    ],
+    Discriminator(
+        _head_form,
+        custom_error_type="head_form",
+        custom_error_message="head must be a mapping or a list",
+    ),
+]
+
+
 class ModelSpec(_Strict):
     """A recurrent sequence model: input, optional embedding, a stack of recurrent layers, optional head."""
 
-    rnnspec: Literal[1]
-    """Format version of the spec; this rnnspec reads version 1."""
+    rnnspec: Literal[1, 1.1]
+    """Format version of the spec: 1 or 1.1 (1.1 is a superset; every version-1 file means the same)."""
     name: Name
     """Model name: letters, digits, '-' and '_'."""
     convention: Literal["keras", "torch"] = "keras"
@@ -342,38 +312,91 @@ class ModelSpec(_Strict):
     """The model input."""
     embedding: EmbeddingSpec | None = None
     """Optional embedding of token ids (only with `vocab_size`)."""
-    recurrent: Annotated[list[RecurrentSpec], Field(min_length=1)]
-    """The recurrent stack, bottom to top."""
-    head: HeadSpec | None = None
-    """Optional Dense head; omitted means the last recurrent layer's outputs are the model's outputs."""
+    recurrent: Annotated[list[RecurrentEntry], Field(min_length=1)]
+    """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
+    `{spatial_dropout: RATE}` layers between or after them."""
+    head: HeadField | None = None
+    """Optional head: one Dense layer (a mapping), or a list of Dense layers and `{dropout: RATE}` entries
+    whose last entry is the output Dense layer. Omitted: the last recurrent layer's outputs are the outputs."""
     training: TrainingSpec | None = None
     """Optional training settings."""
 
     # -- derived facts -------------------------------------------------------------------------
 
-    def layer_names(self) -> list[str]:
-        """Effective layer names, bottom to top (the names used for weights and in the summary)."""
-        names = []
+    def stack(self) -> list[tuple[str, LayerSpec]]:
+        """Every layer, bottom to top, with its effective name (the names used for weights and the summary)."""
+        out: list[tuple[str, LayerSpec]] = []
+        counters: dict[str, int] = {}
+
+        def add(layer: LayerSpec, default: str | None = None) -> None:
+            n = counters.get(layer.kind if not isinstance(layer, RecurrentLayer) else "recurrent", 0)
+            counters[layer.kind if not isinstance(layer, RecurrentLayer) else "recurrent"] = n + 1
+            name = getattr(layer, "name", None) or default or layer.default_name.format(n=n)
+            out.append((name, layer))
+
+        if self.input.mask_value is not None:
+            add(MaskingSpec(mask_value=self.input.mask_value))
         if self.embedding is not None:
-            names.append(self.embedding.name or "embedding")
-        names += [layer.name or f"recurrent_{i}" for i, layer in enumerate(self.recurrent)]
-        if self.head is not None:
-            names.append(self.head.name or "head")
-        return names
+            add(self.embedding)
+        for entry in self.recurrent:
+            add(entry)
+        for k, entry in enumerate(self.head_layers):
+            if isinstance(entry, DenseSpec):
+                add(entry, "head" if isinstance(self.head, DenseSpec) else f"head_{k - self._head_dropouts_before(k)}")
+            else:
+                add(entry)
+        return out
+
+    def _head_dropouts_before(self, index: int) -> int:
+        return sum(isinstance(e, DropoutSpec) for e in self.head_layers[:index])
+
+    def layer_names(self) -> list[str]:
+        """Effective layer names, bottom to top."""
+        return [name for name, _ in self.stack()]
+
+    @property
+    def cells(self) -> list[RecurrentLayer]:
+        """The recurrent layers of the stack (without dropout entries)."""
+        return [entry for entry in self.recurrent if isinstance(entry, RecurrentLayer)]
+
+    @property
+    def head_layers(self) -> list[LayerSpec]:
+        """The head as a list (empty without a head)."""
+        if self.head is None:
+            return []
+        return [self.head] if isinstance(self.head, DenseSpec) else list(self.head)
+
+    @property
+    def output_layer(self) -> DenseSpec | None:
+        """The Dense layer whose outputs are the model's outputs (None without a head)."""
+        dense = [e for e in self.head_layers if isinstance(e, DenseSpec)]
+        return dense[-1] if dense else None
+
+    @property
+    def masked(self) -> bool:
+        """Whether the model computes Keras's mask (``mask_zero`` or ``mask_value``)."""
+        return self.input.mask_value is not None or bool(self.embedding and self.embedding.mask_zero)
 
     @property
     def output_per_step(self) -> bool:
         """True when the model outputs one vector per time step."""
-        return self.recurrent[-1].return_sequences
+        return self.cells[-1].return_sequences
+
+    @property
+    def output_masked(self) -> bool:
+        """True when the outputs carry Keras's mask (per-step outputs of a masked model): losses skip padding."""
+        return self.masked and self.output_per_step
 
     @property
     def output_units(self) -> int:
-        return self.head.units if self.head is not None else self.recurrent[-1].output_units
+        layer = self.output_layer
+        return layer.units if layer is not None else self.cells[-1].output_units
 
     @property
     def output_activation(self) -> str:
         """Activation of the model's outputs (`tanh` etc. of the last recurrent layer without a head)."""
-        return self.head.activation if self.head is not None else self.recurrent[-1].activation
+        layer = self.output_layer
+        return layer.activation if layer is not None else self.cells[-1].activation
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict that :func:`rnnspec.load_spec` reads back to an equal spec."""
@@ -390,8 +413,9 @@ class ModelSpec(_Strict):
 
 
 def _layer_label(spec: ModelSpec, index: int) -> str:
+    names = dict(zip(map(id, (layer for _, layer in spec.stack())), spec.layer_names(), strict=True))
     layer = spec.recurrent[index]
-    return f"recurrent[{index}] ({layer.name or f'recurrent_{index}'}, {layer.cell})"
+    return f"recurrent[{index}] ({names[id(layer)]}, {getattr(layer, 'cell', layer.kind)})"
 
 
 def _cross_field_issues(spec: ModelSpec):
@@ -411,18 +435,39 @@ def _cross_field_issues(spec: ModelSpec):
             expected="an `embedding: {output_dim: N}` section",
             fix="add `embedding: {output_dim: 32}`, or use `features: N` for one-hot or dense input",
         )
-    for i, layer in enumerate(spec.recurrent[:-1]):
-        if not layer.return_sequences:
+    cells = [i for i, entry in enumerate(spec.recurrent) if isinstance(entry, RecurrentLayer)]
+    if not cells:
+        yield CrossFieldIssue(
+            path=("recurrent",),
+            message="the recurrent stack has dropout entries but no recurrent layer",
+            received="only dropout / spatial_dropout entries",
+            expected="at least one entry with `cell: simple_rnn`, `lstm` or `gru`",
+            fix="add a recurrent layer, e.g. `- {cell: lstm, units: 32}`",
+        )
+        return
+    for i, j in itertools.pairwise(cells):
+        if not spec.recurrent[i].return_sequences:
             yield CrossFieldIssue(
                 path=("recurrent", i, "return_sequences"),
-                message=f"{_layer_label(spec, i)} feeds {_layer_label(spec, i + 1)}, "
-                "so it must return the whole sequence",
+                message=f"{_layer_label(spec, i)} feeds {_layer_label(spec, j)}, so it must return the whole sequence",
                 received="return_sequences: false",
                 expected="return_sequences: true on every recurrent layer but the last",
                 fix=f"set `return_sequences: true` on recurrent[{i}]",
             )
+    per_step = True
+    for i, entry in enumerate(spec.recurrent):
+        if isinstance(entry, SpatialDropoutSpec) and not per_step:
+            yield CrossFieldIssue(
+                path=("recurrent", i, "spatial_dropout"),
+                message="SpatialDropout1D drops whole channels of a sequence, but its input has no time axis "
+                "(the recurrent layer before it returns only its last output)",
+                received="spatial_dropout after a layer with return_sequences: false",
+                expected="spatial_dropout after the embedding or after a layer with return_sequences: true",
+                fix=f"use `dropout: {entry.spatial_dropout}` here, or move it before that layer",
+            )
+        per_step = entry.output_per_step(per_step)
     for i, layer in enumerate(spec.recurrent):
-        if layer.bidirectional and layer.go_backwards:
+        if isinstance(layer, RecurrentLayer) and layer.bidirectional and layer.go_backwards:
             yield CrossFieldIssue(
                 path=("recurrent", i, "go_backwards"),
                 message="a bidirectional layer already runs one copy backwards; Keras's Bidirectional rejects "
@@ -431,6 +476,8 @@ def _cross_field_issues(spec: ModelSpec):
                 expected="go_backwards: false (the default) on a bidirectional layer",
                 fix=f"remove `go_backwards` from recurrent[{i}]",
             )
+    if isinstance(spec.head, list):
+        yield from _head_list_issues(spec.head)
     names = spec.layer_names()
     seen: set[str] = set()
     for name in names:
@@ -447,13 +494,38 @@ def _cross_field_issues(spec: ModelSpec):
         yield from _loss_issues(spec)
 
 
+def _head_list_issues(head: list[Any]):
+    last = len(head) - 1
+    if not isinstance(head[last], DenseSpec):
+        yield CrossFieldIssue(
+            path=("head", last),
+            message="the last entry of a head list is the output layer and must be a Dense layer",
+            received=f"{{dropout: {head[last].dropout}}} last",
+            expected="a Dense entry `{units: N, activation: ...}` last",
+            fix="add the output layer after it, e.g. `- {units: 1, activation: sigmoid}`",
+        )
+    for k, entry in enumerate(head[:last]):
+        if isinstance(entry, DenseSpec) and entry.activation == "softmax":
+            yield CrossFieldIssue(
+                path=("head", k, "activation"),
+                message="softmax belongs on the output layer only; a hidden Dense layer takes an element-wise "
+                "activation",
+                received="activation: softmax on a hidden Dense layer",
+                expected="one of: linear, relu, tanh, sigmoid, elu, selu, gelu, softplus, softsign, swish, "
+                "exponential, hard_sigmoid",
+                fix="use `activation: relu` here, and softmax on the last entry",
+            )
+
+
 def _path_of_name(spec: ModelSpec, name: str) -> tuple[str | int, ...]:
     hits: list[tuple[str | int, ...]] = []
     if spec.embedding is not None and spec.embedding.name == name:
         hits.append(("embedding", "name"))
     hits += [("recurrent", i, "name") for i, layer in enumerate(spec.recurrent) if layer.name == name]
-    if spec.head is not None and spec.head.name == name:
+    if isinstance(spec.head, DenseSpec) and spec.head.name == name:
         hits.append(("head", "name"))
+    elif isinstance(spec.head, list):
+        hits += [("head", k, "name") for k, entry in enumerate(spec.head) if entry.name == name]
     return hits[-1] if hits else ()
 
 
@@ -462,10 +534,10 @@ def _loss_issues(spec: ModelSpec):
     loss = spec.training.loss
     act = spec.output_activation
     units = spec.output_units
-    where = "the head" if spec.head is not None else f"the last recurrent layer ({act})"
+    where = "the head" if spec.output_layer is not None else f"the last recurrent layer ({act})"
     received = f"loss {loss.name}{' (from_logits)' if loss.from_logits else ''} on {where}: {units} unit(s), {act}"
     path = ("training", "loss")
-    if loss.name == "mse":
+    if loss.name in REGRESSION_LOSSES:
         return
     if loss.from_logits and act in ("sigmoid", "softmax"):
         yield CrossFieldIssue(

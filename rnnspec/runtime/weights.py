@@ -33,9 +33,9 @@ from typing import Literal
 
 import numpy as np
 
-from rnnspec.lang.analysis import GATES, analyze, bias_vectors
+from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec
+from rnnspec.lang.spec import ModelSpec
 
 __all__ = [
     "WEIGHTS_FORMAT",
@@ -57,42 +57,15 @@ class WeightsError(RnnspecError):
     """Weights that do not fit a spec, or a weights file that cannot be read."""
 
 
-def _recurrent_shapes(layer, inputs: int, convention: Convention) -> dict[str, Shape]:
-    gu = GATES[layer.cell] * layer.units
-    shapes: dict[str, Shape] = {"kernel": (inputs, gu), "recurrent_kernel": (layer.units, gu)}
-    n_bias = bias_vectors(layer, convention)
-    if n_bias == 0:
-        return shapes
-    if isinstance(layer, GRUSpec) and layer.reset_after:
-        shapes["bias"] = (2, gu)
-    else:
-        shapes["bias"] = (gu,)
-        if n_bias == 2:
-            shapes["recurrent_bias"] = (gu,)
-    return shapes
-
-
 def weight_shapes(spec: ModelSpec, convention: Convention | None = None) -> dict[str, Shape]:
-    """Every canonical weight name of ``spec`` and its shape, bottom layer first."""
+    """Every canonical weight name of ``spec`` and its shape, bottom layer first (declared by each layer kind)."""
     conv: Convention = convention or spec.convention
-    rows = analyze(spec, conv).layers
-    stack = iter(spec.recurrent)
     out: dict[str, Shape] = {}
-    for row in rows:
-        if row.kind == "embedding":
-            assert spec.embedding is not None
-            out[f"{row.name}/embeddings"] = (row.input_dim, spec.embedding.output_dim)
-        elif row.kind == "recurrent":
-            layer = next(stack)
-            shapes = _recurrent_shapes(layer, row.input_dim, conv)
-            prefixes = [f"{row.name}/forward/", f"{row.name}/backward/"] if layer.bidirectional else [f"{row.name}/"]
-            for prefix in prefixes:
-                out.update({prefix + k: v for k, v in shapes.items()})
-        else:
-            assert spec.head is not None
-            out[f"{row.name}/kernel"] = (row.input_dim, spec.head.units)
-            if spec.head.use_bias:
-                out[f"{row.name}/bias"] = (spec.head.units,)
+    for row in analyze(spec, conv).layers:
+        assert row.layer is not None
+        out.update(
+            {f"{row.name}/{leaf}": shape for leaf, shape in row.layer.weight_shapes(row.input_dim, conv).items()}
+        )
     return out
 
 
@@ -123,6 +96,22 @@ def _orthogonal(rng: np.random.Generator, shape: Shape) -> np.ndarray:
     return q.reshape(shape)
 
 
+_INITIALIZERS = {
+    "uniform_0.05": lambda rng, shape, layer: rng.uniform(-0.05, 0.05, size=shape),
+    "glorot_uniform": lambda rng, shape, layer: _glorot_uniform(rng, shape),
+    "orthogonal": lambda rng, shape, layer: _orthogonal(rng, shape),
+    "zeros": lambda rng, shape, layer: np.zeros(shape),
+    "lstm_forget_bias": lambda rng, shape, layer: _forget_bias(shape, layer.units),
+}
+"""Keras's default initializers by the names the layer kinds declare (:meth:`LayerSpec.initializers`)."""
+
+
+def _forget_bias(shape: Shape, units: int) -> np.ndarray:
+    value = np.zeros(shape)
+    value[units : 2 * units] = 1.0
+    return value
+
+
 def initial_weights(
     spec: ModelSpec, seed: int | None = None, convention: Convention | None = None
 ) -> dict[str, np.ndarray]:
@@ -134,29 +123,16 @@ def initial_weights(
     """
     check_seed(seed)
     rng = np.random.default_rng(seed)
-    layers = {name: layer for name, layer in zip(_recurrent_names(spec), spec.recurrent, strict=True)}
+    conv: Convention = convention or spec.convention
     out: dict[str, np.ndarray] = {}
-    for name, shape in weight_shapes(spec, convention).items():
-        layer_name, leaf = name.split("/", 1)[0], name.rsplit("/", 1)[1]
-        if leaf == "embeddings":
-            value = rng.uniform(-0.05, 0.05, size=shape)
-        elif leaf == "kernel":
-            value = _glorot_uniform(rng, shape)
-        elif leaf == "recurrent_kernel":
-            value = _orthogonal(rng, shape)
-        else:
-            value = np.zeros(shape)
-            layer = layers.get(layer_name)
-            if leaf == "bias" and isinstance(layer, LSTMSpec) and layer.unit_forget_bias:
-                value[layer.units : 2 * layer.units] = 1.0
-        out[name] = value.astype(np.float32)
+    for row in analyze(spec, conv).layers:
+        layer = row.layer
+        assert layer is not None
+        kinds = layer.initializers()
+        for leaf, shape in layer.weight_shapes(row.input_dim, conv).items():
+            init = _INITIALIZERS[kinds[leaf.rsplit("/", 1)[-1]]]
+            out[f"{row.name}/{leaf}"] = np.asarray(init(rng, shape, layer)).astype(np.float32)
     return out
-
-
-def _recurrent_names(spec: ModelSpec) -> list[str]:
-    names = spec.layer_names()
-    start = 1 if spec.embedding is not None else 0
-    return names[start : start + len(spec.recurrent)]
 
 
 # -- checking and files --------------------------------------------------------------------------
