@@ -167,10 +167,20 @@ def schema(
         typer.echo(f"wrote {output}")
 
 
-class BackendName(str, Enum):
-    keras = "keras"
-    torch = "torch"
-    numpy = "numpy"
+def _backend_name(value: str | None) -> str | None:
+    """Any registered backend: built in (keras, torch, numpy) or from the `rnnspec.backends` entry points."""
+    from rnnspec.runtime.registry import available_backends
+
+    known = available_backends()
+    if value is not None and value not in known:
+        raise typer.BadParameter(f"unknown backend {value!r}; available: {', '.join(known)}")
+    return value
+
+
+_BACKENDS_HELP = "keras, torch, numpy, or a backend registered in the `rnnspec.backends` entry-point group"
+BackendName = Annotated[
+    str, typer.Option("--backend", "-b", callback=_backend_name, help=f"Framework: {_BACKENDS_HELP}.")
+]
 
 
 def _load_backend(name: str) -> Any:
@@ -211,7 +221,7 @@ def _write_outputs(impl: Any, model: Any, spec: Any, directory: Path) -> None:
 @user_errors
 def build(
     spec: SpecArg,
-    backend: Annotated[BackendName, typer.Option("--backend", "-b", help="Framework to compile to.")],
+    backend: BackendName,
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Write the native artifact and the canonical weights into this folder."),
@@ -230,12 +240,12 @@ def build(
     from rnnspec.runtime.models import build as build_model
 
     model_spec = load_spec(spec)
-    impl = _load_backend(backend.value)
+    impl = _load_backend(backend)
     from rnnspec.util import quiet_stderr
 
     with quiet_stderr():
-        model = build_model(model_spec, backend.value, seed=seed, weights=weights)
-    _print_model(impl, model, model_spec, backend.value)
+        model = build_model(model_spec, backend, seed=seed, weights=weights)
+    _print_model(impl, model, model_spec, backend)
     if output is not None:
         _write_outputs(impl, model, model_spec, output)
 
@@ -250,7 +260,9 @@ def convert(
             show_default=False,
         ),
     ],
-    to: Annotated[BackendName, typer.Option("--to", help="Framework to convert to.")],
+    to: Annotated[
+        str, typer.Option("--to", callback=_backend_name, help=f"Framework to convert to: {_BACKENDS_HELP}.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the converted artifact and weights.")],
     spec: Annotated[
         Optional[Path],  # noqa: UP045
@@ -264,20 +276,27 @@ def convert(
     from rnnspec.runtime.models import build as build_model
     from rnnspec.util import quiet_stderr
 
-    impl = _load_backend(to.value)
+    impl = _load_backend(to)
     with quiet_stderr():
-        model = build_model(model_spec, to.value, weights=values)
+        model = build_model(model_spec, to, weights=values)
     typer.echo(f"read {source}: spec {model_spec.name!r}, {len(values)} weights")
     _write_outputs(impl, model, model_spec, output)
 
 
+TextColumn = Annotated[
+    str,
+    typer.Option("--text-column", help="Text files: the column (JSONL: key) of the texts; JSONL sequences: of x."),
+]
+LabelColumn = Annotated[
+    str, typer.Option("--label-column", help="Text files: the column (JSONL: key) of the labels; JSONL sequences: y.")
+]
 Device = Annotated[str, typer.Option("--device", help="torch: auto, cpu or cuda (keras uses what TensorFlow finds).")]
 DataOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--data",
-        help="builtin:NAME, a Keras .npz, keras:imdb|reuters, or a CSV/TSV/JSONL file "
-        "(default: the spec's training.data).",
+        help="builtin:NAME, keras:imdb|reuters, a Keras .npz or an .npz with arrays x and y, a CSV/TSV/JSONL "
+        'text file, or a JSONL of float sequences {"x": [[...]], "y": ...} (default: the spec\'s training.data).',
     ),
 ]
 
@@ -286,7 +305,7 @@ DataOption = Annotated[
 @user_errors
 def train(
     spec: SpecArg,
-    backend: Annotated[BackendName, typer.Option("--backend", "-b", help="keras or torch.")] = BackendName.torch,
+    backend: BackendName = "torch",
     data: DataOption = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,  # noqa: UP045
     batch_size: Annotated[
@@ -307,13 +326,15 @@ def train(
         ),
     ] = None,
     device: Device = "auto",
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
 ) -> None:
     """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch."""
     from rnnspec.train_cli import run_train
 
     code = run_train(
         spec,
-        backend.value,
+        backend,
         data=data,
         epochs=epochs,
         batch_size=batch_size,
@@ -322,6 +343,7 @@ def train(
         output=output,
         device=device,
         load_backend=_load_backend,
+        columns={"text_column": text_column, "label_column": label_column},
     )
     if code:
         raise typer.Exit(code)
@@ -333,17 +355,20 @@ def evaluate(
     spec: SpecArg,
     weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.weights.safetensors).")],
     data: DataOption = None,
-    backend: Annotated[BackendName, typer.Option("--backend", "-b", help="keras or torch.")] = BackendName.torch,
+    backend: BackendName = "torch",
     vocab: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
 ) -> None:
-    """Loss and accuracy of trained weights on the test split of the data."""
+    """Loss and the spec's metrics of trained weights on the test split of the data."""
     from rnnspec.train_cli import run_evaluate
 
-    result = run_evaluate(spec, weights, backend.value, data=data, vocab=vocab, load_backend=_load_backend)
+    columns = {"text_column": text_column, "label_column": label_column}
+    result = run_evaluate(spec, weights, backend, data=data, vocab=vocab, load_backend=_load_backend, columns=columns)
     typer.echo(json.dumps(result) if as_json else " - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
 
 
@@ -353,9 +378,7 @@ def predict(
     spec: SpecArg,
     weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.weights.safetensors).")],
     text: Annotated[str, typer.Option("--text", help="The text to run the model on.")],
-    backend: Annotated[
-        BackendName, typer.Option("--backend", "-b", help="Framework to run it on.")
-    ] = BackendName.torch,
+    backend: BackendName = "torch",
     vocab: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),
@@ -364,7 +387,7 @@ def predict(
     """Run trained weights on a text: the predicted characters, or the class and its probability."""
     from rnnspec.train_cli import run_predict
 
-    typer.echo(run_predict(spec, weights, text, backend.value, vocab=vocab, load_backend=_load_backend))
+    typer.echo(run_predict(spec, weights, text, backend, vocab=vocab, load_backend=_load_backend))
 
 
 @app.command()

@@ -37,9 +37,13 @@ def _output_folder(directory: Path) -> Path:
     return directory
 
 
-def _trainable(backend: str) -> None:
-    if backend == "numpy":
-        raise RnnspecError("the numpy backend is forward-only; train with --backend torch or --backend keras")
+def _trainable(impl: Any) -> None:
+    """Refuse a backend without a trainer (the Backend protocol's optional ``trainer``), naming those that have one."""
+    if not callable(getattr(impl, "trainer", None)):
+        raise RnnspecError(
+            f"the {impl.name} backend is forward-only (it has no trainer); "
+            "train with --backend torch or --backend keras"
+        )
 
 
 def _epoch_line(epoch: int, epochs: int, batches: int, seconds: float, logs: dict[str, float]) -> str:
@@ -59,15 +63,22 @@ def run_train(
     output: Path | None,
     device: str,
     load_backend: LoadBackend,
+    columns: dict[str, str] | None = None,
 ) -> int:
-    """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code."""
+    """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code.
+
+    ``columns``: ``text_column`` / ``label_column`` of text and JSONL files.
+    """
+    columns = columns or {}
     from rnnspec.data import load_data
 
-    _trainable(backend)
+    impl = load_backend(backend)
+    _trainable(impl)
     spec = load_spec(spec_path)
     training = training_of(spec, epochs=epochs, batch_size=batch_size)
-    dataset = load_data(spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data))
-    impl = load_backend(backend)
+    dataset = load_data(
+        spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data), **columns
+    )
     console = Console(highlight=False)
     console.print(
         f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
@@ -132,16 +143,29 @@ def _vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
 
 
 def run_evaluate(
-    spec_path: Path, weights: Path, backend: str, *, data: str | None, vocab: Path | None, load_backend: LoadBackend
+    spec_path: Path,
+    weights: Path,
+    backend: str,
+    *,
+    data: str | None,
+    vocab: Path | None,
+    load_backend: LoadBackend,
+    columns: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """Loss (and accuracy) of trained weights on the test split."""
+    """Loss and the spec's metrics of trained weights on the test split."""
     from rnnspec.data import load_data
 
-    _trainable(backend)
+    _trainable(load_backend(backend))
     spec = load_spec(spec_path)
     saved = _vocab_for(weights, vocab)
-    dataset = load_data(spec, data, split="test", tokenizer=saved.get("tokenizer"), base_dir=_base_dir(spec_path, data))
-    load_backend(backend)
+    dataset = load_data(
+        spec,
+        data,
+        split="test",
+        tokenizer=saved.get("tokenizer"),
+        base_dir=_base_dir(spec_path, data),
+        **(columns or {}),
+    )
     with quiet_stderr():
         model = build(spec, backend, weights=weights)
         return evaluate(model, dataset.x, dataset.y)

@@ -26,6 +26,12 @@ KERAS_COUNTS = {
     "reuters_gru.yaml": [2_560_000, 394_752, 148_224, 5_934],
     "bidirectional_lstm.yaml": [320_000, 16_640],
     "char_rnn_hello.yaml": [171],
+    # spec 1.1 models, counted by hand from the formulas of reference §1.1-1.7 (0 for Masking/Dropout):
+    # TF's text-classification tutorial prints 64,000 / 66,048 / 8,256 / 65 (total 138,369)
+    "tf_text_classification.yaml": [64_000, 66_048, 8_256, 65],
+    "bilstm_dropout.yaml": [32_000, 0, 16_640, 0, 4 * (16 * (64 + 16) + 16), 0, 17],
+    "weather_regression.yaml": [0, 4 * (32 * (3 + 32) + 32), 33],
+    "pos_tagger.yaml": [200 * 32, 3 * (32 * (32 + 32) + 2 * 32), 32 * 32 + 32, 32 * 7 + 7],
 }
 KERAS_TOTALS = {
     "imdb_simplernn.yaml": 322_113,
@@ -37,6 +43,10 @@ KERAS_TOTALS = {
     "reuters_gru.yaml": 3_108_910,
     "bidirectional_lstm.yaml": 336_640,
     "char_rnn_hello.yaml": 171,
+    "tf_text_classification.yaml": 138_369,
+    "bilstm_dropout.yaml": 53_841,
+    "weather_regression.yaml": 4_641,
+    "pos_tagger.yaml": 14_023,
 }
 # torch convention: nn.RNN(32,32) 2,112; nn.LSTM(32,32) 8,448; nn.LSTM(32,32,bidirectional) 16,896;
 # nn.GRU(256,256) 394,752; nn.GRU(256,128) 148,224; nn.RNN(9,9) 180 (seeds README, reference §1.6-1.7).

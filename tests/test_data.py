@@ -413,7 +413,7 @@ def test_read_csv_tsv_jsonl(tmp_path):
         ("j.jsonl", '{"text": "a", "label": 1}\n{"text": "b", label: 2}\n', {}, "j.jsonl:2:15", "invalid JSON"),
         ("k.jsonl", '{"text": "a", "label": 1}\n{"txt": "b", "label": 2}\n', {}, "k.jsonl:2", "no key 'text'"),
         ("o.jsonl", '["a", 1]\n', {}, "o.jsonl:1", "must be a JSON object"),
-        ("f.jsonl", '{"text": "a", "label": 1.5}\n', {}, "f.jsonl:1", "bad label"),
+        ("f.jsonl", '{"text": "a", "label": null}\n', {}, "f.jsonl:1", "bad label"),
         ("t.jsonl", '{"text": 5, "label": 1}\n', {}, "t.jsonl:1", "must be a string"),
         ("x.txt", "text,label\n", {}, "x.txt", "unknown text file format"),
     ],

@@ -6,9 +6,15 @@ One entry point, :func:`load_data`, reads what ``rnnspec train`` (and evaluation
   ``sentiment`` (an IMDB-shaped binary task that a model can learn), ``topics`` (a Reuters-shaped
   multi-class task);
 * ``keras:imdb`` / ``keras:reuters`` -- Keras's cached dataset files, found like Keras finds them;
-* a ``.npz`` path -- a Keras ``imdb.npz`` or ``reuters.npz`` file (recognised by its keys);
+* a ``.npz`` path -- a Keras ``imdb.npz`` or ``reuters.npz`` file (recognised by its keys), or any
+  ``.npz`` with arrays ``x`` and ``y`` (:mod:`rnnspec.data.arrays`);
 * a ``.csv`` / ``.tsv`` / ``.jsonl`` path -- a text column and a label column, tokenized with a
-  :class:`~rnnspec.data.tokenizer.Tokenizer` that is returned for reuse at evaluation and prediction.
+  :class:`~rnnspec.data.tokenizer.Tokenizer` that is returned for reuse at evaluation and prediction;
+  or, for ``features`` specs, a ``.jsonl`` of float sequences ``{"x": [[...], ...], "y": ...}``.
+
+Labels follow the spec's loss: numbers for ``mse``/``mae``/``huber`` (never class names), class ids
+for the cross-entropies, one per step (a JSONL list, or space-separated in a CSV cell) when the model
+returns sequences, padded and truncated like the inputs.
 
 The result, a :class:`Dataset`, is checked against the spec (token ids ``< vocab_size``, feature size,
 sequence length, per-step or per-sample labels, label range against the head) and every mismatch is a
@@ -35,6 +41,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from rnnspec.data.arrays import is_xy_npz, read_sequence_jsonl, read_xy_npz, wants_sequence_jsonl
 from rnnspec.data.keras_datasets import (
     KERAS_DATASETS,
     MAX_NPZ_BYTES,
@@ -44,9 +51,11 @@ from rnnspec.data.keras_datasets import (
     process_keras,
     read_keras_npz,
 )
+from rnnspec.data.labels import class_ids, numeric_targets
 from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad_sequences
 from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
 from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
+from rnnspec.lang.spec import REGRESSION_LOSSES
 
 if TYPE_CHECKING:
     from rnnspec.lang.spec import ModelSpec
@@ -122,7 +131,8 @@ class Dataset:
     """Inputs and labels shaped for one spec, plus what is needed to read predictions back as text.
 
     ``x``: int32 ids ``(n, seq_len)`` for ``vocab_size`` specs, float32 ``(n, T, features)`` for
-    ``features`` specs. ``y``: int64 labels ``(n,)``, or ``(n, T)`` for per-step models.
+    ``features`` specs. ``y``: int64 class ids ``(n,)``, or ``(n, T)`` for per-step models; float32
+    targets ``(n,)`` / ``(n, units)`` (``(n, T[, units])`` per step) for regression losses.
     """
 
     x: np.ndarray
@@ -401,8 +411,23 @@ def load_data(
         dataset = _keras_for_spec(spec, text, name, keras_dataset_path(name), split, limit)
     else:
         path = _resolve_path(text, base_dir)
-        if path.suffix.lower() == ".npz":
+        if path.suffix.lower() == ".npz" and is_xy_npz(path):
+            dataset = _xy_for_spec(spec, text, path, split, limit)
+        elif path.suffix.lower() == ".npz":
             dataset = _keras_for_spec(spec, text, None, path, split, limit)
+        elif path.suffix.lower() == ".npy":
+            raise DataError(
+                "a .npy file holds one array, but training needs inputs and targets",
+                where=text,
+                expected="an .npz with arrays x and y",
+                fix="save both: np.savez('data.npz', x=x, y=y)",
+            )
+        elif (
+            spec.input.features is not None
+            and path.suffix.lower() in (".jsonl", ".ndjson")
+            and (wants_sequence_jsonl(path, text_column))
+        ):
+            dataset = _sequences_for_spec(spec, text, path, split, limit, text_column, label_column)
         elif path.suffix.lower() in TEXT_SUFFIXES:
             dataset = _text_for_spec(spec, text, path, split, limit, tokenizer, text_column, label_column)
         else:
@@ -410,7 +435,7 @@ def load_data(
                 "unknown kind of data file",
                 where=text,
                 received=f"suffix {path.suffix or '(none)'!r}",
-                expected=f".npz (a Keras dataset) or {', '.join(TEXT_SUFFIXES)}",
+                expected=f".npz (a Keras dataset, or arrays x and y) or {', '.join(TEXT_SUFFIXES)}",
                 fix="rename the file, or use builtin:" + " / builtin:".join(BUILTINS),
             )
     check_dataset(spec, dataset)
@@ -502,19 +527,131 @@ def _text_for_spec(
     label_column: str,
 ) -> Dataset:
     rows = read_text_file(path, text_column=text_column, label_column=label_column).head(limit)
+    fit = tokenizer is None
     if tokenizer is None:
         level = "word" if spec.input.vocab_size is not None else "char"
         tokenizer = Tokenizer(level, vocab_size=spec.input.vocab_size or spec.input.features).fit(rows.texts)
-        y, classes = label_ids(rows, None, fit=True)
-        tokenizer.classes = classes
-    else:
-        if not tokenizer.fitted:
-            raise DataError("the tokenizer passed has no vocabulary", fix="fit it first, or pass tokenizer=None")
-        y, classes = label_ids(rows, tokenizer.classes, fit=False)
-    ids = pad_for_spec(tokenizer.encode(rows.texts), spec)
+    elif not tokenizer.fitted:
+        raise DataError("the tokenizer passed has no vocabulary", fix="fit it first, or pass tokenizer=None")
+    encoded = tokenizer.encode(rows.texts)
+    ids = pad_for_spec(encoded, spec)
     if spec.input.features is not None:
         _check_ids(ids, spec.input.features, "input.features", fix="fit the tokenizer with vocab_size=features")
+    wheres = [f"{rows.path}:{line}" for line in rows.lines]
+    if spec.output_per_step:
+        for seq, at, value in zip(encoded, wheres, rows.labels, strict=True):
+            _check_steps(len(seq), value, at, label_column)
+    y, classes = _labels(spec, rows.labels, wheres, ids.shape[1], tokenizer.classes, fit, label_column, rows)
+    if fit:
+        tokenizer.classes = classes
     return Dataset(inputs_for_spec(ids, spec), y, source, split, tokenizer=tokenizer, classes=classes)
+
+
+def _check_steps(steps: int, value: object, at: str, column: str) -> None:
+    from rnnspec.data.labels import per_step_values
+
+    labels = per_step_values(value, at, column)
+    if len(labels) != steps:
+        raise DataError(
+            f"the text has {steps} token(s) but {len(labels)} per-step label(s)",
+            where=at,
+            received=f"{len(labels)} labels",
+            expected=f"one label per token ({steps})",
+            fix="give one label per token (the tokenizer splits at spaces and punctuation)",
+        )
+
+
+def _labels(
+    spec: ModelSpec,
+    values: list,
+    wheres: list[str],
+    width: int,
+    classes: tuple[str, ...] | None,
+    fit: bool,
+    column: str,
+    rows: TextRows | None = None,
+) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Labels for ``spec``'s loss: numbers (regression) or class ids, padded per step like the inputs."""
+    kind = _label_kind(spec)
+    if kind == "regression" or (kind is None and spec.training is None and _all_numbers(values)):
+        loss = spec.training.loss.name if spec.training is not None else "regression"
+        targets = numeric_targets(
+            values, wheres, units=spec.output_units, per_step=spec.output_per_step, column=column, loss=loss
+        )
+        if spec.output_per_step:
+            y = pad_sequences(targets, width, dtype="float32")
+            return (y[..., 0] if spec.output_units == 1 else y), None
+        y = np.stack(targets).astype(np.float32)
+        return (y[:, 0] if spec.output_units == 1 else y), classes
+    if spec.output_per_step:
+        ids, classes = class_ids(values, wheres, classes, fit=fit, column=column)
+        return pad_sequences(ids, width, dtype="int64"), classes
+    if rows is None:
+        ids, classes = class_ids([[v] for v in values], wheres, classes, fit=fit, column=column)
+        return np.concatenate(ids), classes
+    return label_ids(rows, classes, fit=fit)
+
+
+def _all_numbers(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _sequences_for_spec(
+    spec: ModelSpec, source: str, path: Path, split: str, limit: int | None, text_column: str, label_column: str
+) -> Dataset:
+    """Float feature sequences from JSONL, padded with the spec's mask value (Keras ``pad_sequences``, pre)."""
+    assert spec.input.features is not None
+    x_key = text_column if text_column != "text" else "x"
+    y_key = label_column if label_column != "label" else "y"
+    xs, ys, lines = read_sequence_jsonl(
+        path, features=spec.input.features, per_step=spec.output_per_step, x_key=x_key, y_key=y_key
+    )
+    if limit is not None:
+        xs, ys, lines = xs[:limit], ys[:limit], lines[:limit]
+    pad = spec.input.mask_value if spec.input.mask_value is not None else 0.0
+    x = pad_sequences(xs, spec.input.seq_len, dtype="float32", value=pad)
+    wheres = [f"{path}:{line}" for line in lines]
+    y, classes = _labels(spec, ys, wheres, x.shape[1], None, True, y_key)
+    return Dataset(x, y, source, split, classes=classes)
+
+
+def _xy_for_spec(spec: ModelSpec, source: str, path: Path, split: str, limit: int | None) -> Dataset:
+    """Arrays ``x`` and ``y`` of an ``.npz``, as they are (one split; pass the test file for evaluation)."""
+    x, y = read_xy_npz(path)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if spec.input.vocab_size is not None:
+        if not np.issubdtype(x.dtype, np.integer):
+            raise DataError(
+                "the spec's input is token ids, but x holds non-integer values",
+                where=source,
+                received=f"x of dtype {x.dtype}, shape {x.shape}",
+                expected="integer ids (n, steps)",
+                fix="save x as integers, or use `input.features` for float inputs",
+            )
+        x = x.astype(np.int32)
+    else:
+        x = x.astype(np.float32)
+        if x.ndim == 2 and spec.input.features == 1:
+            x = x[..., None]
+        if not np.isfinite(x).all():
+            raise DataError("x contains NaN or infinity", where=source, fix="clean the data first")
+    kind = _label_kind(spec)
+    if kind in ("regression", None) or spec.training is None:
+        y = y.astype(np.float32)
+        lead = 2 if spec.output_per_step else 1
+        if spec.output_units == 1 and y.ndim == lead + 1 and y.shape[-1] == 1:
+            y = y[..., 0]
+    elif np.issubdtype(y.dtype, np.floating) and (y != np.round(y)).any():
+        raise DataError(
+            "y holds fractional numbers, but the loss needs class ids",
+            where=source,
+            received=f"y of dtype {y.dtype}",
+            fix="for numeric targets use `loss: mse` (or mae, huber)",
+        )
+    elif kind != "categorical" or y.ndim < (3 if spec.output_per_step else 2):
+        y = y.astype(np.int64)
+    return Dataset(x, y, source, split)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -523,11 +660,13 @@ def _text_for_spec(
 
 
 def _label_kind(spec: ModelSpec) -> str | None:
-    """``categorical``, ``binary`` or None (no label range to check), from the loss or the head."""
+    """``categorical``, ``binary``, ``regression`` or None (no label range to check), from the loss or the head."""
     if spec.training is not None:
         name = spec.training.loss.name
         if name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
             return "categorical"
+        if name in REGRESSION_LOSSES:
+            return "regression"
         return "binary" if name == "binary_crossentropy" else None
     if spec.output_activation == "softmax":
         return "categorical"
@@ -589,25 +728,33 @@ def _check_inputs(spec: ModelSpec, x: np.ndarray, src: str) -> None:
 
 
 def _check_label_shape(spec: ModelSpec, x: np.ndarray, y: np.ndarray, src: str) -> None:
-    last = f"recurrent[{len(spec.recurrent) - 1}]"
-    if spec.output_per_step and y.shape != x.shape[:2]:
+    cells = [i for i, entry in enumerate(spec.recurrent) if getattr(entry, "cell", None)]
+    last = f"recurrent[{cells[-1]}]"
+    lead = x.shape[:2] if spec.output_per_step else x.shape[:1]
+    if y.shape == lead:
+        return
+    # targets with a unit axis: numbers (regression) or one-hot rows, as many as the output units
+    if y.shape == (*lead, spec.output_units) and np.issubdtype(y.dtype, np.floating):
+        return
+    if spec.output_per_step:
         raise DataError(
             f"the spec predicts one output per step, but {src} has one label per sequence",
             received=f"labels of shape {y.shape}",
             expected=f"per-step labels of shape {x.shape[:2]}",
             fix=f"set `return_sequences: false` on the last recurrent layer ({last})",
         )
-    if not spec.output_per_step and y.shape != x.shape[:1]:
-        raise DataError(
-            f"the spec predicts one output per sequence, but {src} has a label per step",
-            received=f"labels of shape {y.shape}",
-            expected=f"one label per sequence, shape {x.shape[:1]}",
-            fix=f"set `return_sequences: true` on the last recurrent layer ({last})",
-        )
+    raise DataError(
+        f"the spec predicts one output per sequence, but {src} has a label per step",
+        received=f"labels of shape {y.shape}",
+        expected=f"one label per sequence, shape {x.shape[:1]}",
+        fix=f"set `return_sequences: true` on the last recurrent layer ({last})",
+    )
 
 
 def _check_label_range(spec: ModelSpec, y: np.ndarray, src: str) -> None:
     kind = _label_kind(spec)
+    if kind not in ("categorical", "binary") or y.size == 0:
+        return
     units = spec.output_units
     low, high = int(y.min()), int(y.max())
     outputs = f"{units} output unit(s), {spec.output_activation}"

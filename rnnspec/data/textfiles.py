@@ -35,12 +35,13 @@ TEXT_SUFFIXES: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"
 class TextRows:
     """The rows of a text file: ``texts[i]`` and ``labels[i]`` come from line ``lines[i]`` of ``path``.
 
-    Labels are ints (JSON integers or booleans) or strings (as written), mapped to ids by :func:`load_data`.
+    Labels are as written: ints (JSON integers or booleans), floats, strings, or lists (JSONL per-step
+    labels); :func:`load_data` turns them into class ids or numbers, as the spec's loss needs.
     """
 
     path: str
     texts: list[str]
-    labels: list[int | str]
+    labels: list[Any]
     lines: list[int]
 
     def __len__(self) -> int:
@@ -197,18 +198,21 @@ def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str) -> Tex
     return rows
 
 
-def _json_label(value: Any, where: str, label_column: str) -> int | str:
+def _json_label(value: Any, where: str, label_column: str) -> Any:
+    """A label as written: an integer, a number, a class name, or a list (per-step labels, several units)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return value
     if isinstance(value, str) and value.strip():
         return value.strip()
+    if isinstance(value, list) and value:
+        return value
     raise DataError(
         f"bad label in {label_column!r}",
         where=where,
         received=f"{type(value).__name__}: {value!r:.40}",
-        expected="an integer, true/false, or a class name (non-empty string)",
+        expected="a number, true/false, a class name, or a list (one label per step)",
     )
 
 
@@ -221,6 +225,15 @@ def label_ids(rows: TextRows, classes: tuple[str, ...] | None, *, fit: bool) -> 
     ``fit`` decides the kind from the data; otherwise the labels must match ``classes`` (a reused
     tokenizer's: None means integer labels).
     """
+    for value, line in zip(rows.labels, rows.lines, strict=True):
+        if isinstance(value, (float, list)):
+            raise DataError(
+                f"label {value!r:.40} is not a class, but the loss needs one class per sample",
+                where=f"{rows.path}:{line}",
+                expected="an integer class id or a class name",
+                fix="for numeric targets use `loss: mse` (or mae, huber); for one label per step, "
+                "set `return_sequences: true` on the last recurrent layer",
+            )
     if fit:
         if all(isinstance(v, int) or _INT_LABEL.fullmatch(v) for v in rows.labels):
             return np.array([int(v) for v in rows.labels], dtype=np.int64), None

@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["MODEL_BACKEND_ATTR", "MODEL_SPEC_ATTR", "Backend"]
+__all__ = ["MODEL_BACKEND_ATTR", "MODEL_SPEC_ATTR", "Backend", "TrainableBackend"]
 
 MODEL_BACKEND_ATTR = "_rnnspec_backend"
 MODEL_SPEC_ATTR = "_rnnspec_spec"
@@ -57,3 +57,15 @@ class Backend(Protocol):
 
     def notes(self, model: Any) -> list[str]:
         """Remarks about how the model runs (e.g. which layers fall back to a step loop)."""
+
+
+@runtime_checkable
+class TrainableBackend(Backend, Protocol):
+    """A backend that can also train: ``rnnspec train``/``fit``/``evaluate`` and ``check`` use only this method."""
+
+    def trainer(self, model: Any, training: Any, device: str | None = None) -> Any:
+        """A :class:`rnnspec.runtime.training.Trainer` for ``model`` with the spec's ``training`` section.
+
+        Its ``train_epoch`` returns ``loss``, ``batch_loss`` and one value per metric of
+        ``training.metrics`` (Keras's names), and ``evaluate`` the loss and the metrics.
+        """

@@ -19,7 +19,7 @@ import numpy as np
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import spec_from_dict
-from rnnspec.lang.spec import ModelSpec
+from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
 from rnnspec.runtime.models import build, get_weights, predict, set_weights
 from rnnspec.runtime.registry import get_backend
 from rnnspec.runtime.training import fit
@@ -80,7 +80,11 @@ def _scale(name: str, shape: tuple[int, ...]) -> float:
 def _inputs(spec: ModelSpec, rng: np.random.Generator, n: int, time: int) -> np.ndarray:
     time = spec.input.seq_len or time
     if spec.input.vocab_size is None:
-        return rng.normal(size=(n, time, spec.input.features)).astype(np.float32)
+        x = rng.normal(size=(n, time, spec.input.features)).astype(np.float32)
+        if spec.input.mask_value is not None:  # pre-padded with the mask value, one row fully padded
+            for row in range(n):
+                x[row, : time if row == n - 1 else rng.integers(0, time)] = spec.input.mask_value
+        return x
     vocab = spec.input.vocab_size
     ids = rng.integers(1, vocab, size=(n, time)) if vocab > 1 else np.zeros((n, time), dtype=np.int64)
     for row in range(n):  # pre-padded to variable lengths, as Keras's pad_sequences does
@@ -92,7 +96,7 @@ def _targets(spec: ModelSpec, rng: np.random.Generator, n: int, time: int) -> np
     assert spec.training is not None
     units, loss = spec.output_units, spec.training.loss.name
     shape = (n, time) if spec.output_per_step else (n,)
-    if loss == "mse":
+    if loss in REGRESSION_LOSSES:
         return rng.normal(size=(*shape, units)).astype(np.float32)
     if loss == "binary_crossentropy":
         return rng.integers(0, 2, size=(*shape, units)).astype(np.float32)
@@ -119,11 +123,14 @@ def _training_spec(spec: ModelSpec, optimizer: str | None, batch_size: int, note
     training.update({"batch_size": batch_size, "epochs": 1, "shuffle": False, "validation_split": 0.0})
     training.pop("data", None)
     data["training"] = training
-    if any(layer.get("dropout") or layer.get("recurrent_dropout") for layer in data["recurrent"]):
-        notes.append("dropout and recurrent_dropout are 0 for the training-parity run (random masks can't agree)")
-        for layer in data["recurrent"]:
-            layer.pop("dropout", None)
-            layer.pop("recurrent_dropout", None)
+    entries = [*data["recurrent"], *(data["head"] if isinstance(data.get("head"), list) else [])]
+    rates = ("dropout", "recurrent_dropout", "spatial_dropout")
+    if any(entry.get(key) for entry in entries for key in rates):
+        notes.append("dropout rates are 0 for the training-parity run (random masks can't agree)")
+        for entry in entries:
+            for key in rates:
+                if key in entry:
+                    entry[key] = 0.0
     return spec_from_dict(data)
 
 

@@ -1,7 +1,7 @@
 """What ``rnnspec train`` leaves in its output folder, and reading it back for ``evaluate`` / ``predict``.
 
 A run folder holds the native artifact, the canonical weights (``NAME.weights.safetensors``), the
-history (``history.json``), the loss and accuracy curves (``loss.png``, ``accuracy.png``) and, when
+history (``history.json``), the loss and metric curves (``loss.png``, ``accuracy.png``, ``mae.png``...) and, when
 the data has them, what turns text into ids and back (``vocab.json``: tokenizer, alphabet, classes).
 """
 
@@ -27,12 +27,13 @@ def write_history(directory: Path, history: dict[str, Any]) -> Path:
 
 
 def plot_history(directory: Path, history: dict[str, Any], title: str) -> list[Path]:
-    """``loss.png`` and (with accuracy) ``accuracy.png``: training and validation per epoch, like the seeds' plots."""
+    """``loss.png`` and one PNG per metric (``accuracy.png``, ``mae.png``...): training and validation per epoch."""
     from rnnspec.runtime.check import pyplot
 
     plt = pyplot()
     written = []
-    for metric in ("loss", "accuracy"):
+    metrics = [k for k in history if k not in ("batch_loss", "interrupted") and not k.startswith("val_")]
+    for metric in metrics:
         if not history.get(metric):
             continue
         fig, ax = plt.subplots(figsize=(7, 4))

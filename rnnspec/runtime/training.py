@@ -132,8 +132,9 @@ def fit(
 ) -> dict[str, Any]:
     """Train a built model with its spec's ``training`` section; arguments override it.
 
-    Returns the history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch (as Keras
-    names them; accuracy only with ``metrics: [accuracy]``) and ``batch_loss`` per optimizer step.
+    Returns the history: ``loss``, each metric of ``training.metrics`` (``accuracy``, ``mae``, ``mse``,
+    ``rmse``), then ``val_loss`` and ``val_<metric>`` per epoch, as Keras names them, and ``batch_loss``
+    per optimizer step.
     ``on_epoch_end(epoch, logs)`` and ``on_batch_end(epoch, batch, batches)`` report progress.
     Ctrl-C stops after restoring the weights of the last completed epoch; the history then has
     ``"interrupted": True``.
@@ -180,8 +181,7 @@ def fit(
                 val = trainer.evaluate(x_val, y_val, training.batch_size)
                 logs.update({f"val_{k}": float(v) for k, v in val.items()})
             history["batch_loss"].extend(float(v) for v in result["batch_loss"])
-            order = ("loss", "accuracy", "val_loss", "val_accuracy")
-            logs = {k: logs[k] for k in sorted(logs, key=lambda k: order.index(k) if k in order else len(order))}
+            logs = _keras_order(logs, training)
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             snapshot = get_weights(model)
@@ -195,8 +195,15 @@ def fit(
     return history
 
 
+def _keras_order(logs: dict[str, float], training: TrainingSpec) -> dict[str, float]:
+    """Keras's order of the epoch logs: loss, the metrics as listed, then the same for validation."""
+    names = ["loss", *training.metrics]
+    order = [*names, *(f"val_{name}" for name in names)]
+    return {k: logs[k] for k in sorted(logs, key=lambda k: order.index(k) if k in order else len(order))}
+
+
 def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> dict[str, float]:
-    """Loss (and accuracy, with ``metrics: [accuracy]``) of a built model on ``x, y``, as Keras's ``evaluate``."""
+    """Loss and the spec's metrics of a built model on ``x, y``, as Keras's ``evaluate``."""
     spec = spec_of(model)
     training = training_of(spec, batch_size=batch_size)
     x_arr, y_arr = _check_xy(spec, training, x, y, "evaluation data")
@@ -204,7 +211,7 @@ def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> di
     if not hasattr(impl, "trainer"):
         raise RnnspecError(f"the {impl.name} backend cannot evaluate a loss; use keras or torch")
     result = _trainer_for(model, impl, training, None).evaluate(x_arr, y_arr, training.batch_size)
-    return {k: float(v) for k, v in result.items()}
+    return _keras_order({k: float(v) for k, v in result.items()}, training)
 
 
 _TRAINER_ATTR = "_rnnspec_trainer"

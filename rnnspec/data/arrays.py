@@ -1,0 +1,185 @@
+"""Numeric data files: float feature sequences and targets, for ``features`` specs and regression.
+
+Two formats:
+
+* ``.jsonl`` -- one JSON object per line, ``{"x": [[f, ...], ...], "y": ...}``: ``x`` a sequence of
+  steps (each a list of ``input.features`` numbers, or one number when ``features: 1``); ``y`` a
+  number, a list of numbers (one per output unit), an integer class, or -- for per-step models -- a
+  list with one entry per step of ``x``. The keys can be renamed (``text_column``/``label_column``).
+  Sequences of different lengths are padded like Keras's ``pad_sequences`` (``pre``) with the
+  spec's ``input.mask_value`` (0 without one), so Keras's ``Masking`` skips the padding.
+* ``.npz`` -- arrays ``x`` and ``y`` (``np.savez("data.npz", x=x, y=y)``), read without pickle.
+
+Every problem is a :class:`DataError` at ``file:line`` with what was received and expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnspec.data.tokenizer import DataError
+
+__all__ = ["MAX_ARRAY_BYTES", "is_xy_npz", "read_sequence_jsonl", "read_xy_npz", "wants_sequence_jsonl"]
+
+MAX_ARRAY_BYTES = 2 * 1024**3
+"""Largest array an ``.npz`` may declare (2 GiB), checked before it is read."""
+
+
+def wants_sequence_jsonl(path: str | os.PathLike[str], text_column: str) -> bool:
+    """Whether a JSONL file holds numeric sequences: its first object has ``x`` (and no text column)."""
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for raw in fh:
+                if raw.strip():
+                    obj = json.loads(raw)
+                    return isinstance(obj, dict) and text_column not in obj and "x" in obj
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return False
+
+
+def read_sequence_jsonl(
+    path: str | os.PathLike[str],
+    *,
+    features: int,
+    per_step: bool,
+    x_key: str = "x",
+    y_key: str = "y",
+) -> tuple[list[np.ndarray], list[Any], list[int]]:
+    """The sequences ``(steps, features)``, the raw targets and the line of each sample."""
+    where = str(path)
+    xs: list[np.ndarray] = []
+    ys: list[Any] = []
+    lines: list[int] = []
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for line, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                at = f"{where}:{line}"
+                try:
+                    obj = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise DataError("invalid JSON", where=f"{at}:{exc.colno}", received=exc.msg) from None
+                if not isinstance(obj, dict):
+                    raise DataError(
+                        "each line must be a JSON object",
+                        where=at,
+                        received=type(obj).__name__,
+                        expected=f'{{"{x_key}": [[...], ...], "{y_key}": ...}}',
+                    )
+                for key in (x_key, y_key):
+                    if key not in obj:
+                        raise DataError(
+                            f"no key {key!r}",
+                            where=at,
+                            received=f"keys {sorted(obj)}",
+                            expected=f'{{"{x_key}": [[...], ...], "{y_key}": ...}} on every line',
+                            fix="add it, or name the keys with --text-column / --label-column",
+                        )
+                x = _steps(obj[x_key], features, at, x_key)
+                y = obj[y_key]
+                if per_step and (not isinstance(y, list) or len(y) != len(x)):
+                    got = f"a list of {len(y)}" if isinstance(y, list) else type(y).__name__
+                    raise DataError(
+                        f"the model predicts one output per step, so {y_key!r} needs one label per step",
+                        where=at,
+                        received=f"{got} for {len(x)} steps",
+                        expected=f"a list of {len(x)} labels",
+                        fix="give one label per step, or set `return_sequences: false` on the last recurrent layer",
+                    )
+                xs.append(x)
+                ys.append(y)
+                lines.append(line)
+    except FileNotFoundError:
+        raise DataError("data file not found", where=where, fix="check the path") from None
+    except UnicodeDecodeError as exc:
+        raise DataError("the file is not UTF-8 text", where=where, received=str(exc)) from None
+    if not xs:
+        raise DataError(
+            "the file has no data rows", where=where, expected=f'{{"{x_key}": [[...], ...], "{y_key}": ...}}'
+        )
+    return xs, ys, lines
+
+
+def _steps(value: Any, features: int, at: str, key: str) -> np.ndarray:
+    expected = f"a list of steps, each a list of {features} numbers" + (" (or one number)" if features == 1 else "")
+    if not isinstance(value, list) or not value:
+        raise DataError(
+            f"{key!r} must be a non-empty list of steps", where=at, received=_short(value), expected=expected
+        )
+    rows = []
+    for t, step in enumerate(value):
+        if features == 1 and _is_number(step):
+            step = [step]
+        if not isinstance(step, list) or len(step) != features or not all(_is_number(v) for v in step):
+            raise DataError(
+                f"step {t} of {key!r} does not fit input.features: {features}",
+                where=at,
+                received=_short(step),
+                expected=expected,
+                fix=f"set `input.features: {len(step)}`" if isinstance(step, list) and step else None,
+            )
+        rows.append(step)
+    arr = np.asarray(rows, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise DataError(f"{key!r} contains NaN or infinity", where=at, fix="clean the data first")
+    return arr.astype(np.float32)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, np.ndarray) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- .npz with x and y ----------------------------------------------------------------------------
+
+
+def is_xy_npz(path: Path) -> bool:
+    """Whether ``path`` is a zip archive holding ``x.npy`` and ``y.npy``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return {"x.npy", "y.npy"} <= names
+
+
+def read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``x`` and ``y`` of an ``.npz`` written by ``np.savez(x=..., y=...)``; never unpickles."""
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.filename in ("x.npy", "y.npy") and info.file_size > MAX_ARRAY_BYTES:
+                    raise DataError(
+                        f"{info.filename[0]} is larger than rnnspec reads ({MAX_ARRAY_BYTES // 1024**3} GiB)",
+                        where=where,
+                        received=f"{info.file_size} bytes",
+                    )
+        with np.load(path, allow_pickle=False) as npz:
+            x, y = npz["x"], npz["y"]
+    except ValueError as exc:
+        raise DataError(
+            "x and y must be plain numeric arrays (object arrays are not read)",
+            where=where,
+            received=str(exc),
+            fix="save padded numeric arrays: np.savez(path, x=x.astype('float32'), y=y)",
+        ) from None
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        raise DataError("not a readable .npz file", where=where, received=str(exc)) from None
+    for name, arr in (("x", x), ("y", y)):
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise DataError(f"{name} is not numeric", where=where, received=f"dtype {arr.dtype}")
+    return x, y
