@@ -33,13 +33,16 @@ MAX_ARRAY_BYTES = 2 * 1024**3
 
 
 def wants_sequence_jsonl(path: str | os.PathLike[str], text_column: str) -> bool:
-    """Whether a JSONL file holds numeric sequences: its first object has ``x`` (and no text column)."""
+    """Whether a JSONL file holds numeric sequences: in its first object the input (``text_column``, else
+    ``x``) is a list rather than a text."""
     try:
         with open(path, encoding="utf-8-sig") as fh:
             for raw in fh:
                 if raw.strip():
                     obj = json.loads(raw)
-                    return isinstance(obj, dict) and text_column not in obj and "x" in obj
+                    if not isinstance(obj, dict):
+                        return False
+                    return isinstance(obj.get(text_column if text_column in obj else "x"), list)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return False
