@@ -206,14 +206,10 @@ def _print_model(impl: Any, model: Any, spec: Any, backend: str) -> None:
         typer.echo(f"note: {note}")
 
 
-def _write_outputs(impl: Any, model: Any, spec: Any, directory: Path) -> None:
-    from rnnspec.runtime.models import get_weights
-    from rnnspec.runtime.weights import save_weights_file
+def _write_outputs(impl: Any, model: Any, directory: Path) -> None:
+    from rnnspec.runtime.runs import write_model_files
 
-    paths = list(impl.save_artifact(model, directory))
-    canonical = directory / f"{spec.name}.weights.safetensors"
-    save_weights_file(get_weights(model), canonical, spec)
-    for path in [*paths, canonical]:
+    for path in write_model_files(impl, model, directory):
         typer.echo(f"wrote {path}")
 
 
@@ -247,7 +243,7 @@ def build(
         model = build_model(model_spec, backend, seed=seed, weights=weights)
     _print_model(impl, model, model_spec, backend)
     if output is not None:
-        _write_outputs(impl, model, model_spec, output)
+        _write_outputs(impl, model, output)
 
 
 @app.command()
@@ -280,7 +276,7 @@ def convert(
     with quiet_stderr():
         model = build_model(model_spec, to, weights=values)
     typer.echo(f"read {source}: spec {model_spec.name!r}, {len(values)} weights")
-    _write_outputs(impl, model, model_spec, output)
+    _write_outputs(impl, model, output)
 
 
 TextColumn = Annotated[

@@ -14,10 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec
-from rnnspec.runtime.models import build, get_weights, predict
-from rnnspec.runtime.runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_vocab
+from rnnspec.runtime.models import build, predict
+from rnnspec.runtime.runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_model_files, write_vocab
 from rnnspec.runtime.training import evaluate, fit, training_of
-from rnnspec.runtime.weights import save_weights_file
 from rnnspec.util import quiet_stderr
 
 __all__ = ["run_evaluate", "run_predict", "run_train"]
@@ -122,10 +121,8 @@ def run_train(
         console.print(
             f"prediction: {dataset.text_of(ids)!r} (target {dataset.text_of(dataset.y[0])!r})", soft_wrap=True
         )
-    written = list(impl.save_artifact(model, directory))
-    weights_path = directory / f"{spec.name}.weights.safetensors"
-    save_weights_file(get_weights(model), weights_path, spec)
-    written += [weights_path, write_history(directory, history)]
+    written = write_model_files(impl, model, directory)
+    written.append(write_history(directory, history))
     written += plot_history(directory, history, spec.name)
     vocab = write_vocab(directory, dataset)
     if vocab is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import numbers
 import os
 import sys
 import tempfile
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["quiet_stderr", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["is_int_at_least", "quiet_stderr", "write_bytes_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -62,3 +63,11 @@ def quiet_stderr() -> Iterator[None]:
         finally:
             os.dup2(saved, fd)
             os.close(saved)
+
+
+def is_int_at_least(value: object, least: int) -> bool:
+    """Whether ``value`` is an integer (Python or NumPy, not a bool) of at least ``least``.
+
+    The one check behind every "a non-negative integer" / "an integer >= N" argument of the core.
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least

@@ -56,6 +56,7 @@ from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad
 from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
 from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
 from rnnspec.lang.spec import REGRESSION_LOSSES
+from rnnspec.util import is_int_at_least
 
 if TYPE_CHECKING:
     from rnnspec.lang.spec import ModelSpec
@@ -197,7 +198,7 @@ def hello_data(text: str = HELLO_TEXT) -> tuple[np.ndarray, np.ndarray, tuple[st
 
 def _rng(seed: int, *tags: str) -> np.random.RandomState:
     """A legacy ``RandomState`` (its streams are frozen across NumPy versions) for ``seed`` and a purpose."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int_at_least(seed, 0):
         raise DataError("seed must be a non-negative integer", received=repr(seed))
     entropy = [int(seed), *(zlib.crc32(tag.encode()) for tag in tags)]
     return np.random.RandomState(np.random.SeedSequence(entropy).generate_state(4))
@@ -205,7 +206,7 @@ def _rng(seed: int, *tags: str) -> np.random.RandomState:
 
 def _check_generated(n: int, vocab_size: int, seq_len: int, min_vocab: int, what: str) -> None:
     for name, value, least in (("n", n, 1), ("vocab_size", vocab_size, min_vocab), ("seq_len", seq_len, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        if not is_int_at_least(value, least):
             raise DataError(
                 f"{what}: {name} is too small",
                 received=f"{name}={value!r}",
@@ -310,7 +311,7 @@ def topics_data(
     most half as many of one other class among filler words; a fraction ``noise`` of the labels is redrawn
     at random.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+    if not is_int_at_least(num_classes, 2):
         raise DataError("builtin:topics needs at least 2 classes", received=f"num_classes={num_classes!r}")
     _check_generated(n, vocab_size, seq_len, _FIRST_WORD_ID + num_classes + 1, "builtin:topics")
     k = max(1, min(5, (vocab_size - _FIRST_WORD_ID - 1) // (2 * num_classes)))
@@ -397,7 +398,7 @@ def load_data(
     Keras data is read with ``num_words`` = the spec's vocabulary and pre-padded/truncated to
     ``seq_len`` (the longest sequence when the spec has none).
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and not is_int_at_least(limit, 1):
         raise DataError("limit must be a positive integer or None", received=repr(limit))
     _split_tag(split)
     text = _source_of(spec, source)

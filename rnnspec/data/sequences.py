@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnnspec.data.tokenizer import PAD_ID, DataError
+from rnnspec.util import is_int_at_least
 
 if TYPE_CHECKING:
     from rnnspec.lang.spec import ModelSpec
@@ -52,7 +53,7 @@ def pad_sequences(
     for name, side in (("padding", padding), ("truncating", truncating)):
         if side not in _SIDES:
             raise DataError(f"unknown {name} side", received=repr(side), expected="'pre' or 'post'")
-    if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0):
+    if maxlen is not None and not is_int_at_least(maxlen, 0):
         raise DataError("maxlen must be a non-negative integer or None", received=repr(maxlen))
     if not hasattr(sequences, "__len__"):
         raise DataError("sequences must be a list of sequences", received=type(sequences).__name__)

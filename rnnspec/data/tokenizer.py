@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from rnnspec.lang.errors import RnnspecError
-from rnnspec.util import write_text_atomic
+from rnnspec.lang.errors import RnnspecError, render_problem
+from rnnspec.util import is_int_at_least, write_text_atomic
 
 __all__ = [
     "OOV_ID",
@@ -81,11 +81,7 @@ class DataError(RnnspecError):
 
     def render(self) -> str:
         """Multi-line text in the layout of spec errors: ``WHERE: message`` then received/expected/fix."""
-        lines = [f"{self.where}: {self.message}" if self.where else self.message]
-        for label, value in (("received", self.received), ("expected", self.expected), ("fix", self.fix)):
-            if value is not None:
-                lines.append(f"    {label}: {value}")
-        return "\n".join(lines)
+        return render_problem(self.where, self.message, self.received, self.expected, self.fix)
 
     def __str__(self) -> str:
         return self.render()
@@ -339,7 +335,7 @@ def _check_tokenizer_dict(data: Any, where: str | None) -> None:
     if not isinstance(data["lower"], bool):
         raise bad("lower", data["lower"], "true or false")
     size = data["vocab_size"]
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
+    if size is not None and not is_int_at_least(size, 2):
         raise bad("vocab_size", size, "an integer >= 2, or null")
     if not isinstance(data["oov_token"], str):
         raise bad("oov_token", data["oov_token"], "a string")

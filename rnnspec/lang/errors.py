@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Issue", "RnnspecError", "SpecError", "format_path"]
+__all__ = ["Issue", "RnnspecError", "SpecError", "format_path", "render_problem"]
+
+
+def render_problem(head: str | None, message: str, received: str | None, expected: str | None, fix: str | None) -> str:
+    """The one layout of every located problem: ``WHERE: message``, then received / expected / fix lines."""
+    lines = [f"{head}: {message}" if head else message]
+    for label, value in (("received", received), ("expected", expected), ("fix", fix)):
+        if value is not None:
+            lines.append(f"    {label}: {value}")
+    return "\n".join(lines)
 
 
 def format_path(path: tuple[str | int, ...]) -> str:
@@ -51,14 +60,7 @@ class Issue:
         head = self.where
         if self.path:
             head += f": {format_path(self.path)}"
-        lines = [f"{head}: {self.message}"]
-        if self.received is not None:
-            lines.append(f"    received: {self.received}")
-        if self.expected is not None:
-            lines.append(f"    expected: {self.expected}")
-        if self.fix is not None:
-            lines.append(f"    fix: {self.fix}")
-        return "\n".join(lines)
+        return render_problem(head, self.message, self.received, self.expected, self.fix)
 
     def to_dict(self) -> dict[str, object]:
         return {

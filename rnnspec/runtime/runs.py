@@ -15,9 +15,24 @@ from typing import Any
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.util import write_bytes_atomic, write_text_atomic
 
-__all__ = ["VOCAB_FILE", "plot_history", "read_vocab", "write_history", "write_vocab"]
+__all__ = ["VOCAB_FILE", "plot_history", "read_vocab", "write_history", "write_model_files", "write_vocab"]
 
 VOCAB_FILE = "vocab.json"
+
+
+def write_model_files(impl: Any, model: Any, directory: Path) -> list[Path]:
+    """The native artifact (through the backend) and ``NAME.weights.safetensors``, atomically; the paths written.
+
+    The one writer of a model into a folder: ``rnnspec build -o``, ``convert`` and ``train`` use it.
+    """
+    from rnnspec.runtime.models import get_weights, spec_of
+    from rnnspec.runtime.weights import save_weights_file
+
+    spec = spec_of(model)
+    written = list(impl.save_artifact(model, directory))
+    canonical = Path(directory) / f"{spec.name}.weights.safetensors"
+    save_weights_file(get_weights(model), canonical, spec)
+    return [*written, canonical]
 
 
 def write_history(directory: Path, history: dict[str, Any]) -> Path:

@@ -36,6 +36,7 @@ import numpy as np
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec
+from rnnspec.util import is_int_at_least
 
 __all__ = [
     "WEIGHTS_FORMAT",
@@ -74,7 +75,7 @@ def weight_shapes(spec: ModelSpec, convention: Convention | None = None) -> dict
 
 def check_seed(seed: object) -> None:
     """A seed is None or a non-negative integer (NumPy's rule), else a clear error."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+    if seed is not None and not is_int_at_least(seed, 0):
         raise WeightsError(f"a seed must be a non-negative integer or None, received {seed!r}")
 
 
