@@ -42,7 +42,16 @@ def random_inputs(spec: ModelSpec, seed: int, batch: int = 5, time: int = 9) -> 
     rng = np.random.default_rng(seed)
     time = spec.input.seq_len or time
     if spec.input.vocab_size is None:
-        return rng.normal(size=(batch, time, spec.input.features)).astype(np.float32)
+        x = rng.normal(size=(batch, time, spec.input.features)).astype(np.float32)
+        if spec.input.mask_value is not None:
+            # pre-padded with the mask value (one row full, one empty), a hole in the last row, and a step
+            # where only some features equal the mask value (not masked)
+            lengths = [time, 0, *rng.integers(1, time + 1, size=batch - 2)]
+            for row, length in enumerate(lengths):
+                x[row, : time - length] = spec.input.mask_value
+            x[-1, time // 2] = spec.input.mask_value
+            x[0, 0, 0] = spec.input.mask_value
+        return x
     ids = (
         rng.integers(1, spec.input.vocab_size, size=(batch, time))
         if spec.input.vocab_size > 1
@@ -62,8 +71,10 @@ AXES = {
     "return_sequences": [False, True],
     "mask_zero": [False, True],
     "go_backwards": [False, True],
-    "head": ["none", "sigmoid", "softmax", "linear"],
+    "head": ["none", "sigmoid", "softmax", "linear", "stack"],
     "depth": [1, 2],
+    "input": ["ids", "masked_features"],
+    "dropout_layers": [False, True],
 }
 
 
@@ -92,16 +103,24 @@ def matrix_spec(case: dict) -> ModelSpec:
                 "merge_mode": case["merge_mode"],
             },
         )
+    if case.get("dropout_layers"):
+        # inference: identity, so parity holds with any rate; the names shift nothing
+        stack = [{"spatial_dropout": 0.3}, *stack, {"dropout": 0.5}]
     data: dict = {
-        "rnnspec": 1,
+        "rnnspec": 1.1,
         "name": "matrix",
         "convention": case["convention"],
-        "input": {"vocab_size": 13},
-        "embedding": {"output_dim": 5, "mask_zero": case["mask_zero"]},
         "recurrent": stack,
     }
+    if case.get("input", "ids") == "ids":
+        data["input"] = {"vocab_size": 13}
+        data["embedding"] = {"output_dim": 5, "mask_zero": case["mask_zero"]}
+    else:
+        data["input"] = {"features": 5, "mask_value": 0.0}
     head = case["head"]
-    if head != "none":
+    if head == "stack":
+        data["head"] = [{"units": 4, "activation": "gelu"}, {"dropout": 0.2}, {"units": 3, "activation": "softmax"}]
+    elif head != "none":
         data["head"] = {"units": 1 if head == "sigmoid" else 3, "activation": head}
     return rnnspec.spec_from_dict(data)
 
@@ -111,6 +130,7 @@ def matrix_cases(full: bool, sample: int = 40, seed: int = 7) -> list[dict]:
     keys = list(AXES)
     points = [dict(zip(keys, values, strict=True)) for values in itertools.product(*AXES.values())]
     points = [p for p in points if p["bidirectional"] or p["merge_mode"] == "concat"]
+    points = [p for p in points if p["input"] == "ids" or not p["mask_zero"]]
     if full:
         return points
     rng = random.Random(seed)
@@ -134,4 +154,8 @@ def case_id(case: dict) -> str:
         f"head-{case['head']}",
         f"depth{case['depth']}",
     ]
+    if case.get("input") == "masked_features":
+        parts[4] = "maskvalue"
+    if case.get("dropout_layers"):
+        parts.append("dropouts")
     return "-".join(parts)

@@ -458,12 +458,12 @@ def _entry_tag(value: Any) -> str | None:
         if "cell" in value:
             cell = value["cell"]
             return cell if cell in RECURRENT_KINDS else None
+        if "units" in value:
+            return "dense"  # a Dense head entry; in `recurrent`, a layer that lacks its `cell`
         if "spatial_dropout" in value:
             return "spatial_dropout"
         if "dropout" in value:
             return "dropout"
-        if "units" in value and "cell" not in value:
-            return "dense"
         return None
     return getattr(value, "kind", None)
 

@@ -133,6 +133,8 @@ def _model_at(path: tuple[str | int, ...], data: Any) -> type[BaseModel] | None:
             return None
         if "cell" in entry:
             return _CELLS.get(entry["cell"]) if isinstance(entry["cell"], str) else None
+        if "units" in entry:
+            return DenseSpec if path[0] == "head" else None
         if "spatial_dropout" in entry:
             return SpatialDropoutSpec
         if "dropout" in entry:
@@ -383,6 +385,16 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
                 expected=expected,
                 fix=f"remove `{key}`, or change `cell` to {owners[0]}",
             )
+    if key in ("dropout", "spatial_dropout") and (parent[:1] == ("head",) or parent == ("embedding",)):
+        return issue(
+            loc,
+            f"`{key}` is a layer of its own here, not an option of this one",
+            key=True,
+            received=f"`{key}` in {format_section(parent)}",
+            expected=expected,
+            fix=f"remove it here and add an entry `- {{{key}: RATE}}` to the "
+            + ("`head` list" if parent[:1] == ("head",) else "start of the `recurrent` list"),
+        )
     homes = [name for name, cls in _SECTIONS.items() if key in cls.model_fields and (name,) != parent]
     if any(key in cls.model_fields for cls in _CELLS.values()) and parent != ("recurrent",):
         homes.append("each layer under recurrent")
