@@ -186,6 +186,12 @@ def run_predict(
         x = one_hot(np.array([[alphabet.index(c) for c in text]]), spec.input.features)
     elif "tokenizer" in saved:
         x = inputs_for_spec(pad_for_spec(saved["tokenizer"].encode([text]), spec), spec)
+    elif spec.input.features is not None:
+        raise RnnspecError(
+            f"spec {spec.name!r} takes float feature sequences, not text, so --text has nothing to encode; "
+            "run it from Python: rnnspec.predict(rnnspec.build(spec, weights=...), x) with x of shape "
+            f"(batch, steps, {spec.input.features})"
+        )
     else:
         raise RnnspecError(
             "predict needs the run's vocab.json (a tokenizer for token ids, or the alphabet of a character "
@@ -194,11 +200,31 @@ def run_predict(
     load_backend(backend)
     with quiet_stderr():
         out = np.asarray(predict(build(spec, backend, weights=weights), x))[0]
-    if spec.output_per_step:
-        ids = out.argmax(-1)
-        alphabet = saved.get("alphabet")
-        return "".join(alphabet[i] for i in ids) if alphabet else " ".join(str(i) for i in ids)
+    return _answer(spec, out, x[0], saved)
+
+
+def _answer(spec: Any, out: np.ndarray, x: np.ndarray, saved: dict[str, Any]) -> str:
+    """The outputs for one sample as text: numbers for regression, class names (and p) for classification."""
+    from rnnspec.lang.spec import REGRESSION_LOSSES
+
+    regression = (
+        spec.training.loss.name in REGRESSION_LOSSES
+        if spec.training is not None
+        else spec.output_activation not in ("sigmoid", "softmax")
+    )
     classes = saved.get("classes")
+    if spec.output_per_step:
+        real = x != 0 if x.ndim == 1 and spec.embedding is not None and spec.embedding.mask_zero else None
+        steps = out if real is None else out[real]
+        if regression:
+            return " ".join(" ".join(f"{v:.4f}" for v in np.atleast_1d(step)) for step in steps)
+        ids = steps.argmax(-1)
+        alphabet = saved.get("alphabet")
+        if alphabet:
+            return "".join(alphabet[i] for i in ids)
+        return " ".join(classes[i] if classes and i < len(classes) else str(i) for i in ids)
+    if regression:
+        return " ".join(f"{v:.4f}" for v in np.atleast_1d(out))
     if out.shape[-1] == 1:
         p = float(out[0])
         label = int(p > 0.5)
