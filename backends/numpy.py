@@ -1,36 +1,70 @@
 """The NumPy reference: a forward-only interpreter of a spec, written from the equations.
 
-It is the executable definition of rnnspec's semantics (Keras's): every cell, activation,
-mask, direction, merge mode and head, in float64, with one explicit loop over time. It is the
-third voice in every parity check, so it favours plainness over speed.
+It is the executable definition of rnnspec's semantics (Keras's, at inference): every layer kind,
+cell, activation, mask, direction, merge mode and head, in float64, with one explicit loop over
+time. It is the third voice in every parity check, so it favours plainness over speed.
+
+:func:`forward` is a loop over the spec's layers (:meth:`~rnnspec.lang.spec.ModelSpec.stack`);
+:func:`forward_masked` also returns the mask on the outputs. Each layer kind has one forward
+function in :data:`FORWARD`, ``fn(layer, w, h, mask) -> (h, mask)``, where ``w`` holds the layer's
+own weights by leaf (``kernel``, ``forward/bias``...). The mask flows as in Keras: ``Masking`` and
+an ``Embedding`` with ``mask_zero`` create it; ``Dropout``, ``SpatialDropout1D`` and ``Dense`` pass
+it on; a recurrent layer passes it on when it returns sequences and drops it otherwise.
+Dropout layers are the identity (inference only).
+
+Each recurrent cell kind has one step function in :data:`STEPS`, registered with :func:`cell`
+(which also declares how many state tensors it carries); the shared loop over time, the
+directions and the merge are the same for every cell. A new cell is one step function and one
+``@cell(...)`` line.
 
 Masking follows Keras's ``rnn`` loop (``keras/src/backend/tensorflow/rnn.py``): at a masked step
 the state is kept and the output is the previous step's output (zeros before the first valid
 step), or zeros when ``zero_output_for_mask`` (Keras sets it for both directions of a
 bidirectional layer that returns sequences). ``go_backwards`` processes the reversed sequence
 and returns the outputs in processing order. A layer that returns sequences passes the mask on
-unchanged (not reversed), as Keras's ``RNN.compute_mask`` does.
+unchanged (not reversed), as Keras's ``RNN.compute_mask`` does. ``Masking(mask_value)`` masks a
+step where every feature equals ``mask_value`` and sets its features to 0.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnspec.lang.analysis import GATES
-from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.lang.layers import RecurrentLayer
+from rnnspec.lang.spec import ModelSpec
 from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.runtime.kinds import KindRegistry
 from rnnspec.runtime.weights import weight_shapes
 
-__all__ = ["ACTIVATIONS", "BACKEND", "NumpyBackend", "NumpyModel", "forward"]
+__all__ = [
+    "ACTIVATIONS",
+    "BACKEND",
+    "FORWARD",
+    "STEPS",
+    "Cell",
+    "DirectionWeights",
+    "NumpyBackend",
+    "NumpyModel",
+    "cell",
+    "forward",
+    "forward_masked",
+]
 
 Array = np.ndarray
+Mask = Array | None
+
+# -- activations ------------------------------------------------------------------------------------
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+"""The error function element-wise (NumPy has none; ``math.erf`` is exact in float64)."""
 
 
 def _sigmoid(x: Array) -> Array:
@@ -39,6 +73,11 @@ def _sigmoid(x: Array) -> Array:
 
 def _softplus(x: Array) -> Array:
     return np.logaddexp(0.0, x)
+
+
+def _gelu(x: Array) -> Array:
+    """Keras's ``gelu`` with its default ``approximate=False``: ``0.5·x·(1 + erf(x/√2))``."""
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
 
 def _softmax(x: Array) -> Array:
@@ -54,92 +93,128 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": lambda x: np.maximum(x, 0.0),
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
     "selu": lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
+    "gelu": _gelu,
     "softplus": _softplus,
     "softsign": lambda x: x / (1.0 + np.abs(x)),
     "swish": lambda x: x * _sigmoid(x),
     "exponential": np.exp,
     "softmax": _softmax,
 }
+"""Keras's activations by name: every element-wise one of :data:`rnnspec.lang.layers.ACTIVATIONS`, and
+``softmax`` over the last axis (output layers only)."""
 
-Step = Callable[[Array, tuple[Array, ...]], tuple[Array, tuple[Array, ...]]]
+# -- the registries ---------------------------------------------------------------------------------
+
+FORWARD = KindRegistry("numpy", "forward function")
+"""Layer kind → ``fn(layer, w, h, mask) -> (h, mask)``; ``w`` maps the layer's weight leaves to float64 arrays."""
+STEPS = KindRegistry("numpy", "step function")
+"""Recurrent cell kind → its :class:`Cell` (step function and number of state tensors)."""
 
 
-def _cell_step(layer: Any, w: dict[str, Array]) -> tuple[Step, int]:
-    """The step function of one direction of ``layer`` and the number of state tensors."""
-    units = layer.units
-    act = ACTIVATIONS[layer.activation]
-    kernel, recurrent = w["kernel"], w["recurrent_kernel"]
-    gu = GATES[layer.cell] * units
-    bias = w.get("bias")
-    if bias is None:
-        input_bias, recurrent_bias = np.zeros(gu), np.zeros(gu)
-    elif bias.ndim == 2:
-        input_bias, recurrent_bias = bias[0], bias[1]
-    else:
-        input_bias, recurrent_bias = bias, w.get("recurrent_bias", np.zeros(gu))
+@dataclass(frozen=True)
+class DirectionWeights:
+    """The weights of one direction of a recurrent layer, biases always present (zeros where the spec has none)."""
 
-    if isinstance(layer, SimpleRNNSpec):
+    kernel: Array
+    """``(inputs, gates·units)``."""
+    recurrent_kernel: Array
+    """``(units, gates·units)``."""
+    input_bias: Array
+    """``(gates·units,)``: Keras's bias (PyTorch's ``bias_ih``)."""
+    recurrent_bias: Array
+    """``(gates·units,)``: row 1 of a reset-after GRU's bias, or PyTorch's ``bias_hh``; zeros otherwise."""
 
-        def simple(x: Array, states: tuple[Array, ...]) -> tuple[Array, tuple[Array, ...]]:
-            h = act(x @ kernel + input_bias + states[0] @ recurrent + recurrent_bias)
-            return h, (h,)
+    @classmethod
+    def of(cls, w: dict[str, Array]) -> DirectionWeights:
+        kernel, recurrent = w["kernel"], w["recurrent_kernel"]
+        zeros = np.zeros(kernel.shape[1])
+        bias = w.get("bias")
+        if bias is None:
+            return cls(kernel, recurrent, zeros, zeros)
+        if bias.ndim == 2:  # Keras's (2, gates·units) bias: input row, recurrent row
+            return cls(kernel, recurrent, bias[0], bias[1])
+        return cls(kernel, recurrent, bias, w.get("recurrent_bias", zeros))
 
-        return simple, 1
 
-    gate = ACTIVATIONS[layer.recurrent_activation]
-    if isinstance(layer, LSTMSpec):
+StepFunction = Callable[[Any, DirectionWeights, Array, tuple[Array, ...]], tuple[Array, tuple[Array, ...]]]
+"""``step(layer, w, x_t, states) -> (output, states)``: one time step of the cell, Keras's equations."""
 
-        def lstm(x: Array, states: tuple[Array, ...]) -> tuple[Array, tuple[Array, ...]]:
-            h, c = states
-            z = x @ kernel + input_bias + h @ recurrent + recurrent_bias
-            i, f, g, o = (z[:, k * units : (k + 1) * units] for k in range(4))
-            c = gate(f) * c + gate(i) * act(g)
-            h = gate(o) * act(c)
-            return h, (h, c)
 
-        return lstm, 2
+@dataclass(frozen=True)
+class Cell:
+    """How one recurrent cell kind runs: its step function and how many state tensors it carries."""
 
-    assert isinstance(layer, GRUSpec)
-    zr, hh = slice(0, 2 * units), slice(2 * units, 3 * units)
+    step: StepFunction
+    states: int = 1
 
-    def gru(x: Array, states: tuple[Array, ...]) -> tuple[Array, tuple[Array, ...]]:
-        (h,) = states
-        xz = x @ kernel + input_bias
-        if layer.reset_after:
-            hz = h @ recurrent + recurrent_bias
-            zr_gates = gate(xz[:, zr] + hz[:, zr])
-            z, r = zr_gates[:, :units], zr_gates[:, units:]
-            candidate = act(xz[:, hh] + r * hz[:, hh])
-        else:
-            zr_gates = gate(xz[:, zr] + h @ recurrent[:, zr] + recurrent_bias[zr])
-            z, r = zr_gates[:, :units], zr_gates[:, units:]
-            candidate = act(xz[:, hh] + (r * h) @ recurrent[:, hh] + recurrent_bias[hh])
-        h = z * h + (1.0 - z) * candidate
-        return h, (h,)
 
-    return gru, 1
+def cell(*kinds: str, states: int = 1) -> Callable[[StepFunction], StepFunction]:
+    """Decorator: register a step function as the :class:`Cell` of ``kinds`` (and the recurrent forward for them)."""
+
+    def decorate(step: StepFunction) -> StepFunction:
+        for kind in kinds:
+            STEPS.add(kind, Cell(step, states))
+            FORWARD.add(kind, _recurrent)
+        return step
+
+    return decorate
+
+
+# -- weightless and input-side layers -------------------------------------------------------------------
+
+
+@FORWARD.register("masking")
+def _masking(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Masking``: a step is kept where any feature differs from ``mask_value``; masked steps become 0."""
+    keep = np.any(h != layer.mask_value, axis=-1)
+    return np.where(keep[..., None], h, 0.0), keep
+
+
+@FORWARD.register("embedding")
+def _embedding(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Embedding``: rows of the table; with ``mask_zero`` the mask is ``ids != 0`` (else none)."""
+    ids = np.asarray(h, dtype=np.int64)
+    return w["embeddings"][ids], (ids != 0) if layer.mask_zero else None
+
+
+@FORWARD.register("dropout", "spatial_dropout")
+def _identity(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Dropout`` / ``SpatialDropout1D`` at inference: the identity; the mask passes on."""
+    return h, mask
+
+
+@FORWARD.register("dense")
+def _dense(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Dense`` (on every step of a sequence); the mask passes on."""
+    z = h @ w["kernel"]
+    if "bias" in w:
+        z = z + w["bias"]
+    return ACTIVATIONS[layer.activation](z), mask
+
+
+# -- the recurrent layer: loop over time, directions, merge ------------------------------------------
 
 
 def _run_direction(
-    step: Step,
-    n_states: int,
-    units: int,
+    layer: Any,
+    w: DirectionWeights,
     x: Array,
-    mask: Array | None,
+    mask: Mask,
     *,
     go_backwards: bool,
     zero_output_for_mask: bool,
 ) -> tuple[Array, Array]:
     """Keras's ``rnn`` loop: ``(last_output, outputs)`` with outputs in processing order."""
+    entry: Cell = STEPS.get(layer.kind)
     if go_backwards:
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
-    batch, time = x.shape[0], x.shape[1]
-    states = tuple(np.zeros((batch, units)) for _ in range(n_states))
+    batch, time, units = x.shape[0], x.shape[1], layer.units
+    states = tuple(np.zeros((batch, units)) for _ in range(entry.states))
     previous = np.zeros((batch, units))
     outputs = np.zeros((batch, time, units))
     for t in range(time):
-        out, new_states = step(x[:, t], states)
+        out, new_states = entry.step(layer, w, x[:, t], states)
         if mask is not None:
             keep = mask[:, t, None]
             out = np.where(keep, out, 0.0 if zero_output_for_mask else previous)
@@ -160,49 +235,90 @@ def _merge(mode: str, a: Array, b: Array) -> Array:
     return (a + b) / 2.0
 
 
-def _recurrent_layer(layer: Any, prefix: str, weights: dict[str, Array], x: Array, mask: Array | None) -> Array:
+def _recurrent(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Any recurrent cell, one direction or Keras ``Bidirectional``; the mask passes on only with sequences."""
+
     def direction(tag: str, go_backwards: bool, zero_output: bool) -> Array:
-        w = {k[len(tag) :]: v for k, v in weights.items() if k.startswith(tag)}
-        step, n_states = _cell_step(layer, w)
+        leaves = {k[len(tag) :]: v for k, v in w.items() if k.startswith(tag)}
         last, seq = _run_direction(
-            step, n_states, layer.units, x, mask, go_backwards=go_backwards, zero_output_for_mask=zero_output
+            layer, DirectionWeights.of(leaves), h, mask, go_backwards=go_backwards, zero_output_for_mask=zero_output
         )
         return seq if layer.return_sequences else last
 
     if not layer.bidirectional:
-        return direction(f"{prefix}/", layer.go_backwards, False)
-    zero = layer.return_sequences
-    forward = direction(f"{prefix}/forward/", False, zero)
-    backward = direction(f"{prefix}/backward/", True, zero)
-    if layer.return_sequences:
-        backward = backward[:, ::-1]
-    return _merge(layer.merge_mode, forward, backward)
+        out = direction("", layer.go_backwards, False)
+    else:
+        zero = layer.return_sequences
+        fwd = direction("forward/", False, zero)
+        bwd = direction("backward/", True, zero)
+        if layer.return_sequences:
+            bwd = bwd[:, ::-1]
+        out = _merge(layer.merge_mode, fwd, bwd)
+    return out, mask if layer.return_sequences else None
+
+
+# -- recurrent cells: one step function each ---------------------------------------------------------
+
+
+@cell("simple_rnn")
+def _simple_rnn_step(
+    layer: Any, w: DirectionWeights, x: Array, states: tuple[Array, ...]
+) -> tuple[Array, tuple[Array, ...]]:
+    """``h = activation(x·W + b + h·U + b_h)``."""
+    (h,) = states
+    h = ACTIVATIONS[layer.activation](x @ w.kernel + w.input_bias + h @ w.recurrent_kernel + w.recurrent_bias)
+    return h, (h,)
+
+
+@cell("lstm", states=2)
+def _lstm_step(layer: Any, w: DirectionWeights, x: Array, states: tuple[Array, ...]) -> tuple[Array, tuple[Array, ...]]:
+    """Gates i, f, c, o: ``c = f·c + i·act(g)``, ``h = o·act(c)``."""
+    act, gate, u = ACTIVATIONS[layer.activation], ACTIVATIONS[layer.recurrent_activation], layer.units
+    h, c = states
+    z = x @ w.kernel + w.input_bias + h @ w.recurrent_kernel + w.recurrent_bias
+    i, f, g, o = (z[:, k * u : (k + 1) * u] for k in range(4))
+    c = gate(f) * c + gate(i) * act(g)
+    h = gate(o) * act(c)
+    return h, (h, c)
+
+
+@cell("gru")
+def _gru_step(layer: Any, w: DirectionWeights, x: Array, states: tuple[Array, ...]) -> tuple[Array, tuple[Array, ...]]:
+    """Gates z, r, h; ``reset_after`` applies r after the recurrent matmul (Keras 3, PyTorch), else before."""
+    act, gate, u = ACTIVATIONS[layer.activation], ACTIVATIONS[layer.recurrent_activation], layer.units
+    zr, hh = slice(0, 2 * u), slice(2 * u, 3 * u)
+    (h,) = states
+    xz = x @ w.kernel + w.input_bias
+    if layer.reset_after:
+        hz = h @ w.recurrent_kernel + w.recurrent_bias
+        z, r = np.split(gate(xz[:, zr] + hz[:, zr]), 2, axis=1)
+        candidate = act(xz[:, hh] + r * hz[:, hh])
+    else:
+        z, r = np.split(gate(xz[:, zr] + h @ w.recurrent_kernel[:, zr] + w.recurrent_bias[zr]), 2, axis=1)
+        candidate = act(xz[:, hh] + (r * h) @ w.recurrent_kernel[:, hh] + w.recurrent_bias[hh])
+    h = z * h + (1.0 - z) * candidate
+    return h, (h,)
+
+
+# -- the model ------------------------------------------------------------------------------------------
+
+
+def forward_masked(spec: ModelSpec, weights: dict[str, Array], x: Array) -> tuple[Array, Mask]:
+    """Outputs of ``spec`` with canonical ``weights`` for input ``x`` (float64) and Keras's mask on them:
+    ``(batch, time)`` booleans for per-step outputs of a masked model, else None."""
+    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    h = np.asarray(x) if spec.input.vocab_size is not None else np.asarray(x, dtype=np.float64)
+    mask: Mask = None
+    for name, layer in spec.stack():
+        fn = FORWARD.get(layer.kind, name)
+        prefix = f"{name}/"
+        h, mask = fn(layer, {k[len(prefix) :]: v for k, v in w.items() if k.startswith(prefix)}, h, mask)
+    return h, mask
 
 
 def forward(spec: ModelSpec, weights: dict[str, Array], x: Array) -> Array:
     """Outputs of ``spec`` with canonical ``weights`` for input ``x``, computed in float64."""
-    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
-    names = iter(spec.layer_names())
-    mask: Array | None = None
-    if spec.embedding is not None:
-        name = next(names)
-        ids = np.asarray(x, dtype=np.int64)
-        h = w[f"{name}/embeddings"][ids]
-        if spec.embedding.mask_zero:
-            mask = ids != 0
-    else:
-        h = np.asarray(x, dtype=np.float64)
-    for layer in spec.recurrent:
-        h = _recurrent_layer(layer, next(names), w, h, mask)
-        if not layer.return_sequences:
-            mask = None
-    if spec.head is not None:
-        name = next(names)
-        h = h @ w[f"{name}/kernel"]
-        if spec.head.use_bias:
-            h = h + w[f"{name}/bias"]
-        h = ACTIVATIONS[spec.head.activation](h)
-    return h
+    return forward_masked(spec, weights, x)[0]
 
 
 class NumpyModel:
@@ -227,6 +343,9 @@ class NumpyBackend:
     name = "numpy"
 
     def build(self, spec: ModelSpec) -> NumpyModel:
+        stack = spec.stack()
+        FORWARD.check(stack)
+        STEPS.check((name, layer) for name, layer in stack if isinstance(layer, RecurrentLayer))
         model = NumpyModel(spec)
         model.weights = {k: np.zeros(s, dtype=np.float32) for k, s in weight_shapes(spec).items()}
         return model
@@ -238,6 +357,7 @@ class NumpyBackend:
         return {k: v.copy() for k, v in model.weights.items()}
 
     def count_params(self, model: NumpyModel) -> dict[str, int]:
+        """Parameters per layer name, every layer of the stack included (0 for weightless layers)."""
         counts = {name: 0 for name in model.spec.layer_names()}
         for key, value in model.weights.items():
             counts[key.split("/", 1)[0]] += int(value.size)

@@ -53,25 +53,33 @@ VARIANTS = _variants()
 
 
 def _keras_model(spec):
+    """The spec's layers written with Keras's own classes, by hand (one Keras layer per spec layer)."""
     import keras
 
     layers = []
+    if spec.input.mask_value is not None:
+        layers.append(keras.layers.Masking(mask_value=spec.input.mask_value))
     if spec.embedding is not None:
         layers.append(keras.layers.Embedding(spec.input.vocab_size, spec.embedding.output_dim))
         inputs = keras.Input((spec.input.seq_len,), dtype="int32")
     else:
         inputs = keras.Input((spec.input.seq_len, spec.input.features))
-    for layer in spec.recurrent:
-        kw = {"return_sequences": layer.return_sequences, "use_bias": layer.use_bias}
-        if layer.cell == "simple_rnn":
-            rnn = keras.layers.SimpleRNN(layer.units, **kw)
-        elif layer.cell == "lstm":
-            rnn = keras.layers.LSTM(layer.units, **kw)
+    for entry in [*spec.recurrent, *spec.head_layers]:
+        if hasattr(entry, "spatial_dropout"):
+            layers.append(keras.layers.SpatialDropout1D(entry.spatial_dropout))
+        elif not hasattr(entry, "cell") and hasattr(entry, "dropout"):
+            layers.append(keras.layers.Dropout(entry.dropout))
+        elif not hasattr(entry, "cell"):
+            layers.append(keras.layers.Dense(entry.units, activation=entry.activation, use_bias=entry.use_bias))
         else:
-            rnn = keras.layers.GRU(layer.units, reset_after=layer.reset_after, **kw)
-        layers.append(keras.layers.Bidirectional(rnn, merge_mode=layer.merge_mode) if layer.bidirectional else rnn)
-    if spec.head is not None:
-        layers.append(keras.layers.Dense(spec.head.units, use_bias=spec.head.use_bias))
+            kw = {"return_sequences": entry.return_sequences, "use_bias": entry.use_bias}
+            if entry.cell == "simple_rnn":
+                rnn = keras.layers.SimpleRNN(entry.units, **kw)
+            elif entry.cell == "lstm":
+                rnn = keras.layers.LSTM(entry.units, **kw)
+            else:
+                rnn = keras.layers.GRU(entry.units, reset_after=entry.reset_after, **kw)
+            layers.append(keras.layers.Bidirectional(rnn, merge_mode=entry.merge_mode) if entry.bidirectional else rnn)
     x = inputs
     for layer in layers:
         x = layer(x)
@@ -90,19 +98,20 @@ def test_counts_equal_keras_count_params(name: str):
 def test_torch_convention_counts_equal_torch_modules(name: str):
     torch = pytest.importorskip("torch", reason="PyTorch counts need the torch extra")
     spec = VARIANTS[name]
-    if any(getattr(layer, "reset_after", True) is False for layer in spec.recurrent):
+    if any(getattr(layer, "reset_after", True) is False for layer in spec.cells):
         pytest.skip("nn.GRU has no reset_after=False form; its two-bias count is checked by formula")
     dims = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
     rows = analyze(spec, "torch").layers
-    stack = iter(spec.recurrent)
     got = []
     for row in rows:
-        if row.kind == "embedding":
+        layer = row.layer
+        if row.kind in ("masking", "dropout", "spatial_dropout"):
+            module = torch.nn.Identity() if row.kind == "masking" else torch.nn.Dropout(0.5)
+        elif row.kind == "embedding":
             module = torch.nn.Embedding(spec.input.vocab_size, spec.embedding.output_dim)
         elif row.kind == "dense":
-            module = torch.nn.Linear(row.input_dim, spec.head.units, bias=spec.head.use_bias)
+            module = torch.nn.Linear(row.input_dim, layer.units, bias=layer.use_bias)
         else:
-            layer = next(stack)
             module = dims[layer.cell](
                 row.input_dim,
                 layer.units,
