@@ -6,24 +6,32 @@ and ``model.summary()`` speak the spec's language. The stack is linear, so the m
 summary lists exactly the spec's layers, while a functional ``keras.Model`` would add the
 ``InputLayer`` and the ``NotEqual`` mask op under process-wide numbered names.
 
+Every layer kind of :meth:`ModelSpec.stack() <rnnspec.lang.spec.ModelSpec.stack>` has one builder
+in :data:`BUILDERS`: ``masking`` → ``Masking``, ``embedding`` → ``Embedding``, ``dropout`` →
+``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, and each recurrent
+cell → its Keras layer (in ``Bidirectional`` when asked). A recurrent cell is one
+:func:`register_cell` call: its Keras layer and its torch-convention cell.
+
 Conventions:
 
 * ``keras``: native ``SimpleRNN`` / ``LSTM`` / ``GRU``.
-* ``torch`` (two bias vectors, as ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``): the cells below, which
-  subclass Keras's cells and add PyTorch's ``bias_hh`` as the weight ``recurrent_bias``, run by
-  ``keras.layers.RNN``. They inherit Keras's dropout masks, masking and serialization. A GRU with
-  ``reset_after: true`` already has both biases in Keras (its ``(2, 3·units)`` bias) and stays
-  native, as does any layer without biases.
+* ``torch`` (two bias vectors, as ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``): the cells of
+  :mod:`.keras_cells`, which subclass Keras's cells and add PyTorch's ``bias_hh`` as the weight
+  ``recurrent_bias``, run by ``keras.layers.RNN``. They inherit Keras's dropout masks, masking and
+  serialization. A layer whose Keras cell already has the torch convention's biases (a GRU with
+  ``reset_after: true``, any layer without biases) stays native.
+
+Canonical weights map to Keras variables generically: a layer's weight leaves
+(:meth:`LayerSpec.weight_shapes <rnnspec.lang.layers.LayerSpec.weight_shapes>`) are attributes of
+the Keras layer, of its ``cell`` for a recurrent layer, and of its ``forward_layer`` /
+``backward_layer`` for the ``forward/`` and ``backward/`` leaves of a bidirectional one.
 
 Masking follows Keras exactly (the layers are Keras's). On a GPU, cuDNN would write zeros at
-masked steps and refuse pre-padded masks, so layers behind ``mask_zero`` run with
-``use_cudnn=False``.
+masked steps and refuse pre-padded masks, so the recurrent layers of a masked model
+(``mask_zero`` or ``mask_value``) run with ``use_cudnn=False``.
 
-TensorFlow is required: Keras fixes its backend when first imported, so this module checks
-``KERAS_BACKEND`` (and an already imported Keras) before importing it, and fails with a
-:class:`~rnnspec.lang.errors.RnnspecError` naming the fix; an unset or empty ``KERAS_BACKEND`` is set
-to ``tensorflow`` (over ``~/.keras/keras.json``). It also silences TensorFlow's start-up log
-lines unless ``TF_CPP_MIN_LOG_LEVEL`` is set to ``0``.
+TensorFlow is required; :mod:`.keras_runtime` imports it (quietly) and refuses another Keras
+backend with a fix.
 
 In ``model.summary()`` a torch-convention layer shows as ``RNN`` (``keras.layers.RNN`` around
 the cell) where rnnspec's own summary says ``SimpleRNN``/``LSTM``/``GRU``.
@@ -36,303 +44,155 @@ archive member ``rnnspec-spec.json`` (Keras ignores members it does not know);
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import os
 import secrets
-import sys
 import zipfile
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.layers import RecurrentLayer
 from rnnspec.lang.loader import spec_from_dict
-from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.lang.spec import ModelSpec
 from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.util import quiet_stderr
+from rnnspec.runtime.kinds import KindRegistry
+from rnnspec.runtime.models import spec_of
+from rnnspec.runtime.weights import weight_shapes
+
+from .keras_cells import TorchGRUCell, TorchLSTMCell, TorchSimpleRNNCell
+from .keras_runtime import keras, tf
 
 if TYPE_CHECKING:
     from keras import Layer, Model
 
 __all__ = [
     "BACKEND",
+    "BUILDERS",
+    "CELLS",
     "SPEC_MEMBER",
     "KerasBackend",
+    "KerasCell",
     "TorchGRUCell",
     "TorchLSTMCell",
     "TorchSimpleRNNCell",
+    "keras",
     "load_artifact",
+    "register_cell",
+    "tf",
 ]
 
 SPEC_MEMBER = "rnnspec-spec.json"
 """Archive member of a ``.keras`` file that holds the spec (``spec.to_dict()`` as JSON)."""
 
-# -- TensorFlow, quietly --------------------------------------------------------------------------
+BUILDERS = KindRegistry("keras", "builder")
+"""Layer kind → ``builder(layer_spec, name, inputs, convention) -> keras layer`` (``inputs``: features
+per step entering the layer, the vocabulary size for the embedding)."""
+CELLS = KindRegistry("keras", "cell")
+"""Recurrent cell kind → its :class:`KerasCell` (filled by :func:`register_cell`)."""
 
 
-def _require_tensorflow_backend() -> None:
-    """Make Keras pick TensorFlow, or raise if another backend is already chosen."""
-    loaded = sys.modules.get("keras")
-    if loaded is not None:
-        found = _loaded_keras_backend(loaded)
-        if found != "tensorflow":
-            raise RnnspecError(
-                f"keras is already imported with the {found!r} backend, but rnnspec's keras backend needs "
-                "TensorFlow; fix: unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow before Python starts "
-                "(or use the torch or numpy backend)"
-            )
-        return
-    requested = os.environ.get("KERAS_BACKEND", "")
-    if requested and requested != "tensorflow":
-        raise RnnspecError(
-            f"KERAS_BACKEND is {requested!r}, but rnnspec's keras backend needs TensorFlow; "
-            "fix: unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow (or use the torch or numpy backend)"
-        )
-    # An empty or absent KERAS_BACKEND lets keras.json choose; rnnspec's choice wins over that file.
-    os.environ["KERAS_BACKEND"] = "tensorflow"
+# -- the layer kinds ---------------------------------------------------------------------------
 
 
-def _loaded_keras_backend(module: ModuleType) -> str:
-    try:
-        return str(module.backend.backend())
-    except AttributeError:
-        return os.environ.get("KERAS_BACKEND") or "unknown"
+@BUILDERS.register("masking")
+def _masking(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Masking(mask_value=layer.mask_value, name=name)
 
 
-def _log_level() -> int:
-    try:
-        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
-    except ValueError:
-        return 0
+@BUILDERS.register("embedding")
+def _embedding(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Embedding(inputs, layer.output_dim, mask_zero=layer.mask_zero, name=name)
 
 
-def _import_tensorflow_keras() -> tuple[ModuleType, ModuleType]:
-    """Import TensorFlow then Keras, quietly unless the user asked for TensorFlow's logs.
+@BUILDERS.register("dropout")
+def _dropout(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Dropout(layer.dropout, name=name)
 
-    TensorFlow logs its oneDNN notice through absl before ``TF_CPP_MIN_LOG_LEVEL`` applies, so
-    the import also runs with file descriptor 2 held back (replayed if the import fails).
+
+@BUILDERS.register("spatial_dropout")
+def _spatial_dropout(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.SpatialDropout1D(layer.spatial_dropout, name=name)
+
+
+@BUILDERS.register("dense")
+def _dense(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias, name=name)
+
+
+# -- recurrent cells ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KerasCell:
+    """How one recurrent cell kind compiles to Keras."""
+
+    layer: type
+    """Keras's layer (``keras.layers.LSTM``...): the keras convention, and the torch convention when its
+    cell already has PyTorch's biases."""
+    torch_cell: type | None = None
+    """A cell with PyTorch's second bias ``recurrent_bias``, run by ``keras.layers.RNN`` (torch convention)."""
+
+
+_SEQUENCE_OPTIONS = frozenset({"cell", "name", "return_sequences", "go_backwards", "bidirectional", "merge_mode"})
+"""Fields of a recurrent layer that are not options of its cell (the layer and Bidirectional take them)."""
+
+
+def register_cell(kind: str, layer: type, torch_cell: type | None = None) -> None:
+    """Register a recurrent cell kind: its Keras layer, its torch-convention cell, and the builder for it.
+
+    The spec's other fields (``units``, ``activation``, ``recurrent_activation``...) are Keras's
+    argument names, so they pass to the layer and the cell as they are. A new cell kind (say a
+    hypothetical ``mgu``) is one call:
+
+    >>> register_cell("mgu", MGU, TorchMGUCell)  # doctest: +SKIP
     """
-    _require_tensorflow_backend()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    quiet = _log_level() >= 1
-    with quiet_stderr() if quiet else contextlib.nullcontext():
-        tf_module = importlib.import_module("tensorflow")
-        keras_module = importlib.import_module("keras")
-    if quiet:
-        importlib.import_module("absl.logging").set_verbosity("error")
-        tf_module.get_logger().setLevel("ERROR")
-    found = _loaded_keras_backend(keras_module)
-    if found != "tensorflow":
-        raise RnnspecError(
-            f"keras runs on the {found!r} backend, but rnnspec's keras backend needs TensorFlow; "
-            "fix: unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow"
-        )
-    return tf_module, keras_module
+    CELLS.add(kind, KerasCell(layer, torch_cell))
+    BUILDERS.add(kind, _recurrent)
 
 
-tf, keras = _import_tensorflow_keras()
-ops = keras.ops
+def _uses_torch_cell(layer: RecurrentLayer, convention: str) -> bool:
+    """True when the torch convention gives ``layer`` a bias vector Keras's own layer lacks."""
+    return convention == "torch" and layer.bias_vectors("torch") > layer.bias_vectors("keras")
 
 
-# -- torch-convention cells ---------------------------------------------------------------------
-
-
-def _add_recurrent_bias(cell: Any, size: int) -> None:
-    """Give ``cell`` PyTorch's ``bias_hh`` as ``recurrent_bias`` (None without biases), built like ``bias``."""
-    cell.recurrent_bias = None
-    if cell.use_bias:
-        cell.recurrent_bias = cell.add_weight(
-            shape=(size,),
-            name="recurrent_bias",
-            initializer=cell.bias_initializer,
-            regularizer=cell.bias_regularizer,
-            constraint=cell.bias_constraint,
-        )
-
-
-def _dropped(x: Any, mask: Any, gates: int, training: bool) -> list[Any] | None:
-    """One copy of ``x`` per gate under Keras's cached dropout mask(s); None when nothing is dropped.
-
-    Keras caches one mask per sequence, or one per gate (a list) when ``implementation == 1``.
-    """
-    if not training or mask is None:
-        return None
-    masks = mask if isinstance(mask, (list, tuple)) else [mask] * gates
-    return [x * m for m in masks]
-
-
-def _gate_terms(x: Any, kernel: Any, bias: Any, copies: list[Any] | None, gates: int) -> list[Any]:
-    """Each gate's share ``x·K_g + b_g`` (one fused matmul unless dropout gives the gates different inputs)."""
-    if copies is None:
-        z = ops.matmul(x, kernel)
-        if bias is not None:
-            z = z + bias
-        return ops.split(z, gates, axis=-1)
-    kernels = ops.split(kernel, gates, axis=-1)
-    biases = ops.split(bias, gates, axis=-1) if bias is not None else [None] * gates
-    terms = []
-    for x_g, k_g, b_g in zip(copies, kernels, biases, strict=True):
-        term = ops.matmul(x_g, k_g)
-        terms.append(term if b_g is None else term + b_g)
-    return terms
-
-
-@keras.saving.register_keras_serializable(package="rnnspec")
-class TorchSimpleRNNCell(keras.layers.SimpleRNNCell):
-    """``nn.RNN``'s cell in Keras layout: ``h = activation(x·K + b + h·R + rb)``.
-
-    Keras's ``SimpleRNNCell`` plus the second bias ``recurrent_bias`` (PyTorch's ``bias_hh``);
-    dropout masks are Keras's (one for the inputs, one for the state, per sequence).
-    """
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        super().build(input_shape)
-        _add_recurrent_bias(self, self.units)
-
-    def call(self, sequence: Any, states: Any, training: bool = False) -> tuple[Any, Any]:
-        prev = states[0] if isinstance(states, (list, tuple)) else states
-        inputs = _dropped(sequence, self.get_dropout_mask(sequence), 1, training)
-        recurrent = _dropped(prev, self.get_recurrent_dropout_mask(prev), 1, training)
-        (x_term,) = _gate_terms(sequence, self.kernel, self.bias, inputs, 1)
-        (h_term,) = _gate_terms(prev, self.recurrent_kernel, self.recurrent_bias, recurrent, 1)
-        output = x_term + h_term
-        if self.activation is not None:
-            output = self.activation(output)
-        return output, [output] if isinstance(states, (list, tuple)) else output
-
-
-@keras.saving.register_keras_serializable(package="rnnspec")
-class TorchLSTMCell(keras.layers.LSTMCell):
-    """``nn.LSTM``'s cell in Keras layout: gates (i, f, c, o) from ``x·K + b + h·R + rb``.
-
-    Keras's ``LSTMCell`` plus ``recurrent_bias`` (PyTorch's ``bias_hh``), with Keras's dropout
-    masks (one per gate when ``recurrent_dropout`` forces ``implementation=1``).
-    """
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        super().build(input_shape)
-        _add_recurrent_bias(self, 4 * self.units)
-
-    def call(self, inputs: Any, states: Any, training: bool = False) -> tuple[Any, Any]:
-        h_prev, c_prev = states[0], states[1]
-        x_copies = _dropped(inputs, self.get_dropout_mask(inputs), 4, training)
-        h_copies = _dropped(h_prev, self.get_recurrent_dropout_mask(h_prev), 4, training)
-        x_terms = _gate_terms(inputs, self.kernel, self.bias, x_copies, 4)
-        h_terms = _gate_terms(h_prev, self.recurrent_kernel, self.recurrent_bias, h_copies, 4)
-        z_i, z_f, z_c, z_o = (x + h for x, h in zip(x_terms, h_terms, strict=True))
-        c = self.recurrent_activation(z_f) * c_prev + self.recurrent_activation(z_i) * self.activation(z_c)
-        h = self.recurrent_activation(z_o) * self.activation(c)
-        return h, [h, c]
-
-
-@keras.saving.register_keras_serializable(package="rnnspec")
-class TorchGRUCell(keras.layers.GRUCell):
-    """A GRU with the reset gate applied before the recurrent matmul and two bias vectors.
-
-    ``z, r = σ(x·K_zr + b_zr + h·R_zr + rb_zr)``, ``hh = act(x·K_h + b_h + (r⊙h)·R_h + rb_h)``,
-    ``h = z⊙h_prev + (1−z)⊙hh``: Keras's ``reset_after=False`` GRU plus ``recurrent_bias``.
-    (With ``reset_after=True`` Keras's own GRU already carries both biases.)
-    """
-
-    def __init__(self, units: int, *, reset_after: bool = False, **kwargs: Any):
-        if reset_after:
-            raise ValueError("TorchGRUCell is the reset_after=False GRU; use keras.layers.GRUCell(reset_after=True)")
-        super().__init__(units, reset_after=False, **kwargs)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        super().build(input_shape)
-        _add_recurrent_bias(self, 3 * self.units)
-
-    def call(self, inputs: Any, states: Any, training: bool = False) -> tuple[Any, Any]:
-        nested = isinstance(states, (list, tuple))
-        h_prev = states[0] if nested else states
-        u = self.units
-        x_copies = _dropped(inputs, self.get_dropout_mask(inputs), 3, training)
-        h_copies = _dropped(h_prev, self.get_recurrent_dropout_mask(h_prev), 3, training)
-        x_z, x_r, x_h = _gate_terms(inputs, self.kernel, self.bias, x_copies, 3)
-        rb_zr, rb_h = (
-            (None, None)
-            if self.recurrent_bias is None
-            else (self.recurrent_bias[: 2 * u], self.recurrent_bias[2 * u :])
-        )
-        zr_copies = None if h_copies is None else h_copies[:2]
-        h_z, h_r = _gate_terms(h_prev, self.recurrent_kernel[:, : 2 * u], rb_zr, zr_copies, 2)
-        z = self.recurrent_activation(x_z + h_z)
-        r = self.recurrent_activation(x_r + h_r)
-        h_for_candidate = h_prev if h_copies is None else h_copies[2]
-        (h_h,) = _gate_terms(r * h_for_candidate, self.recurrent_kernel[:, 2 * u :], rb_h, None, 1)
-        candidate = self.activation(x_h + h_h)
-        h = z * h_prev + (1 - z) * candidate
-        return h, [h] if nested else h
-
-
-# -- building ------------------------------------------------------------------------------------
-
-RecurrentLayerSpec = SimpleRNNSpec | LSTMSpec | GRUSpec
-
-_NATIVE_LAYERS: dict[str, Callable[..., Any]] = {
-    "simple_rnn": keras.layers.SimpleRNN,
-    "lstm": keras.layers.LSTM,
-    "gru": keras.layers.GRU,
-}
-_TORCH_CELLS: dict[str, Callable[..., Any]] = {
-    "simple_rnn": TorchSimpleRNNCell,
-    "lstm": TorchLSTMCell,
-    "gru": TorchGRUCell,
-}
-
-
-def _uses_torch_cell(layer: RecurrentLayerSpec, convention: str) -> bool:
-    """True when the torch convention adds a bias Keras's own layer lacks."""
-    if convention != "torch" or not layer.use_bias:
-        return False
-    return not (isinstance(layer, GRUSpec) and layer.reset_after)
-
-
-def _cell_options(layer: RecurrentLayerSpec) -> dict[str, Any]:
+def _cell_options(layer: RecurrentLayer) -> dict[str, Any]:
     """The spec's cell options under their Keras argument names (shared by Keras's layers and cells)."""
-    options: dict[str, Any] = {
-        "units": layer.units,
-        "activation": layer.activation,
-        "use_bias": layer.use_bias,
-        "dropout": layer.dropout,
-        "recurrent_dropout": layer.recurrent_dropout,
-    }
-    if isinstance(layer, (LSTMSpec, GRUSpec)):
-        options["recurrent_activation"] = layer.recurrent_activation
-    if isinstance(layer, LSTMSpec):
-        options["unit_forget_bias"] = layer.unit_forget_bias
-    if isinstance(layer, GRUSpec):
-        options["reset_after"] = layer.reset_after
-    return options
+    return layer.model_dump(exclude=set(_SEQUENCE_OPTIONS))
 
 
-def _one_direction(layer: RecurrentLayerSpec, name: str, convention: str) -> Layer:
+def _one_direction(layer: RecurrentLayer, name: str, convention: str) -> Layer:
     """One Keras RNN layer for one direction of ``layer``."""
-    if layer.cell not in _NATIVE_LAYERS:
-        raise RnnspecError(
-            f"the keras backend cannot build cell {layer.cell!r} (layer {name!r}); "
-            f"it builds: {', '.join(sorted(_NATIVE_LAYERS))}"
-        )
+    cell = CELLS.get(layer.kind, name)
     sequence_options = {"return_sequences": layer.return_sequences, "go_backwards": layer.go_backwards, "name": name}
-    if _uses_torch_cell(layer, convention):
-        cell = _TORCH_CELLS[layer.cell](**_cell_options(layer))
-        return keras.layers.RNN(cell, **sequence_options)
-    return _NATIVE_LAYERS[layer.cell](**_cell_options(layer), **sequence_options)
+    if not _uses_torch_cell(layer, convention):
+        return cell.layer(**_cell_options(layer), **sequence_options)
+    if cell.torch_cell is None:
+        raise RnnspecError(
+            f"the keras backend has no torch-convention cell for {layer.kind!r} (layer {name!r}); "
+            "fix: use `convention: keras`, or register a torch cell for it with register_cell"
+        )
+    return keras.layers.RNN(cell.torch_cell(**_cell_options(layer)), **sequence_options)
 
 
-def _recurrent_layer(layer: RecurrentLayerSpec, name: str, convention: str) -> Layer:
+def _recurrent(layer: RecurrentLayer, name: str, inputs: int, convention: str) -> Layer:
     """The Keras layer for ``layer``: one direction, or ``Bidirectional`` (which clones it backwards) named ``name``."""
     rnn = _one_direction(layer, name, convention)
     if not layer.bidirectional:
         return rnn
     return keras.layers.Bidirectional(rnn, merge_mode=layer.merge_mode, name=name)
+
+
+register_cell("simple_rnn", keras.layers.SimpleRNN, TorchSimpleRNNCell)
+register_cell("lstm", keras.layers.LSTM, TorchLSTMCell)
+register_cell("gru", keras.layers.GRU, TorchGRUCell)
+
+
+# -- building ------------------------------------------------------------------------------------
 
 
 def _input_layer(spec: ModelSpec) -> Any:
@@ -347,52 +207,41 @@ def _input_layer(spec: ModelSpec) -> Any:
 
 
 def _layers(spec: ModelSpec) -> list[Layer]:
-    names = iter(spec.layer_names())
+    """One Keras layer per entry of ``spec.stack()``, from the builder of its kind, named as rnnspec names it."""
+    stack = spec.stack()
+    BUILDERS.check(stack)
+    inputs = (spec.input.vocab_size if spec.embedding is not None else spec.input.features) or 0
     layers: list[Layer] = []
-    if spec.embedding is not None:
-        assert spec.input.vocab_size is not None
-        layers.append(
-            keras.layers.Embedding(
-                spec.input.vocab_size, spec.embedding.output_dim, mask_zero=spec.embedding.mask_zero, name=next(names)
-            )
-        )
-    layers += [_recurrent_layer(layer, next(names), spec.convention) for layer in spec.recurrent]
-    if spec.head is not None:
-        head = spec.head
-        layers.append(
-            keras.layers.Dense(head.units, activation=head.activation, use_bias=head.use_bias, name=next(names))
-        )
+    for name, layer in stack:
+        layers.append(BUILDERS.get(layer.kind, name)(layer, name, inputs, spec.convention))
+        inputs = layer.output_features(inputs)
     return layers
 
 
-def _masked(spec: ModelSpec) -> bool:
-    return spec.embedding is not None and spec.embedding.mask_zero
+def _recurrent_layers(model: Model, spec: ModelSpec) -> list[tuple[str, RecurrentLayer, Layer]]:
+    """``(name, layer spec, Keras layer)`` of every recurrent layer, bottom to top."""
+    return [(name, layer, model.get_layer(name)) for name, layer in spec.stack() if isinstance(layer, RecurrentLayer)]
 
 
-def _directions(layer: Any) -> list[tuple[str, Any]]:
-    """``(canonical prefix, Keras RNN layer)`` per direction of a recurrent layer."""
+def _directions(layer: Any) -> list[Any]:
+    """The Keras RNN layer of each direction of a recurrent layer."""
     if isinstance(layer, keras.layers.Bidirectional):
-        return [("forward/", layer.forward_layer), ("backward/", layer.backward_layer)]
-    return [("", layer)]
-
-
-def _recurrent_names(spec: ModelSpec) -> list[str]:
-    start = 1 if spec.embedding is not None else 0
-    return spec.layer_names()[start : start + len(spec.recurrent)]
+        return [layer.forward_layer, layer.backward_layer]
+    return [layer]
 
 
 def _configure_runtime(model: Model, spec: ModelSpec) -> None:
     """Settings Keras does not serialize: no cuDNN behind a mask (it zeroes masked outputs, needs right padding)."""
-    if not _masked(spec):
+    if not spec.masked:
         return
-    for name in _recurrent_names(spec):
-        for _, rnn in _directions(model.get_layer(name)):
+    for _, _, layer in _recurrent_layers(model, spec):
+        for rnn in _directions(layer):
             if hasattr(rnn, "use_cudnn"):
                 rnn.use_cudnn = False
 
 
 def _cudnn_disabled(layer: Any) -> bool:
-    return any(getattr(rnn, "use_cudnn", None) is False for _, rnn in _directions(layer))
+    return any(getattr(rnn, "use_cudnn", None) is False for rnn in _directions(layer))
 
 
 def _attach(model: Model, spec: ModelSpec) -> None:
@@ -400,41 +249,40 @@ def _attach(model: Model, spec: ModelSpec) -> None:
     setattr(model, MODEL_SPEC_ATTR, spec)
 
 
-def _spec_of(model: Any) -> ModelSpec:
-    spec = getattr(model, MODEL_SPEC_ATTR, None)
-    if not isinstance(spec, ModelSpec):
-        raise RnnspecError(f"{type(model).__name__} was not built by rnnspec's keras backend (no spec attached)")
-    return spec
-
-
 def _counts(model: Model, spec: ModelSpec) -> dict[str, int]:
+    """Keras's ``count_params()`` of every layer of the stack, weightless ones (0) included."""
     return {name: int(model.get_layer(name).count_params()) for name in spec.layer_names()}
 
 
 # -- weights -------------------------------------------------------------------------------------
 
 
+def _variable(layer: Any, leaf: str) -> Any:
+    """The Keras variable behind a canonical weight leaf of ``layer`` (``kernel``, ``forward/bias``...).
+
+    A ``forward/`` or ``backward/`` step goes to that direction of a ``Bidirectional``; a recurrent
+    layer keeps its weights in its ``cell``; the leaf is then the attribute of Keras's name.
+    """
+    *path, attr = leaf.split("/")
+    holder = layer
+    for step in path:
+        holder = getattr(holder, f"{step}_layer")
+    holder = getattr(holder, "cell", holder)
+    variable = getattr(holder, attr, None)
+    if variable is None:
+        raise RnnspecError(
+            f"layer {layer.name!r} ({type(layer).__name__}) has no weight {leaf!r}; the keras backend built it "
+            "without the weight its spec declares (a bug in the builder of its kind)"
+        )
+    return variable
+
+
 def _variables(model: Model, spec: ModelSpec) -> dict[str, Any]:
-    """Canonical weight name → Keras variable: the one place that knows Keras's weight layout."""
+    """Canonical weight name → Keras variable, for every weight leaf the layer kinds declare."""
     out: dict[str, Any] = {}
-    names = iter(spec.layer_names())
-    if spec.embedding is not None:
-        name = next(names)
-        out[f"{name}/embeddings"] = model.get_layer(name).embeddings
-    for _ in spec.recurrent:
-        name = next(names)
-        for prefix, rnn in _directions(model.get_layer(name)):
-            cell = rnn.cell
-            for leaf in ("kernel", "recurrent_kernel", "bias", "recurrent_bias"):
-                variable = getattr(cell, leaf, None)
-                if variable is not None:
-                    out[f"{name}/{prefix}{leaf}"] = variable
-    if spec.head is not None:
-        name = next(names)
-        dense = model.get_layer(name)
-        out[f"{name}/kernel"] = dense.kernel
-        if dense.bias is not None:
-            out[f"{name}/bias"] = dense.bias
+    for full in weight_shapes(spec):
+        name, leaf = full.split("/", 1)
+        out[full] = _variable(model.get_layer(name), leaf)
     return out
 
 
@@ -552,11 +400,11 @@ class KerasBackend:
 
     def count_params(self, model: Model) -> dict[str, int]:
         """Keras's own ``count_params()`` of each of the spec's layers."""
-        return _counts(model, _spec_of(model))
+        return _counts(model, spec_of(model))
 
     def set_weights(self, model: Model, weights: dict[str, np.ndarray]) -> None:
         """Assign canonical weights to the Keras variables (exact: float32 in, float32 stored)."""
-        spec = _spec_of(model)
+        spec = spec_of(model)
         variables = _variables(model, spec)
         _check_names(variables, weights, spec)
         for name, variable in variables.items():
@@ -566,12 +414,12 @@ class KerasBackend:
         """The Keras variables as canonical float32 arrays."""
         return {
             name: np.array(variable.numpy(), dtype=np.float32)
-            for name, variable in _variables(model, _spec_of(model)).items()
+            for name, variable in _variables(model, spec_of(model)).items()
         }
 
     def predict(self, model: Model, x: np.ndarray) -> np.ndarray:
         """Inference outputs (dropout off) through ``predict_on_batch``, which traces once per model."""
-        spec = _spec_of(model)
+        spec = spec_of(model)
         arr = np.asarray(x, dtype=np.int32 if spec.input.vocab_size is not None else np.float32)
         if arr.shape[0] == 0:
             tail = (arr.shape[1], spec.output_units) if spec.output_per_step else (spec.output_units,)
@@ -586,7 +434,7 @@ class KerasBackend:
 
     def save_artifact(self, model: Model, directory: Path) -> list[Path]:
         """Write ``DIRECTORY/<spec name>.keras`` atomically, with the spec inside (see :func:`load_artifact`)."""
-        spec = _spec_of(model)
+        spec = spec_of(model)
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{spec.name}.keras"
@@ -604,18 +452,21 @@ class KerasBackend:
 
     def notes(self, model: Model) -> list[str]:
         """How the layers run: custom torch-convention cells, cuDNN switched off behind masks, TF32 on GPUs."""
-        spec = _spec_of(model)
+        spec = spec_of(model)
+        recurrent = _recurrent_layers(model, spec)
         notes = []
-        for name, layer in zip(_recurrent_names(spec), spec.recurrent, strict=True):
+        for name, layer, _ in recurrent:
             if _uses_torch_cell(layer, spec.convention):
+                cell = CELLS.get(layer.kind, name).torch_cell
                 notes.append(
                     f"{name}: torch convention, two bias vectors; runs as a custom Keras cell "
-                    f"({_TORCH_CELLS[layer.cell].__name__}) in Keras's generic step loop, never cuDNN"
+                    f"({cell.__name__}) in Keras's generic step loop, never cuDNN"
                 )
-        uncudnn = [name for name in _recurrent_names(spec) if _cudnn_disabled(model.get_layer(name))]
+        uncudnn = [name for name, _, keras_layer in recurrent if _cudnn_disabled(keras_layer)]
         if uncudnn:
+            source = "mask_value (Masking)" if spec.input.mask_value is not None else "mask_zero"
             notes.append(
-                f"{', '.join(uncudnn)}: use_cudnn=False behind mask_zero, so on a GPU they keep Keras's masking "
+                f"{', '.join(uncudnn)}: use_cudnn=False behind {source}, so on a GPU they keep Keras's masking "
                 "(cuDNN would write zeros at masked steps and needs right-padded masks)"
             )
         if tf.config.list_physical_devices("GPU") and tf.config.experimental.tensor_float_32_execution_enabled():

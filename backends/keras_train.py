@@ -3,6 +3,15 @@
 rnnspec.runtime.training orders the samples; each epoch is one ``fit(..., epochs=1, shuffle=False)`` on the
 ordered data, so both backends see the same batches. The loss of every optimizer step is read off
 Keras's own loss tracker (its running total and count), which is what Keras's epoch loss is made of.
+
+Losses and metrics are Keras's own objects, named as Keras names them in the history: ``loss``,
+``accuracy`` (Keras picks binary / sparse / categorical accuracy from the loss and shapes), ``mae``,
+``mse`` and ``rmse``. Keras's mask (``mask_zero`` or ``Masking``) rides on per-step outputs, so the
+loss and every metric skip padded steps. This module reaches Keras only through
+:mod:`.keras_runtime`; it never imports :mod:`.keras`.
+
+>>> trainer = KerasTrainer(model, spec.training)  # doctest: +SKIP
+>>> trainer.train_epoch(x, y, batch_size=32)["loss"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -13,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
+from rnnspec.runtime.models import spec_of
 
-from .keras import keras
+from .keras_runtime import keras
 
-__all__ = ["KerasTrainer", "keras_loss", "keras_optimizer"]
+__all__ = ["KerasTrainer", "keras_loss", "keras_metric", "keras_optimizer"]
 
 
 def keras_optimizer(spec: SGD | Adam | RMSprop) -> Any:
@@ -39,15 +49,39 @@ def keras_optimizer(spec: SGD | Adam | RMSprop) -> Any:
 
 
 def keras_loss(spec: LossSpec) -> Any:
-    """The Keras loss a spec's ``loss`` names."""
+    """The Keras loss a spec's ``loss`` names.
+
+    >>> keras_loss(LossSpec(name="huber", delta=2.0)).get_config()["delta"]  # doctest: +SKIP
+    2.0
+    """
     if spec.name == "mse":
         return keras.losses.MeanSquaredError()
+    if spec.name == "mae":
+        return keras.losses.MeanAbsoluteError()
+    if spec.name == "huber":
+        return keras.losses.Huber(delta=spec.huber_delta)
     cls = {
         "binary_crossentropy": keras.losses.BinaryCrossentropy,
         "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
         "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
     }[spec.name]
     return cls(from_logits=spec.from_logits)
+
+
+def keras_metric(name: str) -> Any:
+    """The Keras metric of a spec's metric name, reported under that name.
+
+    ``accuracy`` stays Keras's string, which ``compile`` resolves to binary, sparse categorical or
+    categorical accuracy from the loss and the shapes.
+    """
+    if name == "accuracy":
+        return "accuracy"
+    cls = {
+        "mae": keras.metrics.MeanAbsoluteError,
+        "mse": keras.metrics.MeanSquaredError,
+        "rmse": keras.metrics.RootMeanSquaredError,
+    }[name]
+    return cls(name=name)
 
 
 class _StepLosses(keras.callbacks.Callback):
@@ -79,18 +113,29 @@ class KerasTrainer:
     def __init__(self, model: Any, training: TrainingSpec, device: str | None = None):
         self.model = model
         self.training = training
+        self.spec = spec_of(model)
+        metrics = list(dict.fromkeys(training.metrics))
+        self.names = ["loss", *metrics]
         model.compile(
             optimizer=keras_optimizer(training.optimizer),
             loss=keras_loss(training.loss),
-            metrics=list(training.metrics),
+            metrics=[keras_metric(name) for name in metrics],
         )
 
     def _y(self, y: np.ndarray) -> np.ndarray:
+        """Targets as Keras takes them: int class ids, else float32 with the output's unit axis.
+
+        With one output unit, ``(n,)`` targets become ``(n, 1)`` and per-step ``(n, t)`` targets
+        ``(n, t, 1)``: Keras needs the unit axis once the outputs carry a mask, and a regression
+        loss would otherwise broadcast ``(n,)`` against ``(n, 1)``.
+        """
         if self.training.loss.name == "sparse_categorical_crossentropy":
             return y.astype(np.int32)
-        # one output unit: (n, t) targets become (n, t, 1), which Keras needs once the outputs carry a mask
-        rank = 3 if self.model._rnnspec_spec.output_per_step else 2
+        rank = 3 if self.spec.output_per_step else 2
         return (y[..., None] if y.ndim == rank - 1 else y).astype(np.float32)
+
+    def _logs(self, values: dict[str, Any]) -> dict[str, float]:
+        return {name: float(values[name]) for name in self.names}
 
     def train_epoch(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
@@ -99,11 +144,9 @@ class KerasTrainer:
         history = self.model.fit(
             x, self._y(y), batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[recorder]
         )
-        logs: dict[str, Any] = {"batch_loss": recorder.losses, "loss": history.history["loss"][0]}
-        if "accuracy" in history.history:
-            logs["accuracy"] = history.history["accuracy"][0]
-        return logs
+        logs = self._logs({k: v[0] for k, v in history.history.items()})
+        return {"batch_loss": recorder.losses, **logs}
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
         result = self.model.evaluate(x, self._y(y), batch_size=batch_size, verbose=0, return_dict=True)
-        return {k: float(result[k]) for k in ("loss", "accuracy") if k in result}
+        return self._logs(result)

@@ -93,4 +93,4 @@ class KindRegistry:
 
 
 def _label(entry: Any) -> str:
-    return getattr(entry, "__qualname__", None) or type(entry).__name__
+    return getattr(entry, "__qualname__", None) or repr(entry)[:80]
