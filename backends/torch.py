@@ -1,21 +1,32 @@
 """The PyTorch backend: a native, batch-first ``nn.Module`` with Keras-layout parameters.
 
+The module is a loop over the spec's layers (:meth:`~rnnspec.lang.spec.ModelSpec.stack`). Each
+layer kind's ``nn.Module`` comes from :data:`BUILDERS` (one builder per kind), and every layer
+module's ``forward(h, mask)`` returns ``(h, mask)`` with Keras's mask flow: ``Masking`` and an
+``Embedding`` with ``mask_zero`` create the mask, dropout and Dense layers pass it on, a recurrent
+layer without ``return_sequences`` drops it.
+
+Each recurrent cell kind registers, with :func:`cell`, one :class:`Cell` in :data:`CELLS`: its step
+function (Keras's equations), the PyTorch fused op that computes it where one can, and the gate
+order of PyTorch's layout. A new cell is one step function and one ``@cell(...)`` registration.
+
 Parameters are stored in the canonical (Keras) layout, so ``sum(p.numel())`` equals the
-analytic count of the spec's convention and weights copy 1:1. :func:`_torch_layout` is the one
-place that transposes kernels and reorders GRU gates (Keras z, r, h → PyTorch r, z, n) to call
-PyTorch's fused RNN kernels (``nn.RNN``/``nn.LSTM``/``nn.GRU``'s own ops; cuDNN on a GPU).
+analytic count of the spec's convention and weights copy 1:1. :meth:`_Direction._torch_layout` is
+the one place that transposes kernels and reorders gates (GRU: Keras z, r, h → PyTorch r, z, n) to
+call PyTorch's fused RNN kernels (``nn.RNN``/``nn.LSTM``/``nn.GRU``'s own ops; cuDNN on a GPU).
 
 Where the kernels cannot express the spec (activations other than tanh/sigmoid — relu for
-SimpleRNN —, GRU ``reset_after: false``, recurrent dropout while training, masks with holes) a
-step loop written from Keras's equations runs instead. Masks without holes (pre- or
-post-padding, Keras's ``pad_sequences`` default included) stay on the fused kernels: each row is
-left-aligned, run unpacked, and gathered back, which is exact because an RNN is causal.
+SimpleRNN —, GRU ``reset_after: false``, recurrent dropout while training, masks with holes) the
+step loop runs instead. Masks without holes (pre- or post-padding, Keras's ``pad_sequences``
+default included) stay on the fused kernels: each row is left-aligned, run unpacked, and gathered
+back, which is exact because an RNN is causal.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,49 +35,186 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnspec.lang.analysis import GATES, analyze
-from rnnspec.lang.spec import GRUSpec, LSTMSpec, ModelSpec, SimpleRNNSpec
+from rnnspec.lang.analysis import analyze
+from rnnspec.lang.layers import RecurrentLayer
+from rnnspec.lang.spec import ModelSpec
 from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.runtime.kinds import KindRegistry
 from rnnspec.runtime.weights import weight_shapes
 
-__all__ = ["BACKEND", "RnnspecModule", "TorchBackend", "load_artifact"]
+from .torch_ops import ACTIVATIONS, activation, dropout, dropout_mask
 
-_SELU_ALPHA = 1.6732632423543772
-_SELU_SCALE = 1.0507009873554805
+__all__ = [
+    "ACTIVATIONS",
+    "BACKEND",
+    "BUILDERS",
+    "CELLS",
+    "Cell",
+    "RnnspecModule",
+    "TorchBackend",
+    "cell",
+    "load_artifact",
+]
 
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "linear": lambda x: x,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "hard_sigmoid": F.hardsigmoid,
-    "relu": torch.relu,
-    "elu": F.elu,
-    "selu": lambda x: _SELU_SCALE * torch.where(x > 0, x, _SELU_ALPHA * torch.expm1(torch.clamp(x, max=0.0))),
-    "softplus": F.softplus,
-    "softsign": F.softsign,
-    "swish": F.silu,
-    "exponential": torch.exp,
-}
+Shapes = dict[str, tuple[int, ...]]
 
+BUILDERS = KindRegistry("torch", "builder")
+"""Layer kind → ``builder(layer_spec, name, shapes) -> nn.Module``; ``shapes`` are the layer's weight
+leaves (``kernel``, ``forward/bias``...) in the spec's convention."""
+CELLS = KindRegistry("torch", "step function")
+"""Recurrent cell kind → its :class:`Cell` (step function, fused op, PyTorch gate order)."""
 
 _KEYS = {"forward": "fwd", "backward": "bwd"}
 
 
-def _fusable(layer: Any) -> bool:
-    """Whether PyTorch's fused kernels compute exactly this cell."""
-    if isinstance(layer, SimpleRNNSpec):
-        return layer.activation in ("tanh", "relu")
-    if layer.activation != "tanh" or layer.recurrent_activation != "sigmoid":
-        return False
-    return not (isinstance(layer, GRUSpec) and not layer.reset_after)
+# -- the layer modules ------------------------------------------------------------------------------
+
+
+class _Layer(nn.Module):
+    """A layer of the stack: ``forward(h, mask) -> (h, mask)``; weightless by default."""
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return h, mask
+
+    def parameter(self, leaf: str) -> nn.Parameter:
+        """The parameter behind a canonical weight leaf (``kernel``, ``forward/bias``...)."""
+        param = getattr(self, leaf, None)
+        if not isinstance(param, nn.Parameter):
+            raise KeyError(leaf)
+        return param
+
+
+@BUILDERS.register("masking")
+class _Masking(_Layer):
+    """Keras ``Masking``: a step is kept where any feature differs from ``mask_value``; masked steps are zeroed."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.mask_value = float(layer.mask_value)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        keep = (h != self.mask_value).any(dim=-1)
+        return torch.where(keep[..., None], h, torch.zeros((), dtype=h.dtype, device=h.device)), keep
+
+
+@BUILDERS.register("embedding")
+class _Embedding(_Layer):
+    """Keras ``Embedding``; with ``mask_zero`` its mask is ``ids != 0`` (row 0 stays an ordinary row)."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.embeddings = nn.Parameter(torch.zeros(shapes["embeddings"]))
+        self.mask_zero = bool(layer.mask_zero)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        ids = h.long()
+        return F.embedding(ids, self.embeddings), (ids != 0) if self.mask_zero else mask
+
+
+@BUILDERS.register("dropout")
+class _Dropout(_Layer):
+    """Keras ``Dropout``: inverted dropout of every element while training; identity at inference."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.rate = float(layer.dropout)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return (dropout(h, self.rate) if self.training else h), mask
+
+
+@BUILDERS.register("spatial_dropout")
+class _SpatialDropout(_Layer):
+    """Keras ``SpatialDropout1D``: one multiplier per (sample, channel), the same at every step."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.rate = float(layer.spatial_dropout)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if not self.training:
+            return h, mask
+        return dropout(h, self.rate, (h.shape[0], 1, h.shape[2])), mask
+
+
+@BUILDERS.register("dense")
+class _Dense(_Layer):
+    """Keras ``Dense`` (on every step of a 3-D input); ``activate=False`` gives the pre-activation."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.kernel = nn.Parameter(torch.zeros(shapes["kernel"]))
+        self.bias = nn.Parameter(torch.zeros(shapes["bias"])) if "bias" in shapes else None
+        self.activation = layer.activation
+        self.act = activation(layer.activation)
+
+    def forward(self, h: Tensor, mask: Tensor | None, activate: bool = True) -> tuple[Tensor, Tensor | None]:
+        out = h @ self.kernel
+        if self.bias is not None:
+            out = out + self.bias
+        return (self.act(out) if activate else out), mask
+
+
+# -- recurrent cells ----------------------------------------------------------------------------------
+
+StepFunction = Callable[["_Direction", Tensor, tuple[Tensor, ...], "Tensor | None"], tuple[Tensor, tuple[Tensor, ...]]]
+"""``step(direction, xk, states, rec_masks) -> (output, states)``: one step of Keras's cell, where ``xk``
+is the input already multiplied by the kernel (plus the input bias) and ``rec_masks`` the recurrent
+dropout masks (None, one for all gates, or one per gate)."""
+FusedOp = Callable[[Any, Tensor, Tensor, list[Tensor], bool, bool], Tensor]
+"""``op(layer, x, h0, params, has_bias, training) -> outputs (batch, time, units)``: PyTorch's fused kernel
+on an unmasked batch-first sequence, with the weights in PyTorch's layout."""
+
+
+def _no_fused_kernel(layer: Any) -> str:
+    return "no fused PyTorch kernel"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """How one recurrent cell kind runs in PyTorch."""
+
+    step: StepFunction
+    """Keras's equations for one step (the step loop: masks with holes, other activations, recurrent dropout)."""
+    states: int = 1
+    """Number of state tensors (h; h and c for an LSTM)."""
+    fused: FusedOp | None = None
+    """PyTorch's fused op computing this cell, if any."""
+    unfusable: Callable[[Any], str | None] = _no_fused_kernel
+    """Why the fused op cannot compute a given layer of this kind (None when it can)."""
+    torch_gates: tuple[int, ...] | None = None
+    """Keras's gate blocks in PyTorch's order (GRU: ``(1, 0, 2)``); None when they agree."""
+    gate_dropout: bool = True
+    """With ``recurrent_dropout``, one input and one state mask per gate (Keras's ``implementation=1``)."""
+
+
+def cell(
+    *kinds: str,
+    states: int = 1,
+    fused: FusedOp | None = None,
+    unfusable: Callable[[Any], str | None] = _no_fused_kernel,
+    torch_gates: tuple[int, ...] | None = None,
+    gate_dropout: bool = True,
+) -> Callable[[StepFunction], StepFunction]:
+    """Decorator: register a step function as the :class:`Cell` of ``kinds`` (and the recurrent builder for them)."""
+
+    def decorate(step: StepFunction) -> StepFunction:
+        entry = Cell(step, states, fused, unfusable, torch_gates, gate_dropout)
+        for kind in kinds:
+            CELLS.add(kind, entry)
+            BUILDERS.add(kind, _Recurrent)
+        return step
+
+    return decorate
 
 
 class _Direction(nn.Module):
-    """One direction of a recurrent layer: Keras-layout parameters and the cell's step."""
+    """One direction of a recurrent layer: Keras-layout parameters, the fused kernel and the step loop."""
 
-    def __init__(self, layer: Any, shapes: dict[str, tuple[int, ...]]):
+    def __init__(self, layer: Any, entry: Cell, shapes: Shapes):
         super().__init__()
         self.layer = layer
+        self.cell = entry
         self.units = layer.units
         self.kernel = nn.Parameter(torch.zeros(shapes["kernel"]))
         self.recurrent_kernel = nn.Parameter(torch.zeros(shapes["recurrent_kernel"]))
@@ -74,8 +222,8 @@ class _Direction(nn.Module):
         self.recurrent_bias = (
             nn.Parameter(torch.zeros(shapes["recurrent_bias"])) if "recurrent_bias" in shapes else None
         )
-        self.act = ACTIVATIONS[layer.activation]
-        self.gate = ACTIVATIONS[getattr(layer, "recurrent_activation", "sigmoid")]
+        self.act = activation(layer.activation)
+        self.gate = activation(getattr(layer, "recurrent_activation", "sigmoid"))
 
     def biases(self) -> tuple[Tensor | None, Tensor | None]:
         """(input bias, recurrent bias) as flat vectors; None where the cell has none."""
@@ -88,13 +236,12 @@ class _Direction(nn.Module):
     # -- fused kernels ------------------------------------------------------------------------------
 
     def _torch_layout(self) -> list[Tensor]:
-        """Weights as PyTorch's RNN ops take them: transposed, GRU gates reordered, bias_hh filled."""
+        """Weights as PyTorch's RNN ops take them: transposed, gates reordered, bias_hh filled."""
         kernel, recurrent = self.kernel, self.recurrent_kernel
         b_in, b_rec = self.biases()
-        if isinstance(self.layer, GRUSpec):
+        if self.cell.torch_gates is not None:
             u = self.units
-            order = torch.cat([torch.arange(u, 2 * u), torch.arange(0, u), torch.arange(2 * u, 3 * u)])
-            order = order.to(kernel.device)
+            order = torch.cat([torch.arange(g * u, (g + 1) * u) for g in self.cell.torch_gates]).to(kernel.device)
             kernel, recurrent = kernel[:, order], recurrent[:, order]
             b_in = None if b_in is None else b_in[order]
             b_rec = None if b_rec is None else b_rec[order]
@@ -105,59 +252,11 @@ class _Direction(nn.Module):
 
     def run_fused(self, x: Tensor) -> Tensor:
         """All outputs ``(batch, time, units)`` of the fused kernel on unmasked input."""
-        batch = x.shape[0]
-        h0 = x.new_zeros(1, batch, self.units)
-        params = self._torch_layout()
-        has_bias = self.bias is not None
-        args = (params, has_bias, 1, 0.0, self.training, False, True)
-        if isinstance(self.layer, LSTMSpec):
-            return torch._VF.lstm(x, (h0, h0), *args)[0]
-        if isinstance(self.layer, GRUSpec):
-            return torch._VF.gru(x, h0, *args)[0]
-        op = torch._VF.rnn_tanh if self.layer.activation == "tanh" else torch._VF.rnn_relu
-        return op(x, h0, *args)[0]
+        assert self.cell.fused is not None
+        h0 = x.new_zeros(1, x.shape[0], self.units)
+        return self.cell.fused(self.layer, x, h0, self._torch_layout(), self.bias is not None, self.training)
 
     # -- the step loop -------------------------------------------------------------------------------
-
-    def step(
-        self, xk: Tensor, states: tuple[Tensor, ...], rec_masks: Tensor | None
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """One step of Keras's cell; ``xk`` is the input already multiplied by the kernel (plus bias)."""
-        u = self.units
-        h = states[0]
-        recurrent = self.recurrent_kernel
-        _, b_rec = self.biases()
-        if isinstance(self.layer, (SimpleRNNSpec, LSTMSpec)):
-            z = xk + _project(h, recurrent, rec_masks)
-            if b_rec is not None:
-                z = z + b_rec
-            if isinstance(self.layer, SimpleRNNSpec):
-                out = self.act(z)
-                return out, (out,)
-            i, f, g, o = z.split(u, dim=1)
-            c = self.gate(f) * states[1] + self.gate(i) * self.act(g)
-            out = self.gate(o) * self.act(c)
-            return out, (out, c)
-        assert isinstance(self.layer, GRUSpec)
-        if self.layer.reset_after:
-            hz = _project(h, recurrent, rec_masks)
-            if b_rec is not None:
-                hz = hz + b_rec
-            z, r = self.gate(xk[:, : 2 * u] + hz[:, : 2 * u]).split(u, dim=1)
-            candidate = self.act(xk[:, 2 * u :] + r * hz[:, 2 * u :])
-        else:
-            zr_masks = None if rec_masks is None else rec_masks[:2] if len(rec_masks) == 3 else rec_masks
-            hz = _project(h, recurrent[:, : 2 * u], zr_masks)
-            if b_rec is not None:
-                hz = hz + b_rec[: 2 * u]
-            z, r = self.gate(xk[:, : 2 * u] + hz).split(u, dim=1)
-            h_h = h if rec_masks is None else h * rec_masks[-1]
-            hh = (r * h_h) @ recurrent[:, 2 * u :]
-            if b_rec is not None:
-                hh = hh + b_rec[2 * u :]
-            candidate = self.act(xk[:, 2 * u :] + hh)
-        out = z * h + (1 - z) * candidate
-        return out, (out,)
 
     def run_loop(
         self, x: Tensor, mask: Tensor | None, zero_output: bool, in_masks: Tensor | None, rec_masks: Tensor | None
@@ -165,15 +264,13 @@ class _Direction(nn.Module):
         """Keras's ``rnn`` loop (masked steps keep the state) over input in processing order."""
         batch, time = x.shape[0], x.shape[1]
         b_in, _ = self.biases()
-        xk = _project(x, self.kernel, in_masks)
-        if b_in is not None:
-            xk = xk + b_in
+        xk = _add_bias(_project(x, self.kernel, in_masks), b_in)
         zeros = x.new_zeros(batch, self.units)
-        states: tuple[Tensor, ...] = (zeros, zeros) if isinstance(self.layer, LSTMSpec) else (zeros,)
+        states: tuple[Tensor, ...] = (zeros,) * self.cell.states
         previous = zeros
         outputs = []
         for t in range(time):
-            out, new_states = self.step(xk[:, t], states, rec_masks)
+            out, new_states = self.cell.step(self, xk[:, t], states, rec_masks)
             if mask is not None:
                 keep = mask[:, t, None]
                 out = torch.where(keep, out, zeros if zero_output else previous)
@@ -222,25 +319,46 @@ def _run_aligned(direction: _Direction, x: Tensor, mask: Tensor, zero_output: bo
     return restored * keep[..., None].to(restored.dtype)
 
 
-class _Recurrent(nn.Module):
-    """One recurrent layer (both directions when bidirectional), with Keras's masking semantics."""
+class _Recurrent(_Layer):
+    """One recurrent layer (both directions when bidirectional), with Keras's masking semantics.
 
-    def __init__(self, layer: Any, name: str, shapes: dict[str, tuple[int, ...]]):
+    The builder of every cell kind registered with :func:`cell`.
+    """
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
         super().__init__()
         self.layer = layer
+        self.cell = CELLS.get(layer.kind, name)
         tags = ["forward", "backward"] if layer.bidirectional else ["forward"]
-        prefix = {t: f"{name}/{t}/" if layer.bidirectional else f"{name}/" for t in tags}
+        prefix = {t: f"{t}/" if layer.bidirectional else "" for t in tags}
         # ModuleDict keys cannot be "forward" (nn.Module.forward), hence fwd / bwd.
         self.directions = nn.ModuleDict(
             {
                 _KEYS[t]: _Direction(
-                    layer, {k[len(prefix[t]) :]: v for k, v in shapes.items() if k.startswith(prefix[t])}
+                    layer, self.cell, {k[len(prefix[t]) :]: v for k, v in shapes.items() if k.startswith(prefix[t])}
                 )
                 for t in tags
             }
         )
-        self.fused = _fusable(layer)
+        self.why_loop = self.cell.unfusable(layer) if self.cell.fused is not None else _no_fused_kernel(layer)
+        self.fused = self.why_loop is None
         self.loop_calls = 0
+
+    def parameter(self, leaf: str) -> nn.Parameter:
+        parts = leaf.split("/")
+        direction = self.directions[_KEYS[parts[0]] if len(parts) == 2 else "fwd"]
+        param = getattr(direction, parts[-1], None)
+        if not isinstance(param, nn.Parameter):
+            raise KeyError(leaf)
+        return param
+
+    def note(self, name: str) -> str:
+        """Which path this layer takes (``rnnspec build`` prints it)."""
+        layer = self.layer
+        if self.fused:
+            extra = " (a step loop while training, for recurrent_dropout)" if layer.recurrent_dropout > 0 else ""
+            return f"{name}: fused PyTorch {layer.kind} kernel{extra}; masks with holes use a step loop"
+        return f"{name}: step loop ({self.why_loop}); PyTorch's fused kernels cannot express it"
 
     def _dropout_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """Keras's RNN dropout: masks drawn once per sequence, shaped ``(copies, batch, [1,] size)``.
@@ -252,10 +370,10 @@ class _Recurrent(nn.Module):
             return None, None
         layer = self.layer
         p, q = layer.dropout, layer.recurrent_dropout
-        copies = GATES[layer.cell] if q > 0 and not isinstance(layer, SimpleRNNSpec) else 1
+        copies = layer.gates if q > 0 and self.cell.gate_dropout else 1
         batch = x.shape[0]
-        in_masks = F.dropout(x.new_ones(copies, batch, 1, x.shape[2]), p) if p > 0 else None
-        rec_masks = F.dropout(x.new_ones(copies, batch, layer.units), q) if q > 0 else None
+        in_masks = dropout_mask(x, (copies, batch, 1, x.shape[2]), p) if p > 0 else None
+        rec_masks = dropout_mask(x, (copies, batch, layer.units), q) if q > 0 else None
         return in_masks, rec_masks
 
     def _direction(self, d: _Direction, x: Tensor, mask: Tensor | None, backwards: bool, zero: bool) -> Tensor:
@@ -276,110 +394,157 @@ class _Recurrent(nn.Module):
         self.loop_calls += 1
         return d.run_loop(x, mask, zero, in_masks, rec_masks)
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         layer = self.layer
+        out_mask = mask if layer.return_sequences else None
         if not layer.bidirectional:
-            out = self._direction(self.directions["fwd"], x, mask, layer.go_backwards, False)
-            return out if layer.return_sequences else out[:, -1]
+            out = self._direction(self.directions["fwd"], h, mask, layer.go_backwards, False)
+            return (out if layer.return_sequences else out[:, -1]), out_mask
         zero = layer.return_sequences
-        fwd = self._direction(self.directions["fwd"], x, mask, False, zero)
-        bwd = self._direction(self.directions["bwd"], x, mask, True, zero)
+        fwd = self._direction(self.directions["fwd"], h, mask, False, zero)
+        bwd = self._direction(self.directions["bwd"], h, mask, True, zero)
         if layer.return_sequences:
             bwd = bwd.flip(1)
         else:
             fwd, bwd = fwd[:, -1], bwd[:, -1]
         mode = layer.merge_mode
         if mode == "concat":
-            return torch.cat([fwd, bwd], dim=-1)
+            return torch.cat([fwd, bwd], dim=-1), out_mask
         if mode == "sum":
-            return fwd + bwd
+            return fwd + bwd, out_mask
         if mode == "mul":
-            return fwd * bwd
-        return (fwd + bwd) / 2
+            return fwd * bwd, out_mask
+        return (fwd + bwd) / 2, out_mask
 
 
-class _Embedding(nn.Module):
-    def __init__(self, shape: tuple[int, ...]):
-        super().__init__()
-        self.embeddings = nn.Parameter(torch.zeros(shape))
-
-    def forward(self, ids: Tensor) -> Tensor:
-        return F.embedding(ids, self.embeddings)
+def _gated_unfusable(layer: Any) -> str | None:
+    if layer.activation != "tanh" or layer.recurrent_activation != "sigmoid":
+        return f"activation {layer.activation}, recurrent_activation {layer.recurrent_activation}"
+    return None
 
 
-class _Dense(nn.Module):
-    def __init__(self, kernel: tuple[int, ...], bias: tuple[int, ...] | None):
-        super().__init__()
-        self.kernel = nn.Parameter(torch.zeros(kernel))
-        self.bias = nn.Parameter(torch.zeros(bias)) if bias is not None else None
+def _fused_simple_rnn(layer: Any, x: Tensor, h0: Tensor, params: list[Tensor], has_bias: bool, train: bool) -> Tensor:
+    op = torch._VF.rnn_tanh if layer.activation == "tanh" else torch._VF.rnn_relu
+    return op(x, h0, params, has_bias, 1, 0.0, train, False, True)[0]
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = x @ self.kernel
-        return out + self.bias if self.bias is not None else out
+
+def _fused_lstm(layer: Any, x: Tensor, h0: Tensor, params: list[Tensor], has_bias: bool, train: bool) -> Tensor:
+    return torch._VF.lstm(x, (h0, h0), params, has_bias, 1, 0.0, train, False, True)[0]
+
+
+def _fused_gru(layer: Any, x: Tensor, h0: Tensor, params: list[Tensor], has_bias: bool, train: bool) -> Tensor:
+    return torch._VF.gru(x, h0, params, has_bias, 1, 0.0, train, False, True)[0]
+
+
+def _add_bias(z: Tensor, bias: Tensor | None) -> Tensor:
+    return z if bias is None else z + bias
+
+
+@cell(
+    "simple_rnn",
+    fused=_fused_simple_rnn,
+    unfusable=lambda layer: None if layer.activation in ("tanh", "relu") else f"activation {layer.activation}",
+    gate_dropout=False,
+)
+def simple_rnn_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: Tensor | None):
+    """Keras ``SimpleRNNCell``: ``h = activation(x·W + b + h·U)``."""
+    out = d.act(_add_bias(xk + _project(states[0], d.recurrent_kernel, rec_masks), d.biases()[1]))
+    return out, (out,)
+
+
+@cell("lstm", states=2, fused=_fused_lstm, unfusable=_gated_unfusable)
+def lstm_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: Tensor | None):
+    """Keras ``LSTMCell`` (gates i, f, c, o): ``c = f·c + i·act(z_c)``, ``h = o·act(c)``."""
+    z = _add_bias(xk + _project(states[0], d.recurrent_kernel, rec_masks), d.biases()[1])
+    i, f, g, o = z.split(d.units, dim=1)
+    c = d.gate(f) * states[1] + d.gate(i) * d.act(g)
+    out = d.gate(o) * d.act(c)
+    return out, (out, c)
+
+
+def _gru_unfusable(layer: Any) -> str | None:
+    return "GRU reset_after: false" if not layer.reset_after else _gated_unfusable(layer)
+
+
+@cell("gru", fused=_fused_gru, unfusable=_gru_unfusable, torch_gates=(1, 0, 2))
+def gru_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: Tensor | None):
+    """Keras ``GRUCell`` (gates z, r, h), both ``reset_after`` forms; ``h = z·h + (1-z)·candidate``."""
+    u = d.units
+    h = states[0]
+    recurrent = d.recurrent_kernel
+    _, b_rec = d.biases()
+    if d.layer.reset_after:
+        hz = _add_bias(_project(h, recurrent, rec_masks), b_rec)
+        z, r = d.gate(xk[:, : 2 * u] + hz[:, : 2 * u]).split(u, dim=1)
+        candidate = d.act(xk[:, 2 * u :] + r * hz[:, 2 * u :])
+    else:
+        zr_masks = None if rec_masks is None else rec_masks[:2] if len(rec_masks) == 3 else rec_masks
+        hz = _add_bias(_project(h, recurrent[:, : 2 * u], zr_masks), None if b_rec is None else b_rec[: 2 * u])
+        z, r = d.gate(xk[:, : 2 * u] + hz).split(u, dim=1)
+        h_h = h if rec_masks is None else h * rec_masks[-1]
+        hh = _add_bias((r * h_h) @ recurrent[:, 2 * u :], None if b_rec is None else b_rec[2 * u :])
+        candidate = d.act(xk[:, 2 * u :] + hh)
+    out = z * h + (1 - z) * candidate
+    return out, (out,)
+
+
+# -- the model ----------------------------------------------------------------------------------------
 
 
 class RnnspecModule(nn.Module):
     """A spec compiled to PyTorch. ``forward(x)`` gives the outputs as the head defines them
-    (probabilities for sigmoid/softmax); ``forward(x, logits=True)`` the pre-activation."""
+    (probabilities for sigmoid/softmax); ``forward(x, logits=True)`` the output layer's pre-activation.
+
+    After each call :attr:`output_mask` holds Keras's mask of the outputs (``(batch, time)`` bool for
+    per-step outputs of a masked model, else None): the trainer's losses and metrics skip padding with it.
+    """
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         setattr(self, MODEL_SPEC_ATTR, spec)
         setattr(self, MODEL_BACKEND_ATTR, "torch")
         self.spec = spec
-        shapes = weight_shapes(spec)
-        names = iter(spec.layer_names())
+        stack = spec.stack()
+        BUILDERS.check(stack)
+        CELLS.check([(name, layer) for name, layer in stack if isinstance(layer, RecurrentLayer)])
         layers: dict[str, nn.Module] = {}
-        self.embedding_name = self.head_name = None
-        if spec.embedding is not None:
-            self.embedding_name = next(names)
-            layers[self.embedding_name] = _Embedding(shapes[f"{self.embedding_name}/embeddings"])
-        self.recurrent_names = []
-        for layer in spec.recurrent:
-            name = next(names)
-            self.recurrent_names.append(name)
-            layers[name] = _Recurrent(layer, name, {k: v for k, v in shapes.items() if k.split("/", 1)[0] == name})
-        if spec.head is not None:
-            self.head_name = next(names)
-            layers[self.head_name] = _Dense(shapes[f"{self.head_name}/kernel"], shapes.get(f"{self.head_name}/bias"))
+        for row in analyze(spec).layers:
+            assert row.layer is not None
+            shapes = row.layer.weight_shapes(row.input_dim, spec.convention)
+            layers[row.name] = BUILDERS.get(row.layer.kind, row.name)(row.layer, row.name, shapes)
         self.layers = nn.ModuleDict(layers)
+        self.embedding_name = next((name for name, layer in stack if layer is spec.embedding), None)
+        output = spec.output_layer
+        self.output_name = next((name for name, layer in stack if output is not None and layer is output), None)
+        self.head_name = self.output_name
+        self.recurrent_names = [name for name, layer in stack if isinstance(layer, RecurrentLayer)]
         self.capture_embedding = False
         self.embedded: Tensor | None = None
         self.embedded_ids: Tensor | None = None
+        self.output_mask: Tensor | None = None
 
     def forward(self, x: Tensor, logits: bool = False) -> Tensor:
-        mask = None
-        if self.embedding_name is not None:
-            ids = x.long()
-            h = self.layers[self.embedding_name](ids)
-            if self.capture_embedding and h.requires_grad:
+        h = x.long() if self.embedding_name is not None else x.to(next(self.parameters()).dtype)
+        mask: Tensor | None = None
+        for name, module in self.layers.items():
+            if name == self.output_name:
+                h, mask = module(h, mask, activate=not logits)
+            else:
+                h, mask = module(h, mask)
+            if name == self.embedding_name and self.capture_embedding and h.requires_grad:
                 # the trainer reads the gradient per token occurrence (TensorFlow's IndexedSlices)
                 h.retain_grad()
-                self.embedded, self.embedded_ids = h, ids
-            if self.spec.embedding.mask_zero:
-                mask = ids != 0
-        else:
-            h = x.to(next(self.parameters()).dtype)
-        for name, layer in zip(self.recurrent_names, self.spec.recurrent, strict=True):
-            h = self.layers[name](h, mask)
-            if not layer.return_sequences:
-                mask = None
-        if self.head_name is not None:
-            h = self.layers[self.head_name](h)
-            if not logits:
-                act = self.spec.head.activation
-                h = torch.softmax(h, dim=-1) if act == "softmax" else ACTIVATIONS[act](h)
+                self.embedded, self.embedded_ids = h, x.long()
+        self.output_mask = mask
         return h
 
     def parameter_of(self, canonical: str) -> nn.Parameter:
         """The parameter behind a canonical weight name (``recurrent_0/forward/kernel``...)."""
-        parts = canonical.split("/")
-        module = self.layers[parts[0]]
-        if isinstance(module, _Recurrent):
-            module = module.directions[_KEYS[parts[1]] if len(parts) == 3 else "fwd"]
-        param = getattr(module, parts[-1])
-        assert isinstance(param, nn.Parameter), canonical
-        return param
+        layer, _, leaf = canonical.partition("/")
+        try:
+            return self.layers[layer].parameter(leaf)
+        except KeyError:
+            raise KeyError(f"{canonical!r} is not a weight of spec {self.spec.name!r}") from None
 
 
 class TorchBackend:
@@ -403,6 +568,7 @@ class TorchBackend:
         }
 
     def count_params(self, model: RnnspecModule) -> dict[str, int]:
+        """Parameters per layer name, 0 for weightless layers (masking, dropout)."""
         return {name: sum(p.numel() for p in module.parameters()) for name, module in model.layers.items()}
 
     def predict(self, model: RnnspecModule, x: np.ndarray) -> np.ndarray:
@@ -422,21 +588,19 @@ class TorchBackend:
 
         spec = model.spec
         time = spec.input.seq_len or 3
-        x = torch.ones((1, time), dtype=torch.long) if spec.embedding else torch.zeros((1, time, spec.input.features))
+        x = torch.ones((1, time), dtype=torch.long) if spec.embedding else torch.ones((1, time, spec.input.features))
         shapes: dict[str, tuple[int | None, ...]] = {}
-        hooks = [
-            module.register_forward_hook(
-                lambda _m, _i, out, name=name: shapes.__setitem__(
-                    name,
-                    (
-                        None,
-                        *(
-                            None if (d == time and spec.input.seq_len is None and k == 0) else d
-                            for k, d in enumerate(out.shape[1:])
-                        ),
-                    ),
-                )
+
+        def record(name: str, out: tuple[Tensor, Tensor | None]) -> None:
+            dims = out[0].shape[1:]
+            free = spec.input.seq_len is None
+            shapes[name] = (
+                None,
+                *(None if (d == time and free and k == 0 and len(dims) > 1) else d for k, d in enumerate(dims)),
             )
+
+        hooks = [
+            module.register_forward_hook(lambda _m, _i, out, name=name: record(name, out))
             for name, module in model.layers.items()
         ]
         try:
@@ -452,17 +616,7 @@ class TorchBackend:
         return render_rows(spec.name, rows, trainable=trainable, non_trainable=frozen, note="torch.nn.Module")
 
     def notes(self, model: RnnspecModule) -> list[str]:
-        out = []
-        for name, layer in zip(model.recurrent_names, model.spec.recurrent, strict=True):
-            if _fusable(layer):
-                extra = ""
-                if layer.recurrent_dropout > 0:
-                    extra = " (a step loop while training, for recurrent_dropout)"
-                out.append(f"{name}: fused PyTorch {layer.cell} kernel{extra}; masks with holes use a step loop")
-            else:
-                why = _loop_reason(layer)
-                out.append(f"{name}: step loop ({why}); PyTorch's fused kernels cannot express it")
-        return out
+        return [module.note(name) for name, module in model.layers.items() if isinstance(module, _Recurrent)]
 
     def trainer(self, model: RnnspecModule, training: Any, device: str | None = None) -> Any:
         from .torch_train import TorchTrainer
@@ -482,14 +636,6 @@ class TorchBackend:
         metadata = {"format": "rnnspec-torch-state-dict/1", "spec": json.dumps(model.spec.to_dict(), sort_keys=True)}
         write_bytes_atomic(path, save(state, metadata=metadata))
         return [path]
-
-
-def _loop_reason(layer: Any) -> str:
-    if isinstance(layer, GRUSpec) and not layer.reset_after:
-        return "GRU reset_after: false"
-    if isinstance(layer, SimpleRNNSpec):
-        return f"activation {layer.activation}"
-    return f"activation {layer.activation}, recurrent_activation {layer.recurrent_activation}"
 
 
 def load_artifact(path: str | Path) -> RnnspecModule:

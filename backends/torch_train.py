@@ -2,16 +2,23 @@
 
 - Losses are computed from logits where the head is sigmoid or softmax, as Keras does (it reads the
   logits behind its ``sigmoid``/``softmax`` outputs), so ``binary_crossentropy`` is
-  ``BCEWithLogits`` and the categorical losses are ``log_softmax`` based. ``sum_over_batch_size``
-  reduction: the mean over every element, or over the unmasked ones when the outputs carry
-  ``mask_zero``'s mask (per-step outputs).
+  ``BCEWithLogits`` and the categorical losses are ``log_softmax`` based. ``mse``, ``mae`` and
+  ``huber`` compare the outputs with the targets, averaged over the last axis. ``sum_over_batch_size``
+  reduction: the mean over every element, or over the unmasked ones when the outputs carry Keras's
+  mask (per-step outputs of a model with ``mask_zero`` or ``mask_value``; the model reports the mask
+  of its last call, :attr:`RnnspecModule.output_mask`).
 - Optimizers follow Keras's update formulas (:class:`KerasOptimizer`), not ``torch.optim``'s:
   RMSprop's epsilon inside the square root, Adam's "epsilon hat", Keras's defaults.
 - TensorFlow hands the embedding gradient to the optimizer as one slice per token occurrence, and
   Adam / RMSprop square each slice before duplicates are summed; clipping by value also acts per
   slice. The trainer reproduces that from the gradient of the embedded sequence.
-- Epoch logs are Keras's: the loss is the running mean weighted by batch size, the accuracy the
-  mean over every (unmasked) element.
+- Epoch logs are Keras's: the loss is the running mean weighted by batch size; ``accuracy``, ``mae``
+  and ``mse`` the mean over every (unmasked) sample or step of the per-step value (itself the mean
+  over the last axis); ``rmse`` the square root of the epoch's mean squared error. Keras's
+  ``RootMeanSquaredError`` is not a wrapped loss function and does not read the outputs' mask, so
+  ``rmse`` counts padded steps too (checked against Keras by tests/test_torch_kinds.py).
+- Clipping (``clipnorm`` / ``clipvalue``) is one function, :func:`clip_gradient`, used for every
+  variable and for the embedding's per-occurrence slices.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from torch import Tensor
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
-__all__ = ["KerasOptimizer", "TorchTrainer", "resolve_device"]
+from .torch_ops import activation
+
+__all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -57,6 +66,17 @@ def _flush_denormals():
             torch.set_flush_denormal(False)
 
 
+def clip_gradient(grad: Tensor, clipnorm: float | None, clipvalue: float | None) -> Tensor:
+    """Keras's ``clipnorm`` (scale to at most this L2 norm over the whole tensor) or ``clipvalue``
+    (each element to ``[-clipvalue, clipvalue]``); the gradient itself when neither is set."""
+    if clipnorm:
+        norm = grad.pow(2).sum().sqrt()
+        return grad * clipnorm / torch.maximum(norm, norm.new_tensor(clipnorm))
+    if clipvalue:
+        return grad.clamp(-clipvalue, clipvalue)
+    return grad
+
+
 class KerasOptimizer:
     """SGD / Adam / RMSprop with Keras 3's update formulas and clipping, on torch tensors."""
 
@@ -68,12 +88,7 @@ class KerasOptimizer:
 
     def clip(self, grad: Tensor) -> Tensor:
         """Keras's per-variable ``clipnorm`` or ``clipvalue``."""
-        if self.spec.clipnorm:
-            norm = grad.pow(2).sum().sqrt()
-            return grad * self.spec.clipnorm / torch.maximum(norm, norm.new_tensor(self.spec.clipnorm))
-        if self.spec.clipvalue:
-            return grad.clamp(-self.spec.clipvalue, self.spec.clipvalue)
-        return grad
+        return clip_gradient(grad, self.spec.clipnorm, self.spec.clipvalue)
 
     @torch.no_grad()
     def step(self, grads: list[Tensor], squares: dict[int, Tensor] | None = None) -> None:
@@ -126,6 +141,24 @@ class KerasOptimizer:
             param.sub_(m * alpha / (v.sqrt() + s.epsilon))
 
 
+class _Sums:
+    """Keras's epoch accumulators: per metric a running ``[total, count]``, in float64."""
+
+    def __init__(self, names: list[str]):
+        self.values = {name: np.zeros(2) for name in names}
+
+    def add(self, batch: dict[str, Tensor]) -> None:
+        for name, pair in batch.items():
+            self.values[name] += pair.detach().cpu().double().numpy()
+
+    def results(self) -> dict[str, float]:
+        out = {}
+        for name, (total, count) in self.values.items():
+            mean = total / count if count else 0.0
+            out[name] = float(np.sqrt(mean)) if name == "rmse" else float(mean)
+        return out
+
+
 class TorchTrainer:
     """One optimizer and loss for one model; ``train_epoch`` and ``evaluate`` as rnnspec.runtime.training expects."""
 
@@ -139,10 +172,12 @@ class TorchTrainer:
         self.optimizer = KerasOptimizer(self.params, training.optimizer)
         self.embedding = model.layers[model.embedding_name].embeddings if model.embedding_name else None
         self.embedding_index = next((i for i, p in enumerate(self.params) if p is self.embedding), None)
-        self.track_accuracy = "accuracy" in training.metrics
+        self.metrics = list(dict.fromkeys(training.metrics))
         spec = self.spec
-        self.masked_outputs = bool(spec.embedding and spec.embedding.mask_zero and spec.output_per_step)
-        self.output_activation = spec.output_activation
+        self.masked_outputs = spec.output_masked
+        output = spec.output_layer
+        self.output_activation = output.activation if output is not None else "linear"
+        self.activate = activation(self.output_activation)
         loss = training.loss
         self.on_logits = loss.from_logits or (
             (loss.name == "binary_crossentropy" and self.output_activation == "sigmoid")
@@ -152,7 +187,7 @@ class TorchTrainer:
             )
         )
 
-    # -- loss and accuracy -------------------------------------------------------------------------
+    # -- loss and metrics ----------------------------------------------------------------------------
 
     def _targets(self, y: np.ndarray, out: Tensor) -> Tensor:
         name = self.training.loss.name
@@ -167,29 +202,26 @@ class TorchTrainer:
 
     def _elementwise_loss(self, raw: Tensor, target: Tensor) -> Tensor:
         """Per-element loss (the last axis reduced as Keras does), from logits where Keras uses them."""
-        name = self.training.loss.name
-        if name == "mse":
-            return (self._activate(raw) - target).pow(2).mean(-1)
+        loss = self.training.loss
+        name = loss.name
+        if name in ("mse", "mae", "huber"):
+            error = self.activate(raw) - target
+            if name == "mse":
+                return error.pow(2).mean(-1)
+            if name == "mae":
+                return error.abs().mean(-1)
+            delta = loss.huber_delta
+            size = error.abs()
+            return torch.where(size <= delta, 0.5 * error.pow(2), delta * size - 0.5 * delta**2).mean(-1)
         if name == "binary_crossentropy":
             if self.on_logits:
                 return F.binary_cross_entropy_with_logits(raw, target, reduction="none").mean(-1)
-            p = self._activate(raw).clamp(1e-7, 1 - 1e-7)
+            p = self.activate(raw).clamp(1e-7, 1 - 1e-7)
             return -(target * p.log() + (1 - target) * (1 - p).log()).mean(-1)
-        log_p = F.log_softmax(raw, dim=-1) if self.on_logits else self._activate(raw).clamp(1e-7, 1 - 1e-7).log()
+        log_p = F.log_softmax(raw, dim=-1) if self.on_logits else self.activate(raw).clamp(1e-7, 1 - 1e-7).log()
         if name == "sparse_categorical_crossentropy":
             return -log_p.gather(-1, target.unsqueeze(-1)).squeeze(-1)
         return -(target * log_p).sum(-1)
-
-    def _activate(self, raw: Tensor) -> Tensor:
-        """The model's outputs from the head's pre-activation (identity when there is no head)."""
-        if self.spec.head is None:
-            return raw
-        act = self.spec.head.activation
-        if act == "softmax":
-            return torch.softmax(raw, -1)
-        from .torch import ACTIVATIONS
-
-        return ACTIVATIONS[act](raw)
 
     def _matches(self, outputs: Tensor, target: Tensor, y: np.ndarray) -> Tensor:
         """Keras's "accuracy": binary, sparse categorical or categorical, chosen from the shapes."""
@@ -203,46 +235,75 @@ class TorchTrainer:
             return (predicted == labels).to(outputs.dtype)
         return (predicted == target.argmax(-1)).to(outputs.dtype)
 
-    def _batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Tensor, Tensor | None]:
-        """Loss of one batch and, when accuracy is tracked, its sums ``[hits, weight]``."""
+    def _metric_sums(self, outputs: Tensor, target: Tensor, y: np.ndarray, weight: Tensor | None) -> dict[str, Tensor]:
+        """Each metric's ``[total, count]`` for one batch, as Keras's metric objects accumulate them.
+
+        ``accuracy``, ``mae`` and ``mse`` wrap a per-step function (the mean over the last axis) in
+        Keras's ``Mean``, weighted by the outputs' mask; ``rmse`` (``RootMeanSquaredError``) averages the
+        squared error per sample and ignores the mask; its epoch value is the root of total / count.
+        """
+        sums: dict[str, Tensor] = {}
+        values = None
+        if any(name != "accuracy" for name in self.metrics):
+            values = torch.as_tensor(y, device=self.device).to(outputs.dtype)
+            if values.dim() == outputs.dim() - 1:
+                values = values.unsqueeze(-1)
+            error = outputs - values
+        for name in self.metrics:
+            if name == "rmse":
+                per_sample = error.pow(2).reshape(len(error), -1).mean(-1)
+                sums[name] = torch.stack([per_sample.sum(), per_sample.new_tensor(float(len(per_sample)))])
+                continue
+            if name == "accuracy":
+                per_step = self._matches(outputs, target, y)
+            elif name == "mae":
+                per_step = error.abs().mean(-1)
+            else:
+                per_step = error.pow(2).mean(-1)
+            w = torch.ones_like(per_step) if weight is None else weight
+            sums[name] = torch.stack([(per_step * w).sum(), w.sum()])
+        return sums
+
+    def _batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss of one batch and each metric's sums ``[total, count]``."""
         x = torch.as_tensor(xb, device=self.device)
         raw = self.model(x, logits=True)
         target = self._targets(yb, raw)
         losses = self._elementwise_loss(raw, target)
-        if self.masked_outputs:
-            weight = (x != 0).to(losses.dtype)
+        mask = self.model.output_mask if self.masked_outputs else None
+        if mask is not None:
+            weight = mask.to(losses.dtype)
             valid = weight.sum()
             loss = (losses * weight).sum() / valid if valid > 0 else losses.sum() * 0
         else:
             weight = None
             loss = losses.mean()
-        hits = None
-        if self.track_accuracy:
+        sums: dict[str, Tensor] = {}
+        if self.metrics:
             with torch.no_grad():
-                matches = self._matches(self._activate(raw), target, yb)
-                w = torch.ones_like(matches) if weight is None else weight
-                hits = torch.stack([(matches * w).sum(), w.sum()])
-        return loss, hits
+                sums = self._metric_sums(self.activate(raw.detach()), target, yb, weight)
+        return loss, sums
 
     # -- epochs --------------------------------------------------------------------------------------
 
     def train_epoch(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
+        """One pass in the given order: ``batch_loss``, ``loss`` and each metric of ``training.metrics``."""
         model = self.model
         n_batches = -(-len(x) // batch_size)
         model.train()
         model.capture_embedding = self.embedding is not None
         batch_losses: list[float] = []
         loss_total = seen = 0.0
-        acc = np.zeros(2)
+        metrics = _Sums(self.metrics)
         try:
             with _flush_denormals():
                 for start in range(0, len(x), batch_size):
                     xb, yb = x[start : start + batch_size], y[start : start + batch_size]
                     for p in self.params:
                         p.grad = None
-                    loss, hits = self._batch(xb, yb)
+                    loss, sums = self._batch(xb, yb)
                     loss.backward()
                     grads, squares = self._gradients()
                     self.optimizer.step(grads, squares)
@@ -250,16 +311,12 @@ class TorchTrainer:
                     batch_losses.append(value)
                     loss_total += value * len(xb)
                     seen += len(xb)
-                    if hits is not None:
-                        acc += hits.detach().cpu().double().numpy()
+                    metrics.add(sums)
                     if progress is not None:
                         progress(len(batch_losses), n_batches)
         finally:
             model.capture_embedding = False
-        logs: dict[str, Any] = {"batch_loss": batch_losses, "loss": loss_total / seen}
-        if self.track_accuracy:
-            logs["accuracy"] = acc[0] / acc[1] if acc[1] else 0.0
-        return logs
+        return {"batch_loss": batch_losses, "loss": loss_total / seen, **metrics.results()}
 
     def _gradients(self) -> tuple[list[Tensor], dict[int, Tensor]]:
         """Clipped gradients and, for the embedding, TensorFlow's per-occurrence second-moment input."""
@@ -272,15 +329,9 @@ class TorchTrainer:
             # the slices (clipnorm's norm counts every occurrence), and Adam / RMSprop square each slice
             # before the duplicates of a row are summed (checked against Keras by the parity tests)
             ids = self.model.embedded_ids.reshape(-1)
-            slices = self.model.embedded.grad.reshape(ids.numel(), -1)
-            if spec.clipvalue is not None:
-                slices = slices.clamp(-spec.clipvalue, spec.clipvalue)
-            elif spec.clipnorm is not None:
-                norm = slices.pow(2).sum().sqrt()
-                slices = slices * spec.clipnorm / torch.maximum(norm, norm.new_tensor(spec.clipnorm))
-            dense = torch.zeros_like(self.embedding).index_add_(0, ids, slices)
+            slices = self.optimizer.clip(self.model.embedded.grad.reshape(ids.numel(), -1))
+            grads[self.embedding_index] = torch.zeros_like(self.embedding).index_add_(0, ids, slices)
             squares[self.embedding_index] = torch.zeros_like(self.embedding).index_add_(0, ids, slices * slices)
-            grads[self.embedding_index] = dense
             others = [i for i in range(len(grads)) if i != self.embedding_index]
         else:
             others = range(len(grads))
@@ -289,23 +340,20 @@ class TorchTrainer:
         return grads, squares
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        """Loss and metrics over ``x, y`` in inference mode (Keras's ``evaluate``)."""
         model = self.model
         was_training = model.training
         model.eval()
         loss_total = seen = 0.0
-        acc = np.zeros(2)
+        metrics = _Sums(self.metrics)
         try:
             with torch.no_grad(), _flush_denormals():
                 for start in range(0, len(x), batch_size):
                     xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-                    loss, hits = self._batch(xb, yb)
+                    loss, sums = self._batch(xb, yb)
                     loss_total += float(loss) * len(xb)
                     seen += len(xb)
-                    if hits is not None:
-                        acc += hits.cpu().double().numpy()
+                    metrics.add(sums)
         finally:
             model.train(was_training)
-        logs = {"loss": loss_total / seen}
-        if self.track_accuracy:
-            logs["accuracy"] = acc[0] / acc[1] if acc[1] else 0.0
-        return logs
+        return {"loss": loss_total / seen, **metrics.results()}

@@ -1,0 +1,61 @@
+"""What the PyTorch model and its trainer share: Keras's activations and dropout, on torch tensors.
+
+Both :mod:`rnnspec_backends.torch` (the model) and :mod:`rnnspec_backends.torch_train` (the
+trainer) import this module; neither imports the other at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["ACTIVATIONS", "activation", "dropout", "dropout_mask"]
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "linear": lambda x: x,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    # Keras 3: clip(x / 6 + 0.5, 0, 1), which is PyTorch's hardsigmoid
+    "hard_sigmoid": F.hardsigmoid,
+    "relu": torch.relu,
+    "elu": F.elu,
+    "selu": lambda x: _SELU_SCALE * torch.where(x > 0, x, _SELU_ALPHA * torch.expm1(torch.clamp(x, max=0.0))),
+    # Keras's default approximate=False: 0.5·x·(1 + erf(x/√2)), PyTorch's approximate="none"
+    "gelu": F.gelu,
+    "softplus": F.softplus,
+    "softsign": F.softsign,
+    "swish": F.silu,
+    "exponential": torch.exp,
+    "softmax": lambda x: torch.softmax(x, dim=-1),
+}
+"""Keras's activations by name: every element-wise one of :data:`rnnspec.lang.layers.ACTIVATIONS`, and
+``softmax`` over the last axis (output layers only)."""
+
+
+def activation(name: str) -> Callable[[Tensor], Tensor]:
+    """The activation ``name``, or a clear error for a name PyTorch's backend does not implement."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"the torch backend has no activation {name!r}; it has: {', '.join(ACTIVATIONS)}") from None
+
+
+def dropout_mask(like: Tensor, shape: tuple[int, ...], rate: float) -> Tensor:
+    """Keras's inverted-dropout multiplier of ``shape``: 0 with probability ``rate``, else exactly
+    ``1/(1-rate)`` (in the tensor's dtype, as TensorFlow's ``x * scale``)."""
+    keep = like.new_empty(shape).bernoulli_(1.0 - rate)
+    return keep * (1.0 / (1.0 - rate))
+
+
+def dropout(x: Tensor, rate: float, noise_shape: tuple[int, ...] | None = None) -> Tensor:
+    """Keras's ``backend.random.dropout``: one multiplier per element of ``noise_shape`` (broadcast over
+    ``x``; default: every element), kept elements scaled by ``1/(1-rate)``. Identity for rate 0."""
+    if rate <= 0.0:
+        return x
+    return x * dropout_mask(x, tuple(x.shape) if noise_shape is None else noise_shape, rate)
