@@ -19,10 +19,21 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-POSITIVE = "great wonderful moving brilliant funny charming superb delightful fresh gripping".split()
-NEGATIVE = "boring awful dull clumsy tedious weak bland messy forgettable painful".split()
-NOUNS = "film movie story plot cast script ending director score camera actor scene".split()
-FILLER = "the a this that it was is really quite very and but with its".split()
+POSITIVE = [
+    "great",
+    "wonderful",
+    "moving",
+    "brilliant",
+    "funny",
+    "charming",
+    "superb",
+    "delightful",
+    "fresh",
+    "gripping",
+]
+NEGATIVE = ["boring", "awful", "dull", "clumsy", "tedious", "weak", "bland", "messy", "forgettable", "painful"]
+NOUNS = ["film", "movie", "story", "plot", "cast", "script", "ending", "director", "score", "camera", "actor", "scene"]
+FILLER = ["the", "a", "this", "that", "it", "was", "is", "really", "quite", "very", "and", "but", "with", "its"]
 
 
 def reviews(rng: random.Random, n: int = 480) -> list[tuple[str, int]]:
@@ -55,13 +66,13 @@ def weather(rng: random.Random, n: int = 320) -> list[dict]:
 
 
 GRAMMAR = {
-    "DET": "the a every this".split(),
-    "ADJ": "small quick old red happy quiet".split(),
-    "NOUN": "dog cat child bird teacher river house song".split(),
-    "VERB": "sees likes follows finds hears builds".split(),
-    "ADV": "slowly often quietly today".split(),
-    "PRON": "she he it they".split(),
-    "PREP": "near under behind".split(),
+    "DET": ["the", "a", "every", "this"],
+    "ADJ": ["small", "quick", "old", "red", "happy", "quiet"],
+    "NOUN": ["dog", "cat", "child", "bird", "teacher", "river", "house", "song"],
+    "VERB": ["sees", "likes", "follows", "finds", "hears", "builds"],
+    "ADV": ["slowly", "often", "quietly", "today"],
+    "PRON": ["she", "he", "it", "they"],
+    "PREP": ["near", "under", "behind"],
 }
 
 
@@ -77,7 +88,7 @@ def _noun_phrase(rng: random.Random) -> list[tuple[str, str]]:
 def tags(rng: random.Random, n: int = 480) -> list[dict]:
     out = []
     for _ in range(n):
-        words = _noun_phrase(rng) + [(rng.choice(GRAMMAR["VERB"]), "VERB")] + _noun_phrase(rng)
+        words = [*_noun_phrase(rng), (rng.choice(GRAMMAR["VERB"]), "VERB"), *_noun_phrase(rng)]
         if rng.random() < 0.4:
             words += [(rng.choice(GRAMMAR["PREP"]), "PREP"), *_noun_phrase(rng)]
         if rng.random() < 0.3:
