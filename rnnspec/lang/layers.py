@@ -79,21 +79,7 @@ RecurrentActivation = Literal[
     "exponential",
 ]
 HIDDEN_ACTIVATIONS: tuple[str, ...] = ACTIVATIONS
-DenseActivation = Literal[
-    "linear",
-    "tanh",
-    "sigmoid",
-    "hard_sigmoid",
-    "relu",
-    "elu",
-    "selu",
-    "gelu",
-    "softplus",
-    "softsign",
-    "swish",
-    "exponential",
-    "softmax",
-]
+DenseActivation = Literal[Activation, "softmax"]
 MergeMode = Literal["concat", "sum", "mul", "ave"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 PositiveInt = Annotated[int, Field(gt=0)]
