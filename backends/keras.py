@@ -390,6 +390,8 @@ class KerasBackend:
     """
 
     name = "keras"
+    quiet_training = True
+    """TensorFlow logs to file descriptor 2 while it trains; the CLI holds it back."""
 
     def build(self, spec: ModelSpec) -> Model:
         """A built ``keras.Sequential`` named after the spec, layers named as rnnspec names them."""

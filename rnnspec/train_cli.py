@@ -100,8 +100,9 @@ def run_train(
             progress.console.print(line, soft_wrap=True)
             started[0] = time.perf_counter()
 
-        options = {"device": None if device == "auto" and backend == "keras" else device}
-        with quiet_stderr() if backend == "keras" else nullcontext():
+        options = {"device": device}
+        # a backend whose framework logs to fd 2 while it trains (TensorFlow) says so with `quiet_training`
+        with quiet_stderr() if getattr(impl, "quiet_training", False) else nullcontext():
             history = fit(
                 model,
                 dataset.x,

@@ -41,6 +41,44 @@ def test_missing_backend_module_is_not_reported_as_a_framework(monkeypatch: pyte
 def test_the_core_names_the_backend_package_in_one_place():
     from pathlib import Path
 
-    core = Path(registry.__file__).parent
-    users = sorted(p.name for p in core.glob("*.py") if "rnnspec_backends" in p.read_text())
+    core = Path(registry.__file__).parent.parent
+    users = sorted(p.name for p in core.rglob("*.py") if "rnnspec_backends" in p.read_text())
     assert users == ["registry.py"]
+
+
+def test_artifacts_are_matched_to_their_backend_by_name():
+    assert registry.backend_for_artifact("out/m.keras") == "keras"
+    assert registry.backend_for_artifact("out/m.torch.safetensors") == "torch"
+    assert registry.backend_for_artifact("out/m.numpy.safetensors") == "numpy"
+    assert registry.backend_for_artifact("out/m.weights.safetensors") is None
+
+
+class _EntryPoint:
+    """What importlib.metadata returns for an installed plugin: ``load()`` gives the backend object."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def load(self):
+        return self.backend
+
+
+def test_cli_takes_an_entry_point_backend_and_lists_the_known_ones(monkeypatch, capsys):
+    from rnnspec_backends.numpy import NumpyBackend
+
+    from rnnspec.cli import main
+
+    from .conftest import SPECS
+
+    class Plugin(NumpyBackend):
+        name = "plugin"
+
+    monkeypatch.setattr(registry, "_entry_point_backends", lambda: {"plugin": _EntryPoint(Plugin())})
+    assert registry.available_backends() == ["keras", "torch", "numpy", "plugin"]
+    assert main(["build", str(SPECS / "weather_regression.yaml"), "-b", "plugin"]) == 0
+    assert "parameter counts: plugin model 4,641 = analytic 4,641" in capsys.readouterr().out
+    assert main(["build", str(SPECS / "weather_regression.yaml"), "-b", "jax"]) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # typer draws a box around usage errors
+    assert "unknown backend 'jax'; available: keras, torch, numpy, plugin" in err
+    assert main(["train", str(SPECS / "weather_regression.yaml"), "-b", "plugin"]) == 1
+    assert "the plugin backend is forward-only" in capsys.readouterr().err

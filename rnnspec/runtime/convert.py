@@ -12,6 +12,7 @@ import numpy as np
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec, spec_from_dict
 from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.registry import backend_for_artifact
 from rnnspec.runtime.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
 
 __all__ = ["read_any"]
@@ -26,10 +27,11 @@ def read_any(
     if not source.exists():
         raise RnnspecError(f"{source}: no such file")
     override = load_spec(spec_path) if spec_path is not None else None
-    if source.suffix == ".keras":
-        model = load_backend("keras").load_artifact(source)
+    artifact_of = backend_for_artifact(str(source))
+    if artifact_of is not None:
         from rnnspec.runtime.models import get_weights, spec_of
 
+        model = load_backend(artifact_of).load_artifact(source)
         spec, weights = spec_of(model), get_weights(model)
     else:
         weights, metadata = load_weights_file(source)

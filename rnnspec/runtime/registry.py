@@ -20,6 +20,7 @@ __all__ = [
     "BackendNotFoundError",
     "MissingFrameworkError",
     "available_backends",
+    "backend_for_artifact",
     "get_backend",
 ]
 
@@ -39,12 +40,14 @@ class BackendEntry:
     """The ``pip install 'rnnspec[EXTRA]'`` that provides its framework."""
     framework_modules: tuple[str, ...] = ()
     """Top-level modules whose absence means the framework is not installed."""
+    artifacts: tuple[str, ...] = ()
+    """File-name endings of the native artifacts its ``load_artifact`` reads (for ``convert``)."""
 
 
 BUILTIN_BACKENDS: dict[str, BackendEntry] = {
-    "keras": BackendEntry(f"{_PACKAGE}.keras:BACKEND", "keras", ("keras", "tensorflow")),
-    "torch": BackendEntry(f"{_PACKAGE}.torch:BACKEND", "torch", ("torch",)),
-    "numpy": BackendEntry(f"{_PACKAGE}.numpy:BACKEND", None, ("numpy",)),
+    "keras": BackendEntry(f"{_PACKAGE}.keras:BACKEND", "keras", ("keras", "tensorflow"), (".keras",)),
+    "torch": BackendEntry(f"{_PACKAGE}.torch:BACKEND", "torch", ("torch",), (".torch.safetensors",)),
+    "numpy": BackendEntry(f"{_PACKAGE}.numpy:BACKEND", None, ("numpy",), (".numpy.safetensors",)),
 }
 
 
@@ -65,6 +68,15 @@ def available_backends() -> list[str]:
     names = list(BUILTIN_BACKENDS)
     names += sorted(n for n in _entry_point_backends() if n not in BUILTIN_BACKENDS)
     return names
+
+
+def backend_for_artifact(path: str) -> str | None:
+    """The built-in backend whose native artifact ``path`` is, by its name's ending; None for other files."""
+    name = str(path).lower()
+    for backend, entry in BUILTIN_BACKENDS.items():
+        if any(name.endswith(suffix) for suffix in entry.artifacts):
+            return backend
+    return None
 
 
 def get_backend(name: str) -> Any:
