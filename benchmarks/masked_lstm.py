@@ -56,12 +56,12 @@ def main() -> None:
         steps = torch.arange(500, device=device).expand(128, 500)
         starts = torch.as_tensor(500 - lengths, device=device)
         source = (starts[:, None] + steps).clamp(max=499)
-        aligned = emb(x.gather(1, source))
+        aligned, _ = emb(x.gather(1, source), None)
         packed = pack_padded_sequence(aligned, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False)
         params = direction._torch_layout()
         h0 = aligned.new_zeros(1, 128, 32)
         _, h, _ = torch._VF.lstm(packed.data, packed.batch_sizes, (h0, h0), params, True, 1, 0.0, True, False)
-        return masked.layers["head"](h[0][packed.unsorted_indices])
+        return masked.layers["head"](h[0][packed.unsorted_indices], None, activate=False)[0]
 
     runs = {
         "rnnspec (left-aligned, unpacked)": lambda: masked(x, logits=True),
