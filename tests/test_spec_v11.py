@@ -140,3 +140,35 @@ def test_registry_names_the_missing_kind_layer_and_known_kinds():
     assert "it has: embedding, lstm" in text
     with pytest.raises(MissingKindError, match="not a layer kind of the spec language"):
         registry.get("conv1d", "c")
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [("LSTM", "lstm"), ("GRU", "gru"), ("SimpleRNN", "simple_rnn"), ("CuDNNLSTM", "lstm"), ("lstmm", "lstm")],
+)
+def test_keras_class_names_and_near_misses_suggest_the_cell(written: str, suggested: str):
+    with pytest.raises(rnnspec.SpecError, match=rf"unknown cell '{written}'; did you mean '{suggested}'\?"):
+        spec_of(recurrent=[{"cell": written, "units": 3}])
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [
+        ("mean_squared_error", "mse"),
+        ("mean_absolute_error", "mae"),
+        ("huber_loss", "huber"),
+        ("MeanSquaredError", "mse"),
+    ],
+)
+def test_keras_loss_names_suggest_rnnspec_names(written: str, suggested: str):
+    with pytest.raises(rnnspec.SpecError, match=rf"did you mean '{suggested}'\?"):
+        spec_of(recurrent=[{"cell": "gru", "units": 3}], head={"units": 1}, training={"loss": written})
+
+
+def test_mask_flow_is_folded_from_the_layer_kinds():
+    per_step = spec_of(recurrent=[{"cell": "gru", "units": 3, "return_sequences": True}, {"dropout": 0.1}])
+    last = spec_of(recurrent=[{"cell": "gru", "units": 3}], head={"units": 1})
+    plain = rnnspec.load_spec(SPECS / "reuters_gru.yaml")
+    assert (per_step.masked, per_step.output_masked) == (True, True)
+    assert (last.masked, last.output_masked) == (True, False)  # the recurrent layer drops the mask
+    assert (plain.masked, plain.output_masked) == (False, False)

@@ -10,7 +10,8 @@ place, everything the rest of rnnspec derives from it:
   the canonical weights and the counts of every backend share one formula;
 - :meth:`initializers`: Keras's default initializer of each weight, by name (the runtime draws them);
 - :meth:`output_features` and :meth:`output_per_step`: the output shape;
-- :attr:`makes_mask` / :attr:`keeps_mask`: how Keras's mask flows through it.
+- :meth:`makes_mask` / :meth:`keeps_mask`: how Keras's mask flows through it (the model's
+  ``masked`` and ``output_masked`` are folded from them).
 
 A new recurrent cell is one subclass of :class:`RecurrentLayer` here, registered in
 :data:`RECURRENT_KINDS`, plus one step function (or builder) per backend.
@@ -25,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 __all__ = [
     "ACTIVATIONS",
     "CELL_TAGS",
-    "HIDDEN_ACTIVATIONS",
     "KERAS_CELL_NAMES",
     "LAYER_KINDS",
     "RECURRENT_ACTIVATIONS",
@@ -78,7 +78,6 @@ RecurrentActivation = Literal[
     "swish",
     "exponential",
 ]
-HIDDEN_ACTIVATIONS: tuple[str, ...] = ACTIVATIONS
 DenseActivation = Literal[Activation, "softmax"]
 MergeMode = Literal["concat", "sum", "mul", "ave"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
@@ -115,8 +114,6 @@ class LayerSpec(_Strict):
     keras_class: ClassVar[str]
     default_name: ClassVar[str]
     """Default layer name; ``{n}`` is replaced by the layer's index among the layers of its kind."""
-    makes_mask: ClassVar[bool] = False
-    """Whether the layer creates Keras's mask (``mask_zero``, ``Masking``)."""
 
     def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
         """Canonical weight names (without the ``LAYER/`` prefix) and shapes for ``inputs`` features."""
@@ -144,6 +141,10 @@ class LayerSpec(_Strict):
         """Whether the output still has a time axis, given whether the input has one."""
         return per_step
 
+    def makes_mask(self) -> bool:
+        """Whether the layer creates Keras's mask (``mask_zero``, ``Masking``)."""
+        return False
+
     def keeps_mask(self) -> bool:
         """Whether Keras's mask flows through to the next layer."""
         return True
@@ -163,10 +164,12 @@ class MaskingSpec(LayerSpec):
     kind: ClassVar[str] = "masking"
     keras_class: ClassVar[str] = "Masking"
     default_name: ClassVar[str] = "masking"
-    makes_mask: ClassVar[bool] = True
 
     mask_value: float
     """The padding value."""
+
+    def makes_mask(self) -> bool:
+        return True
 
 
 class EmbeddingSpec(LayerSpec):
@@ -183,8 +186,7 @@ class EmbeddingSpec(LayerSpec):
     name: Name | None = None
     """Layer name; default `embedding`."""
 
-    @property
-    def makes_mask(self) -> bool:  # type: ignore[override]
+    def makes_mask(self) -> bool:
         return self.mask_zero
 
     def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
@@ -255,10 +257,6 @@ class RecurrentLayer(LayerSpec):
     """How a bidirectional layer merges the two directions."""
     name: Name | None = None
     """Layer name; default `recurrent_<index>` (the index counts recurrent layers only)."""
-
-    @property
-    def cell_tag(self) -> str:
-        return self.kind
 
     @property
     def directions(self) -> int:

@@ -70,7 +70,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1.1
-FORMAT_VERSIONS = (1, 1.1)
 
 LossName = Literal[
     "binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "mse", "mae", "huber"
@@ -375,7 +374,7 @@ class ModelSpec(_Strict):
     @property
     def masked(self) -> bool:
         """Whether the model computes Keras's mask (``mask_zero`` or ``mask_value``)."""
-        return self.input.mask_value is not None or bool(self.embedding and self.embedding.mask_zero)
+        return any(layer.makes_mask() for _, layer in self.stack())
 
     @property
     def output_per_step(self) -> bool:
@@ -385,7 +384,10 @@ class ModelSpec(_Strict):
     @property
     def output_masked(self) -> bool:
         """True when the outputs carry Keras's mask (per-step outputs of a masked model): losses skip padding."""
-        return self.masked and self.output_per_step
+        mask = False
+        for _, layer in self.stack():
+            mask = (mask or layer.makes_mask()) and layer.keeps_mask()
+        return mask
 
     @property
     def output_units(self) -> int:
