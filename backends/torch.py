@@ -626,6 +626,12 @@ class TorchBackend:
     def load_artifact(self, path: Path) -> RnnspecModule:
         return load_artifact(path)
 
+    def read_state_dict(self, path: Path) -> list[tuple[str, np.ndarray]]:
+        """A user's ``torch.save``-d state dict as ``(key, array)`` pairs (see :mod:`.torch_io`)."""
+        from .torch_io import read_state_dict
+
+        return read_state_dict(path)
+
     def save_artifact(self, model: RnnspecModule, directory: Path) -> list[Path]:
         from safetensors.torch import save
 

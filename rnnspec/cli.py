@@ -279,6 +279,74 @@ def convert(
     _write_outputs(impl, model, output)
 
 
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    torch = "torch"
+    keras = "keras"
+
+
+@app.command("import")
+@user_errors
+def import_(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A Keras model (.keras, or a legacy .h5 from tf.keras/Keras 2) or a PyTorch state_dict "
+            "(.pt/.pth from torch.save, or .safetensors; needs --spec).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for spec.yaml and weights.safetensors.")],
+    spec: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--spec", help="The architecture: required for a state dict; for a Keras file, its names."),
+    ] = None,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--name", help="Name of the imported spec (default: the model's name)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace spec.yaml/weights.safetensors in -o.")
+    ] = False,
+) -> None:
+    """Import a trained Keras model or PyTorch state dict: writes a spec and canonical weights, then proves them.
+
+    Nothing in the file is executed. The proof runs the same hard inputs (pre- and post-padded, a
+    fully padded row, length 1) through the original (Keras files, when Keras 3 can open them)
+    and rnnspec's builds, and prints the max difference. Exit 1 if they differ.
+    """
+    from rnnspec.interop_cli import run_import
+
+    if not run_import(source, output, spec, name, overwrite, typer.echo):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def export(
+    spec: SpecArg,
+    weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.safetensors) of the spec.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="onnx, torch (plain PyTorch) or keras.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The file to write: model.onnx, model.py (+ model.safetensors), m.keras."),
+    ],
+) -> None:
+    """Export a spec and its weights as ONNX, plain PyTorch (source + state dict) or a plain .keras file.
+
+    The exported model needs no rnnspec. It is run on hard inputs and compared with rnnspec's NumPy
+    reference; exit 1 if they differ.
+    """
+    from rnnspec.interop_cli import run_export
+    from rnnspec.lang.loader import load_spec
+    from rnnspec.runtime.models import load_weights
+
+    model_spec = load_spec(spec)
+    values = load_weights(weights, spec=model_spec)
+    if not run_export(model_spec, values, fmt.value, output, typer.echo):
+        raise typer.Exit(1)
+
+
 TextColumn = Annotated[
     str,
     typer.Option("--text-column", help="Text files: the column (JSONL: key) of the texts; JSONL sequences: of x."),

@@ -20,12 +20,32 @@ __all__ = ["read_any"]
 TORCH_FORMAT = "rnnspec-torch-state-dict/1"
 
 
+def _foreign(source: Path) -> bool:
+    """A model file rnnspec did not write: a plain .keras, a .h5, a torch.save file (read by the importer)."""
+    name = source.name.lower()
+    if name.endswith((".h5", ".hdf5", ".pt", ".pth")):
+        return True
+    if name.endswith(".keras"):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(source) as archive:
+                return "rnnspec-spec.json" not in archive.namelist()  # backends/keras.py SPEC_MEMBER
+        except zipfile.BadZipFile:
+            return False
+    return False
+
+
 def read_any(
     source: Path, spec_path: Path | None, load_backend: Callable[[str], Any]
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """The spec and canonical weights held by ``source`` (canonical weights, torch artifact or .keras)."""
     if not source.exists():
         raise RnnspecError(f"{source}: no such file")
+    if _foreign(source):
+        from rnnspec.interop import import_model
+
+        return import_model(source, spec_path)
     override = load_spec(spec_path) if spec_path is not None else None
     artifact_of = backend_for_artifact(str(source))
     if artifact_of is not None:

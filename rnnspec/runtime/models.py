@@ -124,8 +124,21 @@ def _check_counts(spec: ModelSpec, counted: Mapping[str, int], backend: str) -> 
         )
 
 
-def get_weights(model: Any) -> dict[str, np.ndarray]:
-    """The model's weights in the canonical layout (names ``LAYER/WEIGHT``, Keras shapes and gate order)."""
+def get_weights(model: Any, spec: ModelSpec | str | Path | Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The model's weights in the canonical layout (names ``LAYER/WEIGHT``, Keras shapes and gate order).
+
+    ``model`` is built by rnnspec, or a plain Keras model / ``torch.nn.Module`` that ``spec``
+    describes (its weights are matched to the spec's layers in order, as ``rnnspec import`` does).
+    """
+    if getattr(model, MODEL_BACKEND_ATTR, None) is None and spec is not None:
+        from rnnspec.interop import weights_from_model
+
+        return weights_from_model(model, _as_spec(spec))
+    if getattr(model, MODEL_BACKEND_ATTR, None) is None:
+        raise RnnspecError(
+            f"{type(model).__name__} was not built by rnnspec; pass the spec that describes it: "
+            "rnnspec.get_weights(model, spec=SPEC)"
+        )
     return _backend_of(model).get_weights(model)
 
 

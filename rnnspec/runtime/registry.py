@@ -22,6 +22,7 @@ __all__ = [
     "available_backends",
     "backend_for_artifact",
     "get_backend",
+    "get_exporter",
 ]
 
 ENTRY_POINT_GROUP = "rnnspec.backends"
@@ -49,6 +50,14 @@ BUILTIN_BACKENDS: dict[str, BackendEntry] = {
     "torch": BackendEntry(f"{_PACKAGE}.torch:BACKEND", "torch", ("torch",), (".torch.safetensors",)),
     "numpy": BackendEntry(f"{_PACKAGE}.numpy:BACKEND", None, ("numpy",), (".numpy.safetensors",)),
 }
+
+
+EXPORT_FORMATS: dict[str, BackendEntry] = {
+    "onnx": BackendEntry(f"{_PACKAGE}.onnx_export:export_onnx", "onnx", ("onnx",)),
+    "torch": BackendEntry(f"{_PACKAGE}.torch_export:export_torch", "torch", ("torch",)),
+    "keras": BackendEntry(f"{_PACKAGE}.keras_export:export_keras", "keras", ("keras", "tensorflow")),
+}
+"""``rnnspec export --format``: the function writing each format, ``fn(spec, weights, path) -> [paths]``."""
 
 
 class BackendNotFoundError(RnnspecError):
@@ -91,6 +100,18 @@ def get_backend(name: str) -> Any:
         if name in plugins:
             return plugins[name].load()
         raise BackendNotFoundError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
+    return _load(name, entry, "backend")
+
+
+def get_exporter(fmt: str) -> Any:
+    """The function that writes export format ``fmt`` (``onnx``, ``torch``, ``keras``)."""
+    entry = EXPORT_FORMATS.get(fmt)
+    if entry is None:
+        raise BackendNotFoundError(f"unknown export format {fmt!r}; available: {', '.join(EXPORT_FORMATS)}")
+    return _load(fmt, entry, "export")
+
+
+def _load(name: str, entry: BackendEntry, what: str) -> Any:
     module_name, _, attr = entry.target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -99,15 +120,15 @@ def get_backend(name: str) -> Any:
         if missing in entry.framework_modules:
             hint = f"pip install 'rnnspec[{entry.extra}]'" if entry.extra else "pip install numpy"
             raise MissingFrameworkError(
-                f"the {name} backend needs {missing}, which is not installed; install it with: {hint}"
+                f"the {name} {what} needs {missing}, which is not installed; install it with: {hint}"
             ) from None
         if exc.name is not None and module_name.startswith(exc.name):
             raise BackendNotFoundError(
-                f"the {name} backend is not part of this installation of rnnspec ({module_name} is missing); "
+                f"the {name} {what} is not part of this installation of rnnspec ({module_name} is missing); "
                 "reinstall rnnspec"
             ) from None
         raise
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise BackendNotFoundError(f"{module_name} does not define {attr}; the {name} backend is broken") from None
+        raise BackendNotFoundError(f"{module_name} does not define {attr}; the {name} {what} is broken") from None

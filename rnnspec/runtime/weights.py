@@ -206,3 +206,32 @@ def _metadata(raw: bytes) -> dict[str, str]:
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
     return dict(header.get("__metadata__") or {})
+
+
+def to_keras_convention(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """``spec`` and ``weights`` in the keras convention: each ``recurrent_bias`` added into its ``bias``.
+
+    The sum is what both biases contribute (``x·W + b_ih + h·U + b_hh``), so outputs agree to float
+    rounding. A GRU with ``reset_after: false`` adds its recurrent bias inside the candidate, where
+    Keras has none: refused unless that bias is zero.
+    """
+    from rnnspec.lang.layers import GRUSpec
+    from rnnspec.lang.loader import spec_from_dict
+
+    if spec.convention == "keras":
+        return spec, dict(weights)
+    out = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if not k.endswith("/recurrent_bias")}
+    stacks = dict(spec.stack())
+    for key, value in weights.items():
+        if not key.endswith("/recurrent_bias"):
+            continue
+        layer = stacks[key.split("/", 1)[0]]
+        if isinstance(layer, GRUSpec) and not layer.reset_after and np.any(value != 0):
+            raise WeightsError(
+                f"{key}: a GRU with reset_after: false and a non-zero recurrent bias has no keras-convention "
+                "form (Keras's GRU(reset_after=False) has one bias). fix: keep `convention: torch` (rnnspec's "
+                "keras backend builds it with its own cell)"
+            )
+        bias_key = key[: -len("recurrent_bias")] + "bias"
+        out[bias_key] = (np.asarray(weights[bias_key], dtype=np.float64) + value).astype(np.float32)
+    return spec_from_dict({**spec.to_dict(), "convention": "keras"}), out

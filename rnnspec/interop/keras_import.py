@@ -1,0 +1,500 @@
+"""A Keras model (read by :mod:`rnnspec.interop.keras_files`, or live) → a spec and canonical weights.
+
+One converter per Keras class (:data:`CONVERTERS`), each turning a layer's config and weights into
+a *piece*: a spec entry and its canonical weights. The pieces are then placed into the spec's
+sections (input, embedding, recurrent, head). Everything the spec cannot express is collected
+and refused at once, each with the layer's name, class and the reason.
+
+Keras 2 files are read too: ``time_major``/``implementation`` are ignored (no effect on the
+math), a missing ``reset_after`` is read from the bias shape (the older single-bias GRU), and
+``CuDNNLSTM``/``CuDNNGRU`` weights are converted the way Keras 2 converted them
+(``_convert_rnn_weights``). ``hard_sigmoid`` is refused in a Keras 2 file: it meant
+``0.2·x + 0.5`` there, and means ``x/6 + 0.5`` in Keras 3 and rnnspec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnnspec.interop.keras_files import KerasFile, KerasLayer
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.layers import ACTIVATIONS, RECURRENT_ACTIVATIONS
+
+__all__ = ["CONVERTERS", "Refusal", "UnsupportedModelError", "keras_to_spec"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One layer the spec cannot express."""
+
+    name: str
+    class_name: str
+    reason: str
+
+
+class UnsupportedModelError(RnnspecError):
+    """The model has layers or options the spec cannot express; every one is listed."""
+
+    def __init__(self, source: str, refusals: list[Refusal]):
+        self.refusals = refusals
+        lines = [f"{source}: the model cannot be imported; the spec cannot express:"]
+        lines += [f"  - layer {r.name!r} ({r.class_name}): {r.reason}" for r in refusals]
+        lines.append(
+            "  fix: remove or replace these layers in the original model (rnnspec expresses input → "
+            "[Masking] → [Embedding] → SimpleRNN/LSTM/GRU/Bidirectional layers with Dropout/SpatialDropout1D "
+            "→ Dense/TimeDistributed(Dense)/Dropout head), then save it again. Nothing was written."
+        )
+        super().__init__("\n".join(lines))
+
+
+class _Unsupported(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+@dataclass
+class Piece:
+    """One layer converted: its section, its spec entry, its canonical weights (leaf → array)."""
+
+    kind: str
+    """``input``, ``masking``, ``embedding``, ``cell``, ``dropout``, ``spatial_dropout`` or ``dense``."""
+    name: str
+    class_name: str
+    entry: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    zero_output_for_mask: bool = False
+
+
+@dataclass
+class _Context:
+    keras_major: int
+
+
+Converter = Callable[[KerasLayer, _Context], Piece | None]
+CONVERTERS: dict[str, Converter] = {}
+"""Keras class name → converter; a class not here is refused."""
+
+
+def converter(*class_names: str) -> Callable[[Converter], Converter]:
+    def register(fn: Converter) -> Converter:
+        for name in class_names:
+            if name in CONVERTERS:
+                raise ValueError(f"a converter for {name} is already registered")
+            CONVERTERS[name] = fn
+        return fn
+
+    return register
+
+
+# -- options and names ------------------------------------------------------------------------------
+
+_ALIASES = {"silu": "swish", None: "linear"}
+
+
+def _activation(value: Any, ctx: _Context, allowed: tuple[str, ...], what: str = "activation") -> str:
+    if isinstance(value, dict):
+        value = value.get("config", {}).get("name") if value.get("class_name") == "function" else value
+        if isinstance(value, dict):
+            raise _Unsupported(
+                f"{what} is a custom object ({value.get('class_name')}); only Keras's built-ins are read"
+            )
+    name = _ALIASES.get(value, value)
+    if name == "hard_sigmoid" and ctx.keras_major < 3:
+        raise _Unsupported(
+            f"{what} hard_sigmoid from a Keras {ctx.keras_major} file means 0.2·x + 0.5 (clipped at ±2.5), but "
+            "x/6 + 0.5 in Keras 3 and in rnnspec: the outputs would change"
+        )
+    if name not in allowed:
+        raise _Unsupported(f"{what} {value!r} is not one the spec has ({', '.join(allowed)})")
+    return str(name)
+
+
+def _refuse_options(cfg: dict[str, Any]) -> None:
+    if cfg.get("stateful"):
+        raise _Unsupported(
+            "stateful: true carries the state from batch to batch; a spec model starts every sequence at zero"
+        )
+    if cfg.get("return_state"):
+        raise _Unsupported("return_state: true returns the states as extra outputs; a spec model has one output")
+    if cfg.get("time_major"):
+        raise _Unsupported("time_major: true takes (time, batch, features) input; the spec is batch-major")
+
+
+def _split(weights: list[np.ndarray], n: int, layer: KerasLayer) -> list[np.ndarray]:
+    if len(weights) != n:
+        raise _Unsupported(f"{n} weight arrays expected, the file holds {len(weights)}")
+    return [np.asarray(w, dtype=np.float32) for w in weights]
+
+
+# -- converters ---------------------------------------------------------------------------------------
+
+
+@converter("InputLayer")
+def _input_layer(layer: KerasLayer, ctx: _Context) -> Piece:
+    cfg = layer.config
+    if cfg.get("sparse") or cfg.get("ragged"):
+        raise _Unsupported("sparse or ragged input; the spec takes dense arrays")
+    shape = cfg.get("batch_shape", cfg.get("batch_input_shape"))
+    return Piece("input", layer.name, layer.class_name, {"shape": shape, "dtype": _dtype(cfg.get("dtype"))})
+
+
+def _dtype(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("config", {}).get("name")
+    return str(value or "float32")
+
+
+@converter("Masking")
+def _masking(layer: KerasLayer, ctx: _Context) -> Piece:
+    return Piece("masking", layer.name, layer.class_name, {"mask_value": float(layer.config.get("mask_value", 0.0))})
+
+
+@converter("Embedding")
+def _embedding(layer: KerasLayer, ctx: _Context) -> Piece:
+    cfg = layer.config
+    (table,) = _split(layer.weights, 1, layer)
+    entry = {"output_dim": int(cfg["output_dim"]), "mask_zero": bool(cfg.get("mask_zero", False))}
+    piece = Piece("embedding", layer.name, layer.class_name, entry, {"embeddings": table})
+    piece.entry["_vocab"] = int(cfg["input_dim"])
+    if cfg.get("input_length"):
+        piece.entry["_seq_len"] = int(cfg["input_length"])
+    return piece
+
+
+@converter("Dropout")
+def _dropout(layer: KerasLayer, ctx: _Context) -> Piece:
+    if layer.config.get("noise_shape"):
+        raise _Unsupported("a Dropout with noise_shape; the spec has Dropout and SpatialDropout1D")
+    return Piece("dropout", layer.name, layer.class_name, {"dropout": float(layer.config.get("rate", 0.0))})
+
+
+@converter("SpatialDropout1D")
+def _spatial_dropout(layer: KerasLayer, ctx: _Context) -> Piece:
+    return Piece("spatial_dropout", layer.name, layer.class_name, {"spatial_dropout": float(layer.config["rate"])})
+
+
+@converter("Dense")
+def _dense(layer: KerasLayer, ctx: _Context) -> Piece:
+    cfg = layer.config
+    use_bias = bool(cfg.get("use_bias", True))
+    arrays = _split(layer.weights, 2 if use_bias else 1, layer)
+    entry = {
+        "units": int(cfg["units"]),
+        "activation": _activation(cfg.get("activation"), ctx, (*ACTIVATIONS, "softmax")),
+    }
+    if not use_bias:
+        entry["use_bias"] = False
+    weights = {"kernel": arrays[0], **({"bias": arrays[1]} if use_bias else {})}
+    return Piece("dense", layer.name, layer.class_name, entry, weights)
+
+
+@converter("TimeDistributed")
+def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
+    inner = layer.config.get("layer", {})
+    if not isinstance(inner, dict) or inner.get("class_name") != "Dense":
+        raise _Unsupported(f"TimeDistributed wraps a {inner.get('class_name')}; only TimeDistributed(Dense) is read")
+    piece = _dense(KerasLayer("Dense", inner.get("config", {}), layer.weights), ctx)
+    return Piece("dense", layer.name, layer.class_name, piece.entry, piece.weights)
+
+
+_CELL_KINDS = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}
+
+
+@converter("SimpleRNN", "LSTM", "GRU")
+def _recurrent(layer: KerasLayer, ctx: _Context) -> Piece:
+    cfg = layer.config
+    _refuse_options(cfg)
+    kind = _CELL_KINDS[layer.class_name]
+    entry: dict[str, Any] = {"cell": kind, "units": int(cfg["units"])}
+    entry["activation"] = _activation(cfg.get("activation", "tanh"), ctx, RECURRENT_ACTIVATIONS)
+    if kind != "simple_rnn":
+        entry["recurrent_activation"] = _activation(
+            cfg.get("recurrent_activation", "sigmoid"), ctx, RECURRENT_ACTIVATIONS, "recurrent_activation"
+        )
+    use_bias = bool(cfg.get("use_bias", True))
+    for key in ("return_sequences", "go_backwards"):
+        entry[key] = bool(cfg.get(key, False))
+    entry["use_bias"] = use_bias
+    for key in ("dropout", "recurrent_dropout"):
+        entry[key] = float(cfg.get(key, 0.0))
+    if kind == "lstm":
+        entry["unit_forget_bias"] = bool(cfg.get("unit_forget_bias", True))
+    arrays = _split(layer.weights, 3 if use_bias else 2, layer)
+    weights = {"kernel": arrays[0], "recurrent_kernel": arrays[1]}
+    if use_bias:
+        weights["bias"] = arrays[2]
+    if kind == "gru":
+        entry["reset_after"] = _reset_after(cfg, weights.get("bias"))
+    units = entry["units"]
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[kind]
+    if weights["recurrent_kernel"].shape != (units, gates * units):
+        raise _Unsupported(f"recurrent kernel of shape {weights['recurrent_kernel'].shape} for {units} units")
+    piece = Piece("cell", layer.name, layer.class_name, entry, weights)
+    piece.zero_output_for_mask = bool(cfg.get("zero_output_for_mask", False))
+    return piece
+
+
+def _reset_after(cfg: dict[str, Any], bias: np.ndarray | None) -> bool:
+    if "reset_after" in cfg:
+        stated = bool(cfg["reset_after"])
+        if bias is not None and (bias.ndim == 2) != stated:
+            raise _Unsupported(f"reset_after: {stated} with a bias of shape {bias.shape}")
+        return stated
+    return bias is not None and bias.ndim == 2  # Keras < 2.3 had no option: the single-bias GRU
+
+
+@converter("CuDNNLSTM", "CuDNNGRU")
+def _cudnn(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras 2's CuDNN layers: the LSTM/GRU (reset_after) math with CuDNN's weight layout (§2.3 of Keras 2)."""
+    cfg = layer.config
+    _refuse_options(cfg)
+    kind = _CELL_KINDS[layer.class_name]
+    gates = 4 if kind == "lstm" else 3
+    kernel, recurrent, bias = _split(layer.weights, 3, layer)
+    kernel = np.hstack([k.T.reshape(k.shape, order="F") for k in np.hsplit(kernel, gates)])
+    recurrent = np.hstack([k.T for k in np.hsplit(recurrent, gates)])
+    bias = np.sum(np.split(bias, 2), axis=0) if kind == "lstm" else bias.reshape(2, -1)
+    entry: dict[str, Any] = {"cell": kind, "units": int(cfg["units"])}
+    for key in ("return_sequences", "go_backwards"):
+        entry[key] = bool(cfg.get(key, False))
+    if kind == "lstm":
+        entry["unit_forget_bias"] = bool(cfg.get("unit_forget_bias", True))
+    else:
+        entry["reset_after"] = True
+    weights = {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias.astype(np.float32)}
+    return Piece("cell", layer.name, layer.class_name, entry, weights)
+
+
+_MIRRORED = ("units", "activation", "recurrent_activation", "use_bias", "return_sequences", "reset_after")
+
+
+@converter("Bidirectional")
+def _bidirectional(layer: KerasLayer, ctx: _Context) -> Piece:
+    cfg = layer.config
+    mode = cfg.get("merge_mode", "concat")
+    if mode not in ("concat", "sum", "mul", "ave"):
+        raise _Unsupported(f"merge_mode {mode!r} returns the two directions apart; the spec merges them")
+    inner = cfg.get("layer")
+    if not isinstance(inner, dict) or inner.get("class_name") not in _CELL_KINDS:
+        name = inner.get("class_name") if isinstance(inner, dict) else inner
+        raise _Unsupported(f"Bidirectional wraps a {name}; only SimpleRNN, LSTM and GRU are read")
+    backward = cfg.get("backward_layer")
+    inner_cfg = dict(inner.get("config", {}))
+    if isinstance(backward, dict):
+        bcfg = backward.get("config", {})
+        differ = [k for k in _MIRRORED if bcfg.get(k) != inner_cfg.get(k)]
+        if backward.get("class_name") != inner.get("class_name") or differ:
+            raise _Unsupported(f"its backward layer differs from the forward one ({', '.join(differ) or 'class'})")
+    half = len(layer.weights) // 2
+    if len(layer.weights) % 2:
+        raise _Unsupported(f"an odd number of weight arrays ({len(layer.weights)})")
+    inner_cfg["go_backwards"] = False
+    convert = CONVERTERS[inner["class_name"]]
+    fwd = convert(KerasLayer(inner["class_name"], inner_cfg, layer.weights[:half]), ctx)
+    bwd = convert(KerasLayer(inner["class_name"], inner_cfg, layer.weights[half:]), ctx)
+    assert fwd is not None and bwd is not None
+    entry = {**fwd.entry, "bidirectional": True, "merge_mode": mode}
+    weights = {f"forward/{k}": v for k, v in fwd.weights.items()} | {f"backward/{k}": v for k, v in bwd.weights.items()}
+    return Piece("cell", layer.name, layer.class_name, entry, weights)
+
+
+# -- assembling the spec ---------------------------------------------------------------------------------
+
+_MASK_OPS = {"NotEqual"}
+"""Op entries Keras 3 writes into functional configs to compute an Embedding's mask."""
+
+
+def _safe_name(name: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+    return clean or "layer"
+
+
+def keras_to_spec(kfile: KerasFile, name: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The spec (as a dict) and canonical weights (Keras convention) of a read Keras model."""
+    ctx = _Context(kfile.keras_major)
+    refusals: list[Refusal] = []
+    pieces: list[Piece] = []
+    layers = [layer for layer in kfile.layers if layer.class_name not in _MASK_OPS]
+    refusals += _graph_refusals(kfile, layers)
+    for layer in layers:
+        convert = CONVERTERS.get(layer.class_name)
+        if convert is None:
+            refusals.append(Refusal(layer.name, layer.class_name, _unknown_reason(layer)))
+            continue
+        try:
+            piece = convert(layer, ctx)
+        except _Unsupported as exc:
+            refusals.append(Refusal(layer.name, layer.class_name, exc.reason))
+            continue
+        except (KeyError, TypeError, ValueError) as exc:
+            refusals.append(Refusal(layer.name, layer.class_name, f"an unreadable config or weights ({exc!r})"))
+            continue
+        if piece is not None:
+            pieces.append(piece)
+    spec, weights = _assemble(kfile, pieces, refusals)
+    if refusals:
+        raise UnsupportedModelError(str(kfile.path), refusals)
+    spec["name"] = _safe_name(name or kfile.model_name)
+    return spec, weights
+
+
+def _unknown_reason(layer: KerasLayer) -> str:
+    if layer.class_name in ("Sequential", "Functional", "Model"):
+        return "a nested model; save the inner layers as one flat model"
+    if layer.class_name == "Lambda":
+        return "a Lambda runs Python code; the spec has none (and rnnspec never runs code from a file)"
+    return f"the spec has no {layer.class_name} layer"
+
+
+def _graph_refusals(kfile: KerasFile, layers: list[KerasLayer]) -> list[Refusal]:
+    """A functional model must be one chain: one input, one output, each layer fed by the one before."""
+    out: list[Refusal] = []
+    if len(kfile.input_layers) > 1:
+        out.append(Refusal(kfile.model_name, kfile.model_class, f"{len(kfile.input_layers)} inputs; the spec has one"))
+    if len(kfile.output_layers) > 1:
+        out.append(
+            Refusal(kfile.model_name, kfile.model_class, f"{len(kfile.output_layers)} outputs; the spec has one")
+        )
+    if kfile.model_class == "Sequential":
+        return out
+    previous: str | None = None
+    for layer in layers:
+        fed_by = [n for n in layer.inbound if n != layer.name]
+        if layer.class_name == "InputLayer":
+            previous = layer.name
+            continue
+        if previous is not None and fed_by != [previous]:
+            out.append(
+                Refusal(
+                    layer.name,
+                    layer.class_name,
+                    f"takes {', '.join(fed_by) or 'nothing'} instead of the layer before it ({previous}); "
+                    "only models that are one chain of layers are read",
+                )
+            )
+        previous = layer.name
+    return out
+
+
+def _assemble(
+    kfile: KerasFile, pieces: list[Piece], refusals: list[Refusal]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    spec: dict[str, Any] = {"rnnspec": 1.1, "name": "model"}
+    weights: dict[str, np.ndarray] = {}
+    shape = _input_shape(kfile, pieces)
+    recurrent: list[dict[str, Any]] = []
+    head: list[dict[str, Any]] = []
+    masked = False
+    seen_cell = False
+    for k, piece in enumerate(pieces):
+        entry = {key: v for key, v in piece.entry.items() if not key.startswith("_")}
+        layer_name = _safe_name(piece.name)
+        if piece.kind == "input":
+            continue
+        if piece.kind == "masking":
+            if any(p.kind not in ("input",) for p in pieces[:k]):
+                refusals.append(Refusal(piece.name, piece.class_name, "a Masking layer after other layers"))
+            spec["_mask_value"] = entry["mask_value"]
+            masked = True
+            continue
+        if piece.kind == "embedding":
+            if any(p.kind not in ("input",) for p in pieces[:k]):
+                refusals.append(Refusal(piece.name, piece.class_name, "an Embedding after other layers"))
+            spec["embedding"] = {**entry, "name": layer_name}
+            spec["_vocab"] = piece.entry["_vocab"]
+            spec["_seq_len"] = piece.entry.get("_seq_len")
+            masked = masked or entry["mask_zero"]
+        elif piece.kind == "cell":
+            if head:
+                refusals.append(Refusal(piece.name, piece.class_name, "a recurrent layer after a Dense layer"))
+            if (
+                masked
+                and piece.zero_output_for_mask
+                and entry.get("return_sequences")
+                and not entry.get("bidirectional")
+            ):
+                refusals.append(
+                    Refusal(
+                        piece.name,
+                        piece.class_name,
+                        "zero_output_for_mask: true on a masked layer (the spec repeats the last output at "
+                        "masked steps, as Keras's default)",
+                    )
+                )
+            recurrent.append({**entry, "name": layer_name})
+            seen_cell = True
+            masked = masked and bool(entry.get("return_sequences"))
+        elif piece.kind in ("dropout", "spatial_dropout"):
+            target = head if head else recurrent
+            if piece.kind == "spatial_dropout" and head:
+                refusals.append(Refusal(piece.name, piece.class_name, "a SpatialDropout1D after a Dense layer"))
+            target.append({**entry, "name": layer_name})
+        elif piece.kind == "dense":
+            if not seen_cell:
+                refusals.append(
+                    Refusal(
+                        piece.name,
+                        piece.class_name,
+                        "a Dense layer before the recurrent layers; the spec's head follows the recurrent stack",
+                    )
+                )
+            head.append({**entry, "name": layer_name})
+        weights.update({f"{layer_name}/{leaf}": value for leaf, value in piece.weights.items()})
+    if not seen_cell:
+        refusals.append(Refusal(kfile.model_name, kfile.model_class, "no SimpleRNN, LSTM, GRU or Bidirectional layer"))
+    if head and "units" not in head[-1]:
+        refusals.append(Refusal(head[-1]["name"], "Dropout", "a Dropout after the output Dense layer"))
+    spec["input"] = _input_section(spec, shape, pieces, refusals)
+    if "embedding" in spec:
+        spec["embedding"] = spec.pop("embedding")
+    spec["recurrent"] = recurrent
+    if head:
+        spec["head"] = head[0] if len(head) == 1 else head
+    for key in [k for k in spec if k.startswith("_")]:
+        del spec[key]
+    return spec, weights
+
+
+def _input_shape(kfile: KerasFile, pieces: list[Piece]) -> list[Any] | None:
+    for piece in pieces:
+        if piece.kind == "input" and isinstance(piece.entry.get("shape"), list):
+            return piece.entry["shape"]
+    if isinstance(kfile.build_input_shape, list):
+        return kfile.build_input_shape
+    for layer in kfile.layers:
+        shape = layer.config.get("batch_input_shape") or layer.config.get("batch_shape")
+        if isinstance(shape, list):
+            return shape
+    return None
+
+
+def _input_section(
+    spec: dict[str, Any], shape: list[Any] | None, pieces: list[Piece], refusals: list[Refusal]
+) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    seq_len = shape[1] if shape is not None and len(shape) >= 2 else spec.get("_seq_len")
+    if "_vocab" in spec:
+        section["vocab_size"] = spec["_vocab"]
+    else:
+        features = shape[2] if shape is not None and len(shape) == 3 else None
+        if features is None:
+            cells = [p for p in pieces if p.kind == "cell"]
+            if cells:
+                kernel = next(iter(cells[0].weights.values()))
+                features = int(kernel.shape[0])
+        if features is None:
+            refusals.append(Refusal("input", "InputLayer", "the number of input features is not recorded"))
+            features = 1
+        section["features"] = int(features)
+        if shape is not None and len(shape) not in (2, 3):
+            refusals.append(Refusal("input", "InputLayer", f"input of shape {shape}; the spec takes sequences"))
+    if isinstance(seq_len, int) and seq_len > 0:
+        section["seq_len"] = seq_len
+    if "_mask_value" in spec:
+        section["mask_value"] = spec["_mask_value"]
+    return section

@@ -1,0 +1,183 @@
+"""A PyTorch ``state_dict`` + a spec → canonical weights (torch convention: both biases kept).
+
+A state dict holds no activations and no head, so the spec says the architecture; the tensors
+are matched to the spec's layers by module order and shape:
+
+- ``nn.Embedding``: ``X.weight`` ``(vocab_size, output_dim)``;
+- ``nn.RNN``/``nn.LSTM``/``nn.GRU``: ``X.weight_ih_l{k}[_reverse]``, ``weight_hh``, ``bias_ih``, ``bias_hh``;
+  one spec layer per ``num_layers`` index, ``_reverse`` for bidirectional layers;
+- ``nn.Linear``: ``X.weight`` ``(out, in)`` and ``X.bias``.
+
+PyTorch's layouts become the canonical (Keras) one: kernels transposed, GRU gate rows r, z, n
+reordered to z, r, h. Anything unmatched or left over is listed, all at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, GRUSpec, RecurrentLayer
+from rnnspec.lang.spec import ModelSpec
+
+__all__ = ["StateDictError", "state_dict_to_weights", "torch_convention"]
+
+_RNN_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+
+
+class StateDictError(RnnspecError):
+    """A state dict that does not fit the spec; every mismatch is listed."""
+
+
+@dataclass
+class _Unit:
+    """One matchable block of a state dict: an embedding/linear module, or one layer of an RNN module."""
+
+    kind: str
+    """``table`` (a lone 2-D weight: Embedding, or Linear without bias), ``linear`` or ``rnn``."""
+    label: str
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    used: bool = False
+
+
+def _units(items: list[tuple[str, np.ndarray]]) -> list[_Unit]:
+    modules: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in items:
+        prefix, _, leaf = key.rpartition(".")
+        modules.setdefault(prefix, {})[leaf] = np.asarray(value)
+    units: list[_Unit] = []
+    for prefix, params in modules.items():
+        rnn = {leaf: _RNN_KEY.match(leaf) for leaf in params}
+        if any(rnn.values()):
+            layers: dict[int, _Unit] = {}
+            for leaf, m in rnn.items():
+                if m is None:
+                    units.append(_Unit("other", f"{prefix}.{leaf}", {leaf: params[leaf]}))
+                    continue
+                k = int(m.group(2))
+                unit = layers.setdefault(k, _Unit("rnn", f"{prefix} (layer {k})"))
+                unit.tensors[f"{m.group(1)}{m.group(3) or ''}"] = params[leaf]
+            units += [layers[k] for k in sorted(layers)]
+        elif set(params) == {"weight"} and params["weight"].ndim == 2:
+            units.append(_Unit("table", prefix, params))
+        elif set(params) == {"weight", "bias"} and params["weight"].ndim == 2:
+            units.append(_Unit("linear", prefix, params))
+        else:
+            units += [_Unit("other", f"{prefix}.{leaf}" if prefix else leaf, {leaf: v}) for leaf, v in params.items()]
+    return units
+
+
+def torch_convention(spec: ModelSpec) -> ModelSpec:
+    """``spec`` in the torch convention (two bias vectors, as PyTorch's modules)."""
+    if spec.convention == "torch":
+        return spec
+    from rnnspec.lang.loader import spec_from_dict
+
+    return spec_from_dict({**spec.to_dict(), "convention": "torch"})
+
+
+def state_dict_to_weights(
+    items: list[tuple[str, np.ndarray]], spec: ModelSpec, source: str
+) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """Canonical weights of ``spec`` (returned in the torch convention) from a state dict's ``(key, array)`` pairs."""
+    from rnnspec.lang.analysis import analyze
+
+    spec = torch_convention(spec)
+    units = _units(items)
+    problems: list[str] = []
+    weights: dict[str, np.ndarray] = {}
+    for row in analyze(spec, "torch").layers:
+        layer, name = row.layer, row.name
+        if isinstance(layer, EmbeddingSpec):
+            shape = (row.input_dim, layer.output_dim)
+            unit = _take(units, ("table",), lambda u, s=shape: u.tensors["weight"].shape == s)
+            if unit is None:
+                problems.append(f"embedding {name!r}: no nn.Embedding weight of shape {shape}")
+                continue
+            weights[f"{name}/embeddings"] = unit.tensors["weight"]
+        elif isinstance(layer, RecurrentLayer):
+            problems += _recurrent(units, layer, name, row.input_dim, weights)
+        elif isinstance(layer, DenseSpec):
+            shape = (layer.units, row.input_dim)
+            kinds = ("linear",) if layer.use_bias else ("table",)
+            unit = _take(units, kinds, lambda u, s=shape: u.tensors["weight"].shape == s)
+            if unit is None:
+                bias = "with" if layer.use_bias else "without"
+                problems.append(f"dense {name!r}: no nn.Linear {bias} bias with a weight of shape {shape}")
+                continue
+            weights[f"{name}/kernel"] = unit.tensors["weight"].T
+            if layer.use_bias:
+                weights[f"{name}/bias"] = unit.tensors["bias"]
+    problems += [f"left over: {u.label} ({', '.join(f'{k} {tuple(v.shape)}' for k, v in u.tensors.items())})"
+                 for u in units if not u.used]  # fmt: skip
+    if problems:
+        raise StateDictError(
+            f"{source}: the state dict does not fit spec {spec.name!r}:\n  "
+            + "\n  ".join(problems)
+            + "\n  fix: check the spec against the module (sizes, num_layers, bidirectional, bias), "
+            "or save the state_dict of the module the spec describes"
+        )
+    return spec, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+
+
+def _take(units: list[_Unit], kinds: tuple[str, ...], fits: Any) -> _Unit | None:
+    for unit in units:
+        if not unit.used and unit.kind in kinds and fits(unit):
+            unit.used = True
+            return unit
+    return None
+
+
+def _recurrent(
+    units: list[_Unit], layer: RecurrentLayer, name: str, inputs: int, out: dict[str, np.ndarray]
+) -> list[str]:
+    g, u = layer.gates, layer.units
+    suffixes = ["", "_reverse"] if layer.bidirectional else [""]
+
+    def fits(unit: _Unit) -> bool:
+        t = unit.tensors
+        want = {f"weight_ih{s}": (g * u, inputs) for s in suffixes} | {f"weight_hh{s}": (g * u, u) for s in suffixes}
+        if layer.use_bias:
+            want |= {f"{b}{s}": (g * u,) for b in ("bias_ih", "bias_hh") for s in suffixes}
+        return set(t) == set(want) and all(t[k].shape == shape for k, shape in want.items())
+
+    unit = _take(units, ("rnn",), fits)
+    if unit is None:
+        proj = [un for un in units if not un.used and any(k.startswith("weight_hr") for k in un.tensors)]
+        if proj:
+            return [f"{proj[0].label}: an LSTM with proj_size; the spec has no projection"]
+        bidir = "bidirectional " if layer.bidirectional else ""
+        bias = "" if layer.use_bias else " without bias"
+        return [
+            f"recurrent layer {name!r}: no {bidir}nn.{layer.keras_class.replace('SimpleRNN', 'RNN')} layer{bias} "
+            f"with {inputs} inputs and {u} units"
+        ]
+    if isinstance(layer, GRUSpec) and not layer.reset_after:
+        return [f"recurrent layer {name!r}: nn.GRU applies the reset gate after the matmul; set `reset_after: true`"]
+    for s, tag in zip(suffixes, ["forward/", "backward/"] if layer.bidirectional else [""], strict=True):
+        t = unit.tensors
+        order = _gate_order(layer)
+        out[f"{name}/{tag}kernel"] = t[f"weight_ih{s}"][order].T
+        out[f"{name}/{tag}recurrent_kernel"] = t[f"weight_hh{s}"][order].T
+        if not layer.use_bias:
+            continue
+        b_ih, b_hh = t[f"bias_ih{s}"][order], t[f"bias_hh{s}"][order]
+        if isinstance(layer, GRUSpec):
+            out[f"{name}/{tag}bias"] = np.stack([b_ih, b_hh])
+        else:
+            out[f"{name}/{tag}bias"] = b_ih
+            out[f"{name}/{tag}recurrent_bias"] = b_hh
+    return []
+
+
+def _gate_order(layer: RecurrentLayer) -> np.ndarray:
+    """Row order taking PyTorch's gate blocks to Keras's (GRU r, z, n → z, r, h; the others match)."""
+    u = layer.units
+    rows = np.arange(layer.gates * u)
+    if isinstance(layer, GRUSpec):
+        return np.concatenate([rows[u : 2 * u], rows[:u], rows[2 * u :]])
+    return rows
