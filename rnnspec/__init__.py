@@ -19,6 +19,7 @@ from rnnspec.runtime.registry import available_backends, get_backend
 
 if TYPE_CHECKING:
     from rnnspec.data import Dataset, load_data
+    from rnnspec.interop import export, import_model
     from rnnspec.runtime.models import (
         CountMismatchError,
         build,
@@ -42,6 +43,7 @@ _LAZY = {
         "runtime.models",
     ),
     "evaluate": "runtime.training", "fit": "runtime.training",
+    "export": "interop", "import_model": "interop",
     "WeightsError": "runtime.weights", "initial_weights": "runtime.weights", "weight_shapes": "runtime.weights",
 }  # fmt: skip
 
@@ -74,9 +76,11 @@ __all__ = [
     "available_backends",
     "build",
     "evaluate",
+    "export",
     "fit",
     "get_backend",
     "get_weights",
+    "import_model",
     "initial_weights",
     "load_data",
     "load_spec",

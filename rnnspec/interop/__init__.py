@@ -19,7 +19,7 @@ import numpy as np
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["ImportError_", "import_model", "spec_yaml", "weights_from_model", "write_import"]
+__all__ = ["ImportError_", "export", "import_model", "spec_yaml", "weights_from_model", "write_import"]
 
 
 class ImportError_(RnnspecError):
@@ -242,3 +242,26 @@ def weights_from_model(model: Any, spec: ModelSpec) -> dict[str, np.ndarray]:
     raise ImportError_(
         f"{type(model).__name__} is neither a model built by rnnspec, a Keras model nor a torch.nn.Module"
     )
+
+
+def export(model: Any, format: str, path: str | Path, weights: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+    """Export a model built by rnnspec (or a spec with ``weights``) as ``onnx``, ``torch`` or ``keras``.
+
+    >>> rnnspec.export(model, "onnx", "model.onnx")  # doctest: +SKIP
+    >>> rnnspec.export(model, "torch", "out/model.py")  # writes model.py and model.safetensors  # doctest: +SKIP
+
+    Returns the files written. The exported model needs no rnnspec to run.
+    """
+    from rnnspec.runtime.models import get_weights, spec_of
+    from rnnspec.runtime.registry import get_exporter
+
+    if weights is None:
+        spec, values = spec_of(model), get_weights(model)
+    else:
+        spec = _spec(model)
+        assert spec is not None
+        values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    from rnnspec.runtime.weights import check_weights
+
+    check_weights(spec, values)
+    return list(get_exporter(format)(spec, values, Path(path)))
