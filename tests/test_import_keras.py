@@ -463,3 +463,19 @@ def test_keras_file_members_are_read_without_executing(tmp_path: Path) -> None:
             zf.writestr(n, data)
     with pytest.raises(UnsupportedModelError, match="no system layer"):
         import_model(tmp_path / "evil.keras")
+
+
+def test_importing_a_keras_file_imports_no_framework(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _m_dropouts().save(tmp_path / "m.keras")
+    _m_dropouts().save(tmp_path / "m.h5")
+    script = (
+        "import sys\nfrom rnnspec.interop import import_model\n"
+        f"for f in ({str(tmp_path / 'm.keras')!r}, {str(tmp_path / 'm.h5')!r}):\n"
+        "    spec, weights = import_model(f)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch', 'jax')))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
