@@ -116,7 +116,7 @@ def _read_zip(path: Path) -> KerasFile:
         if "config.json" not in members:
             raise KerasFileError(
                 f"{path}: a zip without config.json, so not a Keras 3 model file; "
-                "a `.weights.h5` file holds weights only: pass the architecture with --spec"
+                "fix: save the whole model with `model.save('model.keras')`"
             )
         config = _json(_member(zf, members["config.json"], MAX_CONFIG_BYTES, path), path, "config.json")
         metadata: dict[str, Any] = {}
@@ -202,7 +202,7 @@ def _read_h5(path: Path) -> KerasFile:
         if raw_config is None:
             raise KerasFileError(
                 f"{path}: the HDF5 file holds no model_config, so weights only (`save_weights`); "
-                "save the whole model with `model.save('model.h5')`, or pass the architecture with --spec"
+                "rnnspec needs the architecture: save the whole model with `model.save('model.keras')` (or 'model.h5')"
             )
         text = _text(raw_config)
         if len(text) > MAX_CONFIG_BYTES:
