@@ -100,3 +100,53 @@ def test_a_keras_tutorial_model_crosses_to_onnx_in_two_commands(tmp_path: Path, 
     x = hard_inputs(rnnspec.load_spec(out / "spec.yaml"), seed=8, time=15)
     expected = np.asarray(model(x, training=False))
     assert np.max(np.abs(session.run(None, {"x": x})[0] - expected)) <= TOL
+
+
+class _TutorialTagger(torch.nn.Module):
+    """PyTorch's "Sequence Models and LSTM Networks" tagger (embedding → LSTM → linear tag scores), batch-first."""
+
+    spec = """
+rnnspec: 1.1
+name: lstm-tagger
+input: {vocab_size: 30}
+embedding: {output_dim: 6}
+recurrent: [{cell: lstm, units: 6, return_sequences: true}]
+head: {units: 3}
+"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.word_embeddings = torch.nn.Embedding(30, 6)
+        self.lstm = torch.nn.LSTM(6, 6, batch_first=True)
+        self.hidden2tag = torch.nn.Linear(6, 3)
+
+    def forward(self, sentence: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(self.word_embeddings(sentence))
+        return self.hidden2tag(out)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "onnx"])
+def test_a_pytorch_tutorial_state_dict_crosses_in_two_commands(fmt: str, tmp_path: Path, capsys) -> None:
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    module = _TutorialTagger().eval()
+    torch.save(module.state_dict(), tmp_path / "tagger.pt")
+    (tmp_path / "tagger.yaml").write_text(_TutorialTagger.spec)
+    out = tmp_path / "imported"
+    target = tmp_path / f"tagger.{fmt}"
+    assert main(["import", str(tmp_path / "tagger.pt"), "--spec", str(tmp_path / "tagger.yaml"), "-o", str(out)]) == 0
+    assert main(["export", str(out / "spec.yaml"), "--weights", str(out / "weights.safetensors"), "-f", fmt,
+                 "-o", str(target)]) == 0  # fmt: skip
+    assert f"exported {fmt} vs rnnspec numpy" in capsys.readouterr().out
+    x = np.random.default_rng(1).integers(0, 30, size=(4, 7))
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy()
+    if fmt == "keras":
+        got = np.asarray(keras.saving.load_model(target)(x, training=False))
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"x": x.astype(np.int64)})[0]
+    assert np.max(np.abs(got - expected)) <= TOL
