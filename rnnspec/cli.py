@@ -311,9 +311,11 @@ def import_(
 ) -> None:
     """Import a trained Keras model or PyTorch state dict: writes a spec and canonical weights, then proves them.
 
-    Nothing in the file is executed. The proof runs the same hard inputs (pre- and post-padded, a
-    fully padded row, length 1) through the original (Keras files, when Keras 3 can open them)
-    and rnnspec's builds, and prints the max difference. Exit 1 if they differ.
+    Nothing in the file is executed. A state dict needs --spec (it holds no activations or head).
+
+    Proof: hard inputs (pre-/post-padded, holes, length 1) through the original and rnnspec's builds.
+
+    Exit 1 if they differ, or if the model has layers the spec cannot express (all are listed).
     """
     from rnnspec.interop_cli import run_import
 
@@ -334,8 +336,9 @@ def export(
 ) -> None:
     """Export a spec and its weights as ONNX, plain PyTorch (source + state dict) or a plain .keras file.
 
-    The exported model needs no rnnspec. It is run on hard inputs and compared with rnnspec's NumPy
-    reference; exit 1 if they differ.
+    The exported model needs no rnnspec to run. Proof: it is run on hard inputs and compared with rnnspec.
+
+    Exit 1 if they differ.
     """
     from rnnspec.interop_cli import run_export
     from rnnspec.lang.loader import load_spec

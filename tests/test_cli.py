@@ -134,7 +134,7 @@ def test_python_dash_m_and_version():
 def test_help_lists_the_commands():
     result = run("--help")
     assert result.returncode == 0
-    for command in ("validate", "summary", "schema"):
+    for command in ("validate", "summary", "schema", "import", "export"):
         assert command in result.stdout
 
 
