@@ -479,3 +479,43 @@ def test_importing_a_keras_file_imports_no_framework(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_keras2_functional_bidirectional_h5(tmp_path: Path) -> None:
+    ref = keras.Sequential([_ids(8), L.Embedding(30, 5, mask_zero=True), L.Bidirectional(L.LSTM(4)),
+                            L.Dense(1, "sigmoid")])  # fmt: skip
+    _randomize(ref, 11)
+    emb, bi, dense = ref.layers
+    inner = _rnn2("LSTM", "lstm", 4, unit_forget_bias=True)
+    layers = [
+        {"class_name": "InputLayer", "name": "input_1",
+         "config": {"batch_input_shape": [None, 8], "dtype": "int32", "name": "input_1"}, "inbound_nodes": []},
+        {"class_name": "Embedding", "name": "embedding", "inbound_nodes": [[["input_1", 0, 0, {}]]],
+         "config": {"name": "embedding", "input_dim": 30, "output_dim": 5, "mask_zero": True, "input_length": 8}},
+        {"class_name": "Bidirectional", "name": "bidirectional", "inbound_nodes": [[["embedding", 0, 0, {}]]],
+         "config": {"name": "bidirectional", "layer": inner, "merge_mode": "concat"}},
+        {**_dense2("dense", 1, "sigmoid"), "name": "dense", "inbound_nodes": [[["bidirectional", 0, 0, {}]]]},
+    ]  # fmt: skip
+    config = {"class_name": "Functional", "config": {"name": "model", "layers": layers,
+              "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}  # fmt: skip
+    leaves = ["kernel", "recurrent_kernel", "bias"]
+    directions = ["forward"] * 3 + ["backward"] * 3
+    bi_weights = [
+        (f"bidirectional/{d}_lstm/lstm_cell/{leaves[i % 3]}:0", np.asarray(w))
+        for i, (d, w) in enumerate(zip(directions, bi.weights, strict=True))
+    ]
+    with h5py.File(tmp_path / "bi.h5", "w") as f:
+        f.attrs["keras_version"] = "2.11.0"
+        f.attrs["model_config"] = json.dumps(config)
+        g = f.create_group("model_weights")
+        for name, pairs in (("embedding", [("embedding/embeddings:0", np.asarray(emb.weights[0]))]),
+                            ("bidirectional", bi_weights), ("dense", _weights_of(dense, "dense"))):  # fmt: skip
+            lg = g.create_group(name)
+            lg.attrs["weight_names"] = [n.encode() for n, _ in pairs]
+            for wname, value in pairs:
+                lg.create_dataset(wname, data=value)
+    spec, w = import_model(tmp_path / "bi.h5")
+    assert spec.input.seq_len == 8 and spec.cells[0].bidirectional
+    x = hard_inputs(spec, seed=6)
+    got = rnnspec.predict(rnnspec.build(spec, "torch", weights=w), x)
+    assert np.max(np.abs(got - _keras_out(ref, x))) <= TOL
