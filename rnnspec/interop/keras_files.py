@@ -79,6 +79,8 @@ class KerasFile:
     input_layers: list[str] = field(default_factory=list)
     output_layers: list[str] = field(default_factory=list)
     build_input_shape: list[Any] | None = None
+    foreign_modules: list[str] = field(default_factory=list)
+    """``module`` values of the config outside Keras (a file naming them is refused, and never loaded)."""
 
     @property
     def keras_major(self) -> int:
@@ -288,7 +290,25 @@ def _kfile(path: Path, fmt: str, version: str, model: dict[str, Any]) -> KerasFi
         input_layers=_endpoint_names(cfg.get("input_layers")),
         output_layers=_endpoint_names(cfg.get("output_layers")),
         build_input_shape=cfg.get("build_input_shape"),
+        foreign_modules=sorted(_foreign_modules(model)),
     )
+
+
+def _foreign_modules(value: Any, depth: int = 0) -> set[str]:
+    """Every ``module`` named in the config that is not Keras's own (``keras``, ``keras.src...``)."""
+    found: set[str] = set()
+    if depth > 64:
+        return found
+    if isinstance(value, dict):
+        module = value.get("module")
+        if isinstance(module, str) and module.split(".")[0] != "keras":
+            found.add(module)
+        for item in value.values():
+            found |= _foreign_modules(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _foreign_modules(item, depth + 1)
+    return found
 
 
 def _inbound(entry: dict[str, Any]) -> list[str]:

@@ -321,6 +321,9 @@ def keras_to_spec(kfile: KerasFile, name: str | None = None) -> tuple[dict[str, 
     pieces: list[Piece] = []
     layers = [layer for layer in kfile.layers if layer.class_name not in _MASK_OPS]
     refusals += _graph_refusals(kfile, layers)
+    if kfile.foreign_modules:
+        reason = f"its config names modules outside Keras ({', '.join(kfile.foreign_modules[:5])}); rnnspec reads "
+        refusals.append(Refusal(kfile.model_name, kfile.model_class, reason + "only Keras's built-in layers"))
     for layer in layers:
         convert = CONVERTERS.get(layer.class_name)
         if convert is None:
