@@ -1,0 +1,647 @@
+"""``export --format torch``: a spec and its weights as plain PyTorch, loadable without rnnspec.
+
+:func:`export_torch` writes two files side by side:
+
+- ``model.py``: readable module source that imports only torch. It defines ``Model(nn.Module)``,
+  whose attributes are named after the spec's layers, so the state-dict keys are PyTorch's own
+  (``embedding.weight``, ``lstm.weight_ih_l0``, ``head.bias``...), and a ``load(path)`` helper;
+- ``model.safetensors``: that state dict.
+
+Each layer becomes PyTorch's own module where that module computes the spec exactly:
+``nn.Embedding``, ``nn.Linear``, ``nn.Dropout`` / ``nn.Dropout1d``, and ``nn.LSTM`` / ``nn.GRU`` /
+``nn.RNN`` (``batch_first``) for a recurrent layer whose input carries no mask and whose cell is one
+PyTorch has (LSTM and GRU with tanh and sigmoid, GRU ``reset_after: true``, SimpleRNN with tanh or
+relu). Any other recurrent layer (a masked input, other activations, GRU ``reset_after: false``) is
+written out as a small module class that loops over time with Keras's mask semantics (those of
+:func:`rnnspec_backends.numpy._run_direction`) and holds its parameters under nn.LSTM's names and
+layouts (``weight_ih_l0``, ``bias_hh_l0_reverse``...), so both kinds read and load alike.
+
+Canonical (Keras) weights map to PyTorch as ``weight_ih = kernel.T``, ``weight_hh =
+recurrent_kernel.T``; LSTM gates i, f, c, o are PyTorch's i, f, g, o; GRU gates z, r, h become
+PyTorch's r, z, n (the first two blocks swap, in weights and biases); a keras-convention single
+bias is ``bias_ih`` with ``bias_hh = 0``. The generated code resolves every activation when it is
+written (no lookups by name at run time), so ``torch.jit.script`` and ``torch.export.export`` take
+the model as it is.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.layers import (
+    DenseSpec,
+    DropoutSpec,
+    EmbeddingSpec,
+    GRUSpec,
+    LSTMSpec,
+    MaskingSpec,
+    RecurrentLayer,
+    SimpleRNNSpec,
+    SpatialDropoutSpec,
+)
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.weights import check_weights
+from rnnspec.util import write_bytes_atomic
+
+__all__ = ["export_torch"]
+
+Array = np.ndarray
+
+# -- activations, resolved into code when the module is written -------------------------------------
+
+_ACTIVATION_CODE: dict[str, str] = {
+    "linear": "{}",
+    "tanh": "torch.tanh({})",
+    "sigmoid": "torch.sigmoid({})",
+    "hard_sigmoid": "hard_sigmoid({})",
+    "relu": "torch.relu({})",
+    "elu": "F.elu({})",
+    "selu": "torch.selu({})",
+    "gelu": "F.gelu({})",
+    "softplus": "F.softplus({})",
+    "softsign": "F.softsign({})",
+    "swish": "F.silu({})",
+    "exponential": "torch.exp({})",
+    "softmax": "torch.softmax({}, dim=-1)",
+}
+"""Keras's activations as PyTorch expressions (gelu: the exact, erf form, PyTorch's default)."""
+
+_HARD_SIGMOID_SOURCE = '''
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """Keras 3's hard sigmoid: ``clip(x / 6 + 0.5, 0, 1)``."""
+    return torch.clamp(x / 6.0 + 0.5, 0.0, 1.0)
+'''
+
+
+def _act(name: str, expr: str) -> str:
+    """The PyTorch expression of activation ``name`` applied to ``expr``."""
+    return _ACTIVATION_CODE[name].format(expr)
+
+
+# -- names ----------------------------------------------------------------------------------------------
+
+_RESERVED = set(dir(nn.Module())) | set(dir(nn.Module))
+"""Attribute names a layer must not take (``forward``, ``training``, ``eval``...)."""
+
+
+def _unique(name: str, taken: list[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... whichever ``taken`` lacks."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+def _identifiers(names: list[str]) -> list[str]:
+    """Python identifiers for the layer names (``-`` → ``_``), unique and clear of nn.Module's attributes."""
+    out: list[str] = []
+    for name in names:
+        ident = name.replace("-", "_")
+        if not ident.isidentifier():  # a leading digit
+            ident = f"layer_{ident}"
+        if keyword.iskeyword(ident) or ident in _RESERVED or ident.startswith("_"):
+            ident = f"{ident}_"
+        out.append(_unique(ident, out))
+    return out
+
+
+def _class_names(idents: list[str]) -> list[str]:
+    """``lstm_1`` → ``Lstm1Steps``: the names of the written-out classes, unique."""
+    out: list[str] = []
+    for ident in idents:
+        out.append(_unique("".join(part[:1].upper() + part[1:] for part in ident.split("_") if part) + "Steps", out))
+    return out
+
+
+def _float(value: float) -> str:
+    """A Python literal for ``value`` (``float("inf")`` where repr is not one)."""
+    return repr(float(value)) if math.isfinite(value) else f'float("{value}")'
+
+
+# -- the weights: canonical (Keras layout) → PyTorch layout ---------------------------------------------
+
+
+def _gru_order(a: Array, units: int) -> Array:
+    """Keras's GRU blocks z, r, h along the last axis → PyTorch's r, z, n."""
+    return np.concatenate([a[..., units : 2 * units], a[..., :units], a[..., 2 * units :]], axis=-1)
+
+
+def _direction_state(layer: RecurrentLayer, w: dict[str, Array]) -> dict[str, Array]:
+    """One direction's canonical weights as PyTorch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+    kernel, recurrent = w["kernel"], w["recurrent_kernel"]
+    bias = w.get("bias")
+    biases: tuple[Array, Array] | None = None
+    if bias is not None and bias.ndim == 2:  # reset-after GRU: rows input, recurrent
+        biases = (bias[0], bias[1])
+    elif bias is not None:
+        biases = (bias, w.get("recurrent_bias", np.zeros_like(bias)))
+    if isinstance(layer, GRUSpec):
+        kernel, recurrent = _gru_order(kernel, layer.units), _gru_order(recurrent, layer.units)
+        biases = None if biases is None else (_gru_order(biases[0], layer.units), _gru_order(biases[1], layer.units))
+    out = {"weight_ih": kernel.T, "weight_hh": recurrent.T}
+    if biases is not None:
+        out["bias_ih"], out["bias_hh"] = biases
+    return out
+
+
+def _recurrent_state(layer: RecurrentLayer, w: dict[str, Array]) -> dict[str, Array]:
+    """A recurrent layer's parameters under nn.LSTM's names (``weight_ih_l0``, ``..._l0_reverse``)."""
+    if not layer.bidirectional:
+        return {f"{k}_l0": v for k, v in _direction_state(layer, w).items()}
+    out: dict[str, Array] = {}
+    for tag, suffix in (("forward/", "_l0"), ("backward/", "_l0_reverse")):
+        leaves = {k[len(tag) :]: v for k, v in w.items() if k.startswith(tag)}
+        out.update({f"{k}{suffix}": v for k, v in _direction_state(layer, leaves).items()})
+    return out
+
+
+# -- generated code, one layer at a time ----------------------------------------------------------------
+
+
+@dataclass
+class _Code:
+    """What one layer adds to the generated file."""
+
+    init: list[str] = field(default_factory=list)
+    """Lines of ``Model.__init__``."""
+    forward: list[str] = field(default_factory=list)
+    """Lines of ``Model.forward`` (the running tensor is ``h``, the mask ``mask``)."""
+    classes: list[str] = field(default_factory=list)
+    """Module-level source (a written-out recurrent class)."""
+    state: dict[str, Array] = field(default_factory=dict)
+    """State-dict entries without the attribute prefix."""
+    doc: str = ""
+    """One line of the header's layer table."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where a layer sits: its attribute name, input features and whether a mask reaches it."""
+
+    ident: str
+    cls: str
+    """The class name, should the layer be written out."""
+    inputs: int
+    masked: bool
+
+
+def _merge(mode: str, a: str, b: str) -> str:
+    if mode == "concat":
+        return f"torch.cat([{a}, {b}], dim=-1)"
+    if mode == "sum":
+        return f"{a} + {b}"
+    if mode == "mul":
+        return f"{a} * {b}"
+    return f"({a} + {b}) / 2.0"
+
+
+def _masking_code(layer: MaskingSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    value = _float(layer.mask_value)
+    return _Code(
+        forward=[
+            f"mask = (h != {value}).any(dim=-1)  # Keras Masking: a step whose features all equal {value} is padding",
+            "h = torch.where(mask.unsqueeze(-1), h, torch.zeros_like(h))",
+        ],
+        doc=f"(no module) Keras Masking({value}) in forward(): padding steps are set to 0 and masked",
+    )
+
+
+def _embedding_code(layer: EmbeddingSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    forward = [f"h = self.{ctx.ident}(h)"]
+    if layer.mask_zero:
+        forward.insert(0, "mask = h != 0  # Keras mask_zero: id 0 is padding")
+    return _Code(
+        init=[f"self.{ctx.ident} = nn.Embedding({ctx.inputs}, {layer.output_dim})"],
+        forward=forward,
+        state={"weight": w["embeddings"]},
+        doc=f"nn.Embedding({ctx.inputs}, {layer.output_dim})"
+        + ("; id 0 is padding (masked)" if layer.mask_zero else ""),
+    )
+
+
+def _dropout_code(layer: DropoutSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    return _Code(
+        init=[f"self.{ctx.ident} = nn.Dropout({_float(layer.dropout)})"],
+        forward=[f"h = self.{ctx.ident}(h)"],
+        doc=f"nn.Dropout({_float(layer.dropout)})",
+    )
+
+
+def _spatial_dropout_code(layer: SpatialDropoutSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    rate = _float(layer.spatial_dropout)
+    return _Code(
+        init=[f"self.{ctx.ident} = nn.Dropout1d({rate})"],
+        forward=[f"h = self.{ctx.ident}(h.transpose(1, 2)).transpose(1, 2)  # whole channels, as SpatialDropout1D"],
+        doc=f"nn.Dropout1d({rate}) over (batch, features, time): Keras SpatialDropout1D",
+    )
+
+
+def _dense_code(layer: DenseSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    state = {"weight": w["kernel"].T}
+    if layer.use_bias:
+        state["bias"] = w["bias"]
+    bias = "" if layer.use_bias else ", bias=False"
+    return _Code(
+        init=[f"self.{ctx.ident} = nn.Linear({ctx.inputs}, {layer.units}{bias})"],
+        forward=[f"h = {_act(layer.activation, f'self.{ctx.ident}(h)')}"],
+        state=state,
+        doc=f"nn.Linear({ctx.inputs}, {layer.units}{bias}), activation {layer.activation}",
+    )
+
+
+def _describe(layer: RecurrentLayer) -> str:
+    """``bidirectional LSTM(4, activation tanh, ...)``: the spec's recurrent layer in words."""
+    parts = [f"{layer.units}", f"activation {layer.activation}"]
+    if isinstance(layer, LSTMSpec | GRUSpec):
+        parts.append(f"recurrent_activation {layer.recurrent_activation}")
+    if isinstance(layer, GRUSpec):
+        parts.append(f"reset_after {str(layer.reset_after).lower()}")
+    if not layer.use_bias:
+        parts.append("no bias")
+    text = f"{layer.keras_class}({', '.join(parts)})"
+    if layer.bidirectional:
+        text = f"bidirectional {text}, merge {layer.merge_mode}"
+    if layer.go_backwards:
+        text += ", go_backwards"
+    return text + (", returns sequences" if layer.return_sequences else ", returns the last step")
+
+
+def _native(layer: RecurrentLayer, masked: bool) -> bool:
+    """Whether nn.LSTM / nn.GRU / nn.RNN computes ``layer`` exactly."""
+    if masked:
+        return False
+    if isinstance(layer, SimpleRNNSpec):
+        return layer.activation in ("tanh", "relu")
+    if isinstance(layer, LSTMSpec | GRUSpec):
+        standard = layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
+        return standard and (not isinstance(layer, GRUSpec) or layer.reset_after)
+    return False
+
+
+_TORCH_CLASS = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _native_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """nn.LSTM / nn.GRU / nn.RNN, batch_first, and the lines that pick Keras's outputs from theirs."""
+    u, attr = layer.units, f"self.{ctx.ident}"
+    options = ", batch_first=True"
+    options += ", bidirectional=True" if layer.bidirectional else ""
+    options += "" if layer.use_bias else ", bias=False"
+    options += ', nonlinearity="relu"' if isinstance(layer, SimpleRNNSpec) and layer.activation == "relu" else ""
+    module = f"nn.{_TORCH_CLASS[layer.kind]}({ctx.inputs}, {u}{options})"
+    if layer.bidirectional:
+        forward = [f"h, _ = {attr}(h)  # forward outputs, then the backward ones (aligned with the input)"]
+        if layer.return_sequences:
+            if layer.merge_mode != "concat":
+                forward.append(f"h = {_merge(layer.merge_mode, f'h[:, :, :{u}]', f'h[:, :, {u}:]')}")
+        else:
+            forward.append("# the forward direction's last step; the backward direction's state after the whole input")
+            forward.append(f"h = {_merge(layer.merge_mode, f'h[:, -1, :{u}]', f'h[:, 0, {u}:]')}")
+    else:
+        if layer.go_backwards:
+            forward = [f"h, _ = {attr}(torch.flip(h, [1]))  # go_backwards: outputs stay in processing order"]
+        else:
+            forward = [f"h, _ = {attr}(h)"]
+        if not layer.return_sequences:
+            forward.append("h = h[:, -1]")
+    return _Code(
+        init=[f"self.{ctx.ident} = {module}"],
+        forward=forward,
+        state=_recurrent_state(layer, w),
+        doc=f"{module}: {_describe(layer)}",
+    )
+
+
+def _written_out_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """A generated step-by-step class (see :func:`_steps_class`) and the line that calls it."""
+    cls = ctx.cls
+    call = f"h = self.{ctx.ident}(h, mask)" if ctx.masked else f"h = self.{ctx.ident}(h)"
+    why = "a mask reaches it" if ctx.masked else "PyTorch has no module for this cell"
+    state = _recurrent_state(layer, w)
+    return _Code(
+        init=[f"self.{ctx.ident} = {cls}()"],
+        forward=[call],
+        classes=[_steps_class(cls, layer, ctx, {k: v.shape for k, v in state.items()})],
+        state=state,
+        doc=f"{cls}: {_describe(layer)}; written out step by step ({why})",
+    )
+
+
+def _recurrent_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
+    return (_native_code if _native(layer, ctx.masked) else _written_out_code)(layer, ctx, w)
+
+
+_LAYER_CODE = {
+    "masking": _masking_code,
+    "embedding": _embedding_code,
+    "dropout": _dropout_code,
+    "spatial_dropout": _spatial_dropout_code,
+    "dense": _dense_code,
+    "simple_rnn": _recurrent_code,
+    "lstm": _recurrent_code,
+    "gru": _recurrent_code,
+}
+"""Layer kind → ``fn(layer, context, canonical weights by leaf) -> _Code``."""
+
+
+# -- the written-out recurrent class ---------------------------------------------------------------------
+
+
+def _step_lines(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
+    """One time step in PyTorch's gate order; the new state goes to ``h_new``/``c_new`` (masked) or ``h``/``c``."""
+    u, act = layer.units, layer.activation
+    gate = getattr(layer, "recurrent_activation", "sigmoid")
+    h_out, c_out = ("h_new", "c_new") if masked else ("h", "c")
+    b_hh = ", bias_hh" if bias else ""
+
+    def block(k: int) -> str:
+        return f"{k * u}:{(k + 1) * u}"
+
+    if isinstance(layer, LSTMSpec):
+        return [
+            f"z = xw[:, t] + F.linear(h, weight_hh{b_hh})  # gates i, f, g, o",
+            f"i = {_act(gate, f'z[:, {block(0)}]')}",
+            f"f = {_act(gate, f'z[:, {block(1)}]')}",
+            f"g = {_act(act, f'z[:, {block(2)}]')}",
+            f"o = {_act(gate, f'z[:, {block(3)}]')}",
+            f"{c_out} = f * c + i * g",
+            f"{h_out} = o * {_act(act, c_out)}",
+        ]
+    if isinstance(layer, GRUSpec):
+        lines = ["xt = xw[:, t]  # gates r, z, n"]
+        if layer.reset_after:
+            lines.append(f"hw = F.linear(h, weight_hh{b_hh})")
+            candidate = f"xt[:, {block(2)}] + r * hw[:, {block(2)}]"
+        else:  # Keras's reset_after false: the reset gate applies before the recurrent matmul
+            rz, n = f"0:{2 * u}", block(2)
+            lines.append(f"hw = F.linear(h, weight_hh[{rz}]{f', bias_hh[{rz}]' if bias else ''})")
+            candidate = f"xt[:, {n}] + F.linear(r * h, weight_hh[{n}]{f', bias_hh[{n}]' if bias else ''})"
+        return [
+            *lines,
+            f"r = {_act(gate, f'xt[:, {block(0)}] + hw[:, {block(0)}]')}",
+            f"z = {_act(gate, f'xt[:, {block(1)}] + hw[:, {block(1)}]')}",
+            f"n = {_act(act, candidate)}",
+            f"{h_out} = z * h + (1.0 - z) * n",
+        ]
+    return [f"{h_out} = {_act(act, f'xw[:, t] + F.linear(h, weight_hh{b_hh})')}"]
+
+
+def _pick(names: list[str], suffix: str, indent: str) -> list[str]:
+    """``weight_ih, weight_hh = self.weight_ih_l0, self.weight_hh_l0`` (and the biases on a second line)."""
+    return [
+        f"{indent}{', '.join(pair)} = {', '.join(f'self.{n}{suffix}' for n in pair)}"
+        for pair in (names[:2], names[2:])
+        if pair
+    ]
+
+
+def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
+    """``run``: one direction over the whole sequence, Keras's loop (outputs in processing order)."""
+    u, lstm = layer.units, isinstance(layer, LSTMSpec)
+    zero_output = layer.bidirectional and layer.return_sequences
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if bias else [])
+    args = (
+        "x: torch.Tensor"
+        + (", mask: torch.Tensor" if masked else "")
+        + (", reverse: bool" if layer.bidirectional else "")
+    )
+    lines = [
+        f"def run(self, {args}) -> torch.Tensor:",
+        f'    """One direction over the sequence: outputs (batch, time, {u}) in processing order."""',
+        *_pick(names, "_l0", "    "),
+    ]
+    if layer.bidirectional:
+        lines += ["    if reverse:", *_pick(names, "_l0_reverse", "        ")]
+    lines += [
+        f"    xw = F.linear(x, weight_ih{', bias_ih' if bias else ''})  # the input side of every step at once",
+        f"    h = x.new_zeros([x.size(0), {u}])",
+    ]
+    if lstm:
+        lines.append(f"    c = x.new_zeros([x.size(0), {u}])")
+    if masked and not zero_output:
+        lines.append("    out = h  # the last valid step's output (zeros before the first one)")
+    lines += ["    outputs: list[torch.Tensor] = []", "    for t in range(x.size(1)):"]
+    lines += [f"        {line}" for line in _step_lines(layer, masked, bias)]
+    if not masked:
+        lines.append("        outputs.append(h)")
+    else:
+        lines.append("        keep = mask[:, t].unsqueeze(1)  # a masked step keeps the state")
+        fallback = "torch.zeros_like(h_new)" if zero_output else "out"
+        lines.append(f"        out = torch.where(keep, h_new, {fallback})")
+        lines.append("        h = torch.where(keep, h_new, h)")
+        if lstm:
+            lines.append("        c = torch.where(keep, c_new, c)")
+        lines.append("        outputs.append(out)")
+    lines.append("    return torch.stack(outputs, dim=1)")
+    return lines
+
+
+def _forward_method(layer: RecurrentLayer, masked: bool) -> list[str]:
+    """``forward``: the direction(s), Keras's order of outputs and the merge."""
+    m = ", mask" if masked else ""
+    lines = [f"def forward(self, x: torch.Tensor{', mask: torch.Tensor' if masked else ''}) -> torch.Tensor:"]
+    flipped = "torch.flip(x, [1])" + (", torch.flip(mask, [1])" if masked else "")
+    if not layer.bidirectional:
+        pick = "" if layer.return_sequences else "[:, -1]"
+        if layer.go_backwards:
+            lines.append("    # go_backwards: the reversed sequence; outputs stay in processing order")
+            lines.append(f"    return self.run({flipped}){pick}")
+        else:
+            lines.append(f"    return self.run(x{m}){pick}")
+        return lines
+    lines.append(f"    fwd = self.run(x{m}, False)")
+    if layer.return_sequences:
+        lines.append(f"    bwd = torch.flip(self.run({flipped}, True), [1])  # back in input order")
+        lines.append(f"    return {_merge(layer.merge_mode, 'fwd', 'bwd')}")
+    else:
+        lines.append(f"    bwd = self.run({flipped}, True)")
+        lines.append(f"    return {_merge(layer.merge_mode, 'fwd[:, -1]', 'bwd[:, -1]')}")
+    return lines
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
+    """``text`` as lines of at most ``width`` characters (its own line breaks kept)."""
+    return [
+        line
+        for paragraph in text.split("\n")
+        for line in textwrap.wrap(paragraph, width, initial_indent=indent, subsequent_indent=indent) or [indent]
+    ]
+
+
+def _steps_class(cls: str, layer: RecurrentLayer, ctx: _Context, shapes: dict[str, tuple[int, ...]]) -> str:
+    """Source of a module class that computes ``layer`` one time step at a time."""
+    bias = layer.use_bias
+    torch_class = _TORCH_CLASS[layer.kind]
+    mask_doc = (
+        "At a masked step (``mask`` false) the state is kept and the output is "
+        + (
+            "zeros (Keras's Bidirectional)."
+            if layer.bidirectional and layer.return_sequences
+            else "the previous step's (zeros before the first valid step)."
+        )
+        if ctx.masked
+        else "No mask reaches this layer."
+    )
+    params = [
+        f"self.{name} = nn.Parameter(torch.zeros({', '.join(map(str, shape))}))" for name, shape in shapes.items()
+    ]
+    about = f"``{ctx.ident}``, written out one time step at a time: Keras {_describe(layer)}."
+    more = f"Parameters are named and laid out as nn.{torch_class}'s (``weight_ih_l0`` is ``kernel.T``...). {mask_doc}"
+    body = [
+        *_wrap('"""' + about, ""),
+        "",
+        *_wrap(more + '\n"""', ""),
+        "",
+        "def __init__(self) -> None:",
+        "    super().__init__()",
+        *[f"    {p}" for p in params],
+        "",
+        *_run_method(layer, ctx.masked, bias),
+        "",
+        *_forward_method(layer, ctx.masked),
+    ]
+    return f"class {cls}(nn.Module):\n" + "\n".join(f"    {line}" if line else "" for line in body) + "\n"
+
+
+# -- the whole file ---------------------------------------------------------------------------------------
+
+
+def _layer_codes(spec: ModelSpec, weights: dict[str, Array]) -> tuple[list[tuple[str, _Code]], int, bool]:
+    """Each layer's code with its attribute name; the output's features and whether it has a time axis."""
+    stack = spec.stack()
+    idents = _identifiers([name for name, _ in stack])
+    classes = _class_names(idents)
+    features = spec.input.vocab_size if spec.input.vocab_size is not None else spec.input.features
+    assert features is not None
+    per_step, masked = True, False
+    out: list[tuple[str, _Code]] = []
+    for (name, layer), ident, cls in zip(stack, idents, classes, strict=True):
+        build = _LAYER_CODE.get(layer.kind)
+        if build is None:
+            raise RnnspecError(f"{name}: the torch export has no code for layer kind {layer.kind!r}")
+        prefix = f"{name}/"
+        w = {k[len(prefix) :]: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k.startswith(prefix)}
+        out.append((ident, build(layer, _Context(ident, cls, features, masked), w)))
+        masked = layer.makes_mask() or (masked and layer.keeps_mask())
+        features, per_step = layer.output_features(features), layer.output_per_step(per_step)
+    return out, features, per_step
+
+
+def _header(spec: ModelSpec, stem: str, codes: list[tuple[str, _Code]], features: int, per_step: bool) -> str:
+    if spec.input.vocab_size is not None:
+        given = f"token ids, int64 (batch, time), in [0, {spec.input.vocab_size})"
+    else:
+        given = f"float32 features (batch, time, {spec.input.features})"
+    returns = f"(batch, time, {features})" if per_step else f"(batch, {features})"
+    width = max(len(ident) for ident, _ in codes)
+    table = [
+        line
+        for ident, code in codes
+        for line in textwrap.wrap(
+            f"{ident.ljust(width)}  {code.doc}", 100, initial_indent="    ", subsequent_indent=" " * (width + 8)
+        )
+    ]
+    return "\n".join(
+        [
+            f'"""``{spec.name}``: a recurrent model exported from its rnnspec spec as plain PyTorch.',
+            "",
+            f"Input: {given}. Output: {returns}.",
+            "It computes what the spec means in Keras at inference (masks included) and needs nothing but torch.",
+            "",
+            "Layers, bottom to top (attribute: module):",
+            "",
+            *table,
+            "",
+            "Dropout layers are nn.Dropout / nn.Dropout1d: the identity in eval mode, they drop while training.",
+            "The recurrent layers' own dropout and recurrent_dropout (training only) are not part of this module.",
+            "torch.jit.script and torch.export.export take the model as it is (a written-out layer loops over",
+            "x.size(1), so torch.export fixes the sequence length to its example's).",
+            "",
+            "Load::",
+            "",
+            "    import safetensors.torch",
+            "",
+            "    model = Model()",
+            f'    model.load_state_dict(safetensors.torch.load_file("{stem}.safetensors"))',
+            "    model.eval()",
+            "",
+            f"or ``model = load()`` (reads ``{stem}.safetensors`` beside this file), then ``y = model(x)``.",
+            '"""',
+        ]
+    )
+
+
+_LOAD_SOURCE = '''
+def load(path: str = "") -> Model:
+    """A ``Model`` in eval mode with the weights of ``path`` (default: the .safetensors file beside this one)."""
+    try:
+        import safetensors.torch
+    except ImportError as exc:
+        raise ImportError("reading the weights needs safetensors: pip install safetensors") from exc
+    model = Model()
+    model.load_state_dict(safetensors.torch.load_file(path or __file__.rsplit(".", 1)[0] + ".safetensors"))
+    return model.eval()
+'''
+
+
+def _model_class(codes: list[tuple[str, _Code]]) -> str:
+    init = [line for _, code in codes for line in code.init]
+    forward = [line for _, code in codes for line in code.forward]
+    lines = [
+        "class Model(nn.Module):",
+        '    """The whole model; ``forward(x)`` returns its outputs."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        *[f"        {line}" for line in init],
+        "",
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        "        h = x",
+        *[f"        {line}" for line in forward],
+        "        return h",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _source(spec: ModelSpec, stem: str, weights: dict[str, Array]) -> tuple[str, dict[str, Array]]:
+    """The module source and its state dict (PyTorch's names and layouts)."""
+    codes, features, per_step = _layer_codes(spec, weights)
+    classes = [source for _, code in codes for source in code.classes]
+    uses_hard_sigmoid = any("hard_sigmoid(" in line for _, c in codes for line in [*c.forward, *c.classes])
+    body = [*([_HARD_SIGMOID_SOURCE] if uses_hard_sigmoid else []), *classes, _model_class(codes), _LOAD_SOURCE]
+    text = "\n\n".join(part.strip("\n") + "\n" for part in body)
+    imports = [
+        "import torch",
+        *(["import torch.nn.functional as F"] if "F." in text else []),
+        "from torch import nn",
+    ]
+    source = _header(spec, stem, codes, features, per_step) + "\n\n" + "\n".join(imports) + "\n\n\n" + text
+    state = {f"{ident}.{key}": value for ident, code in codes for key, value in code.state.items()}
+    return source, state
+
+
+def export_torch(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Path) -> list[Path]:
+    """Write ``path`` (``model.py``: plain-PyTorch module source) and ``model.safetensors`` beside it (its
+    state dict, PyTorch's key names); returns both paths. Neither file needs rnnspec to load."""
+    target = Path(path)
+    if target.suffix != ".py":
+        raise RnnspecError(f"{target}: the exported module must be a .py file (its weights go beside it)")
+    check_weights(spec, weights)
+    source, state = _source(spec, target.stem, dict(weights))
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
+    weights_path = target.with_suffix(".safetensors")
+    data = safetensors.torch.save(tensors, metadata={"format": "pt", "rnnspec_model": spec.name})
+    write_bytes_atomic(target, source.encode("utf-8"))
+    write_bytes_atomic(weights_path, data)
+    return [target, weights_path]
