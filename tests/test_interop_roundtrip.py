@@ -150,3 +150,17 @@ def test_a_pytorch_tutorial_state_dict_crosses_in_two_commands(fmt: str, tmp_pat
         session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
         got = session.run(None, {"x": x.astype(np.int64)})[0]
     assert np.max(np.abs(got - expected)) <= TOL
+
+
+def test_torch_export_state_dict_imports_back_to_the_same_weights(tmp_path: Path) -> None:
+    from rnnspec.runtime.weights import to_keras_convention
+
+    spec = rnnspec.loads_spec(SPEC)
+    weights = _random(spec, 2)
+    written = rnnspec.export(spec, "torch", tmp_path / "m.py", weights=weights)
+    state = next(p for p in written if p.suffix == ".safetensors")
+    back_spec, back = rnnspec.import_model(state, spec)
+    assert back_spec.convention == "torch"
+    _, as_keras = to_keras_convention(back_spec, back)
+    assert as_keras.keys() == weights.keys()
+    assert all(np.array_equal(as_keras[k], weights[k]) for k in weights)
