@@ -518,8 +518,22 @@ def _print_report(report: Any, plot: Path | None) -> None:
     console.print("all checks passed" if report.passed else "some checks FAILED")
 
 
+def _empty_output(argv: list[str]) -> bool:
+    """Whether ``-o ""`` (or ``--output=``) was given: Path("") would silently mean the working folder."""
+    for k, arg in enumerate(argv):
+        if arg in ("-o", "--output") and k + 1 < len(argv) and argv[k + 1] == "":
+            return True
+        if arg in ("--output=", "-o="):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m rnnspec``."""
+    if _empty_output(sys.argv[1:] if argv is None else argv):
+        message = 'error: -o/--output is empty (""); name a file or folder (use -o . for the working folder)'
+        typer.echo(message, err=True)
+        return 2
     try:
         app(args=argv, prog_name="rnnspec", standalone_mode=True)
     except SystemExit as exc:

@@ -2,22 +2,76 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import numbers
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["is_int_at_least", "quiet_stderr", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["OutputPathError", "check_output_path", "is_int_at_least", "quiet_stderr", "write_bytes_atomic",
+           "write_text_atomic"]  # fmt: skip
+
+
+class OutputPathError(OSError):
+    """An output path rnnspec will not write: not a regular file, or not writable. Names the user's path."""
+
+
+_SPECIAL = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_output_path(path: str | Path) -> Path:
+    """The file to write for ``path``: ``path`` itself, or the file a symlink at ``path`` points to.
+
+    rnnspec writes regular files only. An existing device node, FIFO, socket or folder at the path
+    is refused (writing would replace it, or hang on a FIFO). A symlink is followed: the file it
+    points to is replaced and the link stays (the way an editor saves through a link); a link to
+    something other than a regular file is refused like that thing.
+    """
+    if str(path) == "":
+        raise OutputPathError(errno.EINVAL, "an empty output path; name a file", "")
+    target = Path(path)
+    real = Path(os.path.realpath(target)) if target.is_symlink() else target
+    try:
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        return real
+    except OSError as exc:
+        raise OutputPathError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from None
+    if stat.S_ISDIR(mode):
+        raise OutputPathError(errno.EISDIR, "is a folder; name a file inside it", str(path))
+    if not stat.S_ISREG(mode):
+        kind = _SPECIAL.get(stat.S_IFMT(mode), "not a regular file")
+        raise OutputPathError(errno.EINVAL, f"is {kind}; rnnspec writes regular files only", str(path))
+    return real
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that an interruption leaves either the old file or the new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to ``path`` so that an interruption leaves either the old file or the new one.
+
+    Only regular files are written (see :func:`check_output_path`); an error names ``path``,
+    never the hidden temporary file.
+    """
+    target = check_output_path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_via_temp(target, data)
+    except OutputPathError:
+        raise
+    except OSError as exc:
+        raise OutputPathError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from None
+
+
+def _write_via_temp(target: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would (0666 less the umask)

@@ -8,6 +8,8 @@ error, never executed); JSON with the standard library. Both give a map from fie
 from __future__ import annotations
 
 import json
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,13 @@ Position = tuple[int, int]  # 1-based line and column
 PathKey = tuple[str | int, ...]
 
 MAX_BYTES = 1_000_000
+MAX_NODES = 100_000
+"""The most YAML nodes a spec may expand to, aliases counted each time they are used (a real spec has < 500)."""
+MAX_DIGITS = 100
+"""The longest integer accepted (Python refuses to read over 4,300 digits; no spec value needs 100)."""
+_DECIMAL_INT = re.compile(r"[-+]?[0-9]+")
+_YAML11_INT = "tag:yaml.org,2002:int"
+_YAML11_FLOAT = "tag:yaml.org,2002:float"
 
 
 @dataclass
@@ -80,12 +89,55 @@ def read_source(path: str | Path) -> Source:
             ]
         )
     try:
-        raw = p.read_bytes()
+        raw = _read_regular(p, file)
     except OSError as exc:
         raise SpecError(
             [_issue(file, f"cannot read the file: {exc.strerror or exc}", fix="check the file's permissions")]
         ) from None
     return parse_bytes(raw, file=file, fmt=_format_of(p))
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _read_regular(p: Path, file: str) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_BYTES`, checked before reading (no hang, no huge read)."""
+    mode = p.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    f"is {kind}, not a spec file",
+                    received=kind,
+                    expected="a regular .yaml, .yml or .json file",
+                    fix="save the spec to a file and pass its path",
+                )
+            ]
+        )
+    size = p.stat().st_size
+    if size > MAX_BYTES:
+        raise SpecError([_too_big(file, size)])
+    with p.open("rb") as fh:
+        raw = fh.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise SpecError([_too_big(file, len(raw))])
+    return raw
+
+
+def _too_big(file: str | None, size: int) -> Issue:
+    return _issue(
+        file,
+        f"the file is {size:,} bytes; a spec is a small text file",
+        expected=f"at most {MAX_BYTES:,} bytes",
+        fix="check that this is a spec file",
+    )
 
 
 def _format_of(p: Path) -> str | None:
@@ -94,16 +146,7 @@ def _format_of(p: Path) -> str | None:
 
 def parse_bytes(raw: bytes, *, file: str | None = None, fmt: str | None = None) -> Source:
     if len(raw) > MAX_BYTES:
-        raise SpecError(
-            [
-                _issue(
-                    file,
-                    f"the file is {len(raw):,} bytes; a spec is a small text file",
-                    expected=f"at most {MAX_BYTES:,} bytes",
-                    fix="check that this is a spec file",
-                )
-            ]
-        )
+        raise SpecError([_too_big(file, len(raw))])
     if b"\x00" in raw:
         raise SpecError(
             [
@@ -204,7 +247,7 @@ def _parse_yaml(text: str, file: str | None) -> Source:
         issues: list[Issue] = []
         source = Source(data=None, file=file)
         if node is not None:
-            _walk(node, (), source, issues, file)
+            _walk(node, (), source, issues, file, [MAX_NODES])
         if issues:
             raise SpecError(issues)
         source.data = loader.construct_document(node) if node is not None else None
@@ -214,6 +257,18 @@ def _parse_yaml(text: str, file: str | None) -> Source:
         raise SpecError([_issue(file, f"invalid YAML: {exc}")]) from None
     except RecursionError:
         raise SpecError([_issue(file, "the YAML nests too deeply", fix="check the file's structure")]) from None
+    except _Expansion:
+        raise SpecError(
+            [
+                _issue(
+                    file,
+                    f"the YAML expands to more than {MAX_NODES:,} values through its aliases (*name)",
+                    received="aliases that repeat aliases (a 'billion laughs' document?)",
+                    expected="a spec of a few hundred values",
+                    fix="write the values out, or use fewer nested aliases",
+                )
+            ]
+        ) from None
     finally:
         loader.dispose()
     return source
@@ -241,9 +296,22 @@ def _yaml_issue(exc: yaml.MarkedYAMLError, file: str | None) -> Issue:
     )
 
 
-def _walk(node: yaml.Node, path: PathKey, source: Source, issues: list[Issue], file: str | None) -> None:
+class _Expansion(Exception):
+    """The document expands (through aliases) beyond :data:`MAX_NODES` nodes."""
+
+
+def _walk(
+    node: yaml.Node, path: PathKey, source: Source, issues: list[Issue], file: str | None, budget: list[int]
+) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Expansion
     source.value_positions[path] = _mark(node.start_mark)
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.ScalarNode):
+        problem = _number_problem(node)
+        if problem is not None:
+            issues.append(_issue(file, problem[0], pos=_mark(node.start_mark), received=node.value[:40], **problem[1]))
+    elif isinstance(node, yaml.MappingNode):
         seen: dict[Any, Position] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
@@ -263,11 +331,53 @@ def _walk(node: yaml.Node, path: PathKey, source: Source, issues: list[Issue], f
                 )
             seen[key] = pos
             source.key_positions[(*path, key)] = pos
-            _walk(value_node, (*path, key), source, issues, file)
+            _walk(value_node, (*path, key), source, issues, file, budget)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             source.key_positions[(*path, i)] = _mark(item.start_mark)
-            _walk(item, (*path, i), source, issues, file)
+            _walk(item, (*path, i), source, issues, file, budget)
+
+
+def _number_problem(node: yaml.ScalarNode) -> tuple[str, dict[str, str]] | None:
+    """YAML 1.1 number forms that read as something else than they look, and numbers too long to read."""
+    value = node.value
+    if node.tag == _YAML11_INT:
+        if _DECIMAL_INT.fullmatch(value):
+            if len(value.lstrip("+-")) > MAX_DIGITS:
+                return (
+                    f"a number with {len(value.lstrip('+-')):,} digits",
+                    {"expected": f"at most {MAX_DIGITS} digits", "fix": "check the value"},
+                )
+            if len(value.lstrip("+-")) > 1 and value.lstrip("+-").startswith("0"):
+                return (
+                    f"YAML 1.1 reads {value} as an octal number ({int(value.lstrip('+-'), 8)})",
+                    {"expected": "a decimal number without a leading 0", "fix": f"write {int(value)}"},
+                )
+            return None
+        read = yaml.safe_load(value)
+        return (
+            f"YAML 1.1 reads {value} as the number {read} ({_form(value)})",
+            {"expected": "a plain decimal number", "fix": f"write {read} if that is meant, or quote the text"},
+        )
+    if node.tag == _YAML11_FLOAT and ("_" in value or ":" in value):
+        read = yaml.safe_load(value)
+        return (
+            f"YAML 1.1 reads {value} as the number {read} ({_form(value)})",
+            {"expected": "a plain decimal number", "fix": f"write {read} if that is meant, or quote the text"},
+        )
+    return None
+
+
+def _form(value: str) -> str:
+    if ":" in value:
+        return "base 60"
+    if "_" in value:
+        return "underscores ignored"
+    if value.lower().lstrip("+-").startswith("0x"):
+        return "hexadecimal"
+    if value.lower().lstrip("+-").startswith("0b"):
+        return "binary"
+    return "octal"
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -300,6 +410,8 @@ def _parse_json(text: str, file: str | None) -> Source:
         ) from None
     except RecursionError:
         raise SpecError([_issue(file, "the JSON nests too deeply", fix="check the file's structure")]) from None
+    except ValueError as exc:  # integers over Python's 4,300-digit limit
+        raise SpecError([_issue(file, f"invalid JSON: {exc}", fix="check the numbers in the file")]) from None
     source = Source(data=data, file=file)
     # JSON is (nearly) YAML, so the YAML composer finds the positions; tabs are replaced by
     # spaces one for one, which keeps every column.
