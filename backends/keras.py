@@ -345,6 +345,27 @@ def _read_spec(path: Path) -> ModelSpec:
         ) from None
 
 
+def _check_config_matches(path: Path, spec: ModelSpec) -> None:
+    """The Keras config inside must describe the embedded spec, field by field (not only in counts).
+
+    Read without Keras by rnnspec's importer; torch-convention files hold rnnspec's own cells, which
+    the importer does not read, so only their counts are compared (below).
+    """
+    if spec.convention != "keras":
+        return
+    from rnnspec.interop import rename_weights
+    from rnnspec.interop.keras_files import read_keras_file
+    from rnnspec.interop.keras_import import keras_to_spec
+
+    try:
+        data, weights = keras_to_spec(read_keras_file(path))
+        rename_weights(spec_from_dict(data), weights, spec, str(path))
+    except RnnspecError as exc:
+        raise RnnspecError(
+            f"{path}: the Keras model inside does not match its embedded rnnspec spec; the file was altered.\n{exc}"
+        ) from None
+
+
 def load_artifact(path: str | Path) -> Model:
     """Load a ``.keras`` file written by :meth:`KerasBackend.save_artifact`, spec and all.
 
@@ -358,6 +379,7 @@ def load_artifact(path: str | Path) -> Model:
     if not p.is_file():
         raise RnnspecError(f"{path}: no such file (expected a .keras file written by rnnspec)")
     spec = _read_spec(p)
+    _check_config_matches(p, spec)
     try:
         model = keras.saving.load_model(p, safe_mode=True)
     except (ValueError, TypeError, OSError) as exc:

@@ -645,17 +645,34 @@ class TorchBackend:
 
 
 def load_artifact(path: str | Path) -> RnnspecModule:
-    """Load a ``.torch.safetensors`` artifact written by ``rnnspec build -o`` (no unpickling)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    """Load a ``.torch.safetensors`` artifact written by ``rnnspec build -o`` (no unpickling).
 
+    Every way the file can be wrong (not safetensors, no spec, a broken spec, tensors that do not
+    fit the spec) is an :class:`RnnspecError` naming the file.
+    """
+    from rnnspec.lang.errors import RnnspecError
     from rnnspec.lang.loader import spec_from_dict
+    from rnnspec.runtime.weights import load_weights_file
 
-    with safe_open(str(path), framework="pt") as fh:
-        metadata = fh.metadata() or {}
-    spec = spec_from_dict(json.loads(metadata["spec"]))
+    tensors, metadata = load_weights_file(path)
+    if "spec" not in metadata:
+        raise RnnspecError(
+            f"{path}: a safetensors file without an rnnspec spec, so not a torch artifact written by rnnspec. "
+            "fix: pass the spec too (`rnnspec convert FILE --spec SPEC`), or import a state dict with `rnnspec import`"
+        )
+    try:
+        spec = spec_from_dict(json.loads(metadata["spec"]))
+    except (ValueError, RecursionError):
+        raise RnnspecError(f"{path}: the embedded spec is not valid JSON; the file is corrupted") from None
     model = RnnspecModule(spec)
-    model.load_state_dict(load_file(str(path)))
+    try:
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()})
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        raise RnnspecError(
+            f"{path}: its tensors do not fit its spec {spec.name!r} ({' '.join(first[1:3]).strip()[:300]}); "
+            "the file was altered or is damaged"
+        ) from None
     return model
 
 

@@ -80,6 +80,9 @@ def _root(
     """
 
 
+AllowNonfinite = Annotated[
+    bool, typer.Option("--allow-nonfinite", help="Accept weights holding NaN or inf (refused by default).")
+]
 SpecArg = Annotated[Path, typer.Argument(help="A spec file (.yaml, .yml or .json).", show_default=False)]
 
 
@@ -230,6 +233,7 @@ def build(
         Optional[Path],  # noqa: UP045
         typer.Option("--weights", help="Start from these canonical weights (.safetensors) instead of a seed."),
     ] = None,
+    allow_nonfinite: AllowNonfinite = False,
 ) -> None:
     """Compile a spec to a native model, check its parameter counts, print its summary; -o writes it."""
     from rnnspec.lang.loader import load_spec
@@ -240,7 +244,7 @@ def build(
     from rnnspec.util import quiet_stderr
 
     with quiet_stderr():
-        model = build_model(model_spec, backend, seed=seed, weights=weights)
+        model = build_model(model_spec, backend, seed=seed, weights=weights, allow_nonfinite=allow_nonfinite)
     _print_model(impl, model, model_spec, backend)
     if output is not None:
         _write_outputs(impl, model, output)
@@ -264,11 +268,12 @@ def convert(
         Optional[Path],  # noqa: UP045
         typer.Option("--spec", help="The spec, when the source file does not carry one."),
     ] = None,
+    allow_nonfinite: AllowNonfinite = False,
 ) -> None:
     """Move trained weights between frameworks (through the canonical layout)."""
     from rnnspec.runtime.convert import read_any
 
-    model_spec, values = read_any(source, spec, _load_backend)
+    model_spec, values = read_any(source, spec, _load_backend, allow_nonfinite=allow_nonfinite)
     from rnnspec.runtime.models import build as build_model
     from rnnspec.util import quiet_stderr
 

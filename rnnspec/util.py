@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputPathError", "check_output_path", "is_int_at_least", "quiet_stderr", "write_bytes_atomic",
-           "write_text_atomic"]  # fmt: skip
+__all__ = ["OutputPathError", "available_memory", "check_output_path", "is_int_at_least", "quiet_stderr",
+           "write_bytes_atomic", "write_text_atomic"]  # fmt: skip
 
 
 class OutputPathError(OSError):
@@ -125,3 +125,24 @@ def is_int_at_least(value: object, least: int) -> bool:
     The one check behind every "a non-negative integer" / "an integer >= N" argument of the core.
     """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (Linux ``MemAvailable``); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GiB``-style size."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"

@@ -37,7 +37,7 @@ def _foreign(source: Path) -> bool:
 
 
 def read_any(
-    source: Path, spec_path: Path | None, load_backend: Callable[[str], Any]
+    source: Path, spec_path: Path | None, load_backend: Callable[[str], Any], *, allow_nonfinite: bool = False
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """The spec and canonical weights held by ``source`` (canonical weights, torch artifact or .keras)."""
     if not source.exists():
@@ -54,7 +54,7 @@ def read_any(
         model = load_backend(artifact_of).load_artifact(source)
         spec, weights = spec_of(model), get_weights(model)
     else:
-        weights, metadata = load_weights_file(source)
+        weights, metadata = load_weights_file(source, allow_nonfinite=allow_nonfinite)
         fmt = metadata.get("format")
         if fmt not in (WEIGHTS_FORMAT, TORCH_FORMAT):
             raise WeightsError(

@@ -87,6 +87,7 @@ def build(
     *,
     seed: int | None = None,
     weights: Mapping[str, np.ndarray] | str | Path | None = None,
+    allow_nonfinite: bool = False,
 ) -> Any:
     """Build ``spec`` as a native model of ``backend`` (``keras``, ``torch`` or ``numpy``).
 
@@ -100,7 +101,7 @@ def build(
     if weights is None:
         values = initial_weights(spec, seed)
     elif isinstance(weights, (str, Path)):
-        values = load_weights(weights, spec=spec)
+        values = load_weights(weights, spec=spec, allow_nonfinite=allow_nonfinite)
     else:
         values = _as_weights(weights)
     check_weights(spec, values)
@@ -158,9 +159,14 @@ def save_weights(model_or_weights: Any, path: str | Path, spec: ModelSpec | None
         save_weights_file(get_weights(model_or_weights), path, spec or spec_of(model_or_weights))
 
 
-def load_weights(path: str | Path, spec: ModelSpec | None = None) -> dict[str, np.ndarray]:
-    """Read canonical weights from a safetensors file; with ``spec``, check names and shapes against it."""
-    weights, _ = load_weights_file(path)
+def load_weights(
+    path: str | Path, spec: ModelSpec | None = None, *, allow_nonfinite: bool = False
+) -> dict[str, np.ndarray]:
+    """Read canonical weights from a safetensors file; with ``spec``, check names and shapes against it.
+
+    NaN or infinite values are refused unless ``allow_nonfinite``.
+    """
+    weights, _ = load_weights_file(path, allow_nonfinite=allow_nonfinite)
     if spec is not None:
         try:
             check_weights(spec, weights)

@@ -178,34 +178,107 @@ def save_weights_file(
     write_bytes_atomic(path, save(tensors, metadata=metadata))
 
 
-def load_weights_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read a safetensors weights file: ``(weights, metadata)``. No pickle is involved."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+"""safetensors' own limit on the JSON header."""
+_FLOAT_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": None}
+"""Weight dtypes read: float32 as is; float16 and bfloat16 widen exactly to float32; float64 is rounded."""
 
+
+def load_weights_file(
+    path: str | Path, *, allow_nonfinite: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read a safetensors weights file: ``(weights, metadata)``, float32 arrays. No pickle is involved.
+
+    The header is read and checked first (its size, the tensors' offsets against the file's size,
+    the memory it needs against what the machine has), so a truncated, sparse or hostile file is
+    refused before any large read. Float16/bfloat16/float64 tensors become float32; integer and
+    boolean tensors are refused (weights are real numbers). NaN or infinite values are refused
+    unless ``allow_nonfinite``.
+    """
     p = Path(path)
     if p.is_dir():
         raise WeightsError(f"{path} is a folder; name the .safetensors weights file inside it")
     if not p.is_file():
         raise WeightsError(f"{path}: no such weights file (expected a .safetensors file written by rnnspec)")
-    raw = p.read_bytes()
     try:
-        tensors = load(raw)
-        metadata = _metadata(raw)
-    except (SafetensorError, ValueError, OSError) as exc:
+        tensors, metadata = _read_safetensors(p)
+    except (ValueError, OSError, RecursionError, KeyError, TypeError) as exc:
         raise WeightsError(
             f"{path}: not a readable safetensors file ({exc}); it may be truncated or corrupted. "
             "fix: write it again with `rnnspec build -o` or `rnnspec.save_weights`"
         ) from None
+    if not allow_nonfinite:
+        bad = [name for name, value in tensors.items() if not np.all(np.isfinite(value))]
+        if bad:
+            raise WeightsError(
+                f"{path}: {len(bad)} weight(s) hold NaN or infinite values ({', '.join(bad[:5])}"
+                f"{', ...' if len(bad) > 5 else ''}); a model with them computes NaN. fix: use the weights of "
+                "the last finite epoch, or pass --allow-nonfinite (Python: allow_nonfinite=True) to inspect them"
+            )
     return tensors, metadata
 
 
-def _metadata(raw: bytes) -> dict[str, str]:
-    if len(raw) < 8:
-        raise ValueError("file shorter than the safetensors header")
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + n])
-    return dict(header.get("__metadata__") or {})
+def _read_safetensors(p: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from rnnspec.util import available_memory, human_bytes
+
+    size = p.stat().st_size
+    with p.open("rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise ValueError("file shorter than the safetensors header")
+        n = int.from_bytes(head, "little")
+        if n > MAX_HEADER_BYTES or 8 + n > size:
+            raise ValueError(f"its header claims {n:,} bytes in a file of {size:,}")
+        header = json.loads(fh.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        spans = {name: _span(name, entry) for name, entry in header.items()}
+        data_bytes = max((end for _, end, _, _ in spans.values()), default=0)
+        if 8 + n + data_bytes != size:
+            raise ValueError(f"the header describes {data_bytes:,} bytes of tensors, the file holds {size - 8 - n:,}")
+        free = available_memory()
+        if free is not None and 2 * data_bytes > free:
+            raise WeightsError(
+                f"{p}: the weights need {human_bytes(data_bytes)} (twice that while read), but the machine has "
+                f"{human_bytes(free)} available. fix: free memory, or check that this is the right file"
+            )
+        raw = fh.read(data_bytes)
+    return {name: _tensor(name, raw, *span) for name, span in spans.items()}, {
+        str(k): str(v) for k, v in dict(metadata).items()
+    }
+
+
+def _span(name: str, entry: object) -> tuple[int, int, str, tuple[int, ...]]:
+    if not isinstance(entry, dict):
+        raise ValueError(f"tensor {name!r} has no description")
+    begin, end = entry["data_offsets"]
+    shape = tuple(int(d) for d in entry["shape"])
+    dtype = str(entry["dtype"])
+    if dtype not in _FLOAT_DTYPES:
+        raise WeightsError(
+            f"tensor {name!r} holds {dtype} values; weights are floating-point (F32, F16, BF16, F64). "
+            "fix: save the model's float weights"
+        )
+    itemsize = 2 if dtype in ("F16", "BF16") else np.dtype(_FLOAT_DTYPES[dtype]).itemsize
+    count = 1
+    for d in shape:
+        if d < 0:
+            raise ValueError(f"tensor {name!r} has a negative dimension")
+        count *= d
+    if not (0 <= begin <= end) or end - begin != count * itemsize:
+        raise ValueError(f"tensor {name!r}: offsets {begin}..{end} do not hold shape {shape} of {dtype}")
+    return int(begin), int(end), dtype, shape
+
+
+def _tensor(name: str, raw: bytes, begin: int, end: int, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    buffer = raw[begin:end]
+    if dtype == "BF16":
+        bits = np.frombuffer(buffer, dtype="<u2").astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape)
+    return (
+        np.frombuffer(buffer, dtype=np.dtype(_FLOAT_DTYPES[dtype]).newbyteorder("<")).astype(np.float32).reshape(shape)
+    )
 
 
 def to_keras_convention(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> tuple[ModelSpec, dict[str, np.ndarray]]:
