@@ -466,7 +466,10 @@ def predict(
 @user_errors
 def check(
     spec: SpecArg,
-    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimizer steps of the training-parity run.")] = 50,
+    steps: Annotated[
+        int,
+        typer.Option("--steps", min=0, max=100_000, help="Optimizer steps of the training-parity run (<= 100,000)."),
+    ] = 50,
     optimizer: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--optimizer", help="Train with this optimizer (sgd, adam, rmsprop) instead of the spec's."),

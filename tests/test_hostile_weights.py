@@ -145,3 +145,26 @@ def test_a_keras_artifact_whose_config_disagrees_with_its_spec(tmp_path: Path, c
     assert main(["convert", str(artifact), "--to", "numpy", "-o", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "does not match its embedded rnnspec spec" in err and "activation" in err
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "input: {vocab_size: 1000000000}\nembedding: {output_dim: 4096}\nrecurrent: [{cell: lstm, units: 8}]\n",
+        "input: {features: 8}\nrecurrent: [{cell: lstm, units: 1000000}]\n",
+    ],
+    ids=["vocab_1e9_x_4096", "units_1e6"],
+)
+def test_models_that_do_not_fit_are_refused_before_allocating(model: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "big.yaml").write_text("rnnspec: 1\nname: big\n" + model)
+    assert main(["summary", str(tmp_path / "big.yaml")]) == 0
+    capsys.readouterr()
+    assert main(["build", str(tmp_path / "big.yaml"), "-b", "numpy"]) == 1
+    err = capsys.readouterr().err
+    assert "TiB" in err and "available" in err
+    with pytest.raises(WeightsError, match="available"):
+        rnnspec.initial_weights(rnnspec.load_spec(tmp_path / "big.yaml"), seed=0)
+
+
+def test_check_steps_are_bounded(capsys) -> None:
+    assert main(["check", "specs/char_rnn_hello.yaml", "--steps", "1000000000000"]) == 2

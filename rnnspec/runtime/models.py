@@ -23,6 +23,7 @@ from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
 from rnnspec.runtime.registry import get_backend
 from rnnspec.runtime.weights import (
     WeightsError,
+    check_fits_memory,
     check_weights,
     initial_weights,
     load_weights_file,
@@ -97,6 +98,7 @@ def build(
     count, per layer; a mismatch raises :class:`CountMismatchError`.
     """
     spec = _as_spec(spec)
+    check_fits_memory(spec, f"building the {backend} model", copies=2 if backend == "keras" else 1)
     impl = get_backend(backend)
     if weights is None:
         values = initial_weights(spec, seed)

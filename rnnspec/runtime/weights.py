@@ -113,6 +113,29 @@ def _forget_bias(shape: Shape, units: int) -> np.ndarray:
     return value
 
 
+def memory_needed(spec: ModelSpec, copies: int = 1, convention: Convention | None = None) -> int:
+    """Bytes that building ``spec`` takes at its peak: the float32 weights ``1 + copies`` times (the canonical
+    arrays and the framework's own), plus the float64 draw of the largest array while it is initialised."""
+    shapes = weight_shapes(spec, convention)
+    sizes = [int(np.prod(shape, dtype=np.float64)) for shape in shapes.values()]
+    return 4 * sum(sizes) * (1 + copies) + 8 * max(sizes, default=0)
+
+
+def check_fits_memory(spec: ModelSpec, what: str, copies: int = 1, convention: Convention | None = None) -> None:
+    """Refuse, with the numbers, a model whose weights do not fit in the memory the machine has available."""
+    from rnnspec.util import available_memory, human_bytes
+
+    need = memory_needed(spec, copies, convention)
+    free = available_memory()
+    if free is not None and need > free:
+        params = sum(int(np.prod(s, dtype=np.float64)) for s in weight_shapes(spec, convention).values())
+        raise WeightsError(
+            f"{what} of {spec.name!r} needs about {human_bytes(need)} ({params:,} parameters as float32, with "
+            f"the copies made while building), but the machine has {human_bytes(free)} available. "
+            "fix: make the model smaller (vocab_size, output_dim, units), or use a machine with more memory"
+        )
+
+
 def initial_weights(
     spec: ModelSpec, seed: int | None = None, convention: Convention | None = None
 ) -> dict[str, np.ndarray]:
@@ -123,6 +146,7 @@ def initial_weights(
     embeddings uniform in ±0.05. The same seed gives the same weights on every backend.
     """
     check_seed(seed)
+    check_fits_memory(spec, "drawing the initial weights", copies=0, convention=convention)
     rng = np.random.default_rng(seed)
     conv: Convention = convention or spec.convention
     out: dict[str, np.ndarray] = {}
