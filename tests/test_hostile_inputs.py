@@ -158,3 +158,20 @@ def test_write_errors_name_the_users_path_not_the_temp_file(tmp_path: Path, caps
 def test_an_empty_output_path_is_a_usage_error(capsys) -> None:
     assert main(["schema", "-o", ""]) == 2
     assert "-o/--output is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("recurrent:\n  - cell: lstm\nunits: 4\n", "units", 6),
+        ("recurrent:\n  - cell: lstm\n    units: 4\nreturn_sequences: true\n", "return_sequences", 7),
+        ("recurrent: [{cell: lstm, units: 4}]\nhead:\n  units: 1\nactivation: sigmoid\n", "activation", 7),
+    ],
+    ids=["units_out_of_recurrent", "return_sequences_out_of_recurrent", "activation_out_of_head"],
+)
+def test_a_dedented_key_is_told_to_go_back_where_it_was(text: str, key: str, line: int, tmp_path: Path, capsys) -> None:
+    (tmp_path / "d.yaml").write_text("rnnspec: 1\nname: x\ninput: {features: 3}\n" + text)
+    assert main(["validate", str(tmp_path / "d.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert f"d.yaml:{line}:1: {key}: `{key}` is not indented" in err
+    assert "belongs in `head`" not in err

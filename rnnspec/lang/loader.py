@@ -395,6 +395,17 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
             fix=f"remove it here and add an entry `- {{{key}: RATE}}` to the "
             + ("`head` list" if parent[:1] == ("head",) else "start of the `recurrent` list"),
         )
+    dedented = _dedented_from(loc, source)
+    if dedented is not None:
+        section = format_path(dedented)
+        return issue(
+            loc,
+            f"`{key}` is not indented, so it left `{section}` (the mapping just above it) for {format_section(parent)}",
+            key=True,
+            received=f"`{key}` at the indentation of {format_section(parent)}",
+            expected=f"`{key}` inside `{section}`",
+            fix=f"indent `{key}` to line up with the other keys of `{section}`",
+        )
     homes = [name for name, cls in _SECTIONS.items() if key in cls.model_fields and (name,) != parent]
     if any(key in cls.model_fields for cls in _CELLS.values()) and parent != ("recurrent",):
         homes.append("each layer under recurrent")
@@ -416,6 +427,28 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
         expected=expected,
         fix="remove it, or check the spec reference (docs/spec.md)",
     )
+
+
+def _dedented_from(loc: tuple[str | int, ...], source: Source) -> tuple[str | int, ...] | None:
+    """The nested mapping a key was dedented out of: the one holding the key written just above it, when that
+    mapping takes the key (``units:`` at column 1 right after ``- cell: lstm``)."""
+    pos = source.key_positions.get(loc)
+    if pos is None:
+        return None
+    above = [(p, path) for path, p in source.key_positions.items() if p < pos and len(path) > len(loc)]
+    if not above:
+        return None
+    _, path = max(above)
+    container = path[:-1]
+    if container[: len(loc) - 1] != loc[:-1]:
+        return None
+    model = _model_at(container, source.data)
+    if model is None or loc[-1] not in model.model_fields or loc[-1] == "name":
+        return None
+    value = _get(source.data, container)
+    if isinstance(value, dict) and loc[-1] in value:
+        return None
+    return container
 
 
 def format_section(path: tuple[str | int, ...]) -> str:
