@@ -362,7 +362,20 @@ TextColumn = Annotated[
 LabelColumn = Annotated[
     str, typer.Option("--label-column", help="Text files: the column (JSONL: key) of the labels; JSONL sequences: y.")
 ]
-Device = Annotated[str, typer.Option("--device", help="torch: auto, cpu or cuda (keras uses what TensorFlow finds).")]
+
+
+def _device_name(value: str) -> str:
+    if value not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{value!r} is not a device; use auto, cpu or cuda")
+    return value
+
+
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device", callback=_device_name, help="torch: auto, cpu or cuda (keras uses what TensorFlow finds)."
+    ),
+]
 DataOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(

@@ -175,3 +175,9 @@ def test_a_dedented_key_is_told_to_go_back_where_it_was(text: str, key: str, lin
     err = capsys.readouterr().err
     assert f"d.yaml:{line}:1: {key}: `{key}` is not indented" in err
     assert "belongs in `head`" not in err
+
+
+@pytest.mark.parametrize("backend", ["keras", "torch"])
+def test_an_unknown_device_is_a_usage_error_on_every_backend(backend: str, capsys) -> None:
+    assert main(["train", "specs/char_rnn_hello.yaml", "-b", backend, "--device", "bogus"]) == 2
+    assert "'bogus' is not a device" in capsys.readouterr().err
