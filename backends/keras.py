@@ -332,17 +332,20 @@ def _read_spec(path: Path) -> ModelSpec:
                     f"{path}: this .keras file carries no rnnspec spec ({SPEC_MEMBER}); it was not written by "
                     "rnnspec. fix: load it with keras.saving.load_model, or save it again with rnnspec"
                 )
+            info = archive.getinfo(SPEC_MEMBER)
+            if info.file_size > 1_000_000:
+                raise RnnspecError(
+                    f"{path}: the embedded spec ({SPEC_MEMBER}) declares {info.file_size:,} bytes; a spec is under "
+                    "1 MB, so the file was altered"
+                )
             raw = archive.read(SPEC_MEMBER)
     except zipfile.BadZipFile:
         raise RnnspecError(
             f"{path}: not a readable .keras archive; it may be truncated or corrupted. fix: save the model again"
         ) from None
-    try:
-        return spec_from_dict(json.loads(raw))
-    except json.JSONDecodeError:
-        raise RnnspecError(
-            f"{path}: the embedded spec ({SPEC_MEMBER}) is not valid JSON; the file is corrupted"
-        ) from None
+    from rnnspec.lang.loader import loads_spec
+
+    return loads_spec(raw.decode("utf-8", "replace"), file=f"{path} ({SPEC_MEMBER})", fmt="json")
 
 
 def _check_config_matches(path: Path, spec: ModelSpec) -> None:

@@ -651,7 +651,7 @@ def load_artifact(path: str | Path) -> RnnspecModule:
     fit the spec) is an :class:`RnnspecError` naming the file.
     """
     from rnnspec.lang.errors import RnnspecError
-    from rnnspec.lang.loader import spec_from_dict
+    from rnnspec.lang.loader import loads_spec
     from rnnspec.runtime.weights import load_weights_file
 
     tensors, metadata = load_weights_file(path)
@@ -660,10 +660,7 @@ def load_artifact(path: str | Path) -> RnnspecModule:
             f"{path}: a safetensors file without an rnnspec spec, so not a torch artifact written by rnnspec. "
             "fix: pass the spec too (`rnnspec convert FILE --spec SPEC`), or import a state dict with `rnnspec import`"
         )
-    try:
-        spec = spec_from_dict(json.loads(metadata["spec"]))
-    except (ValueError, RecursionError):
-        raise RnnspecError(f"{path}: the embedded spec is not valid JSON; the file is corrupted") from None
+    spec = loads_spec(metadata["spec"], file=f"{path} (embedded spec)", fmt="json")
     model = RnnspecModule(spec)
     try:
         model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()})

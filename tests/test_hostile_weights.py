@@ -119,7 +119,11 @@ def test_a_torch_artifact_without_its_spec_or_with_wrong_tensors(tmp_path: Path,
     meta = {"format": "rnnspec-torch-state-dict/1", "spec": "{not json"}
     bad_json = _safetensors(tmp_path / "j.torch.safetensors", {"k": ("F32", (1,), b"\x00" * 4)}, meta)
     assert main(["convert", str(bad_json), "--to", "numpy", "-o", str(tmp_path / "o")]) == 1
-    assert "not valid JSON" in capsys.readouterr().err
+    assert "(embedded spec):1:2: invalid JSON" in capsys.readouterr().err
+    meta["spec"] = "[" * 100000 + "]" * 100000
+    deep = _safetensors(tmp_path / "d.torch.safetensors", {"k": ("F32", (1,), b"\x00" * 4)}, meta)
+    assert main(["convert", str(deep), "--to", "numpy", "-o", str(tmp_path / "o")]) == 1
+    assert "nests too deeply" in capsys.readouterr().err
     meta["spec"] = json.dumps(rnnspec.loads_spec(SPEC).to_dict())
     wrong = _safetensors(tmp_path / "t.torch.safetensors", {"k": ("F32", (1,), b"\x00" * 4)}, meta)
     assert main(["convert", str(wrong), "--to", "numpy", "-o", str(tmp_path / "o")]) == 1

@@ -80,7 +80,7 @@ def test_convert_with_a_broken_embedded_spec(tmp_path: Path, capsys: pytest.Capt
     path = tmp_path / "w.safetensors"
     save_file(rnnspec.initial_weights(spec, 0), str(path), metadata={"format": "rnnspec-weights/1", "spec": "{not"})
     assert main(["convert", str(path), "--to", "numpy", "-o", str(tmp_path / "a")]) == 1
-    assert "not valid JSON" in capsys.readouterr().err
+    assert "(embedded spec; or pass one with --spec):1:2: invalid JSON" in capsys.readouterr().err
     assert (
         main(
             [

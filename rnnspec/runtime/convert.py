@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.loader import load_spec, spec_from_dict
+from rnnspec.lang.loader import load_spec, loads_spec
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.runtime.registry import backend_for_artifact
 from rnnspec.runtime.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
@@ -68,10 +67,7 @@ def read_any(
         if override is not None:
             spec = override
         elif "spec" in metadata:
-            try:
-                spec = spec_from_dict(json.loads(metadata["spec"]))
-            except json.JSONDecodeError:
-                raise WeightsError(f"{source}: the embedded spec is not valid JSON; pass one with --spec") from None
+            spec = loads_spec(metadata["spec"], file=f"{source} (embedded spec; or pass one with --spec)", fmt="json")
         else:
             raise WeightsError(f"{source}: the file carries no spec; pass it with --spec SPEC")
     if override is not None:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -182,10 +181,9 @@ def spec_from_weights_file(path: str | Path) -> ModelSpec:
     _, metadata = load_weights_file(path)
     if "spec" not in metadata:
         raise WeightsError(f"{path}: the file carries no spec; pass the spec file too")
-    try:
-        return spec_from_dict(json.loads(metadata["spec"]))
-    except json.JSONDecodeError:
-        raise WeightsError(f"{path}: the embedded spec is not valid JSON; the file is corrupted") from None
+    from rnnspec.lang.loader import loads_spec
+
+    return loads_spec(metadata["spec"], file=f"{path} (embedded spec)", fmt="json")
 
 
 def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
