@@ -1,0 +1,88 @@
+"""Property-based fuzzing of what rnnspec reads: spec bytes and safetensors headers.
+
+The property: any input ends in a result or in rnnspec's own error (never another exception,
+never a hang). CI runs a brief pass; ``RNNSPEC_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py``
+runs a long one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rnnspec import ModelSpec, RnnspecError
+from rnnspec.lang.loader import loads_spec
+from rnnspec.lang.source import parse_bytes
+from rnnspec.runtime.weights import load_weights_file
+
+EXAMPLES = int(os.environ.get("RNNSPEC_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+SEED_SPEC = (Path(__file__).resolve().parent.parent / "specs" / "bilstm_dropout.yaml").read_bytes()
+
+_yaml_atoms = st.sampled_from(
+    [b"rnnspec: 1\n", b"name: x\n", b"input: {features: 3}\n", b"recurrent: [{cell: lstm, units: 4}]\n",
+     b"head: {units: 1}\n", b"&a [1, *a]\n", b"!!python/object:os.system\n", b"- ", b": ", b"{", b"}", b"[", b"]",
+     b"\t", b"\x00", b"\xff", b"1:30", b"0x10", b"9" * 60, b".nan", b"'", b'"', b"*a", b"&a ", b"---\n", b"...\n"]
+)  # fmt: skip
+
+
+def _spec_or_error(raw: bytes) -> None:
+    try:
+        source = parse_bytes(raw, file="fuzz.yaml")
+        result = loads_spec(raw.decode("utf-8", "replace"), file="fuzz.yaml") if source.data is not None else None
+    except RnnspecError:
+        return
+    assert result is None or isinstance(result, ModelSpec)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_random_bytes_as_a_spec(raw: bytes) -> None:
+    _spec_or_error(raw)
+
+
+@FUZZ
+@given(st.lists(_yaml_atoms, max_size=30))
+def test_yaml_shaped_garbage_as_a_spec(parts: list[bytes]) -> None:
+    _spec_or_error(b"".join(parts))
+
+
+@FUZZ
+@given(st.integers(0, len(SEED_SPEC) - 1), st.binary(min_size=1, max_size=8))
+def test_a_shipped_spec_with_a_few_bytes_replaced(at: int, junk: bytes) -> None:
+    _spec_or_error(SEED_SPEC[:at] + junk + SEED_SPEC[at + len(junk) :])
+
+
+_dtype = st.sampled_from(["F32", "F16", "BF16", "F64", "I64", "BOOL", "U8", "F8_E4M3", "X"])
+_shape = st.lists(st.integers(-2, 6), max_size=3)
+_entry = st.fixed_dictionaries(
+    {"dtype": _dtype, "shape": _shape, "data_offsets": st.lists(st.integers(-4, 64), min_size=0, max_size=3)}
+)
+_header = st.dictionaries(st.text(max_size=6), st.one_of(_entry, st.integers(), st.text(max_size=4)), max_size=4)
+
+
+@FUZZ
+@given(_header, st.binary(max_size=64), st.integers(-8, 8))
+def test_safetensors_headers(tmp_path_factory, header: dict, payload: bytes, length_error: int) -> None:
+    raw = json.dumps(header).encode()
+    path = tmp_path_factory.mktemp("st") / "w.safetensors"
+    path.write_bytes(struct.pack("<Q", max(0, len(raw) + length_error)) + raw + payload)
+    try:
+        tensors, metadata = load_weights_file(path)
+    except RnnspecError:
+        return
+    assert all(t.dtype.name == "float32" for t in tensors.values()) and isinstance(metadata, dict)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9])
+def test_tiny_files_as_weights(size: int, tmp_path: Path) -> None:
+    (tmp_path / "w.safetensors").write_bytes(b"\xff" * size)
+    with pytest.raises(RnnspecError):
+        load_weights_file(tmp_path / "w.safetensors")
