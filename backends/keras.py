@@ -311,6 +311,9 @@ def _write_model_atomic(model: Model, spec: ModelSpec, target: Path) -> None:
     Keras creates the temp file itself (a fresh random name), so it gets the user's usual
     permissions rather than ``mkstemp``'s 0600.
     """
+    from rnnspec.util import check_output_path
+
+    target = check_output_path(target)
     tmp = target.with_name(f".{target.stem}.{secrets.token_hex(8)}.tmp.keras")
     try:
         model.save(tmp, overwrite=True)

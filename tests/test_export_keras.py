@@ -91,3 +91,18 @@ def test_cli_export_keras_prints_its_proof(tmp_path: Path, capsys) -> None:
                  "-o", str(tmp_path / "m.keras")])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "exported keras vs rnnspec numpy" in out and "ok" in out
+
+
+def test_a_fifo_at_the_keras_output_is_not_replaced(tmp_path: Path, capsys) -> None:
+    import os
+    import stat
+
+    spec = rnnspec.loads_spec(SPECS["masked_bidirectional"])
+    (tmp_path / "s.yaml").write_text(SPECS["masked_bidirectional"])
+    rnnspec.save_weights(_random(spec), tmp_path / "w.safetensors", spec)
+    os.mkfifo(tmp_path / "m.keras")
+    code = main(["export", str(tmp_path / "s.yaml"), "--weights", str(tmp_path / "w.safetensors"), "-f", "keras",
+                 "-o", str(tmp_path / "m.keras")])  # fmt: skip
+    assert code == 1 and "FIFO" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "m.keras").stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
