@@ -144,6 +144,14 @@ def _read_zip(path: Path) -> KerasFile:
 
 
 def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+    from rnnspec.util import available_memory, human_bytes
+
+    free = available_memory()
+    if free is not None and 2 * info.file_size > free:
+        raise KerasFileError(
+            f"{path}: member {info.filename} holds {human_bytes(info.file_size)}, more than half the memory the "
+            f"machine has available ({human_bytes(free)}); free memory or use a larger machine"
+        )
     if info.file_size > limit:
         raise KerasFileError(f"{path}: member {info.filename} declares {info.file_size} bytes, over the {limit} read")
     if info.compress_type != zipfile.ZIP_STORED and info.file_size > 100 * max(info.compress_size, 1):
