@@ -181,3 +181,11 @@ def test_a_dedented_key_is_told_to_go_back_where_it_was(text: str, key: str, lin
 def test_an_unknown_device_is_a_usage_error_on_every_backend(backend: str, capsys) -> None:
     assert main(["train", "specs/char_rnn_hello.yaml", "-b", backend, "--device", "bogus"]) == 2
     assert "'bogus' is not a device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "shown"), [("true", "true (bool)"), ("1.0", "1.0 (float)"), ("yes", "true (bool)")])
+def test_a_version_that_only_equals_1_is_refused(value: str, shown: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "v.yaml").write_text(BASE.replace("rnnspec: 1", f"rnnspec: {value}"))
+    assert main(["validate", str(tmp_path / "v.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "v.yaml:1:10: rnnspec: unsupported spec format version" in err and f"received: {shown}" in err

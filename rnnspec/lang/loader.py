@@ -77,7 +77,30 @@ def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
     return _validate(Source(data=data, file=None))
 
 
+def _version_issue(source: Source) -> Issue | None:
+    """``rnnspec: true`` and ``rnnspec: 1.0`` equal 1 in Python, so pydantic takes them; versions are 1 and 1.1."""
+    data = source.data
+    value = data.get("rnnspec") if isinstance(data, dict) else None
+    if not (isinstance(value, bool) or (isinstance(value, float) and value == 1.0)):
+        return None
+    line, column = source.locate(("rnnspec",), key=False) or (None, None)
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    return Issue(
+        message=f"unsupported spec format version {shown}",
+        path=("rnnspec",),
+        file=source.file,
+        line=line,
+        column=column,
+        received=f"{shown} ({type(value).__name__})",
+        expected="1 or 1.1",
+        fix="write `rnnspec: 1.1` (or `rnnspec: 1`)",
+    )
+
+
 def _validate(source: Source) -> ModelSpec:
+    version = _version_issue(source)
+    if version is not None:
+        raise SpecError([version])
     try:
         return ModelSpec.model_validate(source.data)
     except ValidationError as exc:
