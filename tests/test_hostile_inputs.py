@@ -189,3 +189,31 @@ def test_a_version_that_only_equals_1_is_refused(value: str, shown: str, tmp_pat
     assert main(["validate", str(tmp_path / "v.yaml")]) == 1
     err = capsys.readouterr().err
     assert "v.yaml:1:10: rnnspec: unsupported spec format version" in err and f"received: {shown}" in err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("learning_rate", ".inf", "must be a finite number"),
+        ("learning_rate", "1e300", "must be at most 1000.0"),
+        ("learning_rate", ".nan", "must be a finite number"),
+        ("epsilon", "1.0e-300", "must be at least 1e-12"),
+        ("clipnorm", ".inf", "must be a finite number"),
+        ("clipvalue", ".nan", "must be a finite number"),
+    ],
+)
+def test_optimizer_values_that_can_only_produce_nan_are_refused(
+    field: str, value: str, fragment: str, tmp_path: Path, capsys
+) -> None:
+    text = BASE + f"head: {{units: 1}}\ntraining: {{loss: mse, optimizer: {{name: adam, {field}: {value}}}}}\n"
+    (tmp_path / "o.yaml").write_text(text)
+    assert main(["validate", str(tmp_path / "o.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert f"training.optimizer.{field}: " in err and fragment in err
+
+
+def test_an_exponent_without_a_dot_is_a_number() -> None:
+    from rnnspec import loads_spec
+
+    text = BASE + "head: {units: 1}\ntraining: {loss: mse, optimizer: {name: adam, learning_rate: 5e-4}}\n"
+    assert loads_spec(text).training.optimizer.learning_rate == 5e-4

@@ -366,6 +366,14 @@ def _value_issue(kind: str, loc: tuple[str | int, ...], value: Any, ctx: dict[st
             expected="at least one item",
             fix="add at least one entry" if kind == "too_short" else "write a non-empty value",
         )
+    if kind == "finite_number":
+        return issue(
+            loc,
+            "must be a finite number (NaN and infinity make training produce NaN)",
+            received=received,
+            expected="a finite number",
+            fix="write a finite number here (Keras's default if unsure)",
+        )
     if kind == "string_too_long":
         return issue(
             loc,

@@ -217,7 +217,14 @@ def parse_text(text: str, *, file: str | None = None, fmt: str | None = None) ->
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe loader; the composed node tree is walked separately for positions."""
+    """Safe loader; the composed node tree is walked separately for positions.
+
+    One change to YAML 1.1: ``1e-3`` (an exponent without a dot) is a number, as in YAML 1.2 and
+    JSON, not the string PyYAML makes of it.
+    """
+
+
+_Loader.add_implicit_resolver(_YAML11_FLOAT, re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def _mark(m: yaml.Mark) -> Position:

@@ -94,7 +94,7 @@ class InputSpec(_Strict):
     """Each step is a float vector of this size (one-hot, dense). Exactly one of vocab_size and features."""
     seq_len: PositiveInt | None = None
     """Number of time steps; omitted means variable length (None in shapes)."""
-    mask_value: float | None = None
+    mask_value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     """Keras `Masking(mask_value)` on `features` input: a step whose features all equal it is padding."""
 
     @model_validator(mode="after")
@@ -129,10 +129,16 @@ class InputSpec(_Strict):
         return self
 
 
+LearningRate = Annotated[float, Field(gt=0, le=1000.0, allow_inf_nan=False)]
+"""A finite learning rate up to 1000 (larger ones only overflow float32 weights to inf, then NaN)."""
+Epsilon = Annotated[float, Field(ge=1e-12, le=1.0, allow_inf_nan=False)]
+"""Keras's epsilon, from 1e-12 (smaller ones vanish in float32 and the update divides by ~0) to 1."""
+
+
 class _OptimizerBase(_Strict):
-    clipnorm: Annotated[float, Field(gt=0)] | None = None
+    clipnorm: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Clip each gradient to this L2 norm."""
-    clipvalue: Annotated[float, Field(gt=0)] | None = None
+    clipvalue: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Clip each gradient element to [-clipvalue, clipvalue]."""
 
     @model_validator(mode="after")
@@ -157,7 +163,7 @@ class SGD(_OptimizerBase):
 
     name: Literal["sgd"]
     """Optimizer name."""
-    learning_rate: Annotated[float, Field(gt=0)] = 0.01
+    learning_rate: LearningRate = 0.01
     """Keras default 0.01."""
     momentum: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Momentum factor."""
@@ -170,13 +176,13 @@ class Adam(_OptimizerBase):
 
     name: Literal["adam"]
     """Optimizer name."""
-    learning_rate: Annotated[float, Field(gt=0)] = 0.001
+    learning_rate: LearningRate = 0.001
     """Keras default 0.001."""
     beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.9
     """Decay of the first moment."""
     beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.999
     """Decay of the second moment."""
-    epsilon: Annotated[float, Field(gt=0)] = 1e-7
+    epsilon: Epsilon = 1e-7
     """Keras default 1e-7."""
     amsgrad: bool = False
     """Use the AMSGrad variant."""
@@ -187,13 +193,13 @@ class RMSprop(_OptimizerBase):
 
     name: Literal["rmsprop"]
     """Optimizer name."""
-    learning_rate: Annotated[float, Field(gt=0)] = 0.001
+    learning_rate: LearningRate = 0.001
     """Keras default 0.001."""
     rho: Annotated[float, Field(ge=0, lt=1)] = 0.9
     """Decay of the moving average of squared gradients."""
     momentum: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Momentum factor."""
-    epsilon: Annotated[float, Field(gt=0)] = 1e-7
+    epsilon: Epsilon = 1e-7
     """Keras default 1e-7."""
     centered: bool = False
     """Normalise by the variance estimate instead of the second moment."""
@@ -211,7 +217,7 @@ class LossSpec(_Strict):
     """Loss name: the cross-entropies, or `mse`, `mae`, `huber` for regression."""
     from_logits: bool = False
     """The model's outputs are logits (no sigmoid/softmax head), as in seed 004 (cross-entropies only)."""
-    delta: Annotated[float, Field(gt=0)] | None = None
+    delta: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Huber's threshold between the squared and the linear part (Keras default 1.0; `huber` only)."""
 
     @property
