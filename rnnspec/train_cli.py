@@ -16,7 +16,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec
 from rnnspec.runtime.models import build, predict
 from rnnspec.runtime.runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_model_files, write_vocab
-from rnnspec.runtime.training import evaluate, fit, training_of
+from rnnspec.runtime.training import NonFiniteLossError, evaluate, fit, training_of
 from rnnspec.util import quiet_stderr
 
 __all__ = ["run_evaluate", "run_predict", "run_train"]
@@ -102,18 +102,27 @@ def run_train(
 
         options = {"device": device}
         # a backend whose framework logs to fd 2 while it trains (TensorFlow) says so with `quiet_training`
+        stopped: NonFiniteLossError | None = None
         with quiet_stderr() if getattr(impl, "quiet_training", False) else nullcontext():
-            history = fit(
-                model,
-                dataset.x,
-                dataset.y,
-                epochs=epochs,
-                batch_size=batch_size,
-                seed=seed,
-                on_epoch_end=on_epoch,
-                on_batch_end=on_batch,
-                **options,
-            )
+            try:
+                history = fit(
+                    model,
+                    dataset.x,
+                    dataset.y,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    seed=seed,
+                    on_epoch_end=on_epoch,
+                    on_batch_end=on_batch,
+                    **options,
+                )
+            except NonFiniteLossError as exc:
+                stopped, history = exc, exc.history
+    if stopped is not None:
+        console.print(f"error: {stopped}", soft_wrap=True)
+        if not history["loss"]:
+            console.print("nothing written: no epoch finished with a finite loss")
+            return 1
     interrupted = bool(history.get("interrupted"))
     if interrupted:
         console.print(f"interrupted: keeping the weights of the last completed epoch ({len(history['loss'])})")
@@ -130,6 +139,8 @@ def run_train(
         written.append(vocab)
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True)
+    if stopped is not None:
+        return 1
     return 130 if interrupted else 0
 
 

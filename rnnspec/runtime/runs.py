@@ -37,7 +37,7 @@ def write_model_files(impl: Any, model: Any, directory: Path) -> list[Path]:
 
 def write_history(directory: Path, history: dict[str, Any]) -> Path:
     path = directory / "history.json"
-    write_text_atomic(path, json.dumps(history, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(history, indent=2, allow_nan=False) + "\n")
     return path
 
 

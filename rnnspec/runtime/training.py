@@ -180,7 +180,11 @@ def fit(
             if x_val is not None:
                 val = trainer.evaluate(x_val, y_val, training.batch_size)
                 logs.update({f"val_{k}": float(v) for k, v in val.items()})
-            history["batch_loss"].extend(float(v) for v in result["batch_loss"])
+            batch_losses = [float(v) for v in result["batch_loss"]]
+            if not all(math.isfinite(v) for v in [*batch_losses, *logs.values()]):
+                set_weights(model, snapshot)
+                raise NonFiniteLossError(epoch, batch_losses, logs, history)
+            history["batch_loss"].extend(batch_losses)
             logs = _keras_order(logs, training)
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
@@ -193,6 +197,23 @@ def fit(
         history["batch_loss"] = history["batch_loss"][:steps]
         history["interrupted"] = True
     return history
+
+
+class NonFiniteLossError(RnnspecError):
+    """Training reached a NaN or infinite loss. The model holds the weights of the last finite epoch and
+    :attr:`history` the epochs before it (``stopped`` says where it happened)."""
+
+    def __init__(self, epoch: int, batch_losses: list[float], logs: dict[str, float], history: dict[str, Any]):
+        bad_step = next((k for k, v in enumerate(batch_losses) if not math.isfinite(v)), None)
+        where = f"epoch {epoch + 1}" + (f", step {bad_step + 1}" if bad_step is not None else "")
+        what = ", ".join(f"{k} = {v}" for k, v in logs.items() if not math.isfinite(v)) or "batch loss nan"
+        self.history = {**history, "stopped": f"non-finite loss at {where} ({what})"}
+        kept = len(history["loss"])
+        super().__init__(
+            f"training stopped: the loss became NaN or infinite at {where} ({what}); the model keeps the weights "
+            f"of the last finite epoch ({kept}). fix: lower the learning rate, add clipnorm, or check the data "
+            "for huge or non-finite values"
+        )
 
 
 def _keras_order(logs: dict[str, float], training: TrainingSpec) -> dict[str, float]:
