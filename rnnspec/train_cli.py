@@ -212,6 +212,11 @@ def run_predict(
     load_backend(backend)
     with quiet_stderr():
         out = np.asarray(predict(build(spec, backend, weights=weights), x))[0]
+    if not np.all(np.isfinite(out)):
+        raise RnnspecError(
+            f"the model's output for this text is not finite ({out.ravel()[:4]}); the weights in {weights} "
+            "overflow. fix: use the weights of an earlier epoch, or retrain with a lower learning rate"
+        )
     return _answer(spec, out, x[0], saved)
 
 

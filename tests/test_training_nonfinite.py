@@ -84,3 +84,17 @@ def test_history_json_is_strict() -> None:
 
     with pytest.raises(ValueError, match="not JSON compliant"):
         write_history(Path("/nonexistent-dir-never-created"), {"loss": [float("nan")]})
+
+
+def test_predict_refuses_a_non_finite_output(tmp_path: Path, capsys) -> None:
+    spec_path = Path(__file__).resolve().parent.parent / "specs" / "char_rnn_hello.yaml"
+    spec = rnnspec.load_spec(spec_path)
+    weights = rnnspec.initial_weights(spec, seed=0)
+    big = np.float32(3e38)  # finite; x·W + b overflows to +inf and h·U to -inf, whose sum is NaN
+    weights["recurrent_0/kernel"][:] = big
+    weights["recurrent_0/bias"][:] = big
+    weights["recurrent_0/recurrent_kernel"][:] = -big
+    rnnspec.save_weights(weights, tmp_path / "w.safetensors", spec)
+    (tmp_path / "vocab.json").write_text(json.dumps({"alphabet": sorted(set("hello! world"))}))
+    code = main(["predict", str(spec_path), "--weights", str(tmp_path / "w.safetensors"), "--text", "hello"])
+    assert code == 1 and "not finite" in capsys.readouterr().err
