@@ -413,6 +413,9 @@ def train(
     device: Device = "auto",
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the run already in the -o folder (refused otherwise).")
+    ] = False,
 ) -> None:
     """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch."""
     from rnnspec.train_cli import run_train
@@ -429,6 +432,7 @@ def train(
         device=device,
         load_backend=_load_backend,
         columns={"text_column": text_column, "label_column": label_column},
+        overwrite=overwrite,
     )
     if code:
         raise typer.Exit(code)

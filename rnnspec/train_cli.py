@@ -15,7 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec
 from rnnspec.runtime.models import build, predict
-from rnnspec.runtime.runs import VOCAB_FILE, plot_history, read_vocab, write_history, write_model_files, write_vocab
+from rnnspec.runtime.runs import (
+    VOCAB_FILE,
+    RunFolder,
+    plot_history,
+    read_vocab,
+    write_history,
+    write_model_files,
+    write_vocab,
+)
 from rnnspec.runtime.training import NonFiniteLossError, evaluate, fit, training_of
 from rnnspec.util import quiet_stderr
 
@@ -27,13 +35,6 @@ LoadBackend = Callable[[str], Any]
 def _base_dir(spec_path: Path, data: str | None) -> Path | None:
     """A path written in the spec is relative to the spec's folder; one given with --data, to the working folder."""
     return Path(spec_path).parent if data is None else None
-
-
-def _output_folder(directory: Path) -> Path:
-    """Refuse, before any training, an output path that is a file."""
-    if directory.exists() and not directory.is_dir():
-        raise RnnspecError(f"{directory} is a file; -o needs a folder (it is created if missing)")
-    return directory
 
 
 def _trainable(impl: Any) -> None:
@@ -63,6 +64,7 @@ def run_train(
     device: str,
     load_backend: LoadBackend,
     columns: dict[str, str] | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code.
 
@@ -83,7 +85,15 @@ def run_train(
         f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
         f"{training.epochs} epochs, batch size {training.batch_size}"
     )
-    directory = _output_folder(output or Path("runs") / f"{spec.name}-{backend}")
+    run = RunFolder(output or Path("runs") / f"{spec.name}-{backend}", overwrite=overwrite)
+    try:
+        return _train_into(run, spec, backend, impl, training, dataset, seed, device, console)
+    finally:
+        run.abort()
+
+
+def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: Any, dataset: Any, seed: int,
+                device: str, console: Console) -> int:  # fmt: skip
     with quiet_stderr():
         model = build(spec, backend, seed=seed)
     started = [time.perf_counter()]
@@ -109,8 +119,8 @@ def run_train(
                     model,
                     dataset.x,
                     dataset.y,
-                    epochs=epochs,
-                    batch_size=batch_size,
+                    epochs=training.epochs,
+                    batch_size=training.batch_size,
                     seed=seed,
                     on_epoch_end=on_epoch,
                     on_batch_end=on_batch,
@@ -131,14 +141,25 @@ def run_train(
         console.print(
             f"prediction: {dataset.text_of(ids)!r} (target {dataset.text_of(dataset.y[0])!r})", soft_wrap=True
         )
-    written = write_model_files(impl, model, directory)
-    written.append(write_history(directory, history))
-    written += plot_history(directory, history, spec.name)
-    vocab = write_vocab(directory, dataset)
-    if vocab is not None:
-        written.append(vocab)
+    if not history["loss"]:
+        console.print("nothing written: no epoch finished")
+        return 130 if interrupted else 1
+    directory = run.staging
+    try:
+        written = write_model_files(impl, model, directory)
+        written.append(write_history(directory, history))
+        written += plot_history(directory, history, spec.name)
+        vocab = write_vocab(directory, dataset)
+        if vocab is not None:
+            written.append(vocab)
+        run.commit()
+    except OSError as exc:
+        raise RnnspecError(
+            f"cannot write the run folder {run.target}: {exc.strerror or exc}; nothing of this run was kept "
+            "and a previous run there is untouched. fix: free disk space or choose another folder with -o"
+        ) from None
     for path in written:
-        console.print(f"wrote {path}", soft_wrap=True)
+        console.print(f"wrote {run.final(path)}", soft_wrap=True)
     if stopped is not None:
         return 1
     return 130 if interrupted else 0

@@ -9,15 +9,86 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.util import write_bytes_atomic, write_text_atomic
 
-__all__ = ["VOCAB_FILE", "plot_history", "read_vocab", "write_history", "write_model_files", "write_vocab"]
+__all__ = [
+    "VOCAB_FILE",
+    "RunFolder",
+    "plot_history",
+    "read_vocab",
+    "write_history",
+    "write_model_files",
+    "write_vocab",
+]
 
 VOCAB_FILE = "vocab.json"
+_RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE)
+"""Names of the files a run folder holds (by ending); a folder holding anything else is not a run folder."""
+
+
+class RunFolder:
+    """A run folder written as a unit: files go to a hidden staging folder beside it, renamed into place at
+    :meth:`commit`. An interruption (Ctrl-C, ``kill -9``, a full disk) leaves the previous run whole.
+
+    Created before training, so an unwritable place is found before any work. An existing non-empty folder
+    is refused unless ``overwrite``, and even then only when it holds nothing but a run's files.
+    """
+
+    def __init__(self, target: Path, overwrite: bool = False):
+        self.target = Path(target)
+        if self.target.exists() and not self.target.is_dir():
+            raise RnnspecError(f"{self.target} is a file; -o needs a folder (it is created if missing)")
+        if self.target.is_dir() and any(self.target.iterdir()):
+            foreign = sorted(p.name for p in self.target.iterdir() if not p.name.endswith(_RUN_FILES))
+            if not overwrite:
+                raise RnnspecError(
+                    f"{self.target} already holds a run ({', '.join(sorted(p.name for p in self.target.iterdir())[:4])}"
+                    "...); nothing was trained. fix: pass --overwrite to replace it, or choose another folder with -o"
+                )
+            if foreign:
+                raise RnnspecError(
+                    f"{self.target} holds files that are not a run's ({', '.join(foreign[:5])}); --overwrite replaces "
+                    "run folders only. fix: choose another folder with -o"
+                )
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+        except OSError as exc:
+            raise RnnspecError(
+                f"cannot write the run folder {self.target}: {exc.strerror or exc}; nothing was trained. "
+                "fix: choose a folder you can write with -o"
+            ) from None
+
+    def final(self, path: Path) -> Path:
+        """Where a file written into the staging folder will be once committed."""
+        return self.target / Path(path).relative_to(self.staging)
+
+    def commit(self) -> None:
+        """Move the finished run into place (replacing a previous run in one rename)."""
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{secrets.token_hex(4)}")
+            os.rename(self.target, old)
+        try:
+            os.rename(self.staging, self.target)
+        except OSError:
+            if old is not None:
+                os.rename(old, self.target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Drop the staging folder; the previous run (if any) is untouched."""
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def write_model_files(impl: Any, model: Any, directory: Path) -> list[Path]:
