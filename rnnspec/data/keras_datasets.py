@@ -56,23 +56,85 @@ MAX_NPZ_BYTES = 2**31
 # Keras dataset files (imdb.npz, reuters.npz)
 # ---------------------------------------------------------------------------------------------------
 
-_ALLOWED_PICKLE_GLOBALS = frozenset(
-    {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),  # files written with NumPy < 2
-        ("numpy._core.multiarray", "_reconstruct"),  # files written with NumPy >= 2
-    }
-)
+
+class _ArrayStub:
+    """Stands in for the ``ndarray`` a pickle rebuilds: records the state instead of handing it to NumPy.
+
+    NumPy's ``ndarray.__setstate__`` trusts its input (a state shorter than its shape crashes the
+    process, a huge shape allocates first); the stub lets rnnspec check the state and build the
+    array itself.
+    """
+
+    def __init__(self) -> None:
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles object arrays of plain Python values; refuses every global but NumPy's array rebuilders."""
+class _DtypeStub:
+    """Stands in for ``numpy.dtype(...)`` inside a pickle: keeps only its arguments."""
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _NdarrayName:
+    """The ``numpy.ndarray`` class as a pickle names it (only passed to ``_reconstruct``)."""
+
+
+def _reconstruct(cls: Any, shape: Any, typecode: Any) -> _ArrayStub:
+    if cls is not _NdarrayName:
+        raise pickle.UnpicklingError("an array pickle must rebuild numpy.ndarray")
+    return _ArrayStub()
+
+
+_PICKLE_STANDINS: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): _NdarrayName,
+    ("numpy", "dtype"): _DtypeStub,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # files written with NumPy < 2
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # files written with NumPy >= 2
+}
+
+
+class _ObjectArrayUnpickler(pickle.Unpickler):
+    """Reads the pickle of a NumPy object array without running NumPy: every global is a stand-in of
+    rnnspec's own (:data:`_PICKLE_STANDINS`), everything else is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_PICKLE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load `{module}.{name}`: only NumPy arrays are allowed")
+        standin = _PICKLE_STANDINS.get((module, name))
+        if standin is None:
+            raise pickle.UnpicklingError(f"refusing to load `{module}.{name}`: only NumPy arrays are allowed")
+        return standin
+
+
+def _object_array(stub: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """The 1-D object array a checked stub describes: ``(version, shape, dtype, fortran, items)``."""
+    state = getattr(stub, "state", None)
+    if not isinstance(stub, _ArrayStub) or not isinstance(state, tuple) or len(state) != 5:
+        raise DataError("corrupt object array", where=where, received=type(stub).__name__, expected="an array")
+    _, pickled_shape, dtype, _, items = state
+    if not isinstance(dtype, _DtypeStub) or dtype.args[:1] != ("O8",):
+        raise DataError("corrupt object array", where=where, received="a dtype other than object")
+    if tuple(pickled_shape) != shape or len(shape) != 1:
+        raise DataError(
+            "corrupt object array", where=where, received=f"shape {pickled_shape}", expected=f"1-D shape {shape}"
+        )
+    if not isinstance(items, list) or len(items) != shape[0]:
+        count = len(items) if isinstance(items, list) else type(items).__name__
+        raise DataError(
+            "corrupt object array: its items do not fill its shape",
+            where=where,
+            received=f"{count} items",
+            expected=f"{shape[0]} items",
+        )
+    arr = np.empty(shape[0], dtype=object)
+    for i, item in enumerate(items):
+        arr[i] = item
+    return arr
 
 
 def keras_dataset_path(name: str, path: str | os.PathLike[str] | None = None) -> Path:
@@ -179,22 +241,27 @@ def _read_npy(data: bytes, where: str) -> np.ndarray:
     except ValueError as exc:
         raise DataError("not a valid .npy array", where=where, received=str(exc)) from None
     if not dtype.hasobject:
+        declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        stored = len(data) - fp.tell()
+        if declared != stored:
+            raise DataError(
+                "corrupt .npy array: its header does not match its data",
+                where=where,
+                received=f"a header declaring shape {shape} of {dtype} ({declared:,} bytes), {stored:,} bytes stored",
+                expected="the array as NumPy saved it",
+            )
         fp.seek(0)
         try:
             return fmt.read_array(fp, allow_pickle=False)
         except ValueError as exc:
             raise DataError("corrupt .npy array", where=where, received=str(exc)) from None
     try:
-        arr = _NumpyOnlyUnpickler(fp).load()
+        stub = _ObjectArrayUnpickler(fp).load()
     except Exception as exc:  # a pickle stream can fail in many ways; all mean "not a Keras file"
         raise DataError(
             "refused or corrupt object array", where=where, received=f"{type(exc).__name__}: {exc}"
         ) from None
-    if not isinstance(arr, np.ndarray) or arr.shape != shape:
-        raise DataError(
-            "corrupt object array", where=where, received=type(arr).__name__, expected=f"an array of shape {shape}"
-        )
-    return arr
+    return _object_array(stub, tuple(shape), where)
 
 
 def _check_keras_arrays(name: str, arrays: dict[str, np.ndarray], where: str) -> dict[str, Any]:

@@ -1,0 +1,90 @@
+"""Crafted Keras dataset files (imdb.npz / reuters.npz): refused with a clear error, never a crash or a huge allocation.
+
+The crafted object arrays use only the globals a real file uses (NumPy's ``_reconstruct``, ``ndarray``,
+``dtype``). Given to NumPy's own unpickler, a state shorter than its shape crashes the process
+(exit 139) and a huge shape allocates gigabytes first; rnnspec's reader never hands the state to NumPy.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_RECONSTRUCT = (np._core.multiarray if hasattr(np, "_core") else np.core.multiarray)._reconstruct
+
+
+class _CraftedArray:
+    """Pickles like a NumPy object array whose state claims ``shape`` but holds ``items``."""
+
+    def __init__(self, shape: tuple[int, ...], items: list, dtype: object = object):
+        self.shape, self.items, self.dtype = shape, items, np.dtype(dtype)
+
+    def __reduce__(self):
+        return (_RECONSTRUCT, (np.ndarray, (0,), b"b"), (1, self.shape, self.dtype, False, self.items))
+
+
+def _npy(header_shape: tuple[int, ...], payload: bytes, descr: str = "|O") -> bytes:
+    fp = io.BytesIO()
+    np.lib.format.write_array_header_1_0(fp, {"descr": descr, "fortran_order": False, "shape": header_shape})
+    return fp.getvalue() + payload
+
+
+def _reuters(path: Path, x_member: bytes, n: int = 2) -> Path:
+    y = io.BytesIO()
+    np.save(y, np.arange(n, dtype=np.int64))
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x.npy", x_member)
+        zf.writestr("y.npy", y.getvalue())
+    return path
+
+
+def _read_in_subprocess(path: Path) -> subprocess.CompletedProcess[str]:
+    script = (
+        "from rnnspec.data.keras_datasets import read_keras_npz\n"
+        "from rnnspec.data.tokenizer import DataError\n"
+        f"try:\n    read_keras_npz({str(path)!r})\nexcept DataError as exc:\n    print('DataError:', exc)\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
+CASES = {
+    "state_shorter_than_shape": ((1_000_000,), _CraftedArray((1_000_000,), [[1, 2]]), "do not fill its shape"),
+    "huge_shape": ((2,), _CraftedArray((10**10,), [[1], [2]]), "shape"),
+    "not_an_object_dtype": ((2,), _CraftedArray((2,), [[1], [2]], dtype=np.float64), "other than object"),
+    "items_not_a_list": ((2,), _CraftedArray((2,), "ab"), "items"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_crafted_object_arrays_are_refused_without_crashing(case: str, tmp_path: Path) -> None:
+    header_shape, crafted, fragment = CASES[case]
+    path = _reuters(tmp_path / "reuters.npz", _npy(header_shape, pickle.dumps(crafted, protocol=3)))
+    result = _read_in_subprocess(path)
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-500:]}"
+    assert "DataError:" in result.stdout and fragment in result.stdout
+
+
+def test_a_numeric_header_claiming_a_huge_shape_is_refused_from_the_header(tmp_path: Path) -> None:
+    member = _npy((10**11, 10), b"\x00" * 64, descr="<i8")
+    path = _reuters(tmp_path / "reuters.npz", member)
+    result = _read_in_subprocess(path)
+    assert result.returncode == 0 and "its header does not match its data" in result.stdout
+
+
+def test_a_genuine_keras_file_still_reads(tmp_path: Path) -> None:
+    from rnnspec.data.keras_datasets import read_keras_npz
+
+    x = np.empty(3, dtype=object)
+    x[0], x[1], x[2] = [1, 2, 3], [4], [5, 6]
+    fp = io.BytesIO()
+    np.save(fp, x, allow_pickle=True)
+    path = _reuters(tmp_path / "reuters.npz", fp.getvalue(), n=3)
+    name, arrays = read_keras_npz(path)
+    assert name == "reuters" and arrays["x"] == [[1, 2, 3], [4], [5, 6]] and arrays["y"].tolist() == [0, 1, 2]
