@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.data.tokenizer import DataError
+from rnnspec.data.tokenizer import DataError, loads_json
 
 __all__ = ["MAX_ARRAY_BYTES", "is_xy_npz", "read_sequence_jsonl", "read_xy_npz", "wants_sequence_jsonl"]
 
@@ -39,11 +39,11 @@ def wants_sequence_jsonl(path: str | os.PathLike[str], text_column: str) -> bool
         with open(path, encoding="utf-8-sig") as fh:
             for raw in fh:
                 if raw.strip():
-                    obj = json.loads(raw)
+                    obj = loads_json(raw, str(path))
                     if not isinstance(obj, dict):
                         return False
                     return isinstance(obj.get(text_column if text_column in obj else "x"), list)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, DataError):
         return False
     return False
 
@@ -67,10 +67,7 @@ def read_sequence_jsonl(
                 if not raw.strip():
                     continue
                 at = f"{where}:{line}"
-                try:
-                    obj = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise DataError("invalid JSON", where=f"{at}:{exc.colno}", received=exc.msg) from None
+                obj = loads_json(raw, at)
                 if not isinstance(obj, dict):
                     raise DataError(
                         "each line must be a JSON object",

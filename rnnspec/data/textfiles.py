@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.data.tokenizer import DataError
+from rnnspec.data.tokenizer import DataError, loads_json
 
 __all__ = [
     "TEXT_SUFFIXES",
@@ -166,10 +165,7 @@ def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str) -> Tex
         if not raw.strip():
             continue
         seen_any = True
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError("invalid JSON", where=f"{where}:{line}:{exc.colno}", received=exc.msg) from None
+        obj = loads_json(raw, f"{where}:{line}")
         if not isinstance(obj, dict):
             raise DataError(
                 "each line must be a JSON object",

@@ -83,6 +83,26 @@ class DataError(RnnspecError):
         """Multi-line text in the layout of spec errors: ``WHERE: message`` then received/expected/fix."""
         return render_problem(self.where, self.message, self.received, self.expected, self.fix)
 
+
+def loads_json(text: str | bytes, where: str, *, document: str | None = None) -> Any:
+    """``json.loads`` for data files: every way the text can be wrong is a :class:`DataError` at ``where``
+    (invalid JSON with its column, nesting too deep for Python, integers over Python's 4,300 digits).
+
+    ``where`` is a JSONL line (``FILE:LINE``; the column is added), or with ``document`` (what the
+    file is) a whole file (``FILE``; line and column are added).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if document is not None:
+            at = f"{where}:{exc.lineno}:{exc.colno}"
+            raise DataError(f"{document} is not valid JSON", where=at, received=exc.msg) from None
+        raise DataError("invalid JSON", where=f"{where}:{exc.colno}", received=exc.msg) from None
+    except RecursionError:
+        raise DataError("the JSON nests too deeply", where=where, expected="flat JSON values") from None
+    except ValueError as exc:  # integers over Python's int-to-str digit limit
+        raise DataError("a number in the JSON is too long", where=where, received=str(exc)[:120]) from None
+
     def __str__(self) -> str:
         return self.render()
 
@@ -262,12 +282,7 @@ class Tokenizer:
     @classmethod
     def from_json(cls, text: str, *, where: str | None = None) -> Tokenizer:
         """Rebuild a tokenizer from :meth:`to_json`'s text."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            at = f"{where or '<tokenizer>'}:{exc.lineno}:{exc.colno}"
-            raise DataError("a tokenizer file is not valid JSON", where=at, received=exc.msg) from None
-        return cls.from_dict(data, where=where)
+        return cls.from_dict(loads_json(text, where or "<tokenizer>", document="a tokenizer file"), where=where)
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as JSON, atomically (an interrupted save leaves the old file)."""

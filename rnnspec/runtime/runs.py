@@ -158,11 +158,11 @@ def write_vocab(directory: Path, dataset: Any) -> Path | None:
 
 def read_vocab(path: Path) -> dict[str, Any]:
     """The ``vocab.json`` of a run: ``tokenizer`` (a Tokenizer), ``alphabet``, ``classes`` where present."""
-    from rnnspec.data.tokenizer import Tokenizer
+    from rnnspec.data.tokenizer import Tokenizer, loads_json
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads_json(path.read_text(encoding="utf-8"), str(path), document="the vocabulary file")
+    except (OSError, UnicodeDecodeError, RnnspecError) as exc:
         raise RnnspecError(
             f"{path}: cannot read the vocabulary file ({exc}); write it again with rnnspec train"
         ) from None

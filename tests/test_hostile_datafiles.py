@@ -1,4 +1,4 @@
-"""Crafted Keras dataset files (imdb.npz / reuters.npz): refused with a clear error, never a crash or a huge allocation.
+"""Crafted and careless data files (Keras .npz, JSONL, vocab.json): a clear error, never a crash or a traceback.
 
 The crafted object arrays use only the globals a real file uses (NumPy's ``_reconstruct``, ``ndarray``,
 ``dtype``). Given to NumPy's own unpickler, a state shorter than its shape crashes the process
@@ -88,3 +88,43 @@ def test_a_genuine_keras_file_still_reads(tmp_path: Path) -> None:
     path = _reuters(tmp_path / "reuters.npz", fp.getvalue(), n=3)
     name, arrays = read_keras_npz(path)
     assert name == "reuters" and arrays["x"] == [[1, 2, 3], [4], [5, 6]] and arrays["y"].tolist() == [0, 1, 2]
+
+
+# -- JSON in data files and vocab.json ---------------------------------------------------------------------
+
+FEATURES_SPEC = "rnnspec: 1.1\nname: f\ninput: {features: 2}\nrecurrent: [{cell: lstm, units: 2}]\nhead: {units: 1}\n"
+TEXT_SPEC = (
+    "rnnspec: 1.1\nname: t\ninput: {vocab_size: 50, seq_len: 5}\nembedding: {output_dim: 2}\n"
+    "recurrent: [{cell: lstm, units: 2}]\nhead: {units: 1, activation: sigmoid}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "line", "fragment"),
+    [
+        (FEATURES_SPEC, '{"x": ' + "[" * 50000 + "]" * 50000 + ', "y": 1}', "nests too deeply"),
+        (FEATURES_SPEC, '{"x": [[1, 2]], "y": ' + "9" * 5000 + "}", "too long"),
+        (TEXT_SPEC, '{"text": "good", "label": ' + "[" * 50000 + "]" * 50000 + "}", "nests too deeply"),
+    ],
+    ids=["deep_sequence_jsonl", "huge_int_label", "deep_text_jsonl"],
+)
+def test_jsonl_lines_that_python_cannot_parse_are_located_errors(
+    spec: str, line: str, fragment: str, tmp_path: Path
+) -> None:
+    import rnnspec
+    from rnnspec.data import DataError
+
+    good = '{"x": [[1, 2]], "y": 1}' if spec is FEATURES_SPEC else '{"text": "fine", "label": 1}'
+    (tmp_path / "d.jsonl").write_text(good + "\n" + line + "\n")
+    with pytest.raises(DataError, match=fragment) as info:
+        rnnspec.load_data(rnnspec.loads_spec(spec), str(tmp_path / "d.jsonl"))
+    assert "d.jsonl:2" in str(info.value)
+
+
+def test_a_deeply_nested_vocab_json_is_an_error(tmp_path: Path) -> None:
+    from rnnspec import RnnspecError
+    from rnnspec.runtime.runs import read_vocab
+
+    (tmp_path / "vocab.json").write_text("[" * 50000 + "]" * 50000)
+    with pytest.raises(RnnspecError, match="nests too deeply"):
+        read_vocab(tmp_path / "vocab.json")
