@@ -128,3 +128,46 @@ def test_a_deeply_nested_vocab_json_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "vocab.json").write_text("[" * 50000 + "]" * 50000)
     with pytest.raises(RnnspecError, match="nests too deeply"):
         read_vocab(tmp_path / "vocab.json")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("f.csv", "text,label\ngood movie,0.1\nbad movie,0.9\n", "f.csv:2: label '0.1' is a number with a fraction"),
+        ("b.jsonl", '{"text": "good", "label": 99999999999999999999}\n{"text": "bad", "label": 1}\n',
+         "b.jsonl:1: a label is too large for a class id"),
+        ("h.csv", "text,label\ngood," + "7" * 5000 + "\nbad,1\n", "h.csv:2: a label is too large"),
+    ],
+    ids=["decimal_labels_as_classes", "label_over_int64", "label_of_5000_digits"],
+)  # fmt: skip
+def test_text_file_labels_that_are_not_class_ids(name: str, content: str, fragment: str, tmp_path: Path) -> None:
+    import rnnspec
+    from rnnspec.data import DataError
+
+    (tmp_path / name).write_text(content)
+    spec = rnnspec.loads_spec(TEXT_SPEC + "training: {loss: binary_crossentropy}\n")
+    with pytest.raises(DataError) as info:
+        rnnspec.load_data(spec, str(tmp_path / name))
+    assert fragment in str(info.value)
+
+
+def test_uint64_labels_are_reported_as_they_are(tmp_path: Path) -> None:
+    import rnnspec
+    from rnnspec.data import DataError
+
+    np.savez(tmp_path / "u.npz", x=np.ones((3, 5), dtype=np.int64), y=np.array([0, 1, 2**64 - 1], dtype=np.uint64))
+    spec = rnnspec.loads_spec(TEXT_SPEC.replace("units: 1, activation: sigmoid", "units: 4, activation: softmax"))
+    with pytest.raises(DataError) as info:
+        rnnspec.load_data(spec, str(tmp_path / "u.npz"))
+    message = str(info.value)
+    assert "1844674407370955161" in message and "[-1" not in message and "units: 1844" not in message
+
+
+def test_builtin_text_on_a_small_features_spec_names_the_right_field() -> None:
+    import rnnspec
+    from rnnspec.data import DataError
+
+    spec = rnnspec.loads_spec(FEATURES_SPEC.replace("features: 2", "features: 3"))
+    with pytest.raises(DataError) as info:
+        rnnspec.load_data(spec, "builtin:sentiment")
+    assert "raise input.features to 8" in str(info.value) and "vocab_size" not in str(info.value)

@@ -329,6 +329,12 @@ def topics_data(
     return pad_sequences(seqs, seq_len), labels
 
 
+def _num_classes(name: str, spec: ModelSpec) -> int:
+    if name != "topics":
+        return 2
+    return spec.output_units if _label_kind(spec) == "categorical" else len(REUTERS_CLASSES)
+
+
 def _builtin(name: str, spec: ModelSpec, split: str, seed: int) -> Dataset:
     source = f"builtin:{name}"
     if name == "hello":
@@ -353,11 +359,20 @@ def _builtin(name: str, spec: ModelSpec, split: str, seed: int) -> Dataset:
     assert size is not None
     seq_len = spec.input.seq_len or _DEFAULT_SEQ_LEN
     n = _SIZES[name][_split_tag(split)]
+    least = 8 if name == "sentiment" else _FIRST_WORD_ID + _num_classes(name, spec) + 1
+    if size < least:
+        field = "input.vocab_size" if spec.input.vocab_size is not None else "input.features (one-hot ids)"
+        raise DataError(
+            f"{source} draws word ids from [0, {field.split(' ')[0].split('.')[1]}), and {size} leaves too few words",
+            received=f"{field}: {size}",
+            expected=f"at least {least}",
+            fix=f"raise {field.split(' ')[0]} to {least} or more (the built-in sets are made for 10000)",
+        )
     if name == "sentiment":
         ids, y = sentiment_data(n, vocab_size=size, seq_len=seq_len, seed=seed, split=split)
         classes: tuple[str, ...] | None = IMDB_CLASSES
     else:
-        num_classes = spec.output_units if _label_kind(spec) == "categorical" else len(REUTERS_CLASSES)
+        num_classes = _num_classes(name, spec)
         ids, y = topics_data(n, num_classes=num_classes, vocab_size=size, seq_len=seq_len, seed=seed, split=split)
         classes = None
     return Dataset(inputs_for_spec(ids, spec), y, source, split, classes=classes)
@@ -651,6 +666,13 @@ def _xy_for_spec(spec: ModelSpec, source: str, path: Path, split: str, limit: in
             fix="for numeric targets use `loss: mse` (or mae, huber)",
         )
     elif kind != "categorical" or y.ndim < (3 if spec.output_per_step else 2):
+        if y.size and (not np.all(np.isfinite(y)) or np.max(y) >= 2**63 or np.min(y) < -(2**63)):
+            raise DataError(
+                "y holds labels that are not class ids (too large, or not finite)",
+                where=source,
+                received=f"y of dtype {y.dtype} with values from {y.min()} to {y.max()}",
+                expected="class ids from 0 to the number of classes - 1",
+            )
         y = y.astype(np.int64)
     return Dataset(x, y, source, split)
 
@@ -757,7 +779,10 @@ def _check_label_range(spec: ModelSpec, y: np.ndarray, src: str) -> None:
     if kind not in ("categorical", "binary") or y.size == 0:
         return
     units = spec.output_units
-    low, high = int(y.min()), int(y.max())
+    low, high = (int(v) for v in (y.min(), y.max())) if np.issubdtype(y.dtype, np.integer) else (0, 0)
+    if not np.issubdtype(y.dtype, np.integer):
+        finite = y[np.isfinite(y)]
+        low, high = (int(finite.min()), int(finite.max())) if finite.size else (0, 0)
     outputs = f"{units} output unit(s), {spec.output_activation}"
     if kind == "categorical" and (low < 0 or high >= units):
         needed = high + 1
@@ -765,7 +790,9 @@ def _check_label_range(spec: ModelSpec, y: np.ndarray, src: str) -> None:
             f"{src} has labels outside the model's classes",
             received=f"labels in [{low}, {high}] ({needed} classes) for {outputs}",
             expected=f"labels in [0, {units})",
-            fix=f"set the head's `units: {needed}`" if low >= 0 else "labels must be non-negative class ids",
+            fix=f"set the head's `units: {needed}`"
+            if low >= 0 and needed <= 100_000
+            else "labels must be class ids from 0 to the number of classes - 1",
         )
     if kind == "binary" and (units != 1 or low < 0 or high > 1):
         classes = len(np.unique(y))

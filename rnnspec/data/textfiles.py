@@ -213,6 +213,19 @@ def _json_label(value: Any, where: str, label_column: str) -> Any:
 
 
 _INT_LABEL = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _check_int64(rows: TextRows) -> None:
+    for value, line in zip(rows.labels, rows.lines, strict=True):
+        text = str(value).lstrip("+-")
+        if len(text) > 18 and (len(text) > 40 or abs(int(value)) >= 2**63):
+            raise DataError(
+                "a label is too large for a class id",
+                where=f"{rows.path}:{line}",
+                received=f"{str(value)[:30]}{'...' if len(str(value)) > 30 else ''}",
+                expected="class ids from 0 to the number of classes - 1",
+            )
 
 
 def label_ids(rows: TextRows, classes: tuple[str, ...] | None, *, fit: bool) -> tuple[np.ndarray, Any]:
@@ -232,7 +245,18 @@ def label_ids(rows: TextRows, classes: tuple[str, ...] | None, *, fit: bool) -> 
             )
     if fit:
         if all(isinstance(v, int) or _INT_LABEL.fullmatch(v) for v in rows.labels):
+            _check_int64(rows)
             return np.array([int(v) for v in rows.labels], dtype=np.int64), None
+        decimal = next((k for k, v in enumerate(rows.labels) if isinstance(v, str) and _DECIMAL.fullmatch(v)), None)
+        if decimal is not None:
+            raise DataError(
+                f"label {rows.labels[decimal]!r} is a number with a fraction, not a class",
+                where=f"{rows.path}:{rows.lines[decimal]}",
+                received=f"labels such as {rows.labels[decimal]!r}",
+                expected="integer class ids (0, 1, ...) or class names",
+                fix="for numeric targets use `loss: mse` (or mae, huber) with a JSONL or .npz file; for classes, "
+                "write the class ids as integers",
+            )
         first_int = next((i for i, v in enumerate(rows.labels) if isinstance(v, int)), None)
         if first_int is not None:  # JSON integers mixed with class names
             raise DataError(
