@@ -171,3 +171,22 @@ def test_builtin_text_on_a_small_features_spec_names_the_right_field() -> None:
     with pytest.raises(DataError) as info:
         rnnspec.load_data(spec, "builtin:sentiment")
     assert "raise input.features to 8" in str(info.value) and "vocab_size" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "sparse_giant"])
+def test_data_paths_that_are_not_loadable_files(kind: str, tmp_path: Path) -> None:
+    import os
+
+    import rnnspec
+    from rnnspec.data import DataError
+
+    path = tmp_path / "data.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        with path.open("wb") as fh:
+            fh.truncate(64 * 1024**3)  # sparse: no disk, no memory
+    with pytest.raises(DataError, match=r"not a regular file|a folder|too large to load"):
+        rnnspec.load_data(rnnspec.loads_spec(FEATURES_SPEC), str(path))

@@ -475,6 +475,15 @@ def _resolve_path(text: str, base_dir: str | os.PathLike[str] | None) -> Path:
     path = Path(text).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, device or socket)"
+        raise DataError(
+            f"the data path is {kind}",
+            where=text,
+            received=str(path),
+            expected="a regular data file (.csv, .tsv, .jsonl, .npz)",
+            fix="name a file; to stream data, save it to a file first",
+        )
     if not path.is_file():
         raise DataError(
             "data file not found",
@@ -483,7 +492,23 @@ def _resolve_path(text: str, base_dir: str | os.PathLike[str] | None) -> Path:
             fix="check the path (a relative path in a spec is relative to the spec's folder), or use builtin:"
             + " / builtin:".join(BUILTINS),
         )
+    _check_fits(path, text)
     return path
+
+
+def _check_fits(path: Path, text: str) -> None:
+    """A data file larger than half the memory the machine has available is refused before it is read."""
+    from rnnspec.util import available_memory, human_bytes
+
+    size, free = path.stat().st_size, available_memory()
+    if free is not None and 2 * size > free:
+        raise DataError(
+            "the data file is too large to load into memory",
+            where=text,
+            received=f"{human_bytes(size)} with {human_bytes(free)} of memory available",
+            expected="a file under half the available memory",
+            fix="use --limit on a smaller file, or split the data",
+        )
 
 
 def _head(dataset: Dataset, limit: int) -> Dataset:
