@@ -86,3 +86,32 @@ def test_tiny_files_as_weights(size: int, tmp_path: Path) -> None:
     (tmp_path / "w.safetensors").write_bytes(b"\xff" * size)
     with pytest.raises(RnnspecError):
         load_weights_file(tmp_path / "w.safetensors")
+
+
+_FEATURES = "rnnspec: 1.1\nname: f\ninput: {features: 2}\nrecurrent: [{cell: lstm, units: 2}]\nhead: {units: 1}\n"
+_TEXT = (
+    "rnnspec: 1.1\nname: t\ninput: {vocab_size: 30, seq_len: 4}\nembedding: {output_dim: 2}\n"
+    "recurrent: [{cell: lstm, units: 2}]\nhead: {units: 1, activation: sigmoid}\n"
+    "training: {loss: binary_crossentropy}\n"
+)
+_jsonl_atoms = st.sampled_from(
+    ['{"x": [[1, 2]], "y": 1}', '{"text": "good", "label": 1}', '{"x": [[1e400, 2]], "y": 0}', '{"x": [', "[]",
+     '{"label": 99999999999999999999, "text": "a"}', '{"x": [[1, 2], [3]], "y": 1}', '{"y": "NaN", "x": [[1,2]]}',
+     "\ufeff", "\x00", '{"text": 5, "label": "b"}', "text,label", "a,0.5", '"', ",", "\n"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(
+    st.lists(_jsonl_atoms, max_size=12), st.sampled_from([(".jsonl", _FEATURES), (".jsonl", _TEXT), (".csv", _TEXT)])
+)
+def test_data_files(tmp_path_factory, parts: list[str], kind: tuple[str, str]) -> None:
+    import rnnspec
+
+    suffix, spec_text = kind
+    path = tmp_path_factory.mktemp("d") / f"data{suffix}"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    try:
+        rnnspec.load_data(rnnspec.loads_spec(spec_text), str(path))
+    except RnnspecError:
+        return
