@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -77,16 +78,17 @@ def run_train(
     _trainable(impl)
     spec = load_spec(spec_path)
     training = training_of(spec, epochs=epochs, batch_size=batch_size)
-    dataset = load_data(
-        spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data), **columns
-    )
-    console = Console(highlight=False)
-    console.print(
-        f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
-        f"{training.epochs} epochs, batch size {training.batch_size}"
-    )
+    # the run folder first: a finished run there, or an unwritable place, is refused before any work
     run = RunFolder(output or Path("runs") / f"{spec.name}-{backend}", overwrite=overwrite)
     try:
+        dataset = load_data(
+            spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data), **columns
+        )
+        console = Console(highlight=False)
+        console.print(
+            f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
+            f"{training.epochs} epochs, batch size {training.batch_size}"
+        )
         return _train_into(run, spec, backend, impl, training, dataset, seed, device, console)
     finally:
         run.abort()
@@ -142,27 +144,37 @@ def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: An
             f"prediction: {dataset.text_of(ids)!r} (target {dataset.text_of(dataset.y[0])!r})", soft_wrap=True
         )
     if not history["loss"]:
-        console.print("nothing written: no epoch finished")
+        kept = f"; the run already in {run.target} is untouched" if run.replaces else ""
+        console.print(f"nothing written: no epoch finished{kept}", soft_wrap=True)
         return 130 if interrupted else 1
+    for path in _write_run(run, impl, model, history, dataset, spec.name):
+        console.print(f"wrote {run.final(path)}", soft_wrap=True)
+    if stopped is not None:
+        return 1
+    return 130 if interrupted else 0
+
+
+def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], dataset: Any, title: str) -> list[Path]:
+    """Write the run into the staging folder and move it into place; the files written (staging paths).
+
+    An error names the user's folder, never the staging one, and leaves a previous run there whole.
+    """
     directory = run.staging
     try:
         written = write_model_files(impl, model, directory)
         written.append(write_history(directory, history))
-        written += plot_history(directory, history, spec.name)
+        written += plot_history(directory, history, title)
         vocab = write_vocab(directory, dataset)
         if vocab is not None:
             written.append(vocab)
         run.commit()
     except OSError as exc:
+        kept = "the run already there is untouched" if run.replaces else "nothing was created"
         raise RnnspecError(
-            f"cannot write the run folder {run.target}: {exc.strerror or exc}; nothing of this run was kept "
-            "and a previous run there is untouched. fix: free disk space or choose another folder with -o"
+            f"cannot write the run folder {run.target}: {exc.strerror or exc}; nothing of this run was kept and "
+            f"{kept}. fix: free disk space or choose another folder with -o"
         ) from None
-    for path in written:
-        console.print(f"wrote {run.final(path)}", soft_wrap=True)
-    if stopped is not None:
-        return 1
-    return 130 if interrupted else 0
+    return written
 
 
 def _vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
@@ -198,7 +210,15 @@ def run_evaluate(
     )
     with quiet_stderr():
         model = build(spec, backend, weights=weights)
-        return evaluate(model, dataset.x, dataset.y)
+        result = evaluate(model, dataset.x, dataset.y)
+    bad = {k: v for k, v in result.items() if not math.isfinite(v)}
+    if bad:
+        raise RnnspecError(
+            f"the evaluation is not finite ({', '.join(f'{k} = {v}' for k, v in bad.items())}); the weights in "
+            f"{weights} overflow on this data. fix: use the weights of an earlier epoch, or retrain with a lower "
+            "learning rate"
+        )
+    return result
 
 
 def run_predict(

@@ -7,12 +7,12 @@ the data has them, what turns text into ids and back (``vocab.json``: tokenizer,
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ __all__ = [
 VOCAB_FILE = "vocab.json"
 _RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE)
 """Names of the files a run folder holds (by ending); a folder holding anything else is not a run folder."""
+_PARTIAL, _OLD = "partial", "old"
+"""Hidden siblings of a run folder ``DIR``: ``.DIR.partial-PID-XXXX`` (a run being written by process PID)
+and ``.DIR.old-XXXX`` (the previous run, for the instant between the two renames of :meth:`RunFolder.commit`)."""
 
 
 class RunFolder:
@@ -40,55 +43,150 @@ class RunFolder:
 
     Created before training, so an unwritable place is found before any work. An existing non-empty folder
     is refused unless ``overwrite``, and even then only when it holds nothing but a run's files.
+    What a ``kill -9`` left beside the folder is tidied up here: a previous run caught between the two
+    renames of :meth:`commit` is put back, and staging folders of processes that no longer run are removed.
     """
 
     def __init__(self, target: Path, overwrite: bool = False):
         self.target = Path(target)
-        if self.target.exists() and not self.target.is_dir():
+        """The folder as the user named it (every message uses it)."""
+        self.replaces = False
+        """Whether a previous run is there (and :meth:`commit` replaces it)."""
+        self._place = Path(os.path.realpath(self.target))  # `.`, `..` and a link name the real folder
+        if not self._place.name or Path.cwd().resolve().is_relative_to(self._place):
+            raise RnnspecError(
+                f"-o {self.target} is the working folder (or holds it); a run folder is written as a whole and "
+                "renamed into place, which would pull the folder out from under your shell. fix: -o a subfolder, "
+                "e.g. -o run"
+            )
+        self._tidy()
+        self._refuse_existing(overwrite)
+        self.staging = self._make_staging()
+
+    # -- before training ---------------------------------------------------------------------------------
+
+    def _sibling(self, kind: str, tail: str) -> Path:
+        return self._place.with_name(f".{self._place.name}.{kind}-{tail}")
+
+    def _siblings(self, kind: str) -> list[Path]:
+        return list(self._place.parent.glob(f".{glob.escape(self._place.name)}.{kind}-*"))
+
+    def _tidy(self) -> None:
+        """Undo what a killed run left: restore a previous run caught mid-commit, drop dead staging folders."""
+        if not self._place.parent.is_dir():
+            return
+        old = sorted(self._siblings(_OLD), key=lambda p: p.stat().st_mtime)
+        if old and not self._place.exists():
+            os.rename(old.pop(), self._place)
+        for leftover in old:
+            shutil.rmtree(leftover, ignore_errors=True)
+        for partial in self._siblings(_PARTIAL):
+            if not _process_alive(partial.name.rsplit("-", 2)[-2]):
+                shutil.rmtree(partial, ignore_errors=True)
+
+    def _refuse_existing(self, overwrite: bool) -> None:
+        """An existing file, or a folder holding a run (without ``overwrite``) or anything else, is refused."""
+        if self._place.exists() and not self._place.is_dir():
             raise RnnspecError(f"{self.target} is a file; -o needs a folder (it is created if missing)")
-        if self.target.is_dir() and any(self.target.iterdir()):
-            foreign = sorted(p.name for p in self.target.iterdir() if not p.name.endswith(_RUN_FILES))
-            if not overwrite:
-                raise RnnspecError(
-                    f"{self.target} already holds a run ({', '.join(sorted(p.name for p in self.target.iterdir())[:4])}"
-                    "...); nothing was trained. fix: pass --overwrite to replace it, or choose another folder with -o"
-                )
-            if foreign:
-                raise RnnspecError(
-                    f"{self.target} holds files that are not a run's ({', '.join(foreign[:5])}); --overwrite replaces "
-                    "run folders only. fix: choose another folder with -o"
-                )
+        names = sorted(p.name for p in self._place.iterdir()) if self._place.is_dir() else []
+        self.replaces = bool(names)
+        if not names:
+            return
+        foreign = [name for name in names if not name.endswith(_RUN_FILES)]
+        listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        if not foreign and not overwrite:
+            raise RnnspecError(
+                f"{self.target} already holds a run ({listed}); nothing was trained. fix: pass --overwrite to "
+                f"replace it, or choose another folder, e.g. -o {_free_sibling(self.target)}"
+            )
+        if foreign:
+            raise RnnspecError(
+                f"{self.target} holds files that are not a run's ({', '.join(foreign[:5])}); rnnspec writes a run "
+                f"into an empty or new folder and --overwrite replaces run folders only. "
+                f"fix: choose another folder, e.g. -o {_free_sibling(self.target)}"
+            )
+
+    def _make_staging(self) -> Path:
+        """The hidden folder the run is written into; creating it (and a probe file in it) tests the place."""
+        parent = self._place.parent
         try:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+            parent.mkdir(parents=True, exist_ok=True)
+            staging = self._sibling(_PARTIAL, f"{os.getpid()}-{secrets.token_hex(4)}")
+            staging.mkdir()  # not mkdtemp: the folder gets the usual permissions (0777 less the umask)
         except OSError as exc:
             raise RnnspecError(
-                f"cannot write the run folder {self.target}: {exc.strerror or exc}; nothing was trained. "
-                "fix: choose a folder you can write with -o"
+                f"cannot write the run folder {self.target}: {_blocker(parent)} ({exc.strerror or exc}); "
+                "nothing was trained. fix: choose a folder you can write with -o"
             ) from None
+        try:
+            probe = staging / "probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RnnspecError(
+                f"cannot write the run folder {self.target}: writing into {parent} failed ({exc.strerror or exc}); "
+                "nothing was trained. fix: free disk space or choose another folder with -o"
+            ) from None
+        return staging
+
+    # -- after training ----------------------------------------------------------------------------------
 
     def final(self, path: Path) -> Path:
-        """Where a file written into the staging folder will be once committed."""
+        """Where a file written into the staging folder will be once committed (named as the user gave -o)."""
         return self.target / Path(path).relative_to(self.staging)
 
     def commit(self) -> None:
-        """Move the finished run into place (replacing a previous run in one rename)."""
+        """Move the finished run into place, replacing a previous run; on any failure the previous run stays."""
         old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{secrets.token_hex(4)}")
-            os.rename(self.target, old)
+        if self._place.exists():
+            old = self._sibling(_OLD, secrets.token_hex(4))
+            os.rename(self._place, old)
         try:
-            os.rename(self.staging, self.target)
-        except OSError:
+            os.rename(self.staging, self._place)
+        except BaseException:
             if old is not None:
-                os.rename(old, self.target)
+                os.rename(old, self._place)
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
-        """Drop the staging folder; the previous run (if any) is untouched."""
+        """Drop the staging folder (nothing, after :meth:`commit`); the previous run, if any, is untouched."""
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _process_alive(pid: str) -> bool:
+    """Whether process ``pid`` runs (unknown counts as running, so nothing of a live run is removed)."""
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _free_sibling(target: Path) -> Path:
+    """``DIR-2``, ``DIR-3``... : the first name beside ``target`` that does not exist yet."""
+    n = 2
+    while target.with_name(f"{target.name}-{n}").exists():
+        n += 1
+    return target.with_name(f"{target.name}-{n}")
+
+
+def _blocker(parent: Path) -> str:
+    """Why nothing can be created in ``parent``: the nearest existing ancestor that is a file, or not writable."""
+    here = parent
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is a file, not a folder"
+    if not os.access(here, os.W_OK | os.X_OK):
+        return f"{here} is not writable"
+    return f"cannot create {parent}"
 
 
 def write_model_files(impl: Any, model: Any, directory: Path) -> list[Path]:
@@ -107,6 +205,7 @@ def write_model_files(impl: Any, model: Any, directory: Path) -> list[Path]:
 
 
 def write_history(directory: Path, history: dict[str, Any]) -> Path:
+    """``history.json``, strict JSON: a non-finite value raises ValueError rather than writing a bare NaN."""
     path = directory / "history.json"
     write_text_atomic(path, json.dumps(history, indent=2, allow_nan=False) + "\n")
     return path
@@ -118,10 +217,7 @@ def plot_history(directory: Path, history: dict[str, Any], title: str) -> list[P
 
     plt = pyplot()
     written = []
-    metrics = [k for k in history if k not in ("batch_loss", "interrupted") and not k.startswith("val_")]
-    for metric in metrics:
-        if not history.get(metric):
-            continue
+    for metric in _epoch_metrics(history):
         fig, ax = plt.subplots(figsize=(7, 4))
         epochs = range(1, len(history[metric]) + 1)
         ax.plot(epochs, history[metric], "bo-", label=f"training {metric}")
@@ -138,6 +234,16 @@ def plot_history(directory: Path, history: dict[str, Any], title: str) -> list[P
         write_bytes_atomic(path, buf.getvalue())
         written.append(path)
     return written
+
+
+def _epoch_metrics(history: dict[str, Any]) -> list[str]:
+    """The per-epoch training series of a history (``loss``, ``accuracy``...), not ``batch_loss``, the
+    ``val_`` series or the notes ``interrupted`` / ``stopped``."""
+    return [
+        key
+        for key, value in history.items()
+        if isinstance(value, list) and value and key != "batch_loss" and not key.startswith("val_")
+    ]
 
 
 def write_vocab(directory: Path, dataset: Any) -> Path | None:

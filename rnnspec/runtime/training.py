@@ -183,6 +183,7 @@ def fit(
             batch_losses = [float(v) for v in result["batch_loss"]]
             if not all(math.isfinite(v) for v in [*batch_losses, *logs.values()]):
                 set_weights(model, snapshot)
+                _forget_trainer(model)  # its optimizer state holds the non-finite steps; a later fit starts afresh
                 raise NonFiniteLossError(epoch, batch_losses, logs, history)
             history["batch_loss"].extend(batch_losses)
             logs = _keras_order(logs, training)
@@ -236,6 +237,12 @@ def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> di
 
 
 _TRAINER_ATTR = "_rnnspec_trainer"
+
+
+def _forget_trainer(model: Any) -> None:
+    """Drop the model's cached trainer (and its optimizer state)."""
+    if hasattr(model, _TRAINER_ATTR):
+        delattr(model, _TRAINER_ATTR)
 
 
 def _trainer_for(model: Any, impl: Any, training: TrainingSpec, device: str | None) -> Trainer:
