@@ -517,7 +517,7 @@ def check(
     if plot is not None and report.curves:
         plot_curves(report, str(plot))
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
     else:
         _print_report(report, plot)
     if not report.passed:

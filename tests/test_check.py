@@ -51,3 +51,70 @@ def test_a_broken_backend_fails_the_check(monkeypatch: pytest.MonkeyPatch, capsy
 
 def test_unknown_optimizer_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
     assert main(["check", str(SPECS / "char_rnn_hello.yaml"), "--optimizer", "adagrad"]) == 2
+
+
+def test_ulp_perturbation_moves_each_nonzero_weight_by_one_ulp():
+    from rnnspec.runtime.check import ulp_perturbed
+
+    rng = np.random.default_rng(3)
+    weights = {"kernel": rng.normal(size=(40, 30)).astype(np.float32), "bias": np.zeros(30, np.float32)}
+    weights["kernel"][0, :5] = 0.0
+    moved = ulp_perturbed(weights, seed=1)
+    kernel, new = weights["kernel"].astype(np.float64), moved["kernel"].astype(np.float64)
+    nonzero = kernel != 0
+    step = np.abs(new - kernel)[nonzero]
+    # one ulp either way: the distance is the spacing at the weight (or at its lower neighbour at a power of two)
+    spacing = np.spacing(np.abs(weights["kernel"]))[nonzero].astype(np.float64)
+    assert np.all((step == spacing) | (step == spacing / 2))
+    assert 0.4 < np.mean(new[nonzero] > kernel[nonzero]) < 0.6  # both directions drawn
+    assert np.all(new[~nonzero] == 0) and np.all(moved["bias"] == 0)
+    assert moved["kernel"].dtype == np.float32
+
+
+def _rmsprop_epsilon_outside_sqrt(self, param, g, g2, state):
+    import torch
+
+    s = self.spec
+    v = state.setdefault("v", torch.zeros_like(param))
+    v.mul_(s.rho).add_(g2 * (1 - s.rho))
+    param.sub_(g * s.learning_rate / (v.sqrt() + s.epsilon))  # PyTorch's form, not Keras's sqrt(v + eps)
+
+
+def _adam_without_bias_correction(self, param, g, g2, state):
+    import torch
+
+    s = self.spec
+    m = state.setdefault("m", torch.zeros_like(param))
+    v = state.setdefault("v", torch.zeros_like(param))
+    m.add_((g - m) * (1 - s.beta_1))
+    v.add_((g2 - v) * (1 - s.beta_2))
+    param.sub_(m * s.learning_rate / (v.sqrt() + s.epsilon))
+
+
+def test_a_chaotic_spec_passes_with_the_reason(capsys: pytest.CaptureFixture[str]):
+    """SimpleRNN over 500 steps amplifies float32 rounding: the curves part, within the measured noise floor."""
+    assert main(["check", str(SPECS / "imdb_simplernn.yaml"), "--steps", "10", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    curves = {name: np.array(report["batch_loss"][name]) for name in ("torch", "keras")}
+    rel = np.abs(curves["torch"] - curves["keras"]) / np.abs(curves["keras"])
+    assert rel.max() > 1e-3  # beyond the fixed tolerance: only the noise floor lets it pass
+    assert report["parting_step"] == int(np.flatnonzero(rel > 1e-4)[0]) + 1
+    assert {len(report["noise_floor"][name]) for name in ("torch", "keras")} == {10}
+    assert max(max(report["noise_floor"]["torch"]), max(report["noise_floor"]["keras"])) > 1e-3
+    assert any("amplifies float32 rounding" in note for note in report["notes"])
+
+
+@pytest.mark.parametrize(
+    ("wrong", "optimizer"), [(_rmsprop_epsilon_outside_sqrt, "rmsprop"), (_adam_without_bias_correction, "adam")]
+)
+def test_a_wrong_optimizer_fails_even_on_a_chaotic_spec(
+    wrong, optimizer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    train = pytest.importorskip("rnnspec_backends.torch_train")
+    monkeypatch.setattr(train.KerasOptimizer, "_update", wrong)
+    argv = ["check", str(SPECS / "imdb_simplernn.yaml"), "--steps", "4", "--optimizer", optimizer, "--json"]
+    assert main(argv) == 1
+    report = json.loads(capsys.readouterr().out)
+    loss_row = next(row for row in report["rows"] if "loss keras vs torch" in row["check"])
+    assert not loss_row["passed"] and "at step 2," in loss_row["value"]
+    assert any("the backends disagree" in note and "step 2 " in note for note in report["notes"])

@@ -267,13 +267,16 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
         got = ctx.get("tag")
         hint = _suggest(got, choices.split(", "))
         what = "cell" if tag == "cell" else "optimizer"
+        # `optimizer: adamw` is the short form of `optimizer: {name: adamw}`: the value sits at loc itself
+        short = isinstance(_get(source.data, loc), str)
+        where, key = (loc, str(loc[-1])) if short else ((*loc, tag), tag)
         return [
             issue(
-                (*loc, tag),
+                where,
                 f"unknown {what} {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
-                received=_describe(_get(source.data, (*loc, tag))),
+                received=_describe(_get(source.data, where)),
                 expected=f"one of: {choices}",
-                fix=f"set `{tag}: {hint or choices.split(', ')[0]}`",
+                fix=f"set `{key}: {hint}`" if hint else f"set `{key}:` to one of: {choices}",
             )
         ]
 
