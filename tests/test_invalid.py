@@ -12,7 +12,7 @@ from rnnspec.cli import main
 from rnnspec.lang.errors import format_path
 
 HERE = Path(__file__).parent / "invalid"
-EXPECTED: dict[str, list[str]] = yaml.safe_load((HERE / "expected.yaml").read_text())
+EXPECTED: dict[str, list[dict[str, str]]] = yaml.safe_load((HERE / "expected.yaml").read_text())
 
 
 def _parse(line: str) -> tuple[tuple[int, int] | None, str, str]:
@@ -32,13 +32,18 @@ def test_invalid_spec_is_located(name: str):
         load_spec(HERE / name)
     issues = info.value.issues
     assert len(issues) == len(EXPECTED[name]), info.value.render()
-    for issue, line in zip(issues, EXPECTED[name], strict=True):
-        pos, path, fragment = _parse(line)
+    for issue, want in zip(issues, EXPECTED[name], strict=True):
+        pos, path, fragment = _parse(want["at"])
         assert (issue.line, issue.column) == (pos or (None, None)), issue.render()
         assert format_path(issue.path) == path, issue.render()
         assert fragment in issue.message, issue.render()
         assert issue.file == str(HERE / name)
-        # every located problem tells the user how to fix it
+        # the whole of what the user reads: what was received, what was expected, how to fix it
+        assert (issue.received, issue.expected, issue.fix) == (
+            want.get("received"),
+            want.get("expected"),
+            want.get("fix"),
+        ), issue.render()
         assert issue.fix, issue.render()
 
 
@@ -48,7 +53,7 @@ def test_cli_reports_invalid_spec_with_exit_1(name: str, capsys: pytest.CaptureF
     out, err = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in out + err
-    pos, _, fragment = _parse(EXPECTED[name][0])
+    pos, _, fragment = _parse(EXPECTED[name][0]["at"])
     location = f"{HERE / name}:{pos[0]}:{pos[1]}" if pos else str(HERE / name)
     assert location in err
     assert fragment in err

@@ -91,7 +91,7 @@ def _version_issue(source: Source) -> Issue | None:
         file=source.file,
         line=line,
         column=column,
-        received=f"{shown} ({type(value).__name__})",
+        received=f"{shown} ({'boolean' if isinstance(value, bool) else 'number'})",
         expected="1 or 1.1",
         fix="write `rnnspec: 1.1` (or `rnnspec: 1`)",
     )
@@ -366,7 +366,7 @@ def _value_issue(kind: str, loc: tuple[str | int, ...], value: Any, ctx: dict[st
             loc,
             "must not be empty",
             received=received,
-            expected="at least one item",
+            expected="at least one item" if kind == "too_short" else "at least one character",
             fix="add at least one entry" if kind == "too_short" else "write a non-empty value",
         )
     if kind == "finite_number":
@@ -511,7 +511,7 @@ def _entry_issue(loc: tuple[str | int, ...], value: Any, source: Source, issue: 
             f"unknown cell {got!r}" + (f"; did you mean {hint!r}?" if hint else ""),
             received=_describe(got),
             expected=f"one of: {', '.join(choices)}",
-            fix=f"set `cell: {hint or choices[0]}`",
+            fix=f"set `cell: {hint}`" if hint else f"set `cell:` to one of: {', '.join(choices)}",
         )
     if section == "recurrent" and "units" in value:
         return issue(

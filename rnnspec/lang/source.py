@@ -281,6 +281,13 @@ def _parse_yaml(text: str, file: str | None) -> Source:
     return source
 
 
+def _tag_text(problem: str) -> str:
+    """``... for the tag 'tag:yaml.org,2002:python/name:os.system'`` → ``the tag !!python/name:os.system``."""
+    quoted = problem.split("'")
+    tag = quoted[1] if len(quoted) >= 3 else problem.split("tag")[-1].strip()
+    return "the tag " + tag.replace("tag:yaml.org,2002:", "!!")
+
+
 def _yaml_issue(exc: yaml.MarkedYAMLError, file: str | None) -> Issue:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "invalid YAML"
@@ -289,7 +296,7 @@ def _yaml_issue(exc: yaml.MarkedYAMLError, file: str | None) -> Issue:
             file,
             "YAML tags that construct objects are not allowed in a spec",
             pos=_mark(mark) if mark else None,
-            received=problem.split("tag")[-1].strip(),
+            received=_tag_text(problem),
             expected="plain YAML values: mappings, lists, strings, numbers, booleans",
             fix="remove the `!tag`",
         )

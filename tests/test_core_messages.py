@@ -1,0 +1,225 @@
+"""The framework-free core's messages, pinned whole: what was received, what was expected, the fix.
+
+Each expected text here is written from the behaviour a user needs (not copied from a run), so a
+change to a message, a bound or a branch of the core fails a test (mutation testing, docs/development.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rnnspec.lang.errors import Issue, SpecError, format_path, render_problem
+from rnnspec.lang.loader import loads_spec
+from rnnspec.runtime.weights import WeightsError, check_seed
+
+
+@pytest.mark.parametrize("seed", [True, False, 1.5, 3.0, "3", -1, [1], np.float64(2.0)])
+def test_a_seed_that_is_not_a_non_negative_integer_is_refused(seed: object):
+    with pytest.raises(WeightsError) as info:
+        check_seed(seed)
+    assert str(info.value) == f"a seed must be a non-negative integer or None, received {seed!r}"
+
+
+@pytest.mark.parametrize("seed", [None, 0, 7, 2**63, np.int64(5), np.uint8(3)])
+def test_a_non_negative_integer_seed_is_taken(seed: object):
+    check_seed(seed)
+
+
+def test_format_path_writes_fields_as_a_user_does():
+    assert format_path(()) == ""
+    assert format_path(("recurrent", 1, "units")) == "recurrent[1].units"
+    assert format_path((0, "a")) == "[0].a"
+    assert format_path(("head",)) == "head"
+
+
+def test_an_issue_renders_where_what_received_expected_fix():
+    issue = Issue(
+        message="value out of range",
+        path=("recurrent", 0, "units"),
+        file="s.yaml",
+        line=7,
+        column=12,
+        received="0 (integer)",
+        expected="a number greater than 0",
+        fix="use a number greater than 0",
+    )
+    assert issue.where == "s.yaml:7:12"
+    assert issue.render() == (
+        "s.yaml:7:12: recurrent[0].units: value out of range\n"
+        "    received: 0 (integer)\n"
+        "    expected: a number greater than 0\n"
+        "    fix: use a number greater than 0"
+    )
+    assert issue.to_dict() == {
+        "file": "s.yaml",
+        "line": 7,
+        "column": 12,
+        "path": "recurrent[0].units",
+        "message": "value out of range",
+        "received": "0 (integer)",
+        "expected": "a number greater than 0",
+        "fix": "use a number greater than 0",
+    }
+
+
+def test_an_issue_without_position_or_path_renders_what_it_has():
+    assert Issue(message="the spec is empty").render() == "<spec>: the spec is empty"
+    assert Issue(message="m", file="f.yaml", line=3).where == "f.yaml:3"
+    assert Issue(message="m", file="f.yaml", column=3).where == "f.yaml"  # a column without a line is not shown
+    assert Issue(message="m", path=("name",), fix="f").render() == "<spec>: name: m\n    fix: f"
+
+
+def test_render_problem_without_a_head():
+    assert render_problem(None, "bad", None, "x", None) == "bad\n    expected: x"
+
+
+def test_a_spec_error_counts_its_issues():
+    one = SpecError([Issue(message="a")])
+    two = SpecError([Issue(message="a"), Issue(message="b", file="f")])
+    assert str(one) == "1 error in spec:\n<spec>: a"
+    assert str(two) == "2 errors in spec:\n<spec>: a\nf: b"
+    assert one.args == (str(one),)
+    assert str(SpecError()) == "0 errors in spec:\n"
+
+
+# -- the spec loader: one mistake per case, the whole message the user reads ---------------------
+
+BASE = (
+    "rnnspec: 1\nname: t\ninput: {vocab_size: 100}\nembedding: {output_dim: 4}\nrecurrent:\n  - {cell: gru, units: 4}\n"
+    "head: {units: 1, activation: sigmoid}\n"
+    "training: {optimizer: {name: adam, learning_rate: 0.01}, loss: binary_crossentropy}\n"
+)
+
+CASES = [
+    pytest.param(case["old"], case["new"], case["rendered"], id=case["id"])
+    for case in yaml.safe_load((Path(__file__).parent / "core_messages.yaml").read_text())
+]
+
+
+def test_the_base_spec_is_valid():
+    assert loads_spec(BASE).name == "t"
+
+
+@pytest.mark.parametrize(("old", "new", "rendered"), CASES)
+def test_a_spec_mistake_is_reported_whole(old: str, new: str, rendered: str):
+    assert old in BASE
+    with pytest.raises(SpecError) as info:
+        loads_spec(BASE.replace(old, new, 1), file="s.yaml")
+    assert [issue.render() for issue in info.value.issues] == [rendered]
+
+
+# -- canonical weights: memory estimates, convention overrides, whole messages ---------------------
+
+
+def _spec(text: str = BASE):
+    return loads_spec(text)
+
+
+def test_memory_needed_counts_float32_copies_and_one_float64_draw():
+    import rnnspec.runtime.weights as w
+
+    spec = _spec()  # embedding 100x4, GRU(4) on 4 inputs (reset_after: bias (2, 12)), Dense 4->1
+    sizes = {"embedding": 400, "kernel": 4 * 12, "recurrent": 4 * 12, "bias": 2 * 12, "head": 4 + 1}
+    params = sum(sizes.values())
+    assert w.memory_needed(spec) == 4 * params * 2 + 8 * 400
+    assert w.memory_needed(spec, copies=0) == 4 * params + 8 * 400
+    assert w.memory_needed(spec, copies=3) == 4 * params * 4 + 8 * 400
+    # the torch convention has the same arrays for a reset_after GRU; an LSTM gains recurrent_bias
+    lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
+    lstm_params = 400 + 4 * 16 + 4 * 16 + 16 + 5
+    assert w.memory_needed(lstm, copies=0) == 4 * lstm_params + 8 * 400
+    assert w.memory_needed(lstm, copies=0, convention="torch") == 4 * (lstm_params + 16) + 8 * 400
+
+
+def test_a_model_that_does_not_fit_is_refused_with_the_numbers(monkeypatch: pytest.MonkeyPatch):
+    import rnnspec.runtime.weights as w
+    import rnnspec.util
+
+    spec = _spec()
+    need = w.memory_needed(spec, copies=1)
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: need - 1)
+    with pytest.raises(WeightsError) as info:
+        w.check_fits_memory(spec, "building the keras model")
+    assert str(info.value) == (
+        f"building the keras model of 't' needs about {rnnspec.util.human_bytes(need)} (525 parameters as "
+        f"float32, with the copies made while building), but the machine has {rnnspec.util.human_bytes(need - 1)} "
+        "available. fix: make the model smaller (vocab_size, output_dim, units), or use a machine with more memory"
+    )
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: need)
+    w.check_fits_memory(spec, "x")  # exactly enough is enough
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: None)
+    w.check_fits_memory(spec, "x")  # unknown memory: nothing refused
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: need - 1)
+    w.check_fits_memory(spec, "x", copies=0)  # fewer copies need less
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: w.memory_needed(spec, copies=0) - 1)
+    with pytest.raises(WeightsError, match=r"^drawing the initial weights of 't' needs"):
+        w.initial_weights(spec)
+
+
+def test_initial_weights_and_check_weights_follow_a_convention_override():
+    import rnnspec.runtime.weights as w
+
+    lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
+    keras = w.initial_weights(lstm, seed=1)
+    torch = w.initial_weights(lstm, seed=1, convention="torch")
+    assert set(torch) - set(keras) == {"recurrent_0/recurrent_bias"}
+    assert np.all(torch["recurrent_0/recurrent_bias"] == 0)
+    w.check_weights(lstm, torch, convention="torch")
+    with pytest.raises(WeightsError) as info:
+        w.check_weights(lstm, torch)
+    assert str(info.value) == (
+        "the weights do not fit spec 't' (keras convention):\n"
+        "  unexpected recurrent_0/recurrent_bias (not a weight of this spec)\n"
+        "  fix: use weights saved for this spec, or `rnnspec convert` them first"
+    )
+    with pytest.raises(WeightsError) as info:
+        w.check_weights(lstm, keras, convention="torch")
+    assert str(info.value).splitlines()[:2] == [
+        "the weights do not fit spec 't' (torch convention):",
+        "  missing recurrent_0/recurrent_bias (expected shape (16,))",
+    ]
+
+
+def test_check_weights_names_every_mismatch_in_order():
+    import rnnspec.runtime.weights as w
+
+    spec = _spec()
+    weights = w.initial_weights(spec, seed=0)
+    weights["recurrent_0/kernel"] = np.zeros((4, 13), np.float32)
+    del weights["head/bias"]
+    weights["extra"] = np.zeros(1, np.float32)
+    with pytest.raises(WeightsError) as info:
+        w.check_weights(spec, weights)
+    assert str(info.value) == (
+        "the weights do not fit spec 't' (keras convention):\n"
+        "  recurrent_0/kernel: shape (4, 13), expected (4, 12)\n"
+        "  missing head/bias (expected shape (1,))\n"
+        "  unexpected extra (not a weight of this spec)\n"
+        "  fix: use weights saved for this spec, or `rnnspec convert` them first"
+    )
+
+
+def test_initial_weights_are_keras_defaults_in_float32():
+    import rnnspec.runtime.weights as w
+
+    spec = _spec(BASE.replace("cell: gru", "cell: lstm"))
+    weights = w.initial_weights(spec, seed=5)
+    assert all(v.dtype == np.float32 for v in weights.values())
+    emb = weights["embedding/embeddings"]
+    assert np.abs(emb).max() <= 0.05 and np.abs(emb).max() > 0.04
+    kernel = weights["recurrent_0/kernel"]  # glorot uniform over (4, 16): limit sqrt(6 / 20)
+    assert np.abs(kernel).max() <= np.sqrt(6 / 20) + 1e-7
+    rec = weights["recurrent_0/recurrent_kernel"].astype(np.float64)  # (4, 16): orthonormal rows
+    np.testing.assert_allclose(rec @ rec.T, np.eye(4), atol=1e-6)
+    square = w.initial_weights(_spec(BASE.replace("cell: gru, units: 4", "cell: simple_rnn, units: 4")), seed=5)
+    q = square["recurrent_0/recurrent_kernel"].astype(np.float64)
+    np.testing.assert_allclose(q.T @ q, np.eye(4), atol=1e-6)
+    bias = weights["recurrent_0/bias"]
+    assert np.all(bias[4:8] == 1) and np.all(bias[:4] == 0) and np.all(bias[8:] == 0)
+    assert np.all(weights["head/bias"] == 0)
+    tall = w._orthogonal(np.random.default_rng(0), (6, 3))
+    np.testing.assert_allclose(tall.T @ tall, np.eye(3), atol=1e-12)
