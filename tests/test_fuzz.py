@@ -1,4 +1,4 @@
-"""Property-based fuzzing of what rnnspec reads: spec bytes and safetensors headers.
+"""Property-based fuzzing of what rnnspec reads: spec bytes, safetensors headers, data files, .npz members.
 
 The property: any input ends in a result or in rnnspec's own error (never another exception,
 never a hang). CI runs a brief pass; ``RNNSPEC_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py``
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -113,5 +115,58 @@ def test_data_files(tmp_path_factory, parts: list[str], kind: tuple[str, str]) -
     path.write_text("\n".join(parts), encoding="utf-8")
     try:
         rnnspec.load_data(rnnspec.loads_spec(spec_text), str(path))
+    except RnnspecError:
+        return
+
+
+_RECONSTRUCT = (np._core.multiarray if hasattr(np, "_core") else np.core.multiarray)._reconstruct
+
+
+class _State:
+    """Pickles like a NumPy array whose state (shape, dtype, items) is whatever the fuzzer drew."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: str, items: object):
+        self.shape, self.dtype, self.items = shape, np.dtype(dtype), items
+
+    def __reduce__(self):
+        return (_RECONSTRUCT, (np.ndarray, (0,), b"b"), (1, self.shape, self.dtype, False, self.items))
+
+
+_shapes = st.lists(st.sampled_from([0, 1, 2, 3, 7, 10**6, 10**12, -1]), max_size=3).map(tuple)
+_items = st.recursive(
+    st.one_of(st.integers(-(2**70), 2**70), st.none(), st.text(max_size=3), st.binary(max_size=8), st.floats()),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=12,
+)
+_members = st.one_of(
+    st.binary(max_size=64),  # raw garbage after a valid header
+    st.builds(
+        lambda s, d, i: pickle.dumps(_State(s, d, i), protocol=2), _shapes, st.sampled_from(["O", "<i8", "<f4"]), _items
+    ),
+)
+
+
+@FUZZ
+@given(_shapes, st.sampled_from(["|O", "<i8", "<i4", "<f4", "|b1", ">i4", "<U3"]), _members, st.booleans())
+def test_keras_npz_members(tmp_path_factory, header_shape, descr: str, payload: bytes, as_x: bool) -> None:
+    """A Keras-dataset .npz whose x or y member is a fuzzed .npy: a result or a DataError, never a crash."""
+    import io
+    import zipfile
+
+    from rnnspec.data.keras_datasets import read_keras_npz
+
+    fp = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        fp, {"descr": descr, "fortran_order": False, "shape": tuple(max(d, 0) for d in header_shape)}
+    )
+    fuzzed = fp.getvalue() + payload
+    good = io.BytesIO()
+    np.save(good, np.arange(2, dtype=np.int64))
+    path = tmp_path_factory.mktemp("npz") / "reuters.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x.npy", fuzzed if as_x else good.getvalue())
+        zf.writestr("y.npy", good.getvalue() if as_x else fuzzed)
+    try:
+        read_keras_npz(path, "reuters")
     except RnnspecError:
         return

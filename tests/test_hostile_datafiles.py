@@ -190,3 +190,37 @@ def test_data_paths_that_are_not_loadable_files(kind: str, tmp_path: Path) -> No
             fh.truncate(64 * 1024**3)  # sparse: no disk, no memory
     with pytest.raises(DataError, match=r"not a regular file|a folder|too large to load"):
         rnnspec.load_data(rnnspec.loads_spec(FEATURES_SPEC), str(path))
+
+
+@pytest.mark.parametrize(
+    ("source", "vocab", "seq_len"), [("builtin:sentiment", 100, 10**9), ("builtin:topics", 10**11, 50)]
+)
+def test_generated_data_that_does_not_fit_is_refused_before_drawing(
+    source: str, vocab: int, seq_len: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from rnnspec.cli import main
+    from rnnspec.util import available_memory
+
+    if available_memory() is None:
+        pytest.skip("this machine does not report its available memory")
+    head = "{units: 1, activation: sigmoid}" if source.endswith("sentiment") else "{units: 46, activation: softmax}"
+    loss = "binary_crossentropy" if source.endswith("sentiment") else "sparse_categorical_crossentropy"
+    spec = tmp_path / "big.yaml"
+    spec.write_text(
+        f"rnnspec: 1\nname: big\ninput: {{vocab_size: {vocab}, seq_len: {seq_len}}}\nembedding: {{output_dim: 2}}\n"
+        f"recurrent:\n  - {{cell: gru, units: 2}}\nhead: {head}\ntraining: {{loss: {loss}, data: '{source}'}}\n"
+    )
+    from rnnspec.data import generated_bytes, load_data
+    from rnnspec.lang.loader import load_spec
+
+    n = 1024 if source.endswith("sentiment") else 2048
+    assert generated_bytes(n, vocab, seq_len) > available_memory()
+    with pytest.raises(Exception) as info:
+        load_data(load_spec(spec))
+    message = str(info.value)
+    assert type(info.value).__name__ == "DataError"
+    assert f"{source}: generating {n:,} sequences of up to {seq_len:,} tokens" in message
+    assert "available" in message and "fix: lower the spec's seq_len or vocab_size" in message
+    assert main(["train", str(spec), "-o", str(tmp_path / "run"), "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "needs about" in err

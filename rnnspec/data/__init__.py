@@ -56,7 +56,7 @@ from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad
 from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
 from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
 from rnnspec.lang.spec import REGRESSION_LOSSES
-from rnnspec.util import is_int_at_least
+from rnnspec.util import available_memory, human_bytes, is_int_at_least
 
 if TYPE_CHECKING:
     from rnnspec.lang.spec import ModelSpec
@@ -213,6 +213,23 @@ def _check_generated(n: int, vocab_size: int, seq_len: int, min_vocab: int, what
                 expected=f"an integer >= {least}",
                 fix=f"raise {name}" + (" (the spec's input size)" if name == "vocab_size" else ""),
             )
+    need = generated_bytes(n, vocab_size, seq_len)
+    free = available_memory()
+    if free is not None and need > free:
+        raise DataError(
+            f"{what}: generating {n:,} sequences of up to {seq_len:,} tokens (vocabulary {vocab_size:,}) needs "
+            f"about {human_bytes(need)}, but the machine has {human_bytes(free)} available",
+            received=f"n={n:,}, seq_len={seq_len:,}, vocab_size={vocab_size:,}",
+            expected=f"data that fits in {human_bytes(free)}",
+            fix="lower the spec's seq_len or vocab_size (the built-in tasks generate a fixed number of samples)",
+        )
+
+
+def generated_bytes(n: int, vocab_size: int, seq_len: int) -> int:
+    """Peak bytes of a generated token task: each token as a Python int in a list while the documents are drawn
+    (~36 bytes: the object and its slot), the padded int32 array and a float64 draw per token; per vocabulary
+    entry the filler ids, weights and cumulative probabilities (int64 and float64 arrays, with temporaries)."""
+    return 48 * n * seq_len + 40 * vocab_size
 
 
 def _split_tag(split: str) -> str:
