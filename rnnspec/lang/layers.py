@@ -441,7 +441,7 @@ def _entry_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         if "cell" in value:
             cell = value["cell"]
-            return cell if cell in RECURRENT_KINDS else None
+            return cell if isinstance(cell, str) and cell in RECURRENT_KINDS else None
         if "units" in value:
             return "dense"  # a Dense head entry; in `recurrent`, a layer that lacks its `cell`
         if "spatial_dropout" in value:

@@ -491,7 +491,7 @@ def format_section(path: tuple[str | int, ...]) -> str:
 
 def _entry_issue(loc: tuple[str | int, ...], value: Any, source: Source, issue: Any) -> Issue:
     """An entry of ``recurrent`` or ``head`` whose kind is unknown: a bad ``cell``, or no kind at all."""
-    section = loc[0] if loc else "recurrent"
+    section = loc[0]  # an entry of `recurrent` or `head`: its location has the section first
     kinds = (
         "a cell (`cell: lstm`...), `{dropout: RATE}` or `{spatial_dropout: RATE}`"
         if section == "recurrent"
