@@ -618,6 +618,12 @@ class TorchBackend:
     def notes(self, model: RnnspecModule) -> list[str]:
         return [module.note(name) for name, module in model.layers.items() if isinstance(module, _Recurrent)]
 
+    def check_device(self, device: str | None) -> None:
+        """Refuse, before any work, a device this machine does not have (``--device cuda`` without CUDA)."""
+        from .torch_train import resolve_device
+
+        resolve_device(device)
+
     def trainer(self, model: RnnspecModule, training: Any, device: str | None = None) -> Any:
         from .torch_train import TorchTrainer
 

@@ -76,6 +76,9 @@ def run_train(
 
     impl = load_backend(backend)
     _trainable(impl)
+    check_device = getattr(impl, "check_device", None)
+    if callable(check_device):  # --device cuda without CUDA is refused before the data is read
+        check_device(device)
     spec = load_spec(spec_path)
     training = training_of(spec, epochs=epochs, batch_size=batch_size)
     # the run folder first: a finished run there, or an unwritable place, is refused before any work
@@ -283,11 +286,11 @@ def _answer(spec: Any, out: np.ndarray, x: np.ndarray, saved: dict[str, Any]) ->
         return " ".join(classes[i] if classes and i < len(classes) else str(i) for i in ids)
     if regression:
         return " ".join(f"{v:.4f}" for v in np.atleast_1d(out))
-    if out.shape[-1] == 1:
+    if out.shape[-1] == 1:  # a sigmoid unit: p is P(class 1); the probability shown is the class shown's
         p = float(out[0])
         label = int(p > 0.5)
         name = classes[label] if classes and label < len(classes) else str(label)
-        return f"{name} (p = {p:.4f})"
+        return f"{name} (p = {p if label else 1.0 - p:.4f})"
     label = int(out.argmax())
     name = classes[label] if classes and label < len(classes) else str(label)
     return f"{name} (p = {float(out[label]):.4f})"

@@ -150,3 +150,45 @@ def test_categorical_crossentropy_takes_integer_labels():
     assert rnnspec.fit(a, x, labels)["loss"] == rnnspec.fit(b, x, np.eye(3, dtype=np.float32)[labels])["loss"]
     with pytest.raises(rnnspec.RnnspecError, match=r"class labels must lie in \[0, 3\)"):
         rnnspec.fit(a, x, labels + 1)
+
+
+def test_fit_without_a_seed_draws_one_and_records_it():
+    backend_or_skip("torch")
+    spec = rnnspec.loads_spec(
+        SENTIMENT.replace("epochs: 4", "epochs: 2").replace("validation_split: 0.2", "shuffle: true")
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(1, 500, size=(64, 40)), rng.integers(0, 2, size=64)
+    weights = rnnspec.initial_weights(spec, 0)
+    first = rnnspec.fit(rnnspec.build(spec, "torch", weights=weights), x, y)
+    again = rnnspec.fit(rnnspec.build(spec, "torch", weights=weights), x, y, seed=first["seed"])
+    assert isinstance(first["seed"], int) and again["seed"] == first["seed"]
+    assert again["batch_loss"] == first["batch_loss"]  # the recorded seed repeats the shuffles exactly
+    other = rnnspec.fit(rnnspec.build(spec, "torch", weights=weights), x, y)
+    assert other["seed"] != first["seed"]  # 1 in 2**32 to collide
+    assert rnnspec.fit(rnnspec.build(spec, "torch", weights=weights), x, y, seed=7)["seed"] == 7
+
+
+def test_device_cuda_without_cuda_is_refused_before_reading_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    torch = pytest.importorskip("torch")
+    backend_or_skip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SENTIMENT.replace("builtin:sentiment", "missing.csv"))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--device", "cuda", "-o", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "--device cuda was asked for, but PyTorch sees no CUDA device" in err
+    assert "missing.csv" not in err and not run.exists()
+
+
+def test_a_sigmoid_answer_gives_the_probability_of_the_class_shown():
+    from rnnspec.train_cli import _answer
+
+    spec = rnnspec.loads_spec(SENTIMENT)
+    classes = {"classes": ["negative", "positive"]}
+    x = np.ones(40, dtype=np.int64)
+    assert _answer(spec, np.array([0.25], np.float32), x, classes) == "negative (p = 0.7500)"
+    assert _answer(spec, np.array([0.8], np.float32), x, classes) == "positive (p = 0.8000)"
+    assert _answer(spec, np.array([0.125], np.float32), x, {}) == "0 (p = 0.8750)"

@@ -134,7 +134,8 @@ def fit(
 
     Returns the history: ``loss``, each metric of ``training.metrics`` (``accuracy``, ``mae``, ``mse``,
     ``rmse``), then ``val_loss`` and ``val_<metric>`` per epoch, as Keras names them, and ``batch_loss``
-    per optimizer step.
+    per optimizer step, and ``seed``: the seed of the shuffles (drawn when ``seed`` is None, so that
+    ``fit(..., seed=history["seed"])`` repeats the batches).
     ``on_epoch_end(epoch, logs)`` and ``on_batch_end(epoch, batch, batches)`` report progress.
     Ctrl-C stops after restoring the weights of the last completed epoch; the history then has
     ``"interrupted": True``.
@@ -148,6 +149,8 @@ def fit(
         spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
     )
     check_seed(seed)
+    if seed is None:  # drawn here and recorded in the history, so that the run can be repeated
+        seed = int(np.random.SeedSequence().entropy % 2**32)
     x_arr, y_arr = _check_xy(spec, training, x, y, "training data")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -169,7 +172,7 @@ def fit(
         raise RnnspecError(f"the {impl.name} backend cannot train (it is forward-only); use keras or torch")
     trainer = _trainer_for(model, impl, training, device)
     rng = np.random.default_rng(seed)
-    history: dict[str, Any] = {"loss": [], "batch_loss": []}
+    history: dict[str, Any] = {"loss": [], "batch_loss": [], "seed": seed}
     snapshot = get_weights(model)
     try:
         for epoch in range(training.epochs):
