@@ -223,3 +223,170 @@ def test_initial_weights_are_keras_defaults_in_float32():
     assert np.all(weights["head/bias"] == 0)
     tall = w._orthogonal(np.random.default_rng(0), (6, 3))
     np.testing.assert_allclose(tall.T @ tall, np.eye(3), atol=1e-12)
+
+
+def test_a_weights_file_keeps_the_spec_the_convention_and_float32(tmp_path):
+    import json
+
+    import rnnspec.runtime.weights as w
+
+    lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
+    weights = {k: v.astype(np.float64) for k, v in w.initial_weights(lstm, seed=2, convention="torch").items()}
+    path = tmp_path / "w.safetensors"
+    w.save_weights_file(weights, path, lstm, convention="torch")
+    loaded, metadata = w.load_weights_file(path)
+    assert metadata == {
+        "format": "rnnspec-weights/1",
+        "spec": json.dumps(lstm.to_dict(), sort_keys=True),
+        "convention": "torch",
+    }
+    assert all(v.dtype == np.float32 for v in loaded.values()) and loaded.keys() == weights.keys()
+    raw = path.read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    assert {entry["dtype"] for key, entry in header.items() if key != "__metadata__"} == {"F32"}
+    with pytest.raises(WeightsError, match=r"\(torch convention\)"):
+        w.save_weights_file({k: v for k, v in weights.items() if "recurrent_bias" not in k}, path, lstm, "torch")
+
+
+@pytest.mark.parametrize("count", [5, 6])
+def test_nonfinite_weights_are_named_up_to_five(count: int, tmp_path):
+    import rnnspec.runtime.weights as w
+
+    weights = {f"w{i}": np.array([np.nan if i < count else 1.0], np.float32) for i in range(7)}
+    path = tmp_path / "nan.safetensors"
+    w.save_weights_file(weights, path)
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(path)
+    names = "w0, w1, w2, w3, w4" + (", ..." if count > 5 else "")
+    assert str(info.value) == (
+        f"{path}: {count} weight(s) hold NaN or infinite values ({names}); a model with them computes NaN. fix: "
+        "use the weights of the last finite epoch, or pass --allow-nonfinite (Python: allow_nonfinite=True) to "
+        "inspect them"
+    )
+    assert np.isnan(w.load_weights_file(path, allow_nonfinite=True)[0]["w0"]).all()
+
+
+def test_a_folder_or_a_missing_path_as_weights(tmp_path):
+    import rnnspec.runtime.weights as w
+
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(tmp_path)
+    assert str(info.value) == f"{tmp_path} is a folder; name the .safetensors weights file inside it"
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(missing)
+    assert str(info.value) == f"{missing}: no such weights file (expected a .safetensors file written by rnnspec)"
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x05" + b"\x00" * 7 + b"{}}}}")
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(junk)
+    message = str(info.value)
+    assert message.startswith(f"{junk}: not a readable safetensors file (")
+    assert message.endswith(
+        "); it may be truncated or corrupted. fix: write it again with `rnnspec build -o` or `rnnspec.save_weights`"
+    )
+
+
+def test_the_memory_check_counts_the_convention_asked_for(monkeypatch: pytest.MonkeyPatch):
+    import rnnspec.runtime.weights as w
+    import rnnspec.util
+
+    lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
+    keras_need = w.memory_needed(lstm, copies=1)
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: keras_need)
+    w.check_fits_memory(lstm, "x")  # the keras convention fits exactly
+    with pytest.raises(WeightsError, match=r"\(565 parameters as float32"):
+        w.check_fits_memory(lstm, "x", convention="torch")  # 549 + its recurrent_bias (16) tips it over
+
+
+def _safetensors(header: object, payload: bytes = b"", length: int | None = None) -> bytes:
+    import json
+
+    text = json.dumps(header).encode()
+    return (len(text) if length is None else length).to_bytes(8, "little") + text + payload
+
+
+def _unreadable(tmp_path, raw: bytes) -> str:
+    import rnnspec.runtime.weights as w
+
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(raw)
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(path)
+    message = str(info.value)
+    head = f"{path}: not a readable safetensors file ("
+    tail = "); it may be truncated or corrupted. fix: write it again with `rnnspec build -o` or `rnnspec.save_weights`"
+    assert message.startswith(head) and message.endswith(tail), message
+    return message[len(head) : -len(tail)]
+
+
+F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\x01\x00\x00", "file shorter than the safetensors header"),
+        (_safetensors({"a": F32}, b"\x00" * 8, length=10**6), "its header claims 1,000,000 bytes in a file of 77"),
+        (_safetensors([1, 2]), "the header is not a JSON object"),
+        (_safetensors({"a": F32}, b"\x00" * 12), "the header describes 8 bytes of tensors, the file holds 12"),
+        (_safetensors({"a": 3}), "tensor 'a' has no description"),
+        (_safetensors({"a": {**F32, "shape": [-2]}}, b"\x00" * 8), "tensor 'a' has a negative dimension"),
+        (
+            _safetensors({"a": {**F32, "shape": [3]}}, b"\x00" * 8),
+            "tensor 'a': offsets 0..8 do not hold shape (3,) of F32",
+        ),
+        (
+            _safetensors({"a": {**F32, "data_offsets": [8, 0]}}, b"\x00" * 8),
+            "tensor 'a': offsets 8..0 do not hold shape (2,) of F32",
+        ),
+    ],
+    ids=["short", "header_too_long", "not_object", "extra_bytes", "no_description", "negative", "shape", "reversed"],
+)
+def test_an_unreadable_safetensors_file_says_why(raw: bytes, reason: str, tmp_path):
+    assert _unreadable(tmp_path, raw) == reason
+
+
+def test_safetensors_dtypes_read_as_float32(tmp_path):
+    import rnnspec.runtime.weights as w
+
+    values = np.array([1.5, -2.25], np.float64)
+    f16 = values.astype("<f2").tobytes()
+    bf16 = (values.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+    header = {
+        "d": {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]},
+        "h": {"dtype": "F16", "shape": [2], "data_offsets": [16, 20]},
+        "b": {"dtype": "BF16", "shape": [1, 2], "data_offsets": [20, 24]},
+        "__metadata__": {"k": "v"},
+    }
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(_safetensors(header, values.astype("<f8").tobytes() + f16 + bf16))
+    loaded, metadata = w.load_weights_file(path)
+    assert metadata == {"k": "v"}
+    for name, shape in (("d", (2,)), ("h", (2,)), ("b", (1, 2))):
+        assert loaded[name].dtype == np.float32 and loaded[name].shape == shape
+        np.testing.assert_array_equal(loaded[name].ravel(), values.astype(np.float32))
+    path.write_bytes(_safetensors({"i": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}}, b"\x00" * 8))
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(path)
+    assert str(info.value).endswith(
+        "tensor 'i' holds I64 values; weights are floating-point (F32, F16, BF16, F64). "
+        "fix: save the model's float weights"
+    )
+
+
+def test_weights_larger_than_memory_are_refused_from_the_header(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    import rnnspec.runtime.weights as w
+    import rnnspec.util
+
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(_safetensors({"a": F32}, b"\x00" * 8))
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: 15)
+    with pytest.raises(WeightsError) as info:
+        w.load_weights_file(path)
+    assert str(info.value) == (
+        f"{path}: the weights need 8 B (twice that while read), but the machine has 15 B available. "
+        "fix: free memory, or check that this is the right file"
+    )
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: 16)
+    assert w.load_weights_file(path)[0]["a"].shape == (2,)
