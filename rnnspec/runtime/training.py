@@ -200,6 +200,8 @@ def fit(
         steps = len(history["loss"]) * math.ceil(len(x_arr) / training.batch_size)
         history["batch_loss"] = history["batch_loss"][:steps]
         history["interrupted"] = True
+    finally:  # moved after the Keras-named series (a NaN stop's history carries it too)
+        history["seed"] = history.pop("seed")
     return history
 
 
