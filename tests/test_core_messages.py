@@ -94,10 +94,9 @@ BASE = (
     "training: {optimizer: {name: adam, learning_rate: 0.01}, loss: binary_crossentropy}\n"
 )
 
-CASES = [
-    pytest.param(case["old"], case["new"], case["rendered"], id=case["id"])
-    for case in yaml.safe_load((Path(__file__).parent / "core_messages.yaml").read_text())
-]
+MESSAGES = yaml.safe_load((Path(__file__).parent / "core_messages.yaml").read_text())
+CASES = [pytest.param(c["old"], c["new"], c["rendered"], id=c["id"]) for c in MESSAGES["replacements"]]
+DOCUMENTS = [pytest.param(c["spec"], c["rendered"], id=c["id"]) for c in MESSAGES["documents"]]
 
 
 def test_the_base_spec_is_valid():
@@ -110,6 +109,13 @@ def test_a_spec_mistake_is_reported_whole(old: str, new: str, rendered: str):
     with pytest.raises(SpecError) as info:
         loads_spec(BASE.replace(old, new, 1), file="s.yaml")
     assert [issue.render() for issue in info.value.issues] == [rendered]
+
+
+@pytest.mark.parametrize(("text", "rendered"), DOCUMENTS)
+def test_a_spec_document_is_reported_whole(text: str, rendered: str):
+    with pytest.raises(SpecError) as info:
+        loads_spec(text, file="s.yaml")
+    assert "\n".join(issue.render() for issue in info.value.issues) == rendered
 
 
 # -- canonical weights: memory estimates, convention overrides, whole messages ---------------------

@@ -440,18 +440,18 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
             expected=f"`{key}` inside `{section}`",
             fix=f"indent `{key}` to line up with the other keys of `{section}`",
         )
-    homes = [name for name, cls in _SECTIONS.items() if key in cls.model_fields and (name,) != parent]
+    homes = [f"`{name}`" for name, cls in _SECTIONS.items() if key in cls.model_fields and (name,) != parent]
     if any(key in cls.model_fields for cls in _CELLS.values()) and parent != ("recurrent",):
-        homes.append("each layer under recurrent")
+        homes.append("each layer under `recurrent`")
     where = format_section(parent)
     if homes and key != "name":
         return issue(
             loc,
-            f"`{key}` does not belong in {where}; it belongs in `{homes[0]}`",
+            f"`{key}` does not belong in {where}; it belongs in {homes[0]}",
             key=True,
             received=f"`{key}` in {where}",
             expected=expected,
-            fix=f"move `{key}` into `{homes[0]}`",
+            fix=f"move `{key}` into {homes[0]}",
         )
     return issue(
         loc,
