@@ -183,7 +183,9 @@ def test_an_unknown_device_is_a_usage_error_on_every_backend(backend: str, capsy
     assert "'bogus' is not a device" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("value", "shown"), [("true", "true (bool)"), ("1.0", "1.0 (float)"), ("yes", "true (bool)")])
+@pytest.mark.parametrize(
+    ("value", "shown"), [("true", "true (boolean)"), ("1.0", "1.0 (number)"), ("yes", "true (boolean)")]
+)
 def test_a_version_that_only_equals_1_is_refused(value: str, shown: str, tmp_path: Path, capsys) -> None:
     (tmp_path / "v.yaml").write_text(BASE.replace("rnnspec: 1", f"rnnspec: {value}"))
     assert main(["validate", str(tmp_path / "v.yaml")]) == 1
