@@ -421,6 +421,16 @@ class KerasBackend:
     quiet_training = True
     """TensorFlow logs to file descriptor 2 while it trains; the CLI holds it back."""
 
+    def set_threads(self, threads: int) -> None:
+        """TensorFlow's intra-op threads (and inter-op: one); settable only before TensorFlow starts."""
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already running in this process: it keeps its threads
+            pass
+
     def build(self, spec: ModelSpec) -> Model:
         """A built ``keras.Sequential`` named after the spec, layers named as rnnspec names them."""
         model = keras.Sequential([_input_layer(spec), *_layers(spec)], name=spec.name)

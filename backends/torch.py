@@ -24,6 +24,7 @@ back, which is exact because an RNN is causal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -617,6 +618,13 @@ class TorchBackend:
 
     def notes(self, model: RnnspecModule) -> list[str]:
         return [module.note(name) for name, module in model.layers.items() if isinstance(module, _Recurrent)]
+
+    def set_threads(self, threads: int) -> None:
+        """Intra-op threads for this process; inter-op work (none in an RNN step) gets one thread."""
+        torch.set_num_threads(threads)
+        # settable only before the first parallel work; after that it stays as it is
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(1)
 
     def check_device(self, device: str | None) -> None:
         """Refuse, before any work, a device this machine does not have (``--device cuda`` without CUDA)."""

@@ -7,6 +7,7 @@ prints a Python traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -72,12 +73,26 @@ def _root(
         Optional[bool],  # noqa: UP045 - typer reads the annotation at run time
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = None,
+    threads: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--threads",
+            envvar="RNNSPEC_THREADS",
+            help="CPU threads for training and prediction (default auto: the CPUs not busy with other work).",
+        ),
+    ] = None,
 ) -> None:
     """Compile one declarative spec of a recurrent sequence model into equivalent Keras, PyTorch and NumPy
     models.
 
     Exit codes: 0 ok, 1 invalid input or failed check, 2 usage error.
     """
+    from rnnspec.util import parse_threads
+
+    try:
+        _THREADS["requested"] = parse_threads(threads or "", "--threads")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).replace("--threads must", "must"), param_hint="--threads") from None
 
 
 AllowNonfinite = Annotated[
@@ -186,13 +201,29 @@ BackendName = Annotated[
 ]
 
 
+_THREADS: dict[str, int | None] = {"requested": None}
+"""``--threads`` as given to the root command (None: RNNSPEC_THREADS, else chosen from the free CPUs)."""
+
+
 def _load_backend(name: str) -> Any:
-    """Import a backend with TensorFlow's import-time log lines kept off the user's terminal."""
+    """Import a backend with TensorFlow's import-time log lines kept off the user's terminal, and give it
+    its thread count (a backend without ``set_threads`` keeps its framework's default)."""
     from rnnspec.runtime.registry import get_backend
-    from rnnspec.util import quiet_stderr
+    from rnnspec.util import choose_threads, quiet_stderr
 
     with quiet_stderr():
-        return get_backend(name)
+        impl = get_backend(name)
+        set_threads = getattr(impl, "set_threads", None)
+        if callable(set_threads):
+            # measured once per process and setting (the measurement takes 0.1 s)
+            key = f"chosen:{_THREADS['requested']}:{os.environ.get('RNNSPEC_THREADS', '')}"
+            if key not in _THREADS:
+                try:
+                    _THREADS[key] = choose_threads(_THREADS["requested"])
+                except ValueError as exc:  # RNNSPEC_THREADS is not a count
+                    raise _fail(f"error: {exc}", 2) from None
+            set_threads(_THREADS[key])
+    return impl
 
 
 def _print_model(impl: Any, model: Any, spec: Any, backend: str) -> None:

@@ -146,3 +146,62 @@ def human_bytes(n: float) -> str:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n:,.1f} TiB"
+
+
+THREADS_ENV = "RNNSPEC_THREADS"
+
+
+def parse_threads(value: object, where: str) -> int | None:
+    """A thread count (``--threads`` or ``RNNSPEC_THREADS``): a positive integer, ``auto`` / empty (None)."""
+    text = str(value).strip().lower()
+    if text in ("", "auto"):
+        return None
+    if not text.isdigit() or int(text) < 1 or int(text) > 4096:
+        raise ValueError(f"{where} must be a positive integer (at most 4096) or auto, not {value!r}")
+    return int(text)
+
+
+def choose_threads(requested: int | None = None) -> int:
+    """Compute threads for one training or prediction process.
+
+    ``requested`` (``--threads``), else ``RNNSPEC_THREADS``, else the CPUs this process may run on
+    (its affinity, not the machine's count) less the ones other processes keep busy right now (sampled
+    from ``/proc/stat`` over 0.1 s): on a shared machine, more threads than free cores make every
+    synchronised kernel wait for a preempted thread, which costs far more than the parallelism gains.
+    """
+    if requested is not None:
+        return requested
+    env = parse_threads(os.environ.get(THREADS_ENV, ""), THREADS_ENV)
+    if env is not None:
+        return env
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - busy_cpus())
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from ``/proc/stat``; None where it cannot be read."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cpus(interval: float = 0.1) -> int:
+    """How many CPUs other processes keep busy now (this one waits while it samples), rounded."""
+    import time
+
+    first = _cpu_times()
+    if first is None:
+        return 0
+    time.sleep(interval)
+    second = _cpu_times()
+    if second is None or second[1] <= first[1]:
+        return 0
+    share = (second[0] - first[0]) / (second[1] - first[1])
+    return int(share * (os.cpu_count() or 1) + 0.5)
