@@ -469,11 +469,24 @@ def train(
         raise typer.Exit(code)
 
 
+RunArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A run folder written by rnnspec train (its weights carry the spec), or a spec file with --weights.",
+        show_default=False,
+    ),
+]
+WeightsOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--weights", help="Canonical weights (.weights.safetensors); not needed with a run folder."),
+]
+
+
 @app.command()
 @user_errors
 def evaluate(
-    spec: SpecArg,
-    weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.weights.safetensors).")],
+    spec: RunArg,
+    weights: WeightsOption = None,
     data: DataOption = None,
     backend: BackendName = "torch",
     vocab: Annotated[
@@ -495,9 +508,9 @@ def evaluate(
 @app.command()
 @user_errors
 def predict(
-    spec: SpecArg,
-    weights: Annotated[Path, typer.Option("--weights", help="Canonical weights (.weights.safetensors).")],
+    spec: RunArg,
     text: Annotated[str, typer.Option("--text", help="The text to run the model on.")],
+    weights: WeightsOption = None,
     backend: BackendName = "torch",
     vocab: Annotated[
         Optional[Path],  # noqa: UP045

@@ -20,9 +20,11 @@ from rnnspec.runtime.runs import (
     VOCAB_FILE,
     RunFolder,
     plot_history,
+    read_run_info,
     read_vocab,
     write_history,
     write_model_files,
+    write_run_info,
     write_vocab,
 )
 from rnnspec.runtime.training import NonFiniteLossError, evaluate, fit, training_of
@@ -150,14 +152,15 @@ def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: An
         kept = f"; the run already in {run.target} is untouched" if run.replaces else ""
         console.print(f"nothing written: no epoch finished{kept}", soft_wrap=True)
         return 130 if interrupted else 1
-    for path in _write_run(run, impl, model, history, dataset, spec.name):
+    for path in _write_run(run, impl, model, history, dataset, spec.name, backend, seed):
         console.print(f"wrote {run.final(path)}", soft_wrap=True)
     if stopped is not None:
         return 1
     return 130 if interrupted else 0
 
 
-def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], dataset: Any, title: str) -> list[Path]:
+def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], dataset: Any, title: str,
+               backend: str, seed: int) -> list[Path]:  # fmt: skip
     """Write the run into the staging folder and move it into place; the files written (staging paths).
 
     An error names the user's folder, never the staging one, and leaves a previous run there whole.
@@ -170,6 +173,7 @@ def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], d
         vocab = write_vocab(directory, dataset)
         if vocab is not None:
             written.append(vocab)
+        written.append(write_run_info(directory, data=dataset.source, backend=backend, seed=seed))
         run.commit()
     except OSError as exc:
         kept = "the run already there is untouched" if run.replaces else "nothing was created"
@@ -178,6 +182,56 @@ def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], d
             f"{kept}. fix: free disk space or choose another folder with -o"
         ) from None
     return written
+
+
+def resolve_run(spec_arg: Path, weights: Path | None) -> tuple[Any, Path]:
+    """``(spec, weights)`` from a spec file and ``--weights``, or from a run folder alone (its
+    ``NAME.weights.safetensors`` carries the spec)."""
+    from rnnspec.runtime.models import spec_from_weights_file
+
+    if Path(spec_arg).is_dir():
+        folder = Path(spec_arg)
+        if weights is None:
+            found = sorted(folder.glob("*.weights.safetensors"))
+            if len(found) != 1:
+                what = "no" if not found else f"{len(found)}"
+                raise RnnspecError(
+                    f"{folder}: {what} weights files (*.weights.safetensors) in this folder; a run folder written by "
+                    "rnnspec train has one. fix: pass the spec file and --weights FILE"
+                )
+            weights = found[0]
+        return spec_from_weights_file(weights), weights
+    if weights is None:
+        raise RnnspecError(
+            f"no weights given for {spec_arg}; pass --weights FILE, or give the run folder instead of the spec "
+            "(rnnspec evaluate runs/NAME-BACKEND)"
+        )
+    return load_spec(spec_arg), weights
+
+
+def recorded_data(spec: Any, weights: Path, data: str | None) -> str | None:
+    """The data to evaluate on: ``--data``, else the spec's ``training.data``, else what the run recorded
+    (built-in and Keras sources, whose test split is known; a file it trained on is not test data)."""
+    if data is not None or (spec.training is not None and spec.training.data is not None):
+        return data
+    folder = Path(weights).parent
+    recorded = read_run_info(folder).get("data")
+    if recorded is None and (folder / VOCAB_FILE).is_file():
+        from rnnspec.data.tokenizer import loads_json
+
+        try:
+            saved = loads_json((folder / VOCAB_FILE).read_text(encoding="utf-8"), str(folder / VOCAB_FILE))
+        except (OSError, UnicodeDecodeError, RnnspecError):
+            saved = {}
+        recorded = saved.get("source") if isinstance(saved, dict) else None
+    if not isinstance(recorded, str):
+        return None
+    if recorded.startswith(("builtin:", "keras:")):
+        return recorded
+    raise RnnspecError(
+        f"the run in {folder} trained on {recorded}; rnnspec does not evaluate on the training file. "
+        "fix: pass the test data with --data FILE"
+    )
 
 
 def _vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
@@ -189,7 +243,7 @@ def _vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
 
 def run_evaluate(
     spec_path: Path,
-    weights: Path,
+    weights: Path | None,
     backend: str,
     *,
     data: str | None,
@@ -197,18 +251,19 @@ def run_evaluate(
     load_backend: LoadBackend,
     columns: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """Loss and the spec's metrics of trained weights on the test split."""
+    """Loss and the spec's metrics of trained weights on the test split (``spec_path`` may be a run folder)."""
     from rnnspec.data import load_data
 
     _trainable(load_backend(backend))
-    spec = load_spec(spec_path)
+    spec, weights = resolve_run(spec_path, weights)
     saved = _vocab_for(weights, vocab)
+    base = None if Path(spec_path).is_dir() else _base_dir(spec_path, data)
     dataset = load_data(
         spec,
-        data,
+        recorded_data(spec, weights, data),
         split="test",
         tokenizer=saved.get("tokenizer"),
-        base_dir=_base_dir(spec_path, data),
+        base_dir=base,
         **(columns or {}),
     )
     with quiet_stderr():
@@ -225,12 +280,12 @@ def run_evaluate(
 
 
 def run_predict(
-    spec_path: Path, weights: Path, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
+    spec_path: Path, weights: Path | None, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
 ) -> str:
-    """The model's answer for one text, as text."""
+    """The model's answer for one text, as text (``spec_path`` may be a run folder)."""
     from rnnspec.data import inputs_for_spec, one_hot, pad_for_spec
 
-    spec = load_spec(spec_path)
+    spec, weights = resolve_run(spec_path, weights)
     saved = _vocab_for(weights, vocab)
     if not text:
         raise RnnspecError("--text is empty; give the model at least one character")
@@ -249,6 +304,13 @@ def run_predict(
             f"(batch, steps, {spec.input.features})"
         )
     else:
+        source = read_run_info(Path(weights).parent).get("data") or saved.get("source")
+        if isinstance(source, str) and source.startswith(("builtin:", "keras:")):
+            raise RnnspecError(
+                f"this model trained on {source}, which is token ids without words (no tokenizer), so --text has "
+                "nothing to encode it with; run it from Python on ids: rnnspec.predict(rnnspec.build(spec, "
+                "weights=...), x) with x of shape (batch, steps)"
+            )
         raise RnnspecError(
             "predict needs the run's vocab.json (a tokenizer for token ids, or the alphabet of a character "
             "model) beside the weights or given with --vocab; models trained on Keras .npz data take ids, not text"

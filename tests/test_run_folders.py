@@ -112,6 +112,7 @@ def test_overwrite_never_mixes_runs_no_stale_vocab(finished: Path, tmp_path: Pat
         "floats.weights.safetensors",
         "history.json",
         "loss.png",
+        "run.json",
     ]
     assert _hidden(finished) == []
 

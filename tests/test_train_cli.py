@@ -192,3 +192,53 @@ def test_a_sigmoid_answer_gives_the_probability_of_the_class_shown():
     assert _answer(spec, np.array([0.25], np.float32), x, classes) == "negative (p = 0.7500)"
     assert _answer(spec, np.array([0.8], np.float32), x, classes) == "positive (p = 0.8000)"
     assert _answer(spec, np.array([0.125], np.float32), x, {}) == "0 (p = 0.8750)"
+
+
+def test_evaluate_and_predict_reuse_what_the_run_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    backend_or_skip("torch")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SENTIMENT.replace("  data: builtin:sentiment\n", "").replace("epochs: 4", "epochs: 1"))
+    run = tmp_path / "run"
+    argv = ["train", str(spec), "--data", "builtin:sentiment", "--limit", "64", "-o", str(run)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert json.loads((run / "run.json").read_text()) == {"data": "builtin:sentiment", "backend": "torch", "seed": 0}
+    weights = run / "sentiment-small.weights.safetensors"
+    # the spec has no training.data and no --data is given: the run's source (its test split) is used
+    assert main(["evaluate", str(spec), "--weights", str(weights), "--json"]) == 0
+    by_spec = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(run), "--json"]) == 0  # the run folder alone: spec from its weights
+    assert json.loads(capsys.readouterr().out) == by_spec
+    assert set(by_spec) == {"loss", "accuracy"}
+    explicit = ["evaluate", str(spec), "--weights", str(weights), "--data", "builtin:sentiment", "--json"]
+    assert main(explicit) == 0
+    assert json.loads(capsys.readouterr().out) == by_spec
+    # ids without words: predict says so instead of asking for the vocab.json that is there
+    assert main(["predict", str(run), "--text", "a fine film"]) == 1
+    err = capsys.readouterr().err
+    assert "trained on builtin:sentiment, which is token ids without words" in err
+
+
+def test_a_run_folder_without_one_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["evaluate", str(tmp_path)]) == 1
+    assert "no weights files (*.weights.safetensors) in this folder" in capsys.readouterr().err
+    assert main(["evaluate", str(SPECS / "char_rnn_hello.yaml")]) == 1
+    assert "no weights given for" in capsys.readouterr().err
+
+
+def test_a_run_on_a_text_file_is_not_evaluated_on_its_training_file(tmp_path: Path, capsys):
+    backend_or_skip("torch")
+    data = tmp_path / "train.csv"
+    data.write_text(
+        "text,label\n" + "".join(f"{'good fine' if i % 2 else 'bad awful'} film,{i % 2}\n" for i in range(40))
+    )
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SENTIMENT.replace("  data: builtin:sentiment\n", "").replace("epochs: 4", "epochs: 1"))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--data", str(data), "-o", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert f"trained on {data}; rnnspec does not evaluate on the training file" in err and "--data" in err
+    assert main(["predict", str(run), "--text", "good fine film"]) == 0  # its tokenizer is in vocab.json
+    assert "(p = " in capsys.readouterr().out

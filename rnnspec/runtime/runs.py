@@ -2,7 +2,8 @@
 
 A run folder holds the native artifact, the canonical weights (``NAME.weights.safetensors``), the
 history (``history.json``), the loss and metric curves (``loss.png``, ``accuracy.png``, ``mae.png``...) and, when
-the data has them, what turns text into ids and back (``vocab.json``: tokenizer, alphabet, classes).
+the data has them, what turns text into ids and back (``vocab.json``: tokenizer, alphabet, classes), and
+``run.json`` (the data source, backend and seed), which ``evaluate`` and ``predict`` read.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ __all__ = [
 ]
 
 VOCAB_FILE = "vocab.json"
-_RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE)
+RUN_FILE = "run.json"
+_RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE, RUN_FILE)
 """Names of the files a run folder holds (by ending); a folder holding anything else is not a run folder."""
 _PARTIAL, _OLD = "partial", "old"
 """Hidden siblings of a run folder ``DIR``: ``.DIR.partial-PID-XXXX`` (a run being written by process PID)
@@ -244,6 +246,30 @@ def _epoch_metrics(history: dict[str, Any]) -> list[str]:
         for key, value in history.items()
         if isinstance(value, list) and value and key != "batch_loss" and not key.startswith("val_")
     ]
+
+
+def write_run_info(directory: Path, *, data: str, backend: str, seed: int) -> Path:
+    """``run.json``: what the run trained on and how, so that ``evaluate`` and ``predict`` need no flags."""
+    path = directory / RUN_FILE
+    payload = {"data": data, "backend": backend, "seed": seed}
+    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def read_run_info(directory: Path) -> dict[str, Any]:
+    """The ``run.json`` of a run folder; empty when there is none (runs of older versions)."""
+    from rnnspec.data.tokenizer import loads_json
+
+    path = Path(directory) / RUN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = loads_json(path.read_text(encoding="utf-8"), str(path), document="the run file")
+    except (OSError, UnicodeDecodeError, RnnspecError) as exc:
+        raise RnnspecError(f"{path}: cannot read the run file ({exc}); train the run again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data", ""), str):
+        raise RnnspecError(f"{path}: not a run file written by rnnspec train")
+    return data
 
 
 def write_vocab(directory: Path, dataset: Any) -> Path | None:
