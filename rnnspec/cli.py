@@ -201,6 +201,25 @@ BackendName = Annotated[
 ]
 
 
+def _trainable_backend_name(value: str | None) -> str | None:
+    """A backend that can train: the numpy backend is forward-only, so train and evaluate do not offer it."""
+    value = _backend_name(value)
+    if value == "numpy":
+        raise typer.BadParameter("the numpy backend is forward-only (it cannot train or evaluate); use torch or keras")
+    return value
+
+
+TrainBackendName = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        "-b",
+        callback=_trainable_backend_name,
+        help="Framework: torch, keras, or a registered backend with a trainer (numpy is forward-only).",
+    ),
+]
+
+
 _THREADS: dict[str, int | None] = {"requested": None}
 """``--threads`` as given to the root command (None: RNNSPEC_THREADS, else chosen from the free CPUs)."""
 
@@ -421,7 +440,7 @@ DataOption = Annotated[
 @user_errors
 def train(
     spec: SpecArg,
-    backend: BackendName = "torch",
+    backend: TrainBackendName = "torch",
     data: DataOption = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,  # noqa: UP045
     batch_size: Annotated[
@@ -488,7 +507,7 @@ def evaluate(
     spec: RunArg,
     weights: WeightsOption = None,
     data: DataOption = None,
-    backend: BackendName = "torch",
+    backend: TrainBackendName = "torch",
     vocab: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),

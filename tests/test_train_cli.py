@@ -67,9 +67,12 @@ def test_train_on_the_sentiment_corpus_beats_chance(backend: str, tmp_path: Path
     assert history["val_accuracy"][-1] > 0.6, history
 
 
-def test_numpy_cannot_train(capsys: pytest.CaptureFixture[str]):
-    assert main(["train", str(SPECS / "char_rnn_hello.yaml"), "-b", "numpy"]) == 1
-    assert "forward-only" in capsys.readouterr().err
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_numpy_is_not_offered_for_training(command: str, capsys: pytest.CaptureFixture[str]):
+    assert main([command, str(SPECS / "char_rnn_hello.yaml"), "-b", "numpy"]) == 2  # a usage error
+    assert "the numpy backend is forward-only" in capsys.readouterr().err
+    assert main([command, "--help"]) == 0
+    assert "forward-only" in capsys.readouterr().out  # the help says so (wrapped at the terminal width)
 
 
 def test_predict_without_vocabulary_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
