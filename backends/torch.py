@@ -25,6 +25,7 @@ back, which is exact because an RNN is causal.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,9 +163,10 @@ StepFunction = Callable[["_Direction", Tensor, tuple[Tensor, ...], "Tensor | Non
 """``step(direction, xk, states, rec_masks) -> (output, states)``: one step of Keras's cell, where ``xk``
 is the input already multiplied by the kernel (plus the input bias) and ``rec_masks`` the recurrent
 dropout masks (None, one for all gates, or one per gate)."""
-FusedOp = Callable[[Any, Tensor, Tensor, list[Tensor], bool, bool], Tensor]
-"""``op(layer, x, h0, params, has_bias, training) -> outputs (batch, time, units)``: PyTorch's fused kernel
-on an unmasked batch-first sequence, with the weights in PyTorch's layout."""
+FusedOp = Callable[[Any, Tensor, tuple[Tensor, ...], list[Tensor], bool, bool], tuple[Tensor, tuple[Tensor, ...]]]
+"""``op(layer, x, states, params, has_bias, training) -> (outputs (batch, time, units), final states)``:
+PyTorch's fused kernel on an unmasked batch-first sequence from ``states`` (each ``(1, batch, units)``),
+with the weights in PyTorch's layout."""
 
 
 def _no_fused_kernel(layer: Any) -> str:
@@ -251,11 +253,16 @@ class _Direction(nn.Module):
             params += [b_in, b_rec if b_rec is not None else torch.zeros_like(b_in)]
         return params
 
-    def run_fused(self, x: Tensor) -> Tensor:
-        """All outputs ``(batch, time, units)`` of the fused kernel on unmasked input."""
+    def run_fused(
+        self, x: Tensor, states: tuple[Tensor, ...] | None = None, params: list[Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """All outputs ``(batch, time, units)`` of the fused kernel on unmasked input, and the final states
+        (from zero states, or from ``states``)."""
         assert self.cell.fused is not None
-        h0 = x.new_zeros(1, x.shape[0], self.units)
-        return self.cell.fused(self.layer, x, h0, self._torch_layout(), self.bias is not None, self.training)
+        if states is None:
+            states = (x.new_zeros(1, x.shape[0], self.units),) * self.cell.states
+        params = self._torch_layout() if params is None else params
+        return self.cell.fused(self.layer, x, states, params, self.bias is not None, self.training)
 
     # -- the step loop -------------------------------------------------------------------------------
 
@@ -304,17 +311,74 @@ def _contiguous(mask: Tensor) -> tuple[bool, Tensor, Tensor]:
     return ok, starts.clamp(max=max(time - 1, 0)), lengths
 
 
-def _run_aligned(direction: _Direction, x: Tensor, mask: Tensor, zero_output: bool) -> Tensor:
-    """Fused kernel under a hole-free mask: left-align each row, run, and put the outputs back."""
+BUCKETS = 8
+"""At most this many length buckets per masked batch (each is one fused call on its active rows)."""
+
+
+def _bucket_bounds(sorted_lengths: list[int], buckets: int = BUCKETS) -> list[int]:
+    """Time boundaries ``0 = b0 < b1 < ... = longest`` where the number of still-running rows drops:
+    the lengths at evenly spaced ranks of the rows sorted longest first."""
+    longest = sorted_lengths[0]
+    n = len(sorted_lengths)
+    cuts = {sorted_lengths[min(n - 1, (k * n) // buckets)] for k in range(1, buckets)}
+    return sorted({0, longest} | {c for c in cuts if 0 < c < longest})
+
+
+def _run_bucketed(direction: _Direction, rows: Tensor, lengths: list[int], last: bool) -> Tensor:
+    """The fused kernel over left-aligned rows sorted longest first, paying only for the steps some row
+    still needs.
+
+    Time is cut into buckets at the lengths where rows finish, and each bucket runs only the rows still
+    running, from the states the previous bucket left (exact: a row's outputs up to its length are the
+    same, and nothing after its length is read). Returns, in the sorted order, each row's output at its
+    last step ``(batch, units)`` when ``last``, else the outputs ``(batch, longest, units)`` with zeros
+    where a row had finished. ``lengths[0]`` (the longest) must be at least 1.
+    """
+    batch = rows.shape[0]
+    params = direction._torch_layout()
+    states: tuple[Tensor, ...] | None = None
+    pieces = []
+    bounds = _bucket_bounds(lengths)
+    for t0, t1 in itertools.pairwise(bounds):
+        active = sum(1 for length in lengths if length > t0)
+        carried = None if states is None else tuple(s[:, :active].contiguous() for s in states)
+        out, states = direction.run_fused(rows[:active, t0:t1], carried, params)
+        if last:  # the rows that end in this bucket: their last output is here
+            ending = sum(1 for length in lengths if length > t1)
+            if active > ending:
+                at = torch.tensor([lengths[r] - 1 - t0 for r in range(ending, active)], device=rows.device)
+                pieces.append(out[torch.arange(ending, active, device=rows.device), at])
+        else:
+            pieces.append(F.pad(out, (0, 0, 0, 0, 0, batch - active)))
+    if last:  # buckets end rows from the shortest up; rows of length 0 (sorted last) output zeros
+        finals = torch.cat(pieces[::-1], dim=0)
+        return F.pad(finals, (0, 0, 0, batch - finals.shape[0]))
+    return torch.cat(pieces, dim=1)
+
+
+def _run_aligned(direction: _Direction, x: Tensor, mask: Tensor, zero_output: bool, last: bool) -> Tensor:
+    """Fused kernel under a hole-free mask: left-align each row (its first ``longest`` steps only, rows
+    sorted longest first in the same gather), run each row only as long as it is, and put the outputs
+    back — or, with ``last``, only the output of the last step ``(batch, units)``."""
     batch, time = mask.shape
     _, starts, lengths = _contiguous(mask)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    longest = sorted_lengths[0]
+    if longest == 0:  # every row fully masked: Keras's outputs are zeros
+        return x.new_zeros(batch, direction.units) if last else x.new_zeros(batch, time, direction.units)
+    steps = torch.arange(longest, device=x.device)
+    source = (starts[order][:, None] + steps).clamp(max=time - 1)
+    out = _run_bucketed(direction, x[order[:, None], source], sorted_lengths, last)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(batch, device=order.device)
+    if last:  # the row's last valid output, or zeros where the last step is masked and zeroed
+        final = out[inverse]
+        return final * mask[:, -1, None].to(final.dtype) if zero_output else final
     steps = torch.arange(time, device=x.device).expand(batch, time)
-    source = (starts[:, None] + steps).clamp(max=time - 1)
-    aligned = x.gather(1, source[..., None].expand(-1, -1, x.shape[2]))
-    out = direction.run_fused(aligned)
     back = (steps - starts[:, None]).clamp(min=0)
     back = torch.minimum(back, (lengths - 1).clamp(min=0)[:, None])
-    restored = out.gather(1, back[..., None].expand(-1, -1, out.shape[2]))
+    restored = out[inverse[:, None], back]
     # before the block: zeros; after it: the last valid output (Keras), or zeros (zero_output_for_mask)
     keep = mask if zero_output else (steps >= starts[:, None]) & (lengths > 0)[:, None]
     return restored * keep[..., None].to(restored.dtype)
@@ -377,7 +441,16 @@ class _Recurrent(_Layer):
         rec_masks = dropout_mask(x, (copies, batch, layer.units), q) if q > 0 else None
         return in_masks, rec_masks
 
-    def _direction(self, d: _Direction, x: Tensor, mask: Tensor | None, backwards: bool, zero: bool) -> Tensor:
+    def _direction(
+        self, d: _Direction, x: Tensor, mask: Tensor | None, backwards: bool, zero: bool, last: bool
+    ) -> Tensor:
+        """Outputs in processing order ``(batch, time, units)``, or with ``last`` the last one ``(batch, units)``."""
+        out = self._run_direction(d, x, mask, backwards, zero, last)
+        return out[:, -1] if last and out.dim() == 3 else out
+
+    def _run_direction(
+        self, d: _Direction, x: Tensor, mask: Tensor | None, backwards: bool, zero: bool, last: bool
+    ) -> Tensor:
         in_masks, rec_masks = self._dropout_masks(x)
         if backwards:
             x = x.flip(1)
@@ -388,9 +461,9 @@ class _Recurrent(_Layer):
             if in_masks is not None:
                 x = x * in_masks[0]
             if mask is None:
-                return d.run_fused(x)
+                return d.run_fused(x)[0]
             if _contiguous(mask)[0]:
-                return _run_aligned(d, x, mask, zero)
+                return _run_aligned(d, x, mask, zero, last)
             in_masks = None
         self.loop_calls += 1
         return d.run_loop(x, mask, zero, in_masks, rec_masks)
@@ -398,16 +471,15 @@ class _Recurrent(_Layer):
     def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         layer = self.layer
         out_mask = mask if layer.return_sequences else None
+        last = not layer.return_sequences
         if not layer.bidirectional:
-            out = self._direction(self.directions["fwd"], h, mask, layer.go_backwards, False)
-            return (out if layer.return_sequences else out[:, -1]), out_mask
+            out = self._direction(self.directions["fwd"], h, mask, layer.go_backwards, False, last)
+            return out, out_mask
         zero = layer.return_sequences
-        fwd = self._direction(self.directions["fwd"], h, mask, False, zero)
-        bwd = self._direction(self.directions["bwd"], h, mask, True, zero)
+        fwd = self._direction(self.directions["fwd"], h, mask, False, zero, last)
+        bwd = self._direction(self.directions["bwd"], h, mask, True, zero, last)
         if layer.return_sequences:
             bwd = bwd.flip(1)
-        else:
-            fwd, bwd = fwd[:, -1], bwd[:, -1]
         mode = layer.merge_mode
         if mode == "concat":
             return torch.cat([fwd, bwd], dim=-1), out_mask
@@ -424,17 +496,23 @@ def _gated_unfusable(layer: Any) -> str | None:
     return None
 
 
-def _fused_simple_rnn(layer: Any, x: Tensor, h0: Tensor, params: list[Tensor], has_bias: bool, train: bool) -> Tensor:
+States = tuple[Tensor, ...]
+
+
+def _fused_simple_rnn(layer: Any, x: Tensor, states: States, params: list[Tensor], has_bias: bool, train: bool):
     op = torch._VF.rnn_tanh if layer.activation == "tanh" else torch._VF.rnn_relu
-    return op(x, h0, params, has_bias, 1, 0.0, train, False, True)[0]
+    out, h = op(x, states[0], params, has_bias, 1, 0.0, train, False, True)
+    return out, (h,)
 
 
-def _fused_lstm(layer: Any, x: Tensor, h0: Tensor, params: list[Tensor], has_bias: bool, train: bool) -> Tensor:
-    return torch._VF.lstm(x, (h0, h0), params, has_bias, 1, 0.0, train, False, True)[0]
+def _fused_lstm(layer: Any, x: Tensor, states: States, params: list[Tensor], has_bias: bool, train: bool):
+    out, h, c = torch._VF.lstm(x, states, params, has_bias, 1, 0.0, train, False, True)
+    return out, (h, c)
 
 
-def _fused_gru(layer: Any, x: Tensor, h0: Tensor, params: list[Tensor], has_bias: bool, train: bool) -> Tensor:
-    return torch._VF.gru(x, h0, params, has_bias, 1, 0.0, train, False, True)[0]
+def _fused_gru(layer: Any, x: Tensor, states: States, params: list[Tensor], has_bias: bool, train: bool):
+    out, h = torch._VF.gru(x, states[0], params, has_bias, 1, 0.0, train, False, True)
+    return out, (h,)
 
 
 def _add_bias(z: Tensor, bias: Tensor | None) -> Tensor:
