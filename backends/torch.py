@@ -18,8 +18,9 @@ call PyTorch's fused RNN kernels (``nn.RNN``/``nn.LSTM``/``nn.GRU``'s own ops; c
 Where the kernels cannot express the spec (activations other than tanh/sigmoid — relu for
 SimpleRNN —, GRU ``reset_after: false``, recurrent dropout while training, masks with holes) the
 step loop runs instead. Masks without holes (pre- or post-padding, Keras's ``pad_sequences``
-default included) stay on the fused kernels: each row is left-aligned, run unpacked, and gathered
-back, which is exact because an RNN is causal.
+default included) stay on the fused kernels: each row is left-aligned, the rows are run in length
+buckets (each bucket only the rows still running, states carried), and the outputs gathered back,
+which is exact because an RNN is causal. A masked batch so pays for the steps its rows have.
 """
 
 from __future__ import annotations
