@@ -7,7 +7,6 @@ prints a Python traceback.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -234,13 +233,10 @@ def _load_backend(name: str) -> Any:
         impl = get_backend(name)
         set_threads = getattr(impl, "set_threads", None)
         if callable(set_threads):
-            # measured once per process and setting (the measurement takes 0.1 s)
-            key = f"chosen:{_THREADS['requested']}:{os.environ.get('RNNSPEC_THREADS', '')}"
+            # --threads / RNNSPEC_THREADS were read by the root command; auto is measured once per process (0.1 s)
+            key = f"chosen:{_THREADS['requested']}"
             if key not in _THREADS:
-                try:
-                    _THREADS[key] = choose_threads(_THREADS["requested"])
-                except ValueError as exc:  # RNNSPEC_THREADS is not a count
-                    raise _fail(f"error: {exc}", 2) from None
+                _THREADS[key] = choose_threads(_THREADS["requested"])
             set_threads(_THREADS[key])
     return impl
 

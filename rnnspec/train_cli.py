@@ -209,21 +209,14 @@ def resolve_run(spec_arg: Path, weights: Path | None) -> tuple[Any, Path]:
     return load_spec(spec_arg), weights
 
 
-def recorded_data(spec: Any, weights: Path, data: str | None) -> str | None:
+def recorded_data(spec: Any, weights: Path, data: str | None, saved: dict[str, Any]) -> str | None:
     """The data to evaluate on: ``--data``, else the spec's ``training.data``, else what the run recorded
-    (built-in and Keras sources, whose test split is known; a file it trained on is not test data)."""
+    in ``run.json`` (or, for older runs, ``vocab.json``: ``saved``) — built-in and Keras sources, whose test
+    split is known; a file it trained on is not test data."""
     if data is not None or (spec.training is not None and spec.training.data is not None):
         return data
     folder = Path(weights).parent
-    recorded = read_run_info(folder).get("data")
-    if recorded is None and (folder / VOCAB_FILE).is_file():
-        from rnnspec.data.tokenizer import loads_json
-
-        try:
-            saved = loads_json((folder / VOCAB_FILE).read_text(encoding="utf-8"), str(folder / VOCAB_FILE))
-        except (OSError, UnicodeDecodeError, RnnspecError):
-            saved = {}
-        recorded = saved.get("source") if isinstance(saved, dict) else None
+    recorded = read_run_info(folder).get("data") or saved.get("source")
     if not isinstance(recorded, str):
         return None
     if recorded.startswith(("builtin:", "keras:")):
@@ -260,7 +253,7 @@ def run_evaluate(
     base = None if Path(spec_path).is_dir() else _base_dir(spec_path, data)
     dataset = load_data(
         spec,
-        recorded_data(spec, weights, data),
+        recorded_data(spec, weights, data, saved),
         split="test",
         tokenizer=saved.get("tokenizer"),
         base_dir=base,

@@ -220,6 +220,13 @@ def test_evaluate_and_predict_reuse_what_the_run_recorded(tmp_path: Path, capsys
     assert main(["predict", str(run), "--text", "a fine film"]) == 1
     err = capsys.readouterr().err
     assert "trained on builtin:sentiment, which is token ids without words" in err
+    # a run of an older version (no run.json): the source its vocab.json recorded serves the same way
+    (run / "run.json").unlink()
+    assert json.loads((run / "vocab.json").read_text())["source"] == "builtin:sentiment"
+    assert main(["evaluate", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == by_spec
+    assert main(["predict", str(run), "--text", "a fine film"]) == 1
+    assert "trained on builtin:sentiment, which is token ids" in capsys.readouterr().err
 
 
 def test_a_run_folder_without_one_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -289,7 +289,7 @@ def write_vocab(directory: Path, dataset: Any) -> Path | None:
 
 
 def read_vocab(path: Path) -> dict[str, Any]:
-    """The ``vocab.json`` of a run: ``tokenizer`` (a Tokenizer), ``alphabet``, ``classes`` where present."""
+    """The ``vocab.json`` of a run: ``tokenizer`` (a Tokenizer), ``alphabet``, ``classes``, ``source`` where present."""
     from rnnspec.data.tokenizer import Tokenizer, loads_json
 
     try:
@@ -306,4 +306,6 @@ def read_vocab(path: Path) -> dict[str, Any]:
     for key in ("alphabet", "classes"):
         if key in data:
             out[key] = tuple(str(v) for v in data[key])
+    if isinstance(data.get("source"), str):
+        out["source"] = data["source"]
     return out
