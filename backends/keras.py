@@ -457,13 +457,16 @@ class KerasBackend:
             for name, variable in _variables(model, spec_of(model)).items()
         }
 
-    def predict(self, model: Model, x: np.ndarray) -> np.ndarray:
-        """Inference outputs (dropout off) through ``predict_on_batch``, which traces once per model."""
+    def predict(self, model: Model, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Inference outputs (dropout off): one batch through ``predict_on_batch``, several through Keras's own
+        ``model.predict(x, batch_size)`` (its data pipeline runs ahead of the model)."""
         spec = spec_of(model)
         arr = np.asarray(x, dtype=np.int32 if spec.input.vocab_size is not None else np.float32)
         if arr.shape[0] == 0:
             tail = (arr.shape[1], spec.output_units) if spec.output_per_step else (spec.output_units,)
             return np.zeros((0, *tail), dtype=np.float32)
+        if batch_size is not None and batch_size < len(arr):
+            return np.asarray(model.predict(arr, batch_size=batch_size, verbose=0), dtype=np.float32)
         return np.asarray(model.predict_on_batch(arr), dtype=np.float32)
 
     def summary(self, model: Model) -> str:

@@ -363,8 +363,11 @@ class NumpyBackend:
             counts[key.split("/", 1)[0]] += int(value.size)
         return counts
 
-    def predict(self, model: NumpyModel, x: Array) -> Array:
-        return model(x).astype(np.float32)
+    def predict(self, model: NumpyModel, x: Array, batch_size: int | None = None) -> Array:
+        step = batch_size or max(len(x), 1)
+        if len(x) <= step:
+            return model(x).astype(np.float32)
+        return np.concatenate([model(x[k : k + step]).astype(np.float32) for k in range(0, len(x), step)])
 
     def summary(self, model: NumpyModel) -> str:
         from rnnspec.lang.analysis import analyze

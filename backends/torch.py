@@ -651,16 +651,18 @@ class TorchBackend:
         """Parameters per layer name, 0 for weightless layers (masking, dropout)."""
         return {name: sum(p.numel() for p in module.parameters()) for name, module in model.layers.items()}
 
-    def predict(self, model: RnnspecModule, x: np.ndarray) -> np.ndarray:
+    def predict(self, model: RnnspecModule, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
+        step = batch_size or max(len(x), 1)
         try:
-            with torch.no_grad():
-                out = model(torch.as_tensor(x, device=device))
+            with torch.no_grad():  # not inference_mode: a tensor a module caches must stay usable for training
+                starts = range(0, max(len(x), 1), step)  # an empty batch still runs once, for its shape
+                outs = [model(torch.as_tensor(x[k : k + step], device=device)).cpu() for k in starts]
         finally:
             model.train(was_training)
-        return out.cpu().numpy()
+        return torch.cat(outs).numpy()
 
     def summary(self, model: RnnspecModule) -> str:
         from rnnspec.lang.analysis import LayerRow

@@ -520,22 +520,82 @@ def evaluate(
     typer.echo(json.dumps(result) if as_json else " - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
 
 
+def _output_file(value: Optional[Path]) -> Optional[Path]:  # noqa: UP045
+    from rnnspec.predict_cli import OUTPUT_SUFFIXES
+
+    if value is not None and value.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise typer.BadParameter(
+            f"{str(value)!r}: name the file with one of {', '.join(OUTPUT_SUFFIXES)} (the format follows the suffix)"
+        )
+    return value
+
+
 @app.command()
 @user_errors
 def predict(
     spec: RunArg,
-    text: Annotated[str, typer.Option("--text", help="The text to run the model on.")],
+    text: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--text", help="One text to run the model on; its answer is printed."),
+    ] = None,
+    input_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--input",
+            "-i",
+            help="A file of inputs: texts (.csv/.tsv/.jsonl, a label column is ignored), ids or features "
+            "(.npy, or an .npz array x), or JSONL feature sequences. One answer per row.",
+        ),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--output",
+            "-o",
+            callback=_output_file,
+            help="With --input: write the answers here (.csv, .tsv or .jsonl); default: CSV on stdout.",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1_000_000, help="With --input: samples per batch.")
+    ] = 256,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the --output file if it exists.")] = False,
     weights: WeightsOption = None,
     backend: BackendName = "torch",
     vocab: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),
     ] = None,
+    text_column: TextColumn = "text",
 ) -> None:
-    """Run trained weights on a text: the predicted characters, or the class and its probability."""
-    from rnnspec.train_cli import run_predict
+    """Run trained weights on a text (--text) or on every row of a file (--input, in batches).
 
-    typer.echo(run_predict(spec, weights, text, backend, vocab=vocab, load_backend=_load_backend))
+    Prints the predicted characters, or the class and its probability. A file gets one answer per row.
+    """
+    from rnnspec.predict_cli import run_predict, run_predict_file
+
+    if (text is None) == (input_file is None):
+        raise typer.BadParameter("give exactly one of --text TEXT and --input FILE", param_hint="--text / --input")
+    if input_file is None and output is not None:
+        raise typer.BadParameter("--output goes with --input FILE; --text prints its answer", param_hint="--output")
+    if text is not None:
+        typer.echo(run_predict(spec, weights, text, backend, vocab=vocab, load_backend=_load_backend))
+        return
+    assert input_file is not None
+    count = run_predict_file(
+        spec,
+        weights,
+        input_file,
+        backend,
+        output=output,
+        batch_size=batch_size,
+        vocab=vocab,
+        text_column=text_column,
+        overwrite=overwrite,
+        load_backend=_load_backend,
+    )
+    if output is not None:
+        typer.echo(f"wrote {count} predictions to {output}")
 
 
 @app.command()

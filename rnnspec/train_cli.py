@@ -1,4 +1,4 @@
-"""The work behind ``rnnspec train``, ``evaluate`` and ``predict`` (kept out of cli.py so it stays a thin layer)."""
+"""The work behind ``rnnspec train`` and ``evaluate`` (kept out of cli.py so it stays a thin layer)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from rnnspec.runtime.runs import (
 from rnnspec.runtime.training import NonFiniteLossError, evaluate, fit, training_of
 from rnnspec.util import quiet_stderr
 
-__all__ = ["run_evaluate", "run_predict", "run_train"]
+__all__ = ["recorded_data", "resolve_run", "run_evaluate", "run_train", "vocab_for"]
 
 LoadBackend = Callable[[str], Any]
 
@@ -227,7 +227,7 @@ def recorded_data(spec: Any, weights: Path, data: str | None, saved: dict[str, A
     )
 
 
-def _vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
+def vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
     path = vocab or Path(weights).parent / VOCAB_FILE
     if vocab is not None and not path.exists():
         raise RnnspecError(f"{path}: no such vocabulary file")
@@ -249,7 +249,7 @@ def run_evaluate(
 
     _trainable(load_backend(backend))
     spec, weights = resolve_run(spec_path, weights)
-    saved = _vocab_for(weights, vocab)
+    saved = vocab_for(weights, vocab)
     base = None if Path(spec_path).is_dir() else _base_dir(spec_path, data)
     dataset = load_data(
         spec,
@@ -270,82 +270,3 @@ def run_evaluate(
             "learning rate"
         )
     return result
-
-
-def run_predict(
-    spec_path: Path, weights: Path | None, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
-) -> str:
-    """The model's answer for one text, as text (``spec_path`` may be a run folder)."""
-    from rnnspec.data import inputs_for_spec, one_hot, pad_for_spec
-
-    spec, weights = resolve_run(spec_path, weights)
-    saved = _vocab_for(weights, vocab)
-    if not text:
-        raise RnnspecError("--text is empty; give the model at least one character")
-    if spec.input.features is not None and "alphabet" in saved:
-        alphabet = saved["alphabet"]
-        unknown = sorted({c for c in text if c not in alphabet})
-        if unknown:
-            raise RnnspecError(f"characters {''.join(unknown)!r} are not in the model's alphabet {''.join(alphabet)!r}")
-        x = one_hot(np.array([[alphabet.index(c) for c in text]]), spec.input.features)
-    elif "tokenizer" in saved:
-        x = inputs_for_spec(pad_for_spec(saved["tokenizer"].encode([text]), spec), spec)
-    elif spec.input.features is not None:
-        raise RnnspecError(
-            f"spec {spec.name!r} takes float feature sequences, not text, so --text has nothing to encode; "
-            "run it from Python: rnnspec.predict(rnnspec.build(spec, weights=...), x) with x of shape "
-            f"(batch, steps, {spec.input.features})"
-        )
-    else:
-        source = read_run_info(Path(weights).parent).get("data") or saved.get("source")
-        if isinstance(source, str) and source.startswith(("builtin:", "keras:")):
-            raise RnnspecError(
-                f"this model trained on {source}, which is token ids without words (no tokenizer), so --text has "
-                "nothing to encode it with; run it from Python on ids: rnnspec.predict(rnnspec.build(spec, "
-                "weights=...), x) with x of shape (batch, steps)"
-            )
-        raise RnnspecError(
-            "predict needs the run's vocab.json (a tokenizer for token ids, or the alphabet of a character "
-            "model) beside the weights or given with --vocab; models trained on Keras .npz data take ids, not text"
-        )
-    load_backend(backend)
-    with quiet_stderr():
-        out = np.asarray(predict(build(spec, backend, weights=weights), x))[0]
-    if not np.all(np.isfinite(out)):
-        raise RnnspecError(
-            f"the model's output for this text is not finite ({out.ravel()[:4]}); the weights in {weights} "
-            "overflow. fix: use the weights of an earlier epoch, or retrain with a lower learning rate"
-        )
-    return _answer(spec, out, x[0], saved)
-
-
-def _answer(spec: Any, out: np.ndarray, x: np.ndarray, saved: dict[str, Any]) -> str:
-    """The outputs for one sample as text: numbers for regression, class names (and p) for classification."""
-    from rnnspec.lang.spec import REGRESSION_LOSSES
-
-    regression = (
-        spec.training.loss.name in REGRESSION_LOSSES
-        if spec.training is not None
-        else spec.output_activation not in ("sigmoid", "softmax")
-    )
-    classes = saved.get("classes")
-    if spec.output_per_step:
-        real = x != 0 if x.ndim == 1 and spec.embedding is not None and spec.embedding.mask_zero else None
-        steps = out if real is None else out[real]
-        if regression:
-            return " ".join(" ".join(f"{v:.4f}" for v in np.atleast_1d(step)) for step in steps)
-        ids = steps.argmax(-1)
-        alphabet = saved.get("alphabet")
-        if alphabet:
-            return "".join(alphabet[i] for i in ids)
-        return " ".join(classes[i] if classes and i < len(classes) else str(i) for i in ids)
-    if regression:
-        return " ".join(f"{v:.4f}" for v in np.atleast_1d(out))
-    if out.shape[-1] == 1:  # a sigmoid unit: p is P(class 1); the probability shown is the class shown's
-        p = float(out[0])
-        label = int(p > 0.5)
-        name = classes[label] if classes and label < len(classes) else str(label)
-        return f"{name} (p = {p if label else 1.0 - p:.4f})"
-    label = int(out.argmax())
-    name = classes[label] if classes and label < len(classes) else str(label)
-    return f"{name} (p = {float(out[label]):.4f})"

@@ -187,14 +187,19 @@ def test_device_cuda_without_cuda_is_refused_before_reading_data(tmp_path: Path,
 
 
 def test_a_sigmoid_answer_gives_the_probability_of_the_class_shown():
-    from rnnspec.train_cli import _answer
+    from rnnspec.predict_cli import answer, format_answer
 
     spec = rnnspec.loads_spec(SENTIMENT)
     classes = {"classes": ["negative", "positive"]}
-    x = np.ones(40, dtype=np.int64)
-    assert _answer(spec, np.array([0.25], np.float32), x, classes) == "negative (p = 0.7500)"
-    assert _answer(spec, np.array([0.8], np.float32), x, classes) == "positive (p = 0.8000)"
-    assert _answer(spec, np.array([0.125], np.float32), x, {}) == "0 (p = 0.8750)"
+
+    def text(p: float, saved: dict) -> str:
+        return format_answer(answer(spec, np.array([p], np.float32), saved))
+
+    assert text(0.25, classes) == "negative (p = 0.7500)"
+    assert text(0.8, classes) == "positive (p = 0.8000)"
+    assert text(0.125, {}) == "0 (p = 0.8750)"
+    record = answer(spec, np.array([0.75], np.float32), classes)  # exact in float32: 1 - 0.75 = 0.25
+    assert record == {"label": "positive", "p": 0.75, "probabilities": {"negative": 0.25, "positive": 0.75}}
 
 
 def test_evaluate_and_predict_reuse_what_the_run_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

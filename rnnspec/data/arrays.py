@@ -26,7 +26,14 @@ import numpy as np
 
 from rnnspec.data.tokenizer import DataError, loads_json
 
-__all__ = ["MAX_ARRAY_BYTES", "is_xy_npz", "read_sequence_jsonl", "read_xy_npz", "wants_sequence_jsonl"]
+__all__ = [
+    "MAX_ARRAY_BYTES",
+    "is_xy_npz",
+    "read_input_array",
+    "read_sequence_jsonl",
+    "read_xy_npz",
+    "wants_sequence_jsonl",
+]
 
 MAX_ARRAY_BYTES = 2 * 1024**3
 """Largest array an ``.npz`` may declare (2 GiB), checked before it is read."""
@@ -54,9 +61,11 @@ def read_sequence_jsonl(
     features: int,
     per_step: bool,
     x_key: str = "x",
-    y_key: str = "y",
+    y_key: str | None = "y",
 ) -> tuple[list[np.ndarray], list[Any], list[int]]:
-    """The sequences ``(steps, features)``, the raw targets and the line of each sample."""
+    """The sequences ``(steps, features)``, the raw targets and the line of each sample.
+
+    ``y_key=None`` reads inputs only (to predict on): the targets are then all None."""
     where = str(path)
     xs: list[np.ndarray] = []
     ys: list[Any] = []
@@ -73,20 +82,20 @@ def read_sequence_jsonl(
                         "each line must be a JSON object",
                         where=at,
                         received=type(obj).__name__,
-                        expected=f'{{"{x_key}": [[...], ...], "{y_key}": ...}}',
+                        expected=_line_form(x_key, y_key),
                     )
                 for key in (x_key, y_key):
-                    if key not in obj:
+                    if key is not None and key not in obj:
                         raise DataError(
                             f"no key {key!r}",
                             where=at,
                             received=f"keys {sorted(obj)}",
-                            expected=f'{{"{x_key}": [[...], ...], "{y_key}": ...}} on every line',
+                            expected=f"{_line_form(x_key, y_key)} on every line",
                             fix="add it, or name the keys with --text-column / --label-column",
                         )
                 x = _steps(obj[x_key], features, at, x_key)
-                y = obj[y_key]
-                if per_step and (not isinstance(y, list) or len(y) != len(x)):
+                y = None if y_key is None else obj[y_key]
+                if per_step and y_key is not None and (not isinstance(y, list) or len(y) != len(x)):
                     got = f"a list of {len(y)}" if isinstance(y, list) else type(y).__name__
                     raise DataError(
                         f"the model predicts one output per step, so {y_key!r} needs one label per step",
@@ -103,10 +112,12 @@ def read_sequence_jsonl(
     except UnicodeDecodeError as exc:
         raise DataError("the file is not UTF-8 text", where=where, received=str(exc)) from None
     if not xs:
-        raise DataError(
-            "the file has no data rows", where=where, expected=f'{{"{x_key}": [[...], ...], "{y_key}": ...}}'
-        )
+        raise DataError("the file has no data rows", where=where, expected=_line_form(x_key, y_key))
     return xs, ys, lines
+
+
+def _line_form(x_key: str, y_key: str | None) -> str:
+    return "{" + f'"{x_key}": [[...], ...]' + ("" if y_key is None else f', "{y_key}": ...') + "}"
 
 
 def _steps(value: Any, features: int, at: str, key: str) -> np.ndarray:
@@ -183,3 +194,99 @@ def read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise DataError(f"{name} is not numeric", where=where, received=f"dtype {arr.dtype}")
     return x, y
+
+
+# -- inputs to predict on: one array of an .npy or .npz -------------------------------------------
+
+
+def read_input_array(path: Path) -> np.ndarray:
+    """The inputs in an ``.npy`` file (memory-mapped, read as batches need it), or in an ``.npz``'s array
+    ``x`` (else its only array). Numeric arrays only, never unpickled; the header is checked against
+    the stored bytes before anything is read, so a corrupt or hostile file is refused, not allocated."""
+    where = str(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = _input_member(archive.infolist(), where)
+                if member.file_size > MAX_ARRAY_BYTES:
+                    raise _too_large(f"{where}[{member.filename}]", member.file_size)
+                with archive.open(member) as fh:
+                    offset, _shape, _dtype = _npy_header(fh, member.file_size, f"{where}[{member.filename}]")
+                    fh.seek(0)
+                    return np.lib.format.read_array(fh, allow_pickle=False)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_ARRAY_BYTES:
+                raise _too_large(where, size)
+            offset, shape, dtype = _npy_header(fh, size, where)
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            return np.zeros(shape, dtype)
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="C")
+    except FileNotFoundError:
+        raise DataError("input file not found", where=where, fix="check the path") from None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise DataError("not a readable .npy/.npz file", where=where, received=str(exc) or type(exc).__name__) from None
+
+
+def _input_member(infos: list[zipfile.ZipInfo], where: str) -> zipfile.ZipInfo:
+    names = [info.filename for info in infos]
+    for info in infos:
+        if info.filename == "x.npy":
+            return info
+    if len(infos) == 1 and names[0].endswith(".npy"):
+        return infos[0]
+    raise DataError(
+        "which array holds the inputs?",
+        where=where,
+        received=f"arrays {[n.removesuffix('.npy') for n in names]}",
+        expected="an array named x, or a single array",
+        fix="save the inputs as x: np.savez('inputs.npz', x=x)",
+    )
+
+
+def _too_large(where: str, size: int) -> DataError:
+    return DataError(
+        f"the array is larger than rnnspec reads ({MAX_ARRAY_BYTES // 1024**3} GiB)",
+        where=where,
+        received=f"{size:,} bytes",
+        fix="split the inputs into several files",
+    )
+
+
+def _npy_header(fh: Any, size: int, where: str) -> tuple[int, tuple[int, ...], np.dtype]:
+    """``(offset of the data, shape, dtype)`` of a C-ordered numeric ``.npy`` whose data fills the rest of it."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except ValueError as exc:
+        raise DataError("not a valid .npy array", where=where, received=str(exc)) from None
+    if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+        raise DataError(
+            "the inputs are not a plain numeric array (object arrays are not read)",
+            where=where,
+            received=f"dtype {dtype}",
+            fix="pad the inputs to one length and save them as numbers: np.savez(path, x=x.astype('int32'))",
+        )
+    offset = fh.tell()
+    declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if declared != size - offset:
+        raise DataError(
+            "corrupt .npy array: its header does not match its data",
+            where=where,
+            received=f"a header declaring shape {shape} of {dtype} ({declared:,} bytes), "
+            f"{size - offset:,} bytes stored",
+            expected="the array as NumPy saved it",
+        )
+    if fortran and len(shape) > 1:
+        raise DataError(
+            "the array is stored in Fortran order",
+            where=where,
+            fix="save a C-ordered copy: np.save(path, np.ascontiguousarray(x))",
+        )
+    return offset, tuple(shape), dtype

@@ -57,12 +57,13 @@ def read_text_file(
     path: str | os.PathLike[str],
     *,
     text_column: str = "text",
-    label_column: str = "label",
+    label_column: str | None = "label",
     fmt: str | None = None,
 ) -> TextRows:
     """Read a CSV/TSV (with a header row) or JSONL file (one JSON object per line).
 
-    ``fmt`` (``csv``, ``tsv``, ``jsonl``) defaults to the file's suffix. Blank lines are skipped. A
+    ``fmt`` (``csv``, ``tsv``, ``jsonl``) defaults to the file's suffix. ``label_column=None`` reads the
+    texts only (inputs to predict on): the labels are then all None. Blank lines are skipped. A
     missing column, an empty file, a row with the wrong number of fields, a bad JSON line or an empty
     label raise a :class:`DataError` located at ``file:line``.
     """
@@ -90,20 +91,26 @@ def read_text_file(
         ) from None
     if not rows.texts:
         raise DataError(
-            "the file has no data rows", where=where, expected=f"rows with a {text_column!r} and a {label_column!r}"
+            "the file has no data rows", where=where, expected=f"rows with {_columns(text_column, label_column)}"
         )
     return rows
 
 
-def _empty_file(where: str, text_column: str, label_column: str) -> DataError:
+def _columns(text_column: str, label_column: str | None) -> str:
+    return f"a {text_column!r}" + ("" if label_column is None else f" and a {label_column!r}")
+
+
+def _empty_file(where: str, text_column: str, label_column: str | None) -> DataError:
+    names = repr(text_column) if label_column is None else f"{text_column!r} and {label_column!r}"
+    column = "column" if label_column is None else "columns"
     return DataError(
         "the file is empty",
         where=f"{where}:1",
-        expected=f"a header row naming the columns {text_column!r} and {label_column!r}, then one row per sample",
+        expected=f"a header row naming the {column} {names}, then one row per sample",
     )
 
 
-def _read_delimited(fh: Any, where: str, delimiter: str, text_column: str, label_column: str) -> TextRows:
+def _read_delimited(fh: Any, where: str, delimiter: str, text_column: str, label_column: str | None) -> TextRows:
     reader = csv.reader(fh, delimiter=delimiter, strict=True)
     header: list[str] = []
     line = 0
@@ -113,7 +120,7 @@ def _read_delimited(fh: Any, where: str, delimiter: str, text_column: str, label
             line = reader.line_num + 1
             header = [name.strip() for name in next(reader)]
         text_at = _column(header, text_column, where, "text_column")
-        label_at = _column(header, label_column, where, "label_column")
+        label_at = None if label_column is None else _column(header, label_column, where, "label_column")
         while True:
             line = reader.line_num + 1
             row = next(reader)
@@ -128,7 +135,10 @@ def _read_delimited(fh: Any, where: str, delimiter: str, text_column: str, label
                     fix="quote fields that contain the delimiter or a line break",
                 )
             rows.texts.append(row[text_at])
-            rows.labels.append(_label_cell(row[label_at], f"{where}:{line}", label_column))
+            if label_at is None or label_column is None:
+                rows.labels.append(None)
+            else:
+                rows.labels.append(_label_cell(row[label_at], f"{where}:{line}", label_column))
             rows.lines.append(line)
     except StopIteration:
         if not header:
@@ -158,7 +168,7 @@ def _label_cell(cell: str, where: str, label_column: str) -> str:
     return value
 
 
-def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str) -> TextRows:
+def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str | None) -> TextRows:
     rows = TextRows(where, [], [], [])
     seen_any = False
     for line, raw in enumerate(fh, start=1):
@@ -171,9 +181,14 @@ def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str) -> Tex
                 "each line must be a JSON object",
                 where=f"{where}:{line}",
                 received=type(obj).__name__,
-                expected=f'{{"{text_column}": "...", "{label_column}": ...}}',
+                expected="{"
+                + f'"{text_column}": "..."'
+                + ("" if label_column is None else f', "{label_column}": ...')
+                + "}",
             )
         for key, option in ((text_column, "text_column"), (label_column, "label_column")):
+            if key is None:
+                continue
             if key not in obj:
                 raise DataError(
                     f"no key {key!r}",
@@ -187,7 +202,9 @@ def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str) -> Tex
                 f"{text_column!r} must be a string", where=f"{where}:{line}", received=f"{type(text).__name__}"
             )
         rows.texts.append(text)
-        rows.labels.append(_json_label(obj[label_column], f"{where}:{line}", label_column))
+        rows.labels.append(
+            None if label_column is None else _json_label(obj[label_column], f"{where}:{line}", label_column)
+        )
         rows.lines.append(line)
     if not seen_any:
         raise DataError("the file is empty", where=f"{where}:1", expected="one JSON object per line")

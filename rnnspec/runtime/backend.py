@@ -43,8 +43,9 @@ class Backend(Protocol):
     def count_params(self, model: Any) -> dict[str, int]:
         """The framework's own parameter count per layer name (``count_params()`` / ``numel()``)."""
 
-    def predict(self, model: Any, x: np.ndarray) -> np.ndarray:
-        """Inference outputs (dropout off) for int token ids ``(batch, time)`` or features ``(batch, time, f)``."""
+    def predict(self, model: Any, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Inference outputs (dropout off) for int token ids ``(batch, time)`` or features ``(batch, time, f)``;
+        ``batch_size`` runs ``x`` in batches of that many samples (None: one batch)."""
 
     def summary(self, model: Any) -> str:
         """The built model's own summary as text."""

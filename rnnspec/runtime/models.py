@@ -28,6 +28,7 @@ from rnnspec.runtime.weights import (
     load_weights_file,
     save_weights_file,
 )
+from rnnspec.util import is_int_at_least
 
 __all__ = [
     "CountMismatchError",
@@ -221,10 +222,16 @@ def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
     return arr
 
 
-def predict(model: Any, x: Any) -> np.ndarray:
+def predict(model: Any, x: Any, batch_size: int | None = None) -> np.ndarray:
     """Outputs of ``model`` for ``x`` (inference: dropout off), as the head defines them.
 
-    ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``.
+    ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``;
+    ``batch_size`` runs it in batches of that many samples (None: all at once), as Keras's
+    ``model.predict(x, batch_size=...)`` does.
     """
+    if batch_size is not None and not is_int_at_least(batch_size, 1):
+        raise RnnspecError(f"batch_size must be a positive integer or None; received {batch_size!r}")
     arr = check_inputs(spec_of(model), x)
-    return np.asarray(_backend_of(model).predict(model, arr))
+    if batch_size is None or batch_size >= len(arr):
+        return np.asarray(_backend_of(model).predict(model, arr))
+    return np.asarray(_backend_of(model).predict(model, arr, batch_size))
