@@ -1,8 +1,14 @@
 """Training a Keras model built by rnnspec: ``compile`` from the spec, then ``model.fit`` per epoch.
 
-rnnspec.runtime.training orders the samples; each epoch is one ``fit(..., epochs=1, shuffle=False)`` on the
-ordered data, so both backends see the same batches. The loss of every optimizer step is read off
-Keras's own loss tracker (its running total and count), which is what Keras's epoch loss is made of.
+rnnspec.runtime.training orders the samples; each epoch is one ``fit(..., epochs=1)`` on the ordered data,
+so both backends see the same batches. The loss of every optimizer step is read off Keras's own loss
+tracker (its running total and count), which is what Keras's epoch loss is made of.
+
+The data goes to Keras as a ``tf.data`` pipeline of the ordered batches with tf.data's autotuning off.
+Given NumPy arrays, Keras builds an autotuned pipeline for each ``fit``/``evaluate`` call, and
+tearing one down waits for its tuning thread: up to 0.5 s at the end of a call, about 50 % of a
+one-second epoch (measured; ``benchmarks/epoch.py``). One ``fit`` over many epochs pays it once;
+rnnspec's one ``fit`` per epoch would pay it every epoch. The batches are the same.
 
 Losses and metrics are Keras's own objects, named as Keras names them in the history: ``loss``,
 ``accuracy`` (Keras picks binary / sparse / categorical accuracy from the loss and shapes), ``mae``,
@@ -24,7 +30,7 @@ import numpy as np
 from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
 from rnnspec.runtime.models import spec_of
 
-from .keras_runtime import keras
+from .keras_runtime import keras, tf
 
 __all__ = ["KerasTrainer", "keras_loss", "keras_metric", "keras_optimizer"]
 
@@ -134,6 +140,18 @@ class KerasTrainer:
         rank = 3 if self.spec.output_per_step else 2
         return (y[..., None] if y.ndim == rank - 1 else y).astype(np.float32)
 
+    def _batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+        """The batches of ``(x, y)`` in order (the last one short), as a tf.data pipeline without autotuning."""
+        x = np.asarray(x, dtype=np.int32 if self.spec.input.vocab_size is not None else np.float32)
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        options.experimental_optimization.apply_default_optimizations = False  # as Keras's own pipeline
+        # When the batches divide the data, their size is static, as in Keras's pipeline for arrays; a
+        # masked RNN's step runs faster with it (benchmarks/epoch.py, masked). No sample is dropped.
+        whole = len(x) % batch_size == 0
+        data = tf.data.Dataset.from_tensor_slices((x, self._y(y))).batch(batch_size, drop_remainder=whole)
+        return data.with_options(options)
+
     def _logs(self, values: dict[str, Any]) -> dict[str, float]:
         return {name: float(values[name]) for name in self.names}
 
@@ -142,11 +160,11 @@ class KerasTrainer:
     ) -> dict[str, Any]:
         recorder = _StepLosses(self.model._loss_tracker, progress, -(-len(x) // batch_size))
         history = self.model.fit(
-            x, self._y(y), batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[recorder]
+            self._batches(x, y, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=[recorder]
         )
         logs = self._logs({k: v[0] for k, v in history.history.items()})
         return {"batch_loss": recorder.losses, **logs}
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-        result = self.model.evaluate(x, self._y(y), batch_size=batch_size, verbose=0, return_dict=True)
+        result = self.model.evaluate(self._batches(x, y, batch_size), verbose=0, return_dict=True)
         return self._logs(result)
