@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -699,6 +700,19 @@ class TorchBackend:
 
     def notes(self, model: RnnspecModule) -> list[str]:
         return [module.note(name) for name, module in model.layers.items() if isinstance(module, _Recurrent)]
+
+    def matmul_seconds(self, shapes: list[tuple[int, int, int, int]], repeats: int = 3) -> float:
+        """Seconds for ``count`` products ``(m, k) @ (k, n)`` of each shape with ``torch.mm`` in float32 on the
+        CPU (the best of ``repeats``, after one warm-up): the GEMM floor of ``rnnspec bench``."""
+        pairs = [(torch.rand(m, k), torch.rand(k, n), c) for m, k, n, c in shapes]
+        best = float("inf")
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            for a, b, count in pairs:
+                for _ in range(count):
+                    torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+        return best
 
     def set_threads(self, threads: int) -> None:
         """Intra-op threads for this process; inter-op work (none in an RNN step) gets one thread."""
