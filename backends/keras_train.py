@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
 from rnnspec.runtime.models import spec_of
 
@@ -164,6 +165,48 @@ class KerasTrainer:
         )
         logs = self._logs({k: v[0] for k, v in history.history.items()})
         return {"batch_loss": recorder.losses, **logs}
+
+    # -- seed and checkpoint state ------------------------------------------------------------------
+
+    def _seed_states(self) -> list[Any]:
+        """The state variables of the model's dropout seed generators (Keras saves none of them in .keras)."""
+        return [v for v in self.model.variables if "seed_generator_state" in v.path]
+
+    def _optimizer_variables(self) -> list[Any]:
+        optimizer = self.model.optimizer
+        if not optimizer.built:  # built at the first step; a checkpoint is restored before it
+            optimizer.build(self.model.trainable_variables)
+        return list(optimizer.variables)
+
+    def set_seed(self, seed: int) -> None:
+        """Seed every dropout generator from fit's seed (Keras draws their seeds from Python's ``random``)."""
+        states = self._seed_states()
+        seeds = np.random.SeedSequence(seed).generate_state(len(states), dtype=np.uint32)
+        for variable, value in zip(states, seeds, strict=True):
+            variable.assign(np.array([value, 0]).astype(variable.dtype))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint needs beyond the weights: the optimizer's variables (``iterations`` and slots) and
+        the seed generators' states."""
+        out = {f"optimizer/{k}": np.asarray(v.numpy()) for k, v in enumerate(self._optimizer_variables())}
+        out.update({f"seed/{k}": np.asarray(v.numpy()) for k, v in enumerate(self._seed_states())})
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state` (a checkpoint of the same spec and optimizer), or say what does not fit."""
+        for prefix, variables in (("optimizer", self._optimizer_variables()), ("seed", self._seed_states())):
+            saved = {int(k.split("/")[1]): v for k, v in state.items() if k.startswith(prefix + "/")}
+            if sorted(saved) != list(range(len(variables))):
+                raise RnnspecError(
+                    f"the checkpoint holds {len(saved)} {prefix} variables; this model has {len(variables)}"
+                )
+            for k, variable in enumerate(variables):
+                if tuple(saved[k].shape) != tuple(variable.shape):
+                    raise RnnspecError(
+                        f"the checkpoint's {prefix} variable {k} {saved[k].shape} does not fit {variable.path} "
+                        f"{tuple(variable.shape)}"
+                    )
+                variable.assign(saved[k].astype(variable.dtype))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
         result = self.model.evaluate(self._batches(x, y, batch_size), verbose=0, return_dict=True)

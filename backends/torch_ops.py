@@ -6,13 +6,30 @@ trainer) import this module; neither imports the other at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ACTIVATIONS", "activation", "dropout", "dropout_mask"]
+__all__ = ["ACTIVATIONS", "activation", "dropout", "dropout_generator", "dropout_mask"]
+
+_GENERATOR: ContextVar[torch.Generator | None] = ContextVar("rnnspec_dropout_generator", default=None)
+"""The generator dropout masks are drawn from (None: PyTorch's global one)."""
+
+
+@contextlib.contextmanager
+def dropout_generator(generator: torch.Generator | None) -> Iterator[None]:
+    """Draw the dropout masks of the enclosed forward passes from ``generator``: a trainer seeds its own,
+    so that training is repeatable from its seed and a checkpoint can save where the masks are."""
+    token = _GENERATOR.set(generator)
+    try:
+        yield
+    finally:
+        _GENERATOR.reset(token)
+
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -49,7 +66,7 @@ def activation(name: str) -> Callable[[Tensor], Tensor]:
 def dropout_mask(like: Tensor, shape: tuple[int, ...], rate: float) -> Tensor:
     """Keras's inverted-dropout multiplier of ``shape``: 0 with probability ``rate``, else exactly
     ``1/(1-rate)`` (in the tensor's dtype, as TensorFlow's ``x * scale``)."""
-    keep = like.new_empty(shape).bernoulli_(1.0 - rate)
+    keep = like.new_empty(shape).bernoulli_(1.0 - rate, generator=_GENERATOR.get())
     return keep * (1.0 / (1.0 - rate))
 
 

@@ -19,6 +19,8 @@
   ``rmse`` counts padded steps too (checked against Keras by tests/test_torch_kinds.py).
 - Clipping (``clipnorm`` / ``clipvalue``) is one function, :func:`clip_gradient`, used for every
   variable and for the embedding's per-occurrence slices.
+- Dropout masks come from the trainer's own ``torch.Generator``, seeded by ``fit``'s seed, so a run
+  repeats from its seed; :meth:`TorchTrainer.state` holds it with the optimizer's slots for a checkpoint.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from torch import Tensor
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
-from .torch_ops import activation
+from .torch_ops import activation, dropout_generator
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
 
@@ -170,6 +172,8 @@ class TorchTrainer:
         model.to(self.device)
         self.params = list(model.parameters())
         self.optimizer = KerasOptimizer(self.params, training.optimizer)
+        self.generator: torch.Generator | None = None
+        """Where dropout masks come from: None (PyTorch's global generator) until ``fit`` gives a seed."""
         self.embedding = model.layers[model.embedding_name].embeddings if model.embedding_name else None
         self.embedding_index = next((i for i, p in enumerate(self.params) if p is self.embedding), None)
         self.metrics = list(dict.fromkeys(training.metrics))
@@ -298,7 +302,7 @@ class TorchTrainer:
         loss_total = seen = 0.0
         metrics = _Sums(self.metrics)
         try:
-            with _flush_denormals():
+            with _flush_denormals(), dropout_generator(self.generator):
                 for start in range(0, len(x), batch_size):
                     xb, yb = x[start : start + batch_size], y[start : start + batch_size]
                     for p in self.params:
@@ -317,6 +321,41 @@ class TorchTrainer:
         finally:
             model.capture_embedding = False
         return {"batch_loss": batch_losses, "loss": loss_total / seen, **metrics.results()}
+
+    # -- seed and checkpoint state ------------------------------------------------------------------
+
+    def set_seed(self, seed: int) -> None:
+        """Draw the dropout masks of training from a generator seeded with ``seed``: one seed, one set of masks."""
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint needs beyond the weights: the optimizer's step count and slots, the dropout generator."""
+        out = {
+            "iterations": np.array(self.optimizer.iterations, dtype=np.int64),
+            "dropout_generator": (self.generator or torch.default_generator).get_state().cpu().numpy(),
+        }
+        for i, slots in enumerate(self.optimizer.state):
+            for name, value in slots.items():
+                out[f"slot/{i}/{name}"] = value.detach().cpu().numpy()
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state` (a checkpoint of the same spec and optimizer), or say what does not fit."""
+        slots: list[dict[str, Tensor]] = [{} for _ in self.params]
+        for key, value in state.items():
+            if not key.startswith("slot/"):
+                continue
+            _, index, name = key.split("/")
+            i = int(index)
+            if i >= len(self.params) or tuple(value.shape) != tuple(self.params[i].shape):
+                raise RnnspecError(f"the checkpoint's optimizer slot {key} {value.shape} does not fit this model")
+            slots[i][name] = torch.as_tensor(value, device=self.device).clone()
+        self.optimizer.state = slots
+        self.optimizer.iterations = int(state["iterations"])
+        if self.generator is None:
+            self.generator = torch.Generator(device=self.device)
+        self.generator.set_state(torch.as_tensor(state["dropout_generator"], dtype=torch.uint8).clone())
 
     def _gradients(self) -> tuple[list[Tensor], dict[int, Tensor]]:
         """Clipped gradients and, for the embedding, TensorFlow's per-occurrence second-moment input."""

@@ -448,8 +448,15 @@ def train(
         typer.Option("--limit", min=1, help="Train on the first N samples only."),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Seed of the initial weights, the shuffles and built-in data.")
-    ] = 0,
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--seed",
+            min=0,
+            help="Seed of the initial weights, the shuffles, dropout and built-in data [default: 0; with --resume, "
+            "the run's].",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -462,8 +469,19 @@ def train(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the run already in the -o folder (refused otherwise).")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in the -o folder from its last completed epoch up to --epochs (same spec, data, "
+            "settings, seed and backend; what differs is named).",
+        ),
+    ] = False,
 ) -> None:
-    """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch."""
+    """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch.
+
+    Every epoch ends with a checkpoint; --resume continues a stopped or finished run exactly.
+    """
     from rnnspec.train_cli import run_train
 
     code = run_train(
@@ -479,6 +497,7 @@ def train(
         load_backend=_load_backend,
         columns={"text_column": text_column, "label_column": label_column},
         overwrite=overwrite,
+        resume=resume,
     )
     if code:
         raise typer.Exit(code)

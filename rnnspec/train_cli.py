@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec
+from rnnspec.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rnnspec.runtime.models import build, predict
 from rnnspec.runtime.runs import (
+    CHECKPOINT_FILE,
     VOCAB_FILE,
     RunFolder,
     plot_history,
@@ -62,16 +64,18 @@ def run_train(
     epochs: int | None,
     batch_size: int | None,
     limit: int | None,
-    seed: int,
+    seed: int | None,
     output: Path | None,
     device: str,
     load_backend: LoadBackend,
     columns: dict[str, str] | None = None,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> int:
     """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code.
 
-    ``columns``: ``text_column`` / ``label_column`` of text and JSONL files.
+    ``columns``: ``text_column`` / ``label_column`` of text and JSONL files. ``seed`` None: 0, or the
+    resumed run's. ``resume``: continue the run in the output folder from its checkpoint.
     """
     columns = columns or {}
     from rnnspec.data import load_data
@@ -84,8 +88,11 @@ def run_train(
     spec = load_spec(spec_path)
     training = training_of(spec, epochs=epochs, batch_size=batch_size)
     # the run folder first: a finished run there, or an unwritable place, is refused before any work
-    run = RunFolder(output or Path("runs") / f"{spec.name}-{backend}", overwrite=overwrite)
+    run = RunFolder(output or Path("runs") / f"{spec.name}-{backend}", overwrite=overwrite, resume=resume)
     try:
+        checkpoint = load_checkpoint(run.resume_from) if resume else None
+        if seed is None:
+            seed = int(checkpoint.fingerprint.get("seed", 0)) if checkpoint is not None else 0
         dataset = load_data(
             spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data), **columns
         )
@@ -93,14 +100,15 @@ def run_train(
         console.print(
             f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
             f"{training.epochs} epochs, batch size {training.batch_size}"
+            + (f"; resuming after epoch {checkpoint.epochs_done}" if checkpoint is not None else "")
         )
-        return _train_into(run, spec, backend, impl, training, dataset, seed, device, console)
+        return _train_into(run, spec, backend, impl, training, dataset, seed, device, console, checkpoint)
     finally:
         run.abort()
 
 
 def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: Any, dataset: Any, seed: int,
-                device: str, console: Console) -> int:  # fmt: skip
+                device: str, console: Console, checkpoint: Checkpoint | None) -> int:  # fmt: skip
     with quiet_stderr():
         model = build(spec, backend, seed=seed)
     started = [time.perf_counter()]
@@ -131,6 +139,8 @@ def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: An
                     seed=seed,
                     on_epoch_end=on_epoch,
                     on_batch_end=on_batch,
+                    resume=checkpoint,
+                    on_checkpoint=lambda state: save_checkpoint(state, run.checkpoint),
                     **options,
                 )
             except NonFiniteLossError as exc:
@@ -174,9 +184,15 @@ def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], d
         if vocab is not None:
             written.append(vocab)
         written.append(write_run_info(directory, data=dataset.source, backend=backend, seed=seed))
+        if run.checkpoint.is_file():  # commit moves it in: the state after the last epoch, for --resume
+            written.append(directory / CHECKPOINT_FILE)
         run.commit()
     except OSError as exc:
         kept = "the run already there is untouched" if run.replaces else "nothing was created"
+        if run.resuming and run.checkpoint.is_file():  # the resumed run's progress stays resumable
+            kept += f"; the checkpoint of the last epoch stays beside it ({run.checkpoint.name}) for --resume"
+        else:
+            run.checkpoint.unlink(missing_ok=True)
         raise RnnspecError(
             f"cannot write the run folder {run.target}: {exc.strerror or exc}; nothing of this run was kept and "
             f"{kept}. fix: free disk space or choose another folder with -o"

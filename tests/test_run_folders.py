@@ -108,6 +108,7 @@ def test_overwrite_never_mixes_runs_no_stale_vocab(finished: Path, tmp_path: Pat
     code = _train(finished, "--overwrite", "--data", str(tmp_path / "floats.jsonl"), spec=str(tmp_path / "floats.yaml"))
     assert code == 0
     assert sorted(p.name for p in finished.iterdir()) == [
+        "checkpoint.npz",
         "floats.torch.safetensors",
         "floats.weights.safetensors",
         "history.json",
@@ -246,8 +247,12 @@ def test_kill_9_while_a_run_is_written_leaves_the_old_run(finished: Path) -> Non
         child.kill()
         child.wait(timeout=30)
     assert _contents(finished) == before
-    assert [name.startswith(".run.partial-") for name in _hidden(finished)] == [True]
-    RunFolder(finished, overwrite=True).abort()
+    # the staging folder, and the checkpoint of the last epoch the killed run completed (for --resume)
+    hidden = _hidden(finished)
+    assert hidden[0] == ".run.checkpoint.npz" and [n.startswith(".run.partial-") for n in hidden[1:]] == [True]
+    with pytest.raises(RnnspecError, match="left a checkpoint"):
+        RunFolder(finished)  # neither --resume nor --overwrite: refused, the checkpoint kept
+    RunFolder(finished, overwrite=True).abort()  # --overwrite starts afresh: the stale checkpoint goes too
     assert _hidden(finished) == []
 
 

@@ -3,7 +3,8 @@
 A run folder holds the native artifact, the canonical weights (``NAME.weights.safetensors``), the
 history (``history.json``), the loss and metric curves (``loss.png``, ``accuracy.png``, ``mae.png``...) and, when
 the data has them, what turns text into ids and back (``vocab.json``: tokenizer, alphabet, classes), and
-``run.json`` (the data source, backend and seed), which ``evaluate`` and ``predict`` read.
+``run.json`` (the data source, backend and seed), which ``evaluate`` and ``predict`` read, and
+``checkpoint.npz``, the state after the last epoch, which ``train --resume`` continues from.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.util import write_bytes_atomic, write_text_atomic
 
 __all__ = [
+    "CHECKPOINT_FILE",
     "VOCAB_FILE",
     "RunFolder",
     "plot_history",
@@ -32,11 +34,13 @@ __all__ = [
 
 VOCAB_FILE = "vocab.json"
 RUN_FILE = "run.json"
-_RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE, RUN_FILE)
+CHECKPOINT_FILE = "checkpoint.npz"
+_RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE, RUN_FILE, CHECKPOINT_FILE)
 """Names of the files a run folder holds (by ending); a folder holding anything else is not a run folder."""
 _PARTIAL, _OLD = "partial", "old"
 """Hidden siblings of a run folder ``DIR``: ``.DIR.partial-PID-XXXX`` (a run being written by process PID)
-and ``.DIR.old-XXXX`` (the previous run, for the instant between the two renames of :meth:`RunFolder.commit`)."""
+and ``.DIR.old-XXXX`` (the previous run, for the instant between the two renames of :meth:`RunFolder.commit`).
+``.DIR.checkpoint.npz`` is the checkpoint of a run still training into ``DIR`` (or stopped by a kill)."""
 
 
 class RunFolder:
@@ -49,7 +53,7 @@ class RunFolder:
     renames of :meth:`commit` is put back, and staging folders of processes that no longer run are removed.
     """
 
-    def __init__(self, target: Path, overwrite: bool = False):
+    def __init__(self, target: Path, overwrite: bool = False, resume: bool = False):
         self.target = Path(target)
         """The folder as the user named it (every message uses it)."""
         self.replaces = False
@@ -61,9 +65,37 @@ class RunFolder:
                 "renamed into place, which would pull the folder out from under your shell. fix: -o a subfolder, "
                 "e.g. -o run"
             )
+        self.resuming = resume
+        """Whether this run continues the checkpoint of a previous one."""
+        self.checkpoint = self._place.with_name(f".{self._place.name}.checkpoint.npz")
+        """Where the checkpoint of every completed epoch is written while training (moved into the run at the end)."""
         self._tidy()
-        self._refuse_existing(overwrite)
+        if resume:
+            self.resume_from = self._checkpoint_to_resume()
+        elif self.checkpoint.exists() and not overwrite:
+            raise RnnspecError(
+                f"an unfinished run into {self.target} left a checkpoint ({self.checkpoint.name} beside it); nothing "
+                "was trained. fix: pass --resume to continue it, or --overwrite to start afresh"
+            )
+        self._refuse_existing(overwrite or resume)
         self.staging = self._make_staging()
+        if overwrite and not resume:
+            self.checkpoint.unlink(missing_ok=True)  # a stale checkpoint must not outlive the run that replaces it
+
+    def _checkpoint_to_resume(self) -> Path:
+        """The newest checkpoint of the run in the folder: an unfinished run's, else the finished run's."""
+        for path in (self.checkpoint, self._place / CHECKPOINT_FILE):
+            if path.is_file():
+                return path
+        what = (
+            "holds a run without a checkpoint"
+            if self._place.is_dir() and any(self._place.iterdir())
+            else ("holds no run")
+        )
+        raise RnnspecError(
+            f"nothing to resume: {self.target} {what} (no {CHECKPOINT_FILE}; runs written by earlier versions of "
+            "rnnspec have none). fix: train without --resume"
+        )
 
     # -- before training ---------------------------------------------------------------------------------
 
@@ -98,8 +130,8 @@ class RunFolder:
         listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
         if not foreign and not overwrite:
             raise RnnspecError(
-                f"{self.target} already holds a run ({listed}); nothing was trained. fix: pass --overwrite to "
-                f"replace it, or choose another folder, e.g. -o {_free_sibling(self.target)}"
+                f"{self.target} already holds a run ({listed}); nothing was trained. fix: pass --resume to continue "
+                f"it, --overwrite to replace it, or choose another folder, e.g. -o {_free_sibling(self.target)}"
             )
         if foreign:
             raise RnnspecError(
@@ -139,7 +171,11 @@ class RunFolder:
         return self.target / Path(path).relative_to(self.staging)
 
     def commit(self) -> None:
-        """Move the finished run into place, replacing a previous run; on any failure the previous run stays."""
+        """Move the finished run into place, replacing a previous run; on any failure the previous run stays.
+
+        The checkpoint of the last epoch goes into the run (``checkpoint.npz``), for a later ``--resume``."""
+        if self.checkpoint.is_file():
+            shutil.copyfile(self.checkpoint, self.staging / CHECKPOINT_FILE)
         old = None
         if self._place.exists():
             old = self._sibling(_OLD, secrets.token_hex(4))
@@ -152,6 +188,7 @@ class RunFolder:
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        self.checkpoint.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop the staging folder (nothing, after :meth:`commit`); the previous run, if any, is untouched."""

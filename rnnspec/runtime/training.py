@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
+from rnnspec.runtime.checkpoint import Checkpoint, fingerprint
 from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_weights, spec_of
 from rnnspec.runtime.weights import check_seed
 
@@ -129,6 +130,8 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     on_batch_end: Callable[[int, int, int], None] | None = None,
     device: str | None = None,
+    resume: Checkpoint | None = None,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
 ) -> dict[str, Any]:
     """Train a built model with its spec's ``training`` section; arguments override it.
 
@@ -138,7 +141,15 @@ def fit(
     ``fit(..., seed=history["seed"])`` repeats the batches).
     ``on_epoch_end(epoch, logs)`` and ``on_batch_end(epoch, batch, batches)`` report progress.
     Ctrl-C stops after restoring the weights of the last completed epoch; the history then has
-    ``"interrupted": True``.
+    ``"interrupted": True``. A seed given (or resumed) also seeds the dropout masks, so the run repeats from
+    it; without one, dropout draws from the framework's own generator (PyTorch's global one, Keras's seed
+    generators under ``keras.utils.set_random_seed``), as a hand-written model's would.
+
+    ``on_checkpoint(checkpoint)`` receives a :class:`~rnnspec.runtime.checkpoint.Checkpoint` after every
+    completed epoch; ``resume=checkpoint`` continues that run from it — weights, optimizer state,
+    dropout generators, data order, history — so that training 2 epochs and resuming to 4 equals
+    training 4 (bit for bit on torch). A checkpoint of other data, spec, settings, seed or backend is
+    refused, naming what differs.
 
     >>> import rnnspec
     >>> model = rnnspec.build("specs/imdb_lstm.yaml", "torch", seed=0)
@@ -149,13 +160,18 @@ def fit(
         spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
     )
     check_seed(seed)
-    if seed is None:  # drawn here and recorded in the history, so that the run can be repeated
+    if seed is None and resume is not None:  # the resumed run's seed
+        seed = int(resume.fingerprint.get("seed", 0))
+    seeds_dropout = seed is not None
+    if seed is None:  # drawn here and recorded in the history, so that the batches can be repeated
         seed = int(np.random.SeedSequence().entropy % 2**32)
     x_arr, y_arr = _check_xy(spec, training, x, y, "training data")
+    data = [x_arr, y_arr]
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise RnnspecError("validation_data must be a pair (x_val, y_val)")
         x_val, y_val = _check_xy(spec, training, *validation_data, "validation data")
+        data += [x_val, y_val]
     elif training.validation_split > 0:
         split_at = math.floor(len(x_arr) * (1.0 - training.validation_split))
         if split_at in (0, len(x_arr)):
@@ -171,11 +187,22 @@ def fit(
     if not hasattr(impl, "trainer"):
         raise RnnspecError(f"the {impl.name} backend cannot train (it is forward-only); use keras or torch")
     trainer = _trainer_for(model, impl, training, device)
+    if seeds_dropout and callable(getattr(trainer, "set_seed", None)):
+        trainer.set_seed(seed)  # type: ignore[attr-defined]
     rng = np.random.default_rng(seed)
     history: dict[str, Any] = {"loss": [], "batch_loss": [], "seed": seed}
+    run_id = fingerprint(spec, training, data, seed, impl.name) if resume or on_checkpoint else {}
+    first = 0
+    if resume is not None:
+        history, first = _resume(model, trainer, resume, run_id, training, seed)
+        for _ in range(first):  # the data order of the epochs done: each epoch's permutation comes from the seed
+            if training.shuffle:
+                rng.permutation(len(x_arr))
+    if on_checkpoint is not None and not callable(getattr(trainer, "state", None)):
+        raise RnnspecError(f"the {impl.name} backend's trainer cannot save its state, so it cannot checkpoint")
     snapshot = get_weights(model)
     try:
-        for epoch in range(training.epochs):
+        for epoch in range(first, training.epochs):
             order = rng.permutation(len(x_arr)) if training.shuffle else np.arange(len(x_arr))
             progress = None if on_batch_end is None else (lambda b, n, e=epoch: on_batch_end(e, b, n))
             result = trainer.train_epoch(x_arr[order], y_arr[order], training.batch_size, progress)
@@ -193,6 +220,9 @@ def fit(
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             snapshot = get_weights(model)
+            if on_checkpoint is not None:
+                state = trainer.state()  # type: ignore[attr-defined]
+                on_checkpoint(Checkpoint(epoch + 1, {**history, "seed": seed}, snapshot, state, run_id))
             if on_epoch_end is not None:
                 on_epoch_end(epoch, logs)
     except KeyboardInterrupt:
@@ -203,6 +233,33 @@ def fit(
     finally:  # moved after the Keras-named series (a NaN stop's history carries it too)
         history["seed"] = history.pop("seed")
     return history
+
+
+def _resume(
+    model: Any, trainer: Any, checkpoint: Checkpoint, run_id: dict[str, Any], training: TrainingSpec, seed: int
+) -> tuple[dict[str, Any], int]:
+    """Put the checkpoint's state into the model and trainer; its history and the number of epochs done."""
+    differences = checkpoint.differences(run_id)
+    if differences:
+        raise RnnspecError(
+            "cannot resume: the checkpoint was written by another run; "
+            + "; ".join(differences[:6])
+            + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+            + ". fix: resume with the same spec, data, settings, seed and backend, or start a new run"
+        )
+    if checkpoint.epochs_done >= training.epochs:
+        raise RnnspecError(
+            f"nothing to resume: the run has {checkpoint.epochs_done} epochs and {training.epochs} were asked for. "
+            f"fix: ask for more, e.g. --epochs {checkpoint.epochs_done + 1}"
+        )
+    if not callable(getattr(trainer, "load_state", None)):
+        raise RnnspecError(f"the {_backend_of(model).name} backend's trainer cannot restore a checkpoint")
+    set_weights(model, checkpoint.weights)
+    trainer.load_state(checkpoint.trainer_state)
+    history = {k: (list(v) if isinstance(v, list) else v) for k, v in checkpoint.history.items()}
+    for key in ("interrupted", "stopped", "seed"):
+        history.pop(key, None)
+    return {**history, "seed": seed}, checkpoint.epochs_done
 
 
 class NonFiniteLossError(RnnspecError):
