@@ -721,6 +721,18 @@ class TorchBackend:
         with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(1)
 
+    def init_distributed(self, device: str | None) -> tuple[int, int]:
+        """Join the process group torchrun started this process in: ``(rank, world size)``."""
+        from .torch_dist import init_from_env
+
+        return init_from_env(device)
+
+    def launch(self, nproc: int, args: list[str]) -> int:
+        """``rnnspec ARGS`` in ``nproc`` data-parallel processes (torchrun's launcher API); the exit code."""
+        from .torch_dist import launch
+
+        return launch(nproc, args)
+
     def check_device(self, device: str | None) -> None:
         """Refuse, before any work, a device this machine does not have (``--device cuda`` without CUDA)."""
         from .torch_train import resolve_device

@@ -21,6 +21,13 @@
   variable and for the embedding's per-occurrence slices.
 - Dropout masks come from the trainer's own ``torch.Generator``, seeded by ``fit``'s seed, so a run
   repeats from its seed; :meth:`TorchTrainer.state` holds it with the optimizer's slots for a checkpoint.
+- In a process group (``torchrun``, ``rnnspec train --nproc``) the trainer is data-parallel and keeps
+  single-process Keras semantics: every rank takes a contiguous shard of every global batch
+  (``np.array_split``), the model runs under ``DistributedDataParallel``, each rank's loss is its sum
+  over the global count of samples (or valid steps) times the world size (DDP averages), the
+  embedding's per-occurrence sums (gradient and Σ g²) are SUM-all-reduced outside DDP and clipped
+  after the reduction, and the epoch's metric sums are reduced. Batch-norm-free models need no other
+  synchronisation: the ranks apply the same update to the same weights.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from torch import Tensor
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
+from .torch_dist import all_reduce_sum, world
 from .torch_ops import activation, dropout_generator
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
@@ -153,6 +161,13 @@ class _Sums:
         for name, pair in batch.items():
             self.values[name] += pair.detach().cpu().double().numpy()
 
+    def reduce(self, device: torch.device) -> None:
+        """Sum every process's totals and counts (a process group's epoch)."""
+        names = list(self.values)
+        if names:
+            summed = all_reduce_sum(torch.as_tensor(np.stack([self.values[n] for n in names]), device=device))
+            self.values = dict(zip(names, summed.cpu().numpy(), strict=True))
+
     def results(self) -> dict[str, float]:
         out = {}
         for name, (total, count) in self.values.items():
@@ -176,6 +191,10 @@ class TorchTrainer:
         """Where dropout masks come from: None (PyTorch's global generator) until ``fit`` gives a seed."""
         self.embedding = model.layers[model.embedding_name].embeddings if model.embedding_name else None
         self.embedding_index = next((i for i, p in enumerate(self.params) if p is self.embedding), None)
+        self.rank, self.world = world()
+        self.forward: Any = model
+        if self.world > 1:
+            self._wrap_ddp()
         self.metrics = list(dict.fromkeys(training.metrics))
         spec = self.spec
         self.masked_outputs = spec.output_masked
@@ -190,6 +209,38 @@ class TorchTrainer:
                 and self.output_activation == "softmax"
             )
         )
+
+    def _per_occurrence(self) -> bool:
+        """Whether the embedding's gradient follows TensorFlow's per-occurrence slices (Adam, RMSprop, clipping)."""
+        spec = self.optimizer.spec
+        per_occurrence = isinstance(spec, (Adam, RMSprop)) or spec.clipvalue is not None or spec.clipnorm is not None
+        return self.embedding is not None and per_occurrence
+
+    def _wrap_ddp(self) -> None:
+        """Run the model under DistributedDataParallel; the embedding stays out of it when its per-occurrence
+        sums are reduced by the trainer instead."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self._per_occurrence():
+            names = [name for name, p in self.model.named_parameters() if p is self.embedding]
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, names)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.forward = DistributedDataParallel(self.model, device_ids=ids)
+
+    def _shard(self, values: np.ndarray) -> np.ndarray:
+        """This rank's contiguous part of a global batch (all of it in one process)."""
+        if self.world == 1:
+            return values
+        return np.array_split(values, self.world)[self.rank]
+
+    def _check_shards(self, n: int, batch_size: int) -> None:
+        last = n - (-(-n // batch_size) - 1) * batch_size
+        if self.world > 1 and min(batch_size, last) < self.world:
+            raise RnnspecError(
+                f"a batch of {min(batch_size, last)} sample(s) cannot be shared by {self.world} processes (every "
+                "process takes part in every step); fix: a batch size and sample count whose last batch has at "
+                "least one sample per process, or fewer processes"
+            )
 
     # -- loss and metrics ----------------------------------------------------------------------------
 
@@ -268,25 +319,35 @@ class TorchTrainer:
             sums[name] = torch.stack([(per_step * w).sum(), w.sum()])
         return sums
 
-    def _batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss of one batch and each metric's sums ``[total, count]``."""
+    def _batch(self, xb: np.ndarray, yb: np.ndarray, forward: Any = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """The loss to differentiate, the batch's loss value, and each metric's sums ``[total, count]``.
+
+        In a process group the value is the global batch's loss and the loss to differentiate this rank's
+        sum over the global count, times the world size (DDP averages the gradients)."""
         x = torch.as_tensor(xb, device=self.device)
-        raw = self.model(x, logits=True)
+        raw = (forward or self.model)(x, logits=True)
         target = self._targets(yb, raw)
         losses = self._elementwise_loss(raw, target)
         mask = self.model.output_mask if self.masked_outputs else None
-        if mask is not None:
-            weight = mask.to(losses.dtype)
-            valid = weight.sum()
-            loss = (losses * weight).sum() / valid if valid > 0 else losses.sum() * 0
+        weight = mask.to(losses.dtype) if mask is not None else None
+        if self.world > 1:
+            total = (losses * weight).sum() if weight is not None else losses.sum()
+            count = weight.sum() if weight is not None else losses.new_tensor(float(losses.numel()))
+            stat = all_reduce_sum(torch.stack([total.detach(), count.detach()]))
+            loss = total * self.world / stat[1] if stat[1] > 0 else total * 0
+            value = stat[0] / stat[1] if stat[1] > 0 else stat[0] * 0
         else:
-            weight = None
-            loss = losses.mean()
+            if weight is not None:
+                valid = weight.sum()
+                loss = (losses * weight).sum() / valid if valid > 0 else losses.sum() * 0
+            else:
+                loss = losses.mean()
+            value = loss.detach()
         sums: dict[str, Tensor] = {}
         if self.metrics:
             with torch.no_grad():
                 sums = self._metric_sums(self.activate(raw.detach()), target, yb, weight)
-        return loss, sums
+        return loss, value, sums
 
     # -- epochs --------------------------------------------------------------------------------------
 
@@ -296,6 +357,7 @@ class TorchTrainer:
         """One pass in the given order: ``batch_loss``, ``loss`` and each metric of ``training.metrics``."""
         model = self.model
         n_batches = -(-len(x) // batch_size)
+        self._check_shards(len(x), batch_size)
         model.train()
         model.capture_embedding = self.embedding is not None
         batch_losses: list[float] = []
@@ -307,11 +369,11 @@ class TorchTrainer:
                     xb, yb = x[start : start + batch_size], y[start : start + batch_size]
                     for p in self.params:
                         p.grad = None
-                    loss, sums = self._batch(xb, yb)
+                    loss, batch_value, sums = self._batch(self._shard(xb), self._shard(yb), self.forward)
                     loss.backward()
                     grads, squares = self._gradients()
                     self.optimizer.step(grads, squares)
-                    value = float(loss.detach())
+                    value = float(batch_value)
                     batch_losses.append(value)
                     loss_total += value * len(xb)
                     seen += len(xb)
@@ -320,6 +382,8 @@ class TorchTrainer:
                         progress(len(batch_losses), n_batches)
         finally:
             model.capture_embedding = False
+        if self.world > 1:
+            metrics.reduce(self.device)
         return {"batch_loss": batch_losses, "loss": loss_total / seen, **metrics.results()}
 
     # -- seed and checkpoint state ------------------------------------------------------------------
@@ -327,7 +391,7 @@ class TorchTrainer:
     def set_seed(self, seed: int) -> None:
         """Draw the dropout masks of training from a generator seeded with ``seed``: one seed, one set of masks."""
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(seed)
+        self.generator.manual_seed(seed + self.rank)  # each process its own masks
 
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs beyond the weights: the optimizer's step count and slots, the dropout generator."""
@@ -363,7 +427,10 @@ class TorchTrainer:
         squares: dict[int, Tensor] = {}
         spec = self.optimizer.spec
         per_occurrence = isinstance(spec, (Adam, RMSprop)) or spec.clipvalue is not None or spec.clipnorm is not None
-        if self.embedding_index is not None and per_occurrence and self.model.embedded.grad is not None:
+        if self.world > 1 and self.embedding_index is not None and per_occurrence:
+            grads[self.embedding_index], squares[self.embedding_index] = self._reduced_embedding_sums()
+            others = [i for i in range(len(grads)) if i != self.embedding_index]
+        elif self.embedding_index is not None and per_occurrence and self.model.embedded.grad is not None:
             # TensorFlow's embedding gradient is a list of slices, one per token occurrence: clipping acts on
             # the slices (clipnorm's norm counts every occurrence), and Adam / RMSprop square each slice
             # before the duplicates of a row are summed (checked against Keras by the parity tests)
@@ -378,9 +445,38 @@ class TorchTrainer:
             grads[i] = self.optimizer.clip(grads[i])
         return grads, squares
 
+    def _reduced_embedding_sums(self) -> tuple[Tensor, Tensor]:
+        """The embedding's gradient and Σ g² over every occurrence on every rank, clipped as one process would.
+
+        Each rank's slices are of its loss times the world size, so they are divided by it. ``clipvalue``
+        acts on each occurrence (on its rank); ``clipnorm``'s norm is over every occurrence, so it is
+        taken after the SUM all-reduce: ``sqrt(Σ g²)``."""
+        assert self.embedding is not None
+        spec = self.optimizer.spec
+        ids = self.model.embedded_ids.reshape(-1)
+        embedded = self.model.embedded.grad
+        slices = (
+            embedded.reshape(ids.numel(), -1) / self.world
+            if embedded is not None
+            else self.embedding.new_zeros((0, self.embedding.shape[1]))
+        )
+        if not spec.clipnorm and spec.clipvalue:
+            slices = slices.clamp(-spec.clipvalue, spec.clipvalue)
+        sums = torch.zeros((2, *self.embedding.shape), dtype=self.embedding.dtype, device=self.embedding.device)
+        sums[0].index_add_(0, ids, slices)
+        sums[1].index_add_(0, ids, slices * slices)
+        grad, square = all_reduce_sum(sums)
+        if spec.clipnorm:
+            norm = square.sum().sqrt()
+            factor = spec.clipnorm / torch.maximum(norm, norm.new_tensor(spec.clipnorm))
+            grad, square = grad * factor, square * factor * factor
+        return grad, square
+
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-        """Loss and metrics over ``x, y`` in inference mode (Keras's ``evaluate``)."""
+        """Loss and metrics over ``x, y`` in inference mode (Keras's ``evaluate``; in a process group each
+        rank evaluates its shard of every batch and the sums are reduced)."""
         model = self.model
+        self._check_shards(len(x), batch_size)
         was_training = model.training
         model.eval()
         loss_total = seen = 0.0
@@ -389,10 +485,12 @@ class TorchTrainer:
             with torch.no_grad(), _flush_denormals():
                 for start in range(0, len(x), batch_size):
                     xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-                    loss, sums = self._batch(xb, yb)
-                    loss_total += float(loss) * len(xb)
+                    _, value, sums = self._batch(self._shard(xb), self._shard(yb))
+                    loss_total += float(value) * len(xb)
                     seen += len(xb)
                     metrics.add(sums)
         finally:
             model.train(was_training)
+        if self.world > 1:
+            metrics.reduce(self.device)
         return {"loss": loss_total / seen, **metrics.results()}

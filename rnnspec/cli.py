@@ -469,6 +469,16 @@ def train(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the run already in the -o folder (refused otherwise).")
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            max=1024,
+            help="Data-parallel training in N processes on this machine (torch backend; torchrun's launcher). "
+            "batch_size stays the global batch; the history equals one process's.",
+        ),
+    ] = 1,
     resume: Annotated[
         bool,
         typer.Option(
@@ -482,8 +492,13 @@ def train(
 
     Every epoch ends with a checkpoint; --resume continues a stopped or finished run exactly.
     """
-    from rnnspec.train_cli import run_train
+    from rnnspec.train_cli import launch_processes, run_train
 
+    if nproc > 1:
+        code = launch_processes(backend, nproc, _without_nproc(_ARGV), load_backend=_load_backend)
+        if code:
+            raise typer.Exit(code)
+        return
     code = run_train(
         spec,
         backend,
@@ -744,12 +759,30 @@ def _empty_output(argv: list[str]) -> bool:
     return False
 
 
+_ARGV: list[str] = []
+"""The arguments of this invocation (``train --nproc`` runs them again in each process)."""
+
+
+def _without_nproc(args: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m rnnspec``."""
     if _empty_output(sys.argv[1:] if argv is None else argv):
         message = 'error: -o/--output is empty (""); name a file or folder (use -o . for the working folder)'
         typer.echo(message, err=True)
         return 2
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, prog_name="rnnspec", standalone_mode=True)
     except SystemExit as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -21,6 +23,7 @@ from rnnspec.runtime.runs import (
     CHECKPOINT_FILE,
     VOCAB_FILE,
     RunFolder,
+    checkpoint_to_resume,
     plot_history,
     read_run_info,
     read_vocab,
@@ -85,10 +88,13 @@ def run_train(
     check_device = getattr(impl, "check_device", None)
     if callable(check_device):  # --device cuda without CUDA is refused before the data is read
         check_device(device)
+    rank = _join_process_group(impl, device)
     spec = load_spec(spec_path)
     training = training_of(spec, epochs=epochs, batch_size=batch_size)
-    # the run folder first: a finished run there, or an unwritable place, is refused before any work
-    run = RunFolder(output or Path("runs") / f"{spec.name}-{backend}", overwrite=overwrite, resume=resume)
+    target = output or Path("runs") / f"{spec.name}-{backend}"
+    # the run folder first: a finished run there, or an unwritable place, is refused before any work;
+    # in a process group rank 0 alone writes it (the others train the same steps and keep quiet)
+    run = RunFolder(target, overwrite=overwrite, resume=resume) if rank == 0 else _Silent(target, resume)
     try:
         checkpoint = load_checkpoint(run.resume_from) if resume else None
         if seed is None:
@@ -96,7 +102,7 @@ def run_train(
         dataset = load_data(
             spec, data, split="train", seed=seed, limit=limit, base_dir=_base_dir(spec_path, data), **columns
         )
-        console = Console(highlight=False)
+        console = Console(highlight=False) if rank == 0 else Console(file=io.StringIO())
         console.print(
             f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
             f"{training.epochs} epochs, batch size {training.batch_size}"
@@ -107,7 +113,52 @@ def run_train(
         run.abort()
 
 
-def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: Any, dataset: Any, seed: int,
+def _checkpoint_writer(run: RunFolder | _Silent) -> Callable[[Checkpoint], None] | None:
+    """Write each epoch's checkpoint beside the run folder (rank 0 only)."""
+    path = run.checkpoint
+    if path is None:
+        return None
+    return lambda state: save_checkpoint(state, path)
+
+
+def _join_process_group(impl: Any, device: str) -> int:
+    """This process's rank when torchrun started several (``WORLD_SIZE`` > 1), else 0."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return 0
+    join = getattr(impl, "init_distributed", None)
+    if not callable(join):
+        raise RnnspecError(
+            f"the {impl.name} backend trains in one process; data-parallel training (torchrun, --nproc) runs on "
+            "the torch backend"
+        )
+    rank, _world = join(device)
+    return int(rank)
+
+
+class _Silent:
+    """What a rank other than 0 has in place of the run folder: it reads the checkpoint to resume, writes
+    nothing."""
+
+    def __init__(self, target: Path, resume: bool):
+        self.target = Path(target)
+        self.resuming = resume
+        self.checkpoint = None
+        self.resume_from = checkpoint_to_resume(self.target) if resume else None
+
+    def abort(self) -> None:
+        pass
+
+
+def launch_processes(backend: str, nproc: int, args: list[str], *, load_backend: LoadBackend) -> int:
+    """``rnnspec train --nproc N``: the same command in N processes through the backend's launcher."""
+    impl = load_backend(backend)
+    launch = getattr(impl, "launch", None)
+    if not callable(launch):
+        raise RnnspecError(f"the {backend} backend trains in one process; --nproc runs on the torch backend (-b torch)")
+    return int(launch(nproc, args))
+
+
+def _train_into(run: RunFolder | _Silent, spec: Any, backend: str, impl: Any, training: Any, dataset: Any, seed: int,
                 device: str, console: Console, checkpoint: Checkpoint | None) -> int:  # fmt: skip
     with quiet_stderr():
         model = build(spec, backend, seed=seed)
@@ -140,7 +191,9 @@ def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: An
                     on_epoch_end=on_epoch,
                     on_batch_end=on_batch,
                     resume=checkpoint,
-                    on_checkpoint=lambda state: save_checkpoint(state, run.checkpoint),
+                    on_checkpoint=None
+                    if run.checkpoint is None
+                    else (lambda state: save_checkpoint(state, run.checkpoint)),
                     **options,
                 )
             except NonFiniteLossError as exc:
@@ -158,6 +211,8 @@ def _train_into(run: RunFolder, spec: Any, backend: str, impl: Any, training: An
         console.print(
             f"prediction: {dataset.text_of(ids)!r} (target {dataset.text_of(dataset.y[0])!r})", soft_wrap=True
         )
+    if isinstance(run, _Silent):  # not rank 0: rank 0 writes the run
+        return 0 if stopped is None and not interrupted else (130 if interrupted else 1)
     if not history["loss"]:
         kept = f"; the run already in {run.target} is untouched" if run.replaces else ""
         console.print(f"nothing written: no epoch finished{kept}", soft_wrap=True)

@@ -25,6 +25,7 @@ __all__ = [
     "CHECKPOINT_FILE",
     "VOCAB_FILE",
     "RunFolder",
+    "checkpoint_to_resume",
     "plot_history",
     "read_vocab",
     "write_history",
@@ -83,19 +84,7 @@ class RunFolder:
             self.checkpoint.unlink(missing_ok=True)  # a stale checkpoint must not outlive the run that replaces it
 
     def _checkpoint_to_resume(self) -> Path:
-        """The newest checkpoint of the run in the folder: an unfinished run's, else the finished run's."""
-        for path in (self.checkpoint, self._place / CHECKPOINT_FILE):
-            if path.is_file():
-                return path
-        what = (
-            "holds a run without a checkpoint"
-            if self._place.is_dir() and any(self._place.iterdir())
-            else ("holds no run")
-        )
-        raise RnnspecError(
-            f"nothing to resume: {self.target} {what} (no {CHECKPOINT_FILE}; runs written by earlier versions of "
-            "rnnspec have none). fix: train without --resume"
-        )
+        return checkpoint_to_resume(self.target)
 
     # -- before training ---------------------------------------------------------------------------------
 
@@ -193,6 +182,19 @@ class RunFolder:
     def abort(self) -> None:
         """Drop the staging folder (nothing, after :meth:`commit`); the previous run, if any, is untouched."""
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def checkpoint_to_resume(target: Path) -> Path:
+    """The newest checkpoint of the run in ``target``: an unfinished run's (beside it), else the finished run's."""
+    place = Path(os.path.realpath(target))
+    for path in (place.with_name(f".{place.name}.checkpoint.npz"), place / CHECKPOINT_FILE):
+        if path.is_file():
+            return path
+    what = "holds a run without a checkpoint" if place.is_dir() and any(place.iterdir()) else "holds no run"
+    raise RnnspecError(
+        f"nothing to resume: {target} {what} (no {CHECKPOINT_FILE}; runs written by earlier versions of "
+        "rnnspec have none). fix: train without --resume"
+    )
 
 
 def _process_alive(pid: str) -> bool:

@@ -1,0 +1,97 @@
+"""Process groups for data-parallel training on the torch backend: joining the group ``torchrun``
+describes in the environment, the collectives the trainer needs, and ``rnnspec train --nproc N``,
+which starts the processes through torchrun's own launcher API (``torch.distributed.launcher``).
+
+gloo on CPU, nccl on CUDA. Every rank runs the same command; rank 0 alone prints and writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from datetime import timedelta
+
+import torch
+
+from rnnspec.lang.errors import RnnspecError
+
+__all__ = ["all_reduce_sum", "init_from_env", "launch", "world"]
+
+TIMEOUT = timedelta(minutes=5)
+"""How long a collective waits for the other processes (a rank that died is noticed by torchrun first)."""
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world size)`` of the process group this process is in; ``(0, 1)`` outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def in_launched_group() -> bool:
+    """Whether torchrun started this process as one of several (``WORLD_SIZE`` > 1 in the environment)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def init_from_env(device: str | None) -> tuple[int, int]:
+    """Join the process group torchrun described (gloo, or nccl for ``--device cuda``); ``(rank, world)``."""
+    import torch.distributed as dist
+
+    if not in_launched_group():
+        return 0, 1
+    if not dist.is_initialized():
+        use_cuda = device == "cuda" or (device in (None, "auto") and torch.cuda.is_available())
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=TIMEOUT)
+    return world()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` summed over every process of the group (itself outside one)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run ``python -m rnnspec ARGS`` in ``nproc`` processes on this machine with torchrun's launcher
+    (standalone rendezvous on a free local port); the exit code (1 when a process failed)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
+    try:
+        elastic_launch(config, sys.executable)("-m", "rnnspec", *args)
+    except SignalException:  # Ctrl-C reached every process; rank 0 kept the last completed epoch
+        return 130
+    except ChildFailedError as exc:
+        failures = exc.failures
+        first = min(failures.values(), key=lambda f: f.timestamp) if failures else None
+        code = first.exitcode if first is not None else 1
+        if code == 130 or code == -2:
+            return 130
+        raise RnnspecError(
+            f"training stopped: process {first.local_rank if first else '?'} of {nproc} failed (exit {code}); "
+            "its message is above. The other processes were stopped; the checkpoint of the last completed "
+            "epoch, if one completed, is kept beside the run folder: the same command with --resume continues"
+        ) from None
+    return 0
