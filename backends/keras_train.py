@@ -142,8 +142,13 @@ class KerasTrainer:
         return (y[..., None] if y.ndim == rank - 1 else y).astype(np.float32)
 
     def _batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
-        """The batches of ``(x, y)`` in order (the last one short), as a tf.data pipeline without autotuning."""
-        x = np.asarray(x, dtype=np.int32 if self.spec.input.vocab_size is not None else np.float32)
+        """The batches of ``(x, y)`` in order (the last one short), as a tf.data pipeline without autotuning.
+
+        Rows read from a file (not an array) are read a batch at a time by a generator."""
+        dtype = np.int32 if self.spec.input.vocab_size is not None else np.float32
+        if not isinstance(x, np.ndarray):
+            return self._streamed(x, self._y(y), batch_size, dtype)
+        x = np.asarray(x, dtype=dtype)
         options = tf.data.Options()
         options.autotune.enabled = False
         options.experimental_optimization.apply_default_optimizations = False  # as Keras's own pipeline
@@ -151,6 +156,22 @@ class KerasTrainer:
         # masked RNN's step runs faster with it (benchmarks/epoch.py, masked). No sample is dropped.
         whole = len(x) % batch_size == 0
         data = tf.data.Dataset.from_tensor_slices((x, self._y(y))).batch(batch_size, drop_remainder=whole)
+        return data.with_options(options)
+
+    def _streamed(self, x: Any, y: np.ndarray, batch_size: int, dtype: Any) -> Any:
+        def batches() -> Any:
+            for start in range(0, len(x), batch_size):
+                yield np.asarray(x[start : start + batch_size], dtype=dtype), y[start : start + batch_size]
+
+        signature = (
+            tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(dtype)),
+            tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
+        )
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+        # a known number of batches, as an array's pipeline has: Keras then never runs past the end
+        data = data.apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size)))
         return data.with_options(options)
 
     def _logs(self, values: dict[str, Any]) -> dict[str, float]:

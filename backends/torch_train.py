@@ -366,7 +366,7 @@ class TorchTrainer:
         try:
             with _flush_denormals(), dropout_generator(self.generator):
                 for start in range(0, len(x), batch_size):
-                    xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+                    xb, yb = np.asarray(x[start : start + batch_size]), y[start : start + batch_size]
                     for p in self.params:
                         p.grad = None
                     loss, batch_value, sums = self._batch(self._shard(xb), self._shard(yb), self.forward)
@@ -484,7 +484,7 @@ class TorchTrainer:
         try:
             with torch.no_grad(), _flush_denormals():
                 for start in range(0, len(x), batch_size):
-                    xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+                    xb, yb = np.asarray(x[start : start + batch_size]), y[start : start + batch_size]
                     _, value, sums = self._batch(self._shard(xb), self._shard(yb))
                     loss_total += float(value) * len(xb)
                     seen += len(xb)

@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from rnnspec.data.keras_datasets import (
     read_keras_npz,
 )
 from rnnspec.data.labels import class_ids, numeric_targets
+from rnnspec.data.lazy import LazyRows
 from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad_sequences
 from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
 from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
@@ -691,8 +692,9 @@ def _xy_for_spec(spec: ModelSpec, source: str, path: Path, split: str, limit: in
     else:
         x = x.astype(np.float32)
         if x.ndim == 2 and spec.input.features == 1:
-            x = x[..., None]
-        if not np.isfinite(x).all():
+            x = np.asarray(x)[..., None]
+        finite = x.all_finite() if isinstance(x, LazyRows) else np.isfinite(x).all()
+        if not finite:
             raise DataError("x contains NaN or infinity", where=source, fix="clean the data first")
     kind = _label_kind(spec)
     if kind in ("regression", None) or spec.training is None:
@@ -738,16 +740,29 @@ def _label_kind(spec: ModelSpec) -> str | None:
     return "binary" if spec.output_activation == "sigmoid" and spec.output_units == 1 else None
 
 
-def _check_ids(ids: np.ndarray, size: int, field: str, fix: str | None = None) -> None:
-    if ids.size and (ids.min() < 0 or ids.max() >= size):
-        bad = np.argwhere((ids < 0) | (ids >= size))[0]
-        value = ids[tuple(bad)]
-        raise DataError(
-            f"token id {value} does not fit the spec's {field}",
-            received=f"id {value} at sample {bad[0]}, step {bad[1]} (ids span [{ids.min()}, {ids.max()}])",
-            expected=f"ids in [0, {size})",
-            fix=fix or f"set `{field}: {int(ids.max()) + 1}` or more",
-        )
+def _check_ids(ids: Any, size: int, field: str, fix: str | None = None) -> None:
+    """Every id in ``[0, size)``, or a DataError naming the first that is not (rows read from a file are
+    checked a chunk at a time)."""
+    blocks = _chunks_at(ids) if isinstance(ids, LazyRows) else [(0, np.asarray(ids))]
+    for first, block in blocks:
+        if block.size and (block.min() < 0 or block.max() >= size):
+            bad = np.argwhere((block < 0) | (block >= size))[0]
+            value = block[tuple(bad)]
+            low, high = ids.min(), ids.max()
+            raise DataError(
+                f"token id {value} does not fit the spec's {field}",
+                received=f"id {value} at sample {first + bad[0]}, step {bad[1]} (ids span [{low}, {high}])",
+                expected=f"ids in [0, {size})",
+                fix=fix or f"set `{field}: {int(high) + 1}` or more",
+            )
+
+
+def _chunks_at(rows: LazyRows) -> Any:
+    """``(index of the chunk's first row, chunk)`` over every row of a file-backed array."""
+    first = 0
+    for chunk in rows.chunks():
+        yield first, chunk
+        first += len(chunk)
 
 
 def check_dataset(spec: ModelSpec, dataset: Dataset) -> None:

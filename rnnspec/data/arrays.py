@@ -167,9 +167,19 @@ def is_xy_npz(path: Path) -> bool:
     return {"x.npy", "y.npy"} <= names
 
 
-def read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``x`` and ``y`` of an ``.npz`` written by ``np.savez(x=..., y=...)``; never unpickles."""
+LAZY_BYTES = 256 * 1024**2
+"""An uncompressed ``x`` larger than this (``np.savez``) is read a batch at a time, not loaded."""
+
+
+def read_xy_npz(path: Path) -> tuple[Any, np.ndarray]:
+    """Arrays ``x`` and ``y`` of an ``.npz`` written by ``np.savez(x=..., y=...)``; never unpickles.
+
+    An uncompressed ``x`` over :data:`LAZY_BYTES` comes back as :class:`~rnnspec.data.lazy.LazyRows`:
+    its rows are read from the file when a batch needs them, so it may be larger than memory."""
     where = str(path)
+    lazy = _lazy_x(path)
+    if lazy is not None:
+        return lazy, _read_y(path, where)
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
@@ -194,6 +204,42 @@ def read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise DataError(f"{name} is not numeric", where=where, received=f"dtype {arr.dtype}")
     return x, y
+
+
+def _lazy_x(path: Path) -> Any:
+    """``x`` as rows read on demand, when it is stored uncompressed and large; else None."""
+    from rnnspec.data.lazy import lazy_npz_member
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("x.npy")
+        if info.file_size <= LAZY_BYTES or info.compress_type != zipfile.ZIP_STORED:
+            return None
+        return lazy_npz_member(path, "x")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return None  # read_xy_npz's own path reports it
+
+
+def _read_y(path: Path, where: str) -> np.ndarray:
+    """The ``y`` of an .npz whose ``x`` is read on demand (``y`` is read whole, within the usual limit)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("y.npy")
+            if info.file_size > MAX_ARRAY_BYTES:
+                raise DataError(
+                    f"y is larger than rnnspec reads ({MAX_ARRAY_BYTES // 1024**3} GiB)",
+                    where=where,
+                    received=f"{info.file_size} bytes",
+                )
+            with archive.open(info) as member:
+                _npy_header(member, info.file_size, f"{where}[y]")
+                member.seek(0)
+                y = np.lib.format.read_array(member, allow_pickle=False)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DataError("not a readable .npz file", where=where, received=str(exc)) from None
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise DataError("y is not numeric", where=where, received=f"dtype {y.dtype}")
+    return y
 
 
 # -- inputs to predict on: one array of an .npy or .npz -------------------------------------------

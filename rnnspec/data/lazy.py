@@ -101,8 +101,9 @@ class LazyRows:
         count = max(0, end - begin)
         out = np.empty((count, *self.full_shape[1:]), dtype=self.stored)
         if count:
+            at = self.offset + (self.start + begin) * self.row_bytes
             with open(self.path, "rb") as fh:
-                data = os.pread(fh.fileno(), count * self.row_bytes, self.offset + (self.start + begin) * self.row_bytes)
+                data = os.pread(fh.fileno(), count * self.row_bytes, at)
             if len(data) != count * self.row_bytes:
                 raise DataError("the file is shorter than its header says", where=self.path)
             out = np.frombuffer(data, dtype=self.stored).reshape(out.shape)

@@ -47,12 +47,14 @@ class Checkpoint:
         return _differences(self.fingerprint, now, "")
 
 
-def _data_hash(arrays: list[np.ndarray]) -> str:
+def _data_hash(arrays: list[Any]) -> str:
+    """A hash of the values (rows read from a file are hashed chunk by chunk, as they are read)."""
     digest = hashlib.sha256()
     for arr in arrays:
-        a = np.ascontiguousarray(arr)
-        digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(a.tobytes())
+        chunks = arr.chunks() if hasattr(arr, "chunks") else [np.asarray(arr)]
+        digest.update(f"{np.dtype(arr.dtype).str}{tuple(arr.shape)}".encode())
+        for chunk in chunks:
+            digest.update(np.ascontiguousarray(chunk).tobytes())
     return digest.hexdigest()[:16]
 
 

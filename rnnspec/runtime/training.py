@@ -205,7 +205,7 @@ def fit(
         for epoch in range(first, training.epochs):
             order = rng.permutation(len(x_arr)) if training.shuffle else np.arange(len(x_arr))
             progress = None if on_batch_end is None else (lambda b, n, e=epoch: on_batch_end(e, b, n))
-            result = trainer.train_epoch(x_arr[order], y_arr[order], training.batch_size, progress)
+            result = trainer.train_epoch(_ordered(x_arr, order), y_arr[order], training.batch_size, progress)
             logs = {k: float(v) for k, v in result.items() if k != "batch_loss"}
             if x_val is not None:
                 val = trainer.evaluate(x_val, y_val, training.batch_size)
@@ -233,6 +233,25 @@ def fit(
     finally:  # moved after the Keras-named series (a NaN stop's history carries it too)
         history["seed"] = history.pop("seed")
     return history
+
+
+class _Ordered:
+    """Rows of a file-backed array in an epoch's order, read a batch at a time (``rows[a:b]`` reads those)."""
+
+    def __init__(self, rows: Any, order: np.ndarray):
+        self.rows, self.order = rows, order
+        self.dtype, self.shape, self.ndim = rows.dtype, (len(order), *rows.shape[1:]), rows.ndim
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        return self.rows[self.order[key]]
+
+
+def _ordered(x: Any, order: np.ndarray) -> Any:
+    """``x[order]``: in memory for an array, batch by batch for rows read from a file."""
+    return x[order] if isinstance(x, np.ndarray) else _Ordered(x, order)
 
 
 def _resume(
