@@ -123,3 +123,16 @@ def test_an_id_out_of_range_is_found_in_whichever_chunk_it_is(tmp_path: Path, la
     with pytest.raises(DataError) as info:
         load_data(spec, tmp_path / "data.npz")
     assert "id 300 at sample 77, step 5 (ids span [0, 300])" in str(info.value)
+
+
+def test_a_file_larger_than_memory_is_refused_only_when_it_would_be_loaded(tmp_path: Path, lazily: None, monkeypatch):
+    import rnnspec.util
+
+    spec = rnnspec.loads_spec(SPEC)
+    x, y = _arrays()
+    np.savez(tmp_path / "plain.npz", x=x, y=y)
+    np.savez_compressed(tmp_path / "packed.npz", x=x, y=y)
+    monkeypatch.setattr(rnnspec.util, "available_memory", lambda: 100)  # a machine with 100 bytes free
+    assert isinstance(load_data(spec, tmp_path / "plain.npz").x, LazyRows)
+    with pytest.raises(DataError, match="too large to load into memory"):
+        load_data(spec, tmp_path / "packed.npz")

@@ -32,6 +32,7 @@ __all__ = [
     "read_input_array",
     "read_sequence_jsonl",
     "read_xy_npz",
+    "reads_on_demand",
     "wants_sequence_jsonl",
 ]
 
@@ -206,15 +207,23 @@ def read_xy_npz(path: Path) -> tuple[Any, np.ndarray]:
     return x, y
 
 
+def reads_on_demand(path: Path) -> bool:
+    """Whether :func:`read_xy_npz` reads this file's ``x`` a batch at a time (uncompressed, over LAZY_BYTES)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("x.npy")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return False
+    return info.file_size > LAZY_BYTES and info.compress_type == zipfile.ZIP_STORED
+
+
 def _lazy_x(path: Path) -> Any:
     """``x`` as rows read on demand, when it is stored uncompressed and large; else None."""
     from rnnspec.data.lazy import lazy_npz_member
 
+    if not reads_on_demand(path):
+        return None
     try:
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo("x.npy")
-        if info.file_size <= LAZY_BYTES or info.compress_type != zipfile.ZIP_STORED:
-            return None
         return lazy_npz_member(path, "x")
     except (KeyError, OSError, zipfile.BadZipFile):
         return None  # read_xy_npz's own path reports it

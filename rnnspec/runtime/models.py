@@ -195,10 +195,9 @@ def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
     """
     from rnnspec.data.lazy import LazyRows
 
-    if isinstance(x, LazyRows):
-        return _check_lazy_inputs(spec, x)
+    lazy = isinstance(x, LazyRows)  # rows read from a file when needed: checked a chunk at a time
     try:
-        arr = np.asarray(x)
+        arr = x if lazy else np.asarray(x)
     except ValueError:
         raise RnnspecError("the inputs are ragged; pad them to one length first (rnnspec.data.pad_sequences)") from None
     if spec.input.vocab_size is not None:
@@ -206,10 +205,14 @@ def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
             raise RnnspecError(
                 f"expected int token ids of shape (batch, time), received {arr.dtype} of shape {arr.shape}"
             )
-        if arr.size and (arr.min() < 0 or arr.max() >= spec.input.vocab_size):
-            raise RnnspecError(
-                f"token ids must lie in [0, {spec.input.vocab_size}); received ids from {arr.min()} to {arr.max()}"
-            )
+        if arr.size:
+            low, high = arr.min(), arr.max()
+            if low < 0 or high >= spec.input.vocab_size:
+                raise RnnspecError(
+                    f"token ids must lie in [0, {spec.input.vocab_size}); received ids from {low} to {high}"
+                )
+        if lazy:
+            arr = arr.astype(np.int32)
     else:
         if arr.ndim != 3 or arr.shape[-1] != spec.input.features or not np.issubdtype(arr.dtype, np.number):
             raise RnnspecError(
@@ -217,38 +220,13 @@ def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
                 f"received {arr.dtype} of shape {arr.shape}"
             )
         arr = arr.astype(np.float32)
-        if not np.isfinite(arr).all():
+        if not (arr.all_finite() if lazy else np.isfinite(arr).all()):
             raise RnnspecError("the features contain NaN or infinity; clean the data first")
     if spec.input.seq_len is not None and arr.shape[1] != spec.input.seq_len:
         raise RnnspecError(f"expected {spec.input.seq_len} time steps (input.seq_len), received {arr.shape[1]}")
     if arr.shape[1] == 0:
         raise RnnspecError("the inputs have no time steps; a sequence needs at least one")
     return arr
-
-
-def _check_lazy_inputs(spec: ModelSpec, x: Any) -> Any:
-    """:func:`check_inputs` for rows read from a file when needed (the values are checked chunk by chunk)."""
-    if spec.input.vocab_size is not None:
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
-            raise RnnspecError(f"expected int token ids of shape (batch, time), received {x.dtype} of shape {x.shape}")
-        low, high = (x.min(), x.max()) if len(x) else (0, 0)
-        if low < 0 or high >= spec.input.vocab_size:
-            raise RnnspecError(f"token ids must lie in [0, {spec.input.vocab_size}); received ids from {low} to {high}")
-        x = x.astype(np.int32)
-    else:
-        if x.ndim != 3 or x.shape[-1] != spec.input.features or not np.issubdtype(x.dtype, np.number):
-            raise RnnspecError(
-                f"expected float features of shape (batch, time, {spec.input.features}), "
-                f"received {x.dtype} of shape {x.shape}"
-            )
-        x = x.astype(np.float32)
-        if not x.all_finite():
-            raise RnnspecError("the features contain NaN or infinity; clean the data first")
-    if spec.input.seq_len is not None and x.shape[1] != spec.input.seq_len:
-        raise RnnspecError(f"expected {spec.input.seq_len} time steps (input.seq_len), received {x.shape[1]}")
-    if x.shape[1] == 0:
-        raise RnnspecError("the inputs have no time steps; a sequence needs at least one")
-    return x
 
 
 def predict(model: Any, x: Any, batch_size: int | None = None) -> np.ndarray:
