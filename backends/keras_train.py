@@ -114,6 +114,38 @@ class _StepLosses(keras.callbacks.Callback):
             self.progress(len(self.losses), self.n_batches)
 
 
+def _check_mirrored(spec: Any, training: TrainingSpec, replicas: int) -> None:
+    """Refuse what a ``tf.distribute`` strategy computes differently from one device (measured; see
+    docs/training.md): clipping (per replica, before the gradients are summed) and a masked loss (each
+    replica's mean over its own valid steps)."""
+    optimizer = training.optimizer
+    if optimizer.clipnorm is not None or optimizer.clipvalue is not None:
+        raise RnnspecError(
+            f"under a tf.distribute strategy ({replicas} replicas) Keras clips each replica's gradients before "
+            "they are summed, which is not single-device Keras; remove clipnorm/clipvalue, or train with one "
+            "device or the torch backend (--nproc), which clips after the reduction"
+        )
+    if spec.output_masked:
+        raise RnnspecError(
+            f"under a tf.distribute strategy ({replicas} replicas) Keras divides a masked loss by each replica's "
+            "own count of valid steps, which is not single-device Keras; train this spec on one device or on "
+            "the torch backend (--nproc), which divides by the global count"
+        )
+
+
+def _check_even(n: int, batch_size: int, replicas: int) -> None:
+    """Every batch must split evenly across the replicas: Keras weights each replica's mean alike (an 8/7
+    split is not the mean of 15), and fails outright when the first batch does not divide."""
+    sizes = {min(batch_size, n - start) for start in range(0, n, batch_size)}
+    uneven = sorted(size for size in sizes if size % replicas)
+    if uneven:
+        raise RnnspecError(
+            f"a batch of {uneven[0]} samples does not split evenly across {replicas} replicas; under a "
+            "tf.distribute strategy Keras would average unequal shards as equals. fix: a batch size and sample "
+            f"count that are multiples of {replicas} (--limit), or the torch backend (--nproc)"
+        )
+
+
 class KerasTrainer:
     """Compiles the model once; ``train_epoch`` and ``evaluate`` as rnnspec.runtime.training expects."""
 
@@ -123,11 +155,16 @@ class KerasTrainer:
         self.spec = spec_of(model)
         metrics = list(dict.fromkeys(training.metrics))
         self.names = ["loss", *metrics]
-        model.compile(
-            optimizer=keras_optimizer(training.optimizer),
-            loss=keras_loss(training.loss),
-            metrics=[keras_metric(name) for name in metrics],
-        )
+        self.strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+        self.replicas = int(self.strategy.num_replicas_in_sync)
+        if self.replicas > 1:
+            _check_mirrored(self.spec, training, self.replicas)
+        with self.strategy.scope():  # the optimizer's variables belong to the model's strategy
+            model.compile(
+                optimizer=keras_optimizer(training.optimizer),
+                loss=keras_loss(training.loss),
+                metrics=[keras_metric(name) for name in metrics],
+            )
 
     def _y(self, y: np.ndarray) -> np.ndarray:
         """Targets as Keras takes them: int class ids, else float32 with the output's unit axis.
@@ -180,6 +217,8 @@ class KerasTrainer:
     def train_epoch(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
+        if self.replicas > 1:
+            _check_even(len(x), batch_size, self.replicas)
         recorder = _StepLosses(self.model._loss_tracker, progress, -(-len(x) // batch_size))
         history = self.model.fit(
             self._batches(x, y, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=[recorder]
@@ -230,5 +269,7 @@ class KerasTrainer:
                 variable.assign(saved[k].astype(variable.dtype))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        if self.replicas > 1:
+            _check_even(len(x), batch_size, self.replicas)
         result = self.model.evaluate(self._batches(x, y, batch_size), verbose=0, return_dict=True)
         return self._logs(result)
