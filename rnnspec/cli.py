@@ -545,13 +545,25 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
+    nproc: Annotated[
+        int,
+        typer.Option("--nproc", min=1, max=1024, help="Evaluate in N data-parallel processes (torch; sums reduced)."),
+    ] = 1,
 ) -> None:
     """Loss and the spec's metrics of trained weights on the test split of the data."""
-    from rnnspec.train_cli import run_evaluate
+    from rnnspec.train_cli import launch_processes, run_evaluate
 
+    if nproc > 1:
+        code = launch_processes(backend, nproc, _without_nproc(_ARGV), load_backend=_load_backend)
+        if code:
+            raise typer.Exit(code)
+        return
     columns = {"text_column": text_column, "label_column": label_column}
-    result = run_evaluate(spec, weights, backend, data=data, vocab=vocab, load_backend=_load_backend, columns=columns)
-    typer.echo(json.dumps(result) if as_json else " - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
+    result, rank = run_evaluate(
+        spec, weights, backend, data=data, vocab=vocab, load_backend=_load_backend, columns=columns
+    )
+    if rank == 0:  # in a process group (torchrun, --nproc) rank 0 alone prints
+        typer.echo(json.dumps(result) if as_json else " - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
 
 
 def _output_file(value: Optional[Path]) -> Optional[Path]:  # noqa: UP045

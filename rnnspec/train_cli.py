@@ -314,11 +314,14 @@ def run_evaluate(
     vocab: Path | None,
     load_backend: LoadBackend,
     columns: dict[str, str] | None = None,
-) -> dict[str, float]:
-    """Loss and the spec's metrics of trained weights on the test split (``spec_path`` may be a run folder)."""
+) -> tuple[dict[str, float], int]:
+    """Loss and the spec's metrics of trained weights on the test split (``spec_path`` may be a run folder),
+    and this process's rank (in a process group every rank evaluates its shard of each batch)."""
     from rnnspec.data import load_data
 
-    _trainable(load_backend(backend))
+    impl = load_backend(backend)
+    _trainable(impl)
+    rank = _join_process_group(impl, "auto")
     spec, weights = resolve_run(spec_path, weights)
     saved = vocab_for(weights, vocab)
     base = None if Path(spec_path).is_dir() else _base_dir(spec_path, data)
@@ -340,4 +343,4 @@ def run_evaluate(
             f"{weights} overflow on this data. fix: use the weights of an earlier epoch, or retrain with a lower "
             "learning rate"
         )
-    return result
+    return result, rank

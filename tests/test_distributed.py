@@ -185,6 +185,17 @@ def test_train_nproc_2_writes_one_run_equal_to_one_process(tmp_path: Path, capfd
     assert list(two) == list(one)
     np.testing.assert_allclose(two["batch_loss"], one["batch_loss"], rtol=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "s.yaml", "two"]  # nothing else written
+    capfd.readouterr()
+    # evaluate sharded over 2 processes (each its part of every batch, the sums reduced), printed once
+    assert main(["evaluate", str(tmp_path / "two"), "--json", "--nproc", "2"]) == 0
+    printed = capfd.readouterr().out.strip().splitlines()
+    assert len(printed) == 1
+    assert main(["evaluate", str(tmp_path / "two"), "--json"]) == 0
+    alone = json.loads(capfd.readouterr().out)
+    shared = json.loads(printed[0])
+    assert shared.keys() == alone.keys()
+    for key, value in alone.items():
+        assert shared[key] == pytest.approx(value, rel=1e-6), key
 
 
 def test_nproc_on_the_keras_backend_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
