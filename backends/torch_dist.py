@@ -16,7 +16,7 @@ import torch
 
 from rnnspec.lang.errors import RnnspecError
 
-__all__ = ["all_reduce_sum", "init_from_env", "launch", "world"]
+__all__ = ["all_gather", "all_reduce_sum", "init_from_env", "launch", "world"]
 
 TIMEOUT = timedelta(minutes=5)
 """How long a collective waits for the other processes (a rank that died is noticed by torchrun first)."""
@@ -48,7 +48,13 @@ def init_from_env(device: str | None) -> tuple[int, int]:
     if not dist.is_initialized():
         use_cuda = device == "cuda" or (device in (None, "auto") and torch.cuda.is_available())
         if use_cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+            if local >= count:
+                raise RnnspecError(
+                    f"process {local} has no GPU of its own ({count} CUDA device(s) on this machine); fix: at most "
+                    f"{count} processes per machine on CUDA, or --device cpu"
+                )
+            torch.cuda.set_device(local)
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=TIMEOUT)
     return world()
 
@@ -60,6 +66,16 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def all_gather(tensor: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    """Every process's ``tensor`` (of one shape on all), in rank order."""
+    import torch.distributed as dist
+
+    local = tensor.to(device)
+    parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, local)
+    return parts
 
 
 def launch(nproc: int, args: list[str]) -> int:
@@ -90,8 +106,8 @@ def launch(nproc: int, args: list[str]) -> int:
         if code == 130 or code == -2:
             return 130
         raise RnnspecError(
-            f"training stopped: process {first.local_rank if first else '?'} of {nproc} failed (exit {code}); "
-            "its message is above. The other processes were stopped; the checkpoint of the last completed "
-            "epoch, if one completed, is kept beside the run folder: the same command with --resume continues"
+            f"process {first.local_rank if first else '?'} of {nproc} failed (exit {code}); its message is above, "
+            "and the other processes were stopped. A training run keeps the checkpoint of its last completed "
+            "epoch, if one completed, beside the run folder (the same command with --resume continues it)"
         ) from None
     return 0

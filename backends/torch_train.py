@@ -44,7 +44,7 @@ from torch import Tensor
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
-from .torch_dist import all_reduce_sum, world
+from .torch_dist import all_gather, all_reduce_sum, world
 from .torch_ops import activation, dropout_generator
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
@@ -395,10 +395,13 @@ class TorchTrainer:
 
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs beyond the weights: the optimizer's step count and slots, the dropout generator."""
-        out = {
-            "iterations": np.array(self.optimizer.iterations, dtype=np.int64),
-            "dropout_generator": (self.generator or torch.default_generator).get_state().cpu().numpy(),
-        }
+        generator = (self.generator or torch.default_generator).get_state()
+        out = {"iterations": np.array(self.optimizer.iterations, dtype=np.int64)}
+        if self.world > 1:  # every rank draws its own masks: all of them are saved (every rank calls this)
+            for rank, state in enumerate(all_gather(generator, self.device)):
+                out[f"dropout_generator/{rank}"] = state.cpu().numpy()
+        else:
+            out["dropout_generator"] = generator.cpu().numpy()
         for i, slots in enumerate(self.optimizer.state):
             for name, value in slots.items():
                 out[f"slot/{i}/{name}"] = value.detach().cpu().numpy()
@@ -417,9 +420,21 @@ class TorchTrainer:
             slots[i][name] = torch.as_tensor(value, device=self.device).clone()
         self.optimizer.state = slots
         self.optimizer.iterations = int(state["iterations"])
+        key = f"dropout_generator/{self.rank}" if self.world > 1 else "dropout_generator"
+        if key not in state:
+            raise RnnspecError(
+                f"the checkpoint was written by a run in another number of processes (it has no {key}); resume "
+                "with as many processes as it was trained with"
+            )
         if self.generator is None:
             self.generator = torch.Generator(device=self.device)
-        self.generator.set_state(torch.as_tensor(state["dropout_generator"], dtype=torch.uint8).clone())
+        try:
+            self.generator.set_state(torch.as_tensor(state[key], dtype=torch.uint8).clone())
+        except RuntimeError:
+            raise RnnspecError(
+                f"the checkpoint's dropout generator was saved on another kind of device than {self.device.type}; "
+                "resume with the --device the run was trained with"
+            ) from None
 
     def _gradients(self) -> tuple[list[Tensor], dict[int, Tensor]]:
         """Clipped gradients and, for the embedding, TensorFlow's per-occurrence second-moment input."""

@@ -12,9 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.runtime.models import build, predict
 from rnnspec.runtime.runs import read_run_info
 from rnnspec.train_cli import resolve_run, vocab_for
-from rnnspec.util import quiet_stderr
+from rnnspec.util import quiet_stderr, write_text_atomic
 
 __all__ = [
     "OUTPUT_SUFFIXES",
@@ -364,6 +362,14 @@ def _array_inputs(spec: Any, x: np.ndarray) -> np.ndarray:
                 expected="integer ids of shape (n, steps)",
                 fix="save the ids as integers: np.save(path, x.astype('int32'))",
             )
+        vocab = spec.input.vocab_size
+        if x.size and (x.min() < 0 or x.max() >= vocab):  # before the cast, which would wrap large ids
+            raise DataError(
+                "token ids out of the spec's range",
+                received=f"ids from {x.min()} to {x.max()}",
+                expected=f"ids in [0, {vocab})",
+                fix="encode the inputs with the run's vocabulary",
+            )
         return x.astype(np.int32)
     if x.ndim == 2 and spec.input.features == 1:
         x = x[..., None]
@@ -472,16 +478,4 @@ def _write(spec: Any, output: Path | None, fmt: str, rows: Rows, records: list[d
     if output is None:
         stdout.write(buffer.getvalue())
         return
-    _write_atomic(output, buffer.getvalue())
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, renamed over it when complete."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(output, buffer.getvalue())

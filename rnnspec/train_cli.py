@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -114,10 +115,10 @@ def run_train(
 
 
 def _checkpoint_writer(run: RunFolder | _Silent) -> Callable[[Checkpoint], None] | None:
-    """Write each epoch's checkpoint beside the run folder (rank 0 only)."""
+    """Write each epoch's checkpoint beside the run folder (rank 0; the other ranks only gather their part)."""
     path = run.checkpoint
-    if path is None:
-        return None
+    if path is None:  # another rank: it takes part in gathering the state, rank 0 writes it
+        return lambda _state: None
     return lambda state: save_checkpoint(state, path)
 
 
@@ -132,7 +133,21 @@ def _join_process_group(impl: Any, device: str) -> int:
             "the torch backend"
         )
     rank, _world = join(device)
+    _stop_once_on_signals()
     return int(rank)
+
+
+def _stop_once_on_signals() -> None:
+    """Under torchrun a Ctrl-C reaches each process as SIGINT and then SIGTERM: the first becomes the
+    KeyboardInterrupt that keeps the last completed epoch, the next ones are ignored so rank 0 can write."""
+
+    def stop(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 class _Silent:
@@ -191,9 +206,7 @@ def _train_into(run: RunFolder | _Silent, spec: Any, backend: str, impl: Any, tr
                     on_epoch_end=on_epoch,
                     on_batch_end=on_batch,
                     resume=checkpoint,
-                    on_checkpoint=None
-                    if run.checkpoint is None
-                    else (lambda state: save_checkpoint(state, run.checkpoint)),
+                    on_checkpoint=_checkpoint_writer(run),
                     **options,
                 )
             except NonFiniteLossError as exc:
@@ -244,12 +257,13 @@ def _write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], d
         run.commit()
     except OSError as exc:
         kept = "the run already there is untouched" if run.replaces else "nothing was created"
-        if run.resuming and run.checkpoint.is_file():  # the resumed run's progress stays resumable
-            kept += f"; the checkpoint of the last epoch stays beside it ({run.checkpoint.name}) for --resume"
-        else:
-            run.checkpoint.unlink(missing_ok=True)
+        if run.checkpoint.is_file():  # the trained epochs stay resumable
+            kept += (
+                f"; the checkpoint of its last completed epoch stays beside it ({run.checkpoint.name}): "
+                "the same command with --resume writes the run once there is space"
+            )
         raise RnnspecError(
-            f"cannot write the run folder {run.target}: {exc.strerror or exc}; nothing of this run was kept and "
+            f"cannot write the run folder {run.target}: {exc.strerror or exc}; the run folder was not written and "
             f"{kept}. fix: free disk space or choose another folder with -o"
         ) from None
     return written

@@ -168,6 +168,7 @@ def choose_threads(requested: int | None = None) -> int:
     (its affinity, not the machine's count) less the ones other processes keep busy right now (sampled
     from ``/proc/stat`` over 0.1 s): on a shared machine, more threads than free cores make every
     synchronised kernel wait for a preempted thread, which costs far more than the parallelism gains.
+    One of N processes torchrun started on this machine (``LOCAL_WORLD_SIZE``) takes its share, CPUs / N.
     """
     if requested is not None:
         return requested
@@ -178,6 +179,9 @@ def choose_threads(requested: int | None = None) -> int:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
+    local = os.environ.get("LOCAL_WORLD_SIZE", "")  # torchrun's processes on this machine share its CPUs
+    if local.isdigit() and int(local) > 1:
+        return max(1, cpus // int(local))
     return max(1, cpus - busy_cpus())
 
 

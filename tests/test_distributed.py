@@ -99,6 +99,15 @@ def _worker(rank: int, world: int, port: int, out: str, device: str) -> None:
     for case in CASES:
         history, weights = _train(case)
         results[case] = {"history": history, "weights": {k: v.tolist() for k, v in weights.items()}}
+    # resume with dropout: every process's own mask generator is in the checkpoint
+    dropout = rnnspec.loads_spec(BIGRU.replace("head: {units: 2}", "head: [{dropout: 0.5}, {units: 2}]"))
+    x, y = _data("bidirectional-gru")
+    whole = rnnspec.fit(rnnspec.build(dropout, "torch", seed=0), x, y, epochs=3, batch_size=16, seed=2)
+    saved = []
+    rnnspec.fit(rnnspec.build(dropout, "torch", seed=0), x, y, epochs=1, batch_size=16, seed=2,
+                on_checkpoint=saved.append)  # fmt: skip
+    resumed = rnnspec.fit(rnnspec.build(dropout, "torch", seed=5), x, y, epochs=3, batch_size=16, resume=saved[0])
+    results["dropout-resume"] = [whole["batch_loss"], resumed["batch_loss"]]
     spec = rnnspec.loads_spec(CASES["bidirectional-gru"])
     try:  # 37 samples in batches of 12: the last batch holds 1, and 2 processes cannot share it
         x, y = _data("bidirectional-gru")
@@ -137,6 +146,11 @@ def test_two_gloo_processes_equal_one_process(two_processes: dict, case: str):
     np.testing.assert_allclose(got["history"][metric], history[metric], rtol=1e-5, atol=1e-7)
     for name, value in weights.items():
         np.testing.assert_allclose(np.array(got["weights"][name], dtype=np.float32), value, rtol=0, atol=1e-5)
+
+
+def test_resuming_a_data_parallel_run_with_dropout_equals_the_uninterrupted_one(two_processes: dict):
+    whole, resumed = two_processes["dropout-resume"]
+    assert resumed == whole  # bit for bit: each process's dropout generator was saved and restored
 
 
 def test_a_batch_smaller_than_the_processes_is_refused(two_processes: dict):

@@ -136,3 +136,15 @@ def test_a_file_larger_than_memory_is_refused_only_when_it_would_be_loaded(tmp_p
     assert isinstance(load_data(spec, tmp_path / "plain.npz").x, LazyRows)
     with pytest.raises(DataError, match="too large to load into memory"):
         load_data(spec, tmp_path / "packed.npz")
+
+
+def test_a_two_dimensional_features_file_stays_on_disk(tmp_path: Path, lazily: None):
+    spec = rnnspec.loads_spec(
+        "rnnspec: 1\nname: f\ninput: {features: 1}\nrecurrent: [{cell: lstm, units: 3}]\nhead: {units: 1}\n"
+        "training: {loss: mse}\n"
+    )
+    x = np.random.default_rng(0).normal(size=(20, 9)).astype(np.float32)  # (n, steps): one feature per step
+    np.savez(tmp_path / "f.npz", x=x, y=np.zeros(20, np.float32))
+    rows = load_data(spec, tmp_path / "f.npz").x
+    assert isinstance(rows, LazyRows) and rows.shape == (20, 9, 1)
+    assert np.array_equal(rows[[4, 2]], x[[4, 2]][..., None])

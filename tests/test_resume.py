@@ -190,3 +190,18 @@ def test_resume_without_a_checkpoint_or_with_other_data_is_refused(tmp_path: Pat
     assert "cannot resume" in err and "data.samples: 480 in the checkpoint, 100 now" in err
     assert _train(tmp_path / "run", 1, "--resume") == 1
     assert "nothing to resume: the run has 1 epochs and 1 were asked for" in capsys.readouterr().err
+
+
+def test_a_resume_stopped_before_its_first_epoch_keeps_the_checkpoint(tmp_path: Path, monkeypatch, capsys):
+    from .test_run_folders import _interrupt_in_epoch
+
+    backend_or_skip("torch")
+    run = tmp_path / "run"
+    assert _train(run, 1) == 0
+    _interrupt_in_epoch(monkeypatch, 1)  # Ctrl-C in the first epoch of the resumed run
+    assert _train(run, 3, "--resume") == 130
+    monkeypatch.undo()
+    assert (run / "checkpoint.npz").is_file()  # the run still resumes from epoch 1
+    capsys.readouterr()
+    assert _train(run, 2, "--resume") == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out

@@ -154,7 +154,9 @@ def test_a_full_disk_names_the_folder_and_keeps_the_old_run(finished: Path, monk
     err = capsys.readouterr().err
     assert f"cannot write the run folder {finished}: No space left on device" in err
     assert "the run already there is untouched" in err and ".partial" not in err
-    assert _contents(finished) == before and _hidden(finished) == []
+    # the trained epoch stays resumable, and the message says how
+    assert "its last completed epoch stays beside it (.run.checkpoint.npz)" in err and "--resume" in err
+    assert _contents(finished) == before and _hidden(finished) == [".run.checkpoint.npz"]
 
 
 def test_a_failed_rename_into_place_puts_the_old_run_back(finished: Path, monkeypatch) -> None:

@@ -693,7 +693,7 @@ def _xy_for_spec(spec: ModelSpec, source: str, path: Path, split: str, limit: in
     else:
         x = x.astype(np.float32)
         if x.ndim == 2 and spec.input.features == 1:
-            x = np.asarray(x)[..., None]
+            x = x.with_feature_axis() if isinstance(x, LazyRows) else x[..., None]
         finite = x.all_finite() if isinstance(x, LazyRows) else np.isfinite(x).all()
         if not finite:
             raise DataError("x contains NaN or infinity", where=source, fix="clean the data first")

@@ -69,6 +69,11 @@ class LazyRows:
     def size(self) -> int:
         return len(self) * self.row_items
 
+    def with_feature_axis(self) -> LazyRows:
+        """``rows[..., None]``: the same bytes seen as ``(n, steps, 1)``."""
+        shape = (*self.full_shape, 1)
+        return LazyRows(self.path, self.offset, shape, self.stored, self.dtype, self.start, self.stop)
+
     def astype(self, dtype: Any, copy: bool = False) -> LazyRows:
         """The same rows, cast to ``dtype`` when read (nothing is read now)."""
         return LazyRows(self.path, self.offset, self.full_shape, self.stored, dtype, self.start, self.stop)

@@ -212,7 +212,7 @@ def _time_backend(
         figures.note = "forward-only backend: training not measured"
         return figures
     marks: list[float] = []
-    fit(model, x, y, epochs=2, batch_size=batch, shuffle=False, seed=0, validation_split=0.0,
+    fit(model, x, y, epochs=2, batch_size=batch, shuffle=False, seed=0, validation_split=0.0, device="cpu",
         on_epoch_end=lambda _epoch, _logs: marks.append(time.perf_counter()))  # fmt: skip
     seconds = marks[1] - marks[0]
     figures.train_step_s = seconds / -(-len(x) // batch)

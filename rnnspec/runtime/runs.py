@@ -68,6 +68,7 @@ class RunFolder:
             )
         self.resuming = resume
         """Whether this run continues the checkpoint of a previous one."""
+        self.resume_from = Path()
         self.checkpoint = self._place.with_name(f".{self._place.name}.checkpoint.npz")
         """Where the checkpoint of every completed epoch is written while training (moved into the run at the end)."""
         self._tidy()
@@ -165,6 +166,8 @@ class RunFolder:
         The checkpoint of the last epoch goes into the run (``checkpoint.npz``), for a later ``--resume``."""
         if self.checkpoint.is_file():
             shutil.copyfile(self.checkpoint, self.staging / CHECKPOINT_FILE)
+        elif self.resuming and self.resume_from.is_file():  # resumed, but no epoch completed since
+            shutil.copyfile(self.resume_from, self.staging / CHECKPOINT_FILE)
         old = None
         if self._place.exists():
             old = self._sibling(_OLD, secrets.token_hex(4))
