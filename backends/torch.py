@@ -727,6 +727,12 @@ class TorchBackend:
 
         return init_from_env(device)
 
+    def finish_distributed(self) -> None:
+        """Leave the process group once the work is done (every rank calls it)."""
+        from .torch_dist import finish
+
+        finish()
+
     def launch(self, nproc: int, args: list[str]) -> int:
         """``rnnspec ARGS`` in ``nproc`` data-parallel processes (torchrun's launcher API); the exit code."""
         from .torch_dist import launch

@@ -16,7 +16,7 @@ import torch
 
 from rnnspec.lang.errors import RnnspecError
 
-__all__ = ["all_gather", "all_reduce_sum", "init_from_env", "launch", "world"]
+__all__ = ["all_gather", "all_reduce_sum", "finish", "init_from_env", "launch", "world"]
 
 TIMEOUT = timedelta(minutes=5)
 """How long a collective waits for the other processes (a rank that died is noticed by torchrun first)."""
@@ -57,6 +57,16 @@ def init_from_env(device: str | None) -> tuple[int, int]:
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=TIMEOUT)
     return world()
+
+
+def finish() -> None:
+    """Leave the process group together: a barrier, then its teardown (a process that exits while another
+    still holds the connection can make gloo abort the other)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

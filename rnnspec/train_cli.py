@@ -109,7 +109,9 @@ def run_train(
             f"{training.epochs} epochs, batch size {training.batch_size}"
             + (f"; resuming after epoch {checkpoint.epochs_done}" if checkpoint is not None else "")
         )
-        return _train_into(run, spec, backend, impl, training, dataset, seed, device, console, checkpoint)
+        code = _train_into(run, spec, backend, impl, training, dataset, seed, device, console, checkpoint)
+        _leave_process_group(impl)
+        return code
     finally:
         run.abort()
 
@@ -135,6 +137,13 @@ def _join_process_group(impl: Any, device: str) -> int:
     rank, _world = join(device)
     _stop_once_on_signals()
     return int(rank)
+
+
+def _leave_process_group(impl: Any) -> None:
+    """Every rank leaves the group together once its work is done (a no-op in one process)."""
+    finish = getattr(impl, "finish_distributed", None)
+    if callable(finish) and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        finish()
 
 
 def _stop_once_on_signals() -> None:
@@ -350,6 +359,7 @@ def run_evaluate(
     with quiet_stderr():
         model = build(spec, backend, weights=weights)
         result = evaluate(model, dataset.x, dataset.y)
+    _leave_process_group(impl)
     bad = {k: v for k, v in result.items() if not math.isfinite(v)}
     if bad:
         raise RnnspecError(
