@@ -158,3 +158,12 @@ def test_new_shipped_specs_load_their_shipped_data(stem):
         assert data.y.dtype == np.float32 and data.x.dtype == np.float32
     else:
         assert set(np.unique(data.y).tolist()) == {0, 1}
+
+
+def test_npz_ids_too_large_for_int32_are_refused_not_wrapped(tmp_path):
+    """An int64 id of 2**32 + 5 would become 5 if it were cast first: the range is checked on the values saved."""
+    x = np.ones((2, 7), dtype=np.int64)
+    x[1, 3] = 2**32 + 5
+    np.savez(tmp_path / "ids.npz", x=x, y=np.zeros((2, 7), dtype=np.int64))
+    with pytest.raises(RnnspecError, match=r"token id 4294967301 does not fit the spec's input.vocab_size"):
+        rnnspec.load_data(TAGGER, tmp_path / "ids.npz")

@@ -689,6 +689,7 @@ def _xy_for_spec(spec: ModelSpec, source: str, path: Path, split: str, limit: in
                 expected="integer ids (n, steps)",
                 fix="save x as integers, or use `input.features` for float inputs",
             )
+        _check_ids(x, spec.input.vocab_size, "input.vocab_size")  # before the cast, which would wrap large ids
         x = x.astype(np.int32)
     else:
         x = x.astype(np.float32)
