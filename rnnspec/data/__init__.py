@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rnnspec.data import textstream
 from rnnspec.data.arrays import is_xy_npz, read_sequence_jsonl, read_xy_npz, reads_on_demand, wants_sequence_jsonl
 from rnnspec.data.keras_datasets import (
     KERAS_DATASETS,
@@ -52,7 +54,7 @@ from rnnspec.data.keras_datasets import (
     read_keras_npz,
 )
 from rnnspec.data.labels import class_ids, numeric_targets
-from rnnspec.data.lazy import LazyRows
+from rnnspec.data.lazy import LazyRows, OnDemandRows
 from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, one_hot, pad_for_spec, pad_sequences
 from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, label_ids, read_text_file
 from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
@@ -445,6 +447,13 @@ def load_data(
         dataset = _keras_for_spec(spec, text, name, keras_dataset_path(name), split, limit)
     else:
         path = _resolve_path(text, base_dir)
+        sequences = (
+            spec.input.features is not None
+            and path.suffix.lower() in (".jsonl", ".ndjson")
+            and wants_sequence_jsonl(path, text_column)
+        )
+        if not _reads_on_demand(path, spec, sequences):
+            _check_fits(path, text)
         if path.suffix.lower() == ".npz" and is_xy_npz(path):
             dataset = _xy_for_spec(spec, text, path, split, limit)
         elif path.suffix.lower() == ".npz":
@@ -456,11 +465,7 @@ def load_data(
                 expected="an .npz with arrays x and y",
                 fix="save both: np.savez('data.npz', x=x, y=y)",
             )
-        elif (
-            spec.input.features is not None
-            and path.suffix.lower() in (".jsonl", ".ndjson")
-            and (wants_sequence_jsonl(path, text_column))
-        ):
+        elif sequences:
             dataset = _sequences_for_spec(spec, text, path, split, limit, text_column, label_column)
         elif path.suffix.lower() in TEXT_SUFFIXES:
             dataset = _text_for_spec(spec, text, path, split, limit, tokenizer, text_column, label_column)
@@ -510,9 +515,24 @@ def _resolve_path(text: str, base_dir: str | os.PathLike[str] | None) -> Path:
             fix="check the path (a relative path in a spec is relative to the spec's folder), or use builtin:"
             + " / builtin:".join(BUILTINS),
         )
-    if not (path.suffix.lower() == ".npz" and reads_on_demand(path)):  # such an x is never loaded whole
-        _check_fits(path, text)
     return path
+
+
+def _reads_on_demand(path: Path, spec: ModelSpec, sequences: bool) -> bool:
+    """Whether the file's inputs are read a batch at a time (never loaded whole): an uncompressed ``.npz``
+    over ``LAZY_BYTES``, or a text file over ``STREAM_BYTES`` with one label per sample."""
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return reads_on_demand(path)
+    return _streams_text(path, spec) and not sequences
+
+
+def _streams_text(path: Path, spec: ModelSpec) -> bool:
+    return (
+        path.suffix.lower() in TEXT_SUFFIXES
+        and not spec.output_per_step
+        and path.stat().st_size > textstream.STREAM_BYTES
+    )
 
 
 def _check_fits(path: Path, text: str) -> None:
@@ -586,13 +606,13 @@ def _text_for_spec(
     text_column: str,
     label_column: str,
 ) -> Dataset:
+    if _streams_text(path, spec):
+        return _streamed_text_for_spec(spec, source, path, split, limit, tokenizer, text_column, label_column)
     rows = read_text_file(path, text_column=text_column, label_column=label_column).head(limit)
     fit = tokenizer is None
-    if tokenizer is None:
-        level = "word" if spec.input.vocab_size is not None else "char"
-        tokenizer = Tokenizer(level, vocab_size=spec.input.vocab_size or spec.input.features).fit(rows.texts)
-    elif not tokenizer.fitted:
-        raise DataError("the tokenizer passed has no vocabulary", fix="fit it first, or pass tokenizer=None")
+    tokenizer = _tokenizer_for(spec, tokenizer)
+    if fit:
+        tokenizer.fit(rows.texts)
     encoded = tokenizer.encode(rows.texts)
     ids = pad_for_spec(encoded, spec)
     if spec.input.features is not None:
@@ -605,6 +625,55 @@ def _text_for_spec(
     if fit:
         tokenizer.classes = classes
     return Dataset(inputs_for_spec(ids, spec), y, source, split, tokenizer=tokenizer, classes=classes)
+
+
+def _tokenizer_for(spec: ModelSpec, tokenizer: Tokenizer | None) -> Tokenizer:
+    """The tokenizer given (it must be fitted), or a new one for the spec: words for ids, characters for one-hot."""
+    if tokenizer is None:
+        level = "word" if spec.input.vocab_size is not None else "char"
+        return Tokenizer(level, vocab_size=spec.input.vocab_size or spec.input.features)
+    if not tokenizer.fitted:
+        raise DataError("the tokenizer passed has no vocabulary", fix="fit it first, or pass tokenizer=None")
+    return tokenizer
+
+
+def _streamed_text_for_spec(
+    spec: ModelSpec,
+    source: str,
+    path: Path,
+    split: str,
+    limit: int | None,
+    tokenizer: Tokenizer | None,
+    text_column: str,
+    label_column: str,
+) -> Dataset:
+    """A text file too large to hold: indexed in one pass that fits the tokenizer, its rows tokenized and
+    padded a batch at a time (:mod:`rnnspec.data.textstream`); the labels, one per row, are held."""
+    fit = tokenizer is None
+    tokenizer = _tokenizer_for(spec, tokenizer)
+    counts: Counter[str] | None = Counter() if fit else None
+    index, labels, lines = textstream.index_text_file(
+        path, tokenize=tokenizer.tokenize, counts=counts, text_column=text_column, label_column=label_column,
+        limit=limit,
+    )  # fmt: skip
+    if counts is not None:
+        tokenizer.fit_counts(counts)
+    width = spec.input.seq_len if spec.input.seq_len is not None else index.longest
+    features = spec.input.features
+    if features is not None and tokenizer.num_ids > features:
+        raise DataError(
+            f"the tokenizer has {tokenizer.num_ids} ids, more than the spec's input.features",
+            expected=f"at most {features} ids",
+            fix="fit the tokenizer with vocab_size=features",
+        )
+    rows = TextRows(str(path), [], labels, lines)
+    wheres = textstream.Wheres(str(path), lines)
+    y, classes = _labels(spec, labels, wheres, width, tokenizer.classes, fit, label_column, rows)  # type: ignore[arg-type]
+    del rows, labels, lines, wheres  # only the index stays: 12 bytes a row
+    if fit:
+        tokenizer.classes = classes
+    x = textstream.EncodedRows(index, tokenizer, width, features)
+    return Dataset(x, y, source, split, tokenizer=tokenizer, classes=classes)  # type: ignore[arg-type]
 
 
 def _check_steps(steps: int, value: object, at: str, column: str) -> None:
@@ -745,7 +814,10 @@ def _label_kind(spec: ModelSpec) -> str | None:
 def _check_ids(ids: Any, size: int, field: str, fix: str | None = None) -> None:
     """Every id in ``[0, size)``, or a DataError naming the first that is not (rows read from a file are
     checked a chunk at a time)."""
-    blocks = _chunks_at(ids) if isinstance(ids, LazyRows) else [(0, np.asarray(ids))]
+    bounds = ids.known_bounds() if isinstance(ids, OnDemandRows) else None
+    if bounds is not None and bounds[0] >= 0 and bounds[1] < size:
+        return
+    blocks = _chunks_at(ids) if isinstance(ids, OnDemandRows) else [(0, np.asarray(ids))]
     for first, block in blocks:
         if block.size and (block.min() < 0 or block.max() >= size):
             bad = np.argwhere((block < 0) | (block >= size))[0]
@@ -759,7 +831,7 @@ def _check_ids(ids: Any, size: int, field: str, fix: str | None = None) -> None:
             )
 
 
-def _chunks_at(rows: LazyRows) -> Any:
+def _chunks_at(rows: OnDemandRows) -> Any:
     """``(index of the chunk's first row, chunk)`` over every row of a file-backed array."""
     first = 0
     for chunk in rows.chunks():

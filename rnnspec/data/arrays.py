@@ -43,11 +43,15 @@ MAX_ARRAY_BYTES = 2 * 1024**3
 def wants_sequence_jsonl(path: str | os.PathLike[str], text_column: str) -> bool:
     """Whether a JSONL file holds numeric sequences: in its first object the input (``text_column``, else
     ``x``) is a list rather than a text."""
+    from rnnspec.data.textfiles import MAX_LINE_BYTES
+
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            for raw in fh:
+        with open(path, "rb") as fh:
+            while raw := fh.readline(MAX_LINE_BYTES + 1):  # bounded: a giant line is not read whole here
+                if len(raw) > MAX_LINE_BYTES:
+                    return False
                 if raw.strip():
-                    obj = loads_json(raw, str(path))
+                    obj = loads_json(raw.decode("utf-8-sig"), str(path))
                     if not isinstance(obj, dict):
                         return False
                     return isinstance(obj.get(text_column if text_column in obj else "x"), list)

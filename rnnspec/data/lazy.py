@@ -13,6 +13,7 @@ make the same batches (``fit`` orders indices, not rows).
 
 from __future__ import annotations
 
+import copy
 import os
 import zipfile
 from collections.abc import Iterator
@@ -23,13 +24,104 @@ import numpy as np
 
 from rnnspec.data.tokenizer import DataError
 
-__all__ = ["LazyRows", "lazy_npy", "lazy_npz_member"]
+__all__ = ["LazyRows", "OnDemandRows", "lazy_npy", "lazy_npz_member"]
 
 CHUNK_BYTES = 64 * 1024**2
 """How much a full pass (a range check) reads at a time."""
 
 
-class LazyRows:
+class OnDemandRows:
+    """Rows ``start .. stop`` of data read (or made) when a batch asks for them: a read-only array to the code
+    that trains on it. Subclasses set ``row_shape``, ``dtype``, ``start``, ``stop`` and define :meth:`_gather`
+    (rows of this view, by index)."""
+
+    row_shape: tuple[int, ...]
+    dtype: np.dtype
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.row_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.row_shape)
+
+    @property
+    def size(self) -> int:
+        return len(self) * int(np.prod(self.row_shape, dtype=np.int64))
+
+    def _view(self, start: int, stop: int) -> Any:
+        view = copy.copy(self)
+        view.start, view.stop = start, stop
+        return view
+
+    def astype(self, dtype: Any, copy: bool = False) -> Any:
+        """The same rows, cast to ``dtype`` when read (nothing is read now)."""
+        view = _copy(self)
+        view.dtype = np.dtype(dtype)
+        return view
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                return self._gather(np.arange(start, stop, step))
+            return self._view(self.start + start, self.start + max(start, stop))
+        if isinstance(key, (int, np.integer)):
+            index = int(key) + (len(self) if key < 0 else 0)
+            if not 0 <= index < len(self):
+                raise IndexError(f"row {key} of {len(self)}")
+            return self._gather(np.array([index]))[0]
+        index = np.asarray(key)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64, copy=False).ravel()
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"rows {index.min()}..{index.max()} of {len(self)}")
+        return self._gather(index)
+
+    def _gather(self, index: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """Every row, read now (only for data that fits in memory)."""
+        out = self.read(0, len(self))
+        return out if dtype is None else out.astype(dtype)
+
+    def read(self, begin: int, end: int) -> np.ndarray:
+        """Rows ``begin .. end`` of this view."""
+        return self._gather(np.arange(begin, max(begin, end), dtype=np.int64))
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """Every row, a chunk of about :data:`CHUNK_BYTES` at a time (for range checks)."""
+        row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        step = max(1, CHUNK_BYTES // max(row_bytes, 1))
+        for begin in range(0, len(self), step):
+            yield self.read(begin, min(begin + step, len(self)))
+
+    def known_bounds(self) -> tuple[Any, Any] | None:
+        """Bounds every value is known to lie within without reading (None: they must be read)."""
+        return None
+
+    def min(self) -> Any:
+        return min(chunk.min() for chunk in self.chunks()) if len(self) else self.dtype.type(0)
+
+    def max(self) -> Any:
+        return max(chunk.max() for chunk in self.chunks()) if len(self) else self.dtype.type(0)
+
+    def all_finite(self) -> bool:
+        return all(bool(np.isfinite(chunk).all()) for chunk in self.chunks())
+
+
+_copy = copy.copy
+
+
+class LazyRows(OnDemandRows):
     """Rows ``start .. stop`` of a C-ordered numeric array stored at ``offset`` in ``path``."""
 
     def __init__(
@@ -45,6 +137,7 @@ class LazyRows:
         self.path = str(path)
         self.offset = int(offset)
         self.full_shape = tuple(int(d) for d in shape)
+        self.row_shape = self.full_shape[1:]
         self.stored = np.dtype(stored)
         self.dtype = np.dtype(dtype) if dtype is not None else self.stored
         self.start = int(start)
@@ -52,52 +145,10 @@ class LazyRows:
         self.row_items = int(np.prod(self.full_shape[1:], dtype=np.int64))
         self.row_bytes = self.row_items * self.stored.itemsize
 
-    # -- array-like ---------------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), *self.full_shape[1:])
-
-    @property
-    def ndim(self) -> int:
-        return len(self.full_shape)
-
-    @property
-    def size(self) -> int:
-        return len(self) * self.row_items
-
     def with_feature_axis(self) -> LazyRows:
         """``rows[..., None]``: the same bytes seen as ``(n, steps, 1)``."""
         shape = (*self.full_shape, 1)
         return LazyRows(self.path, self.offset, shape, self.stored, self.dtype, self.start, self.stop)
-
-    def astype(self, dtype: Any, copy: bool = False) -> LazyRows:
-        """The same rows, cast to ``dtype`` when read (nothing is read now)."""
-        return LazyRows(self.path, self.offset, self.full_shape, self.stored, dtype, self.start, self.stop)
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
-            if step != 1:
-                return self._gather(np.arange(start, stop, step))
-            return LazyRows(
-                self.path, self.offset, self.full_shape, self.stored, self.dtype, self.start + start,
-                self.start + max(start, stop),
-            )  # fmt: skip
-        if isinstance(key, (int, np.integer)):
-            index = int(key) + (len(self) if key < 0 else 0)
-            if not 0 <= index < len(self):
-                raise IndexError(f"row {key} of {len(self)}")
-            return self._gather(np.array([index]))[0]
-        return self._gather(np.asarray(key))
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        """Every row, read now (only for data that fits in memory)."""
-        out = self.read(0, len(self))
-        return out if dtype is None else out.astype(dtype)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -115,11 +166,6 @@ class LazyRows:
         return out.astype(self.dtype, copy=False)
 
     def _gather(self, index: np.ndarray) -> np.ndarray:
-        if index.dtype == bool:
-            index = np.flatnonzero(index)
-        index = index.astype(np.int64, copy=False).ravel()
-        if index.size and (index.min() < 0 or index.max() >= len(self)):
-            raise IndexError(f"rows {index.min()}..{index.max()} of {len(self)}")
         out = np.empty((index.size, *self.full_shape[1:]), dtype=self.dtype)
         if not index.size:
             return out
@@ -137,21 +183,6 @@ class LazyRows:
                 block = np.frombuffer(data, dtype=self.stored).reshape((count, *self.full_shape[1:]))
                 out[order[run]] = block
         return out
-
-    def chunks(self) -> Iterator[np.ndarray]:
-        """Every row, a chunk of about :data:`CHUNK_BYTES` at a time (for range checks)."""
-        step = max(1, CHUNK_BYTES // max(self.row_bytes, 1))
-        for begin in range(0, len(self), step):
-            yield self.read(begin, min(begin + step, len(self)))
-
-    def min(self) -> Any:
-        return min(chunk.min() for chunk in self.chunks()) if len(self) else self.dtype.type(0)
-
-    def max(self) -> Any:
-        return max(chunk.max() for chunk in self.chunks()) if len(self) else self.dtype.type(0)
-
-    def all_finite(self) -> bool:
-        return all(bool(np.isfinite(chunk).all()) for chunk in self.chunks())
 
     def __repr__(self) -> str:
         return f"LazyRows({self.path!r}, shape={self.shape}, dtype={self.dtype})"

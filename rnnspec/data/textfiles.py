@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,13 @@ from rnnspec.data.tokenizer import DataError, loads_json
 
 __all__ = [
     "TEXT_SUFFIXES",
+    "Record",
+    "TextLayout",
     "TextRows",
+    "iter_text_records",
     "label_ids",
     "read_text_file",
+    "text_format",
 ]
 
 
@@ -40,8 +45,8 @@ class TextRows:
 
     path: str
     texts: list[str]
-    labels: list[Any]
-    lines: list[int]
+    labels: Any
+    lines: Any
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -51,6 +56,59 @@ class TextRows:
         if limit is None:
             return self
         return TextRows(self.path, self.texts[:limit], self.labels[:limit], self.lines[:limit])
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of a text file: its text and label (as written), its first line, and its bytes ``start .. end``."""
+
+    text: str
+    label: Any
+    line: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    """How to read one row back from its bytes: the format and, for CSV/TSV, the text column's position."""
+
+    path: str
+    kind: str
+    text_column: str
+    text_at: int | None = None
+    fields: int | None = None
+
+    def text_of(self, raw: bytes, row: str) -> str:
+        """The text of the row stored as ``raw`` (checked when the file was first read); ``row`` names it."""
+        where = f"{self.path} ({row})"
+        if self.kind == "jsonl":
+            obj = loads_json(_decode(raw, where, raw.startswith(_BOM)), where)
+            return obj[self.text_column]  # type: ignore[no-any-return]
+        pieces = [_decode(piece, where, False) for piece in raw.splitlines(keepends=True)]  # lines as first read
+        row = next(csv.reader(pieces, delimiter=_DELIMITERS[self.kind], strict=True))
+        assert self.text_at is not None
+        return row[self.text_at]
+
+
+_DELIMITERS = {"csv": ",", "tsv": "\t"}
+MAX_LINE_BYTES = 64 * 1024**2
+"""Longest line read from a text file: a longer one (a binary or corrupt file) is refused, not held in memory."""
+_BOM = b"\xef\xbb\xbf"
+
+
+def text_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """``csv``, ``tsv`` or ``jsonl``: ``fmt``, or the file's suffix; a DataError for anything else."""
+    kind = fmt or TEXT_SUFFIXES.get(Path(path).suffix.lower())
+    if kind not in ("csv", "tsv", "jsonl"):
+        raise DataError(
+            "unknown text file format",
+            where=str(path),
+            received=repr(fmt or Path(path).suffix),
+            expected=", ".join(TEXT_SUFFIXES),
+            fix="name the file with one of these suffixes",
+        )
+    return kind
 
 
 def read_text_file(
@@ -67,33 +125,96 @@ def read_text_file(
     missing column, an empty file, a row with the wrong number of fields, a bad JSON line or an empty
     label raise a :class:`DataError` located at ``file:line``.
     """
+    rows = TextRows(str(path), [], [], [])
+    for record in iter_text_records(path, text_column=text_column, label_column=label_column, fmt=fmt)[1]:
+        rows.texts.append(record.text)
+        rows.labels.append(record.label)
+        rows.lines.append(record.line)
+    return rows
+
+
+def iter_text_records(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    fmt: str | None = None,
+    digest: Any = None,
+) -> tuple[TextLayout, Iterator[Record]]:
+    """The rows of a text file one at a time, each with the bytes it was read from, checked as
+    :func:`read_text_file` checks them; and the layout that reads a row's text back from those bytes.
+
+    The file is read as bytes in one pass (lines end at ``\\n``, ``\\r\\n`` or ``\\r``); nothing is kept
+    but the current row. The header of a CSV/TSV is read before this returns (the layout needs it).
+    ``digest`` (a ``hashlib`` object) is updated with every byte read.
+    """
     where = str(path)
-    kind = fmt or TEXT_SUFFIXES.get(Path(path).suffix.lower())
-    if kind not in ("csv", "tsv", "jsonl"):
-        raise DataError(
-            "unknown text file format",
-            where=where,
-            received=repr(fmt or Path(path).suffix),
-            expected=", ".join(TEXT_SUFFIXES),
-            fix="name the file with one of these suffixes",
-        )
+    kind = text_format(path, fmt)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            if kind == "jsonl":
-                rows = _read_jsonl(fh, where, text_column, label_column)
-            else:
-                rows = _read_delimited(fh, where, "," if kind == "csv" else "\t", text_column, label_column)
+        fh = open(path, "rb")  # noqa: SIM115 -- closed by the generator
     except FileNotFoundError:
         raise DataError("data file not found", where=where, fix="check the path") from None
+    lines = _Lines(fh, where, digest)
+    try:
+        if kind == "jsonl":
+            layout = TextLayout(where, kind, text_column)
+            records = _jsonl_records(lines, where, text_column, label_column)
+        else:
+            layout, records = _delimited_records(lines, where, kind, text_column, label_column)
+    except BaseException:
+        fh.close()
+        raise
+    return layout, _closing(records, fh, where, _columns(text_column, label_column))
+
+
+def _closing(records: Iterator[Record], fh: Any, where: str, columns: str) -> Iterator[Record]:
+    with fh:
+        seen = False
+        for record in records:
+            seen = True
+            yield record
+    if not seen:
+        raise DataError("the file has no data rows", where=where, expected=f"rows with {columns}")
+
+
+def _decode(raw: bytes, where: str, first: bool) -> str:
+    try:
+        return raw.decode("utf-8-sig" if first else "utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(
             "the file is not UTF-8 text", where=where, received=str(exc), fix="save the file as UTF-8"
         ) from None
-    if not rows.texts:
-        raise DataError(
-            "the file has no data rows", where=where, expected=f"rows with {_columns(text_column, label_column)}"
-        )
-    return rows
+
+
+class _Lines:
+    """The lines of a binary file as text, with the byte offset after the last line handed out."""
+
+    def __init__(self, fh: Any, where: str, digest: Any = None):
+        self.fh, self.where, self.digest = fh, where, digest
+        self.start = 0  # where the last line handed out starts
+        self.offset = 0  # bytes handed out so far
+        self.number = 0  # lines handed out so far
+
+    def __iter__(self) -> Iterator[str]:
+        while True:  # split at b"\n"; a lone b"\r" ends a line too, as in text mode
+            chunk = self.fh.readline(MAX_LINE_BYTES + 1)
+            if not chunk:
+                return
+            if len(chunk) > MAX_LINE_BYTES:
+                raise DataError(
+                    f"line {self.number + 1} is longer than {MAX_LINE_BYTES // 1024**2} MiB",
+                    where=f"{self.where}:{self.number + 1}",
+                    expected="a text file with one row per line (a CSV field may span lines)",
+                    fix="check that this is the data file; split rows that long into several",
+                )
+            if self.digest is not None:
+                self.digest.update(chunk)
+            for raw in chunk.splitlines(keepends=True) if b"\r" in chunk[:-2] else (chunk,):
+                text = _decode(raw, f"{self.where}:{self.number + 1}", self.offset == 0)
+                self.start = self.offset
+                self.offset += len(raw)
+                self.number += 1
+                yield text
 
 
 def _columns(text_column: str, label_column: str | None) -> str:
@@ -110,42 +231,50 @@ def _empty_file(where: str, text_column: str, label_column: str | None) -> DataE
     )
 
 
-def _read_delimited(fh: Any, where: str, delimiter: str, text_column: str, label_column: str | None) -> TextRows:
-    reader = csv.reader(fh, delimiter=delimiter, strict=True)
+def _delimited_records(
+    lines: _Lines, where: str, kind: str, text_column: str, label_column: str | None
+) -> tuple[TextLayout, Iterator[Record]]:
+    reader = csv.reader(iter(lines), delimiter=_DELIMITERS[kind], strict=True)
     header: list[str] = []
     line = 0
-    rows = TextRows(where, [], [], [])
     try:
         while not header:  # the first non-blank row is the header
             line = reader.line_num + 1
             header = [name.strip() for name in next(reader)]
-        text_at = _column(header, text_column, where, "text_column")
-        label_at = None if label_column is None else _column(header, label_column, where, "label_column")
-        while True:
-            line = reader.line_num + 1
-            row = next(reader)
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DataError(
-                    "wrong number of fields",
-                    where=f"{where}:{line}",
-                    received=f"{len(row)} field(s)",
-                    expected=f"{len(header)}, as in the header ({', '.join(header)})",
-                    fix="quote fields that contain the delimiter or a line break",
-                )
-            rows.texts.append(row[text_at])
-            if label_at is None or label_column is None:
-                rows.labels.append(None)
-            else:
-                rows.labels.append(_label_cell(row[label_at], f"{where}:{line}", label_column))
-            rows.lines.append(line)
     except StopIteration:
-        if not header:
-            raise _empty_file(where, text_column, label_column) from None
+        raise _empty_file(where, text_column, label_column) from None
     except csv.Error as exc:
         raise DataError("malformed CSV", where=f"{where}:{reader.line_num or line}", received=str(exc)) from None
-    return rows
+    text_at = _column(header, text_column, where, "text_column")
+    label_at = None if label_column is None else _column(header, label_column, where, "label_column")
+    layout = TextLayout(where, kind, text_column, text_at, len(header))
+
+    def records() -> Iterator[Record]:
+        line = 0
+        try:
+            while True:
+                line, start = reader.line_num + 1, lines.offset
+                row = next(reader)
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        "wrong number of fields",
+                        where=f"{where}:{line}",
+                        received=f"{len(row)} field(s)",
+                        expected=f"{len(header)}, as in the header ({', '.join(header)})",
+                        fix="quote fields that contain the delimiter or a line break",
+                    )
+                label = None
+                if label_at is not None and label_column is not None:
+                    label = _label_cell(row[label_at], f"{where}:{line}", label_column)
+                yield Record(row[text_at], label, line, start, lines.offset)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError("malformed CSV", where=f"{where}:{reader.line_num or line}", received=str(exc)) from None
+
+    return layout, records()
 
 
 def _column(header: list[str], name: str, where: str, option: str) -> int:
@@ -168,10 +297,10 @@ def _label_cell(cell: str, where: str, label_column: str) -> str:
     return value
 
 
-def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str | None) -> TextRows:
-    rows = TextRows(where, [], [], [])
+def _jsonl_records(lines: _Lines, where: str, text_column: str, label_column: str | None) -> Iterator[Record]:
     seen_any = False
-    for line, raw in enumerate(fh, start=1):
+    for raw in lines:
+        line, start = lines.number, lines.start
         if not raw.strip():
             continue
         seen_any = True
@@ -201,14 +330,10 @@ def _read_jsonl(fh: Any, where: str, text_column: str, label_column: str | None)
             raise DataError(
                 f"{text_column!r} must be a string", where=f"{where}:{line}", received=f"{type(text).__name__}"
             )
-        rows.texts.append(text)
-        rows.labels.append(
-            None if label_column is None else _json_label(obj[label_column], f"{where}:{line}", label_column)
-        )
-        rows.lines.append(line)
+        label = None if label_column is None else _json_label(obj[label_column], f"{where}:{line}", label_column)
+        yield Record(text, label, line, start, lines.offset)
     if not seen_any:
         raise DataError("the file is empty", where=f"{where}:1", expected="one JSON object per line")
-    return rows
 
 
 def _json_label(value: Any, where: str, label_column: str) -> Any:

@@ -181,6 +181,11 @@ class Tokenizer:
         counts: Counter[str] = Counter()
         for text in _texts(texts):
             counts.update(self.tokenize(text))
+        return self.fit_counts(counts)
+
+    def fit_counts(self, counts: Counter[str]) -> Tokenizer:
+        """Build the vocabulary from token counts made in the order the texts were read (what :meth:`fit`
+        counts; a file too large for memory is counted as it streams by); returns ``self``."""
         ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # Counter keeps first-seen order
         if self.vocab_size is not None:
             ranked = ranked[: self.vocab_size - 2]

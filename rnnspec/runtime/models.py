@@ -193,9 +193,9 @@ def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
     Token ids: integers ``(batch, time)`` in ``[0, vocab_size)``; features: finite numbers
     ``(batch, time, features)``; ``time`` equal to ``seq_len`` when the spec fixes it, and at least 1.
     """
-    from rnnspec.data.lazy import LazyRows
+    from rnnspec.data.lazy import OnDemandRows
 
-    lazy = isinstance(x, LazyRows)  # rows read from a file when needed: checked a chunk at a time
+    lazy = isinstance(x, OnDemandRows)  # rows read from a file when needed: checked a chunk at a time
     try:
         arr = x if lazy else np.asarray(x)
     except ValueError:
@@ -206,7 +206,9 @@ def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
                 f"expected int token ids of shape (batch, time), received {arr.dtype} of shape {arr.shape}"
             )
         if arr.size:
-            low, high = arr.min(), arr.max()
+            known = arr.known_bounds() if lazy else None  # rows made by a tokenizer: ids known to be in range
+            fits = known is not None and known[0] >= 0 and known[1] < spec.input.vocab_size
+            low, high = known if fits else (arr.min(), arr.max())
             if low < 0 or high >= spec.input.vocab_size:
                 raise RnnspecError(
                     f"token ids must lie in [0, {spec.input.vocab_size}); received ids from {low} to {high}"
