@@ -94,24 +94,40 @@ def keras_metric(name: str) -> Any:
 class _StepLosses(keras.callbacks.Callback):
     """The loss of each optimizer step, from the loss tracker's running total and count."""
 
-    def __init__(self, tracker: Any, progress: Callable[[int, int], None] | None, n_batches: int):
+    def __init__(
+        self,
+        trainer: KerasTrainer,
+        progress: Callable[[int, int], None] | None,
+        n_batches: int,
+        carry: dict[str, np.ndarray] | None = None,
+        every: int = 0,
+        on_steps: Callable[[dict[str, np.ndarray]], None] | None = None,
+    ):
         super().__init__()
-        self.tracker = tracker
+        self.trainer = trainer
+        self.tracker = trainer.model._loss_tracker
         self.progress = progress
-        self.n_batches = n_batches
-        self.losses: list[float] = []
+        self.losses: list[float] = [] if carry is None else [float(v) for v in carry["batch_loss"]]
+        self.n_batches = len(self.losses) + n_batches
+        self.carry, self.every, self.on_steps = carry, every, on_steps
         self.total = self.count = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.total = self.count = 0.0
+        if self.carry is not None:  # Keras has just reset the metrics: put back the epoch's sums so far
+            self.trainer._set_metric_state(self.carry)
+        self.total = float(np.asarray(self.tracker.total))
+        self.count = float(np.asarray(self.tracker.count))
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         total = float(np.asarray(self.tracker.total))
         count = float(np.asarray(self.tracker.count))
         self.losses.append((total - self.total) / (count - self.count))
         self.total, self.count = total, count
+        done = len(self.losses)
         if self.progress is not None:
-            self.progress(len(self.losses), self.n_batches)
+            self.progress(done, self.n_batches)
+        if self.on_steps is not None and self.every and done % self.every == 0 and done < self.n_batches:
+            self.on_steps(self.trainer._metric_state(self.losses))
 
 
 def _check_mirrored(spec: Any, training: TrainingSpec, replicas: int) -> None:
@@ -215,16 +231,47 @@ class KerasTrainer:
         return {name: float(values[name]) for name in self.names}
 
     def train_epoch(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        carry: dict[str, np.ndarray] | None = None,
+        every: int = 0,
+        on_steps: Callable[[dict[str, np.ndarray]], None] | None = None,
     ) -> dict[str, Any]:
+        """One ``model.fit`` epoch on the batches in order. ``carry`` continues an epoch from what ``on_steps``
+        received (``x, y`` are the rest of it); ``on_steps(carry)`` is called after every ``every``-th batch
+        of the epoch but its last."""
         if self.replicas > 1:
             _check_even(len(x), batch_size, self.replicas)
-        recorder = _StepLosses(self.model._loss_tracker, progress, -(-len(x) // batch_size))
+            if carry is not None or on_steps is not None:
+                raise RnnspecError("checkpoints within an epoch are not supported under a tf.distribute strategy")
+        if carry is not None and not getattr(self.model._compile_metrics, "built", True):
+            # Keras builds its metrics when the first step is traced; the epoch's sums go into them before that
+            dtype = np.int32 if self.spec.input.vocab_size is not None else np.float32
+            self.model._symbolic_build(data_batch=(np.asarray(x[:batch_size], dtype), self._y(y)[:batch_size]))
+        recorder = _StepLosses(self, progress, -(-len(x) // batch_size), carry, every, on_steps)
         history = self.model.fit(
             self._batches(x, y, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=[recorder]
         )
         logs = self._logs({k: v[0] for k, v in history.history.items()})
         return {"batch_loss": recorder.losses, **logs}
+
+    def _metric_state(self, losses: list[float]) -> dict[str, np.ndarray]:
+        """The epoch so far: its batch losses and the values of Keras's metric variables (the running sums)."""
+        out = {"steps": np.array(len(losses), dtype=np.int64), "batch_loss": np.array(losses, dtype=np.float64)}
+        out.update({f"metric/{k}": np.asarray(v.numpy()) for k, v in enumerate(self.model.metrics_variables)})
+        return out
+
+    def _set_metric_state(self, carry: dict[str, np.ndarray]) -> None:
+        variables = self.model.metrics_variables
+        saved = {int(k.split("/")[1]): v for k, v in carry.items() if k.startswith("metric/")}
+        if sorted(saved) != list(range(len(variables))):
+            raise RnnspecError(f"the checkpoint holds {len(saved)} metric variables; this model has {len(variables)}")
+        for k, variable in enumerate(variables):
+            variable.assign(saved[k].astype(variable.dtype))
 
     # -- seed and checkpoint state ------------------------------------------------------------------
 

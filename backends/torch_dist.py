@@ -8,8 +8,12 @@ gloo on CPU, nccl on CUDA. Every rank runs the same command; rank 0 alone prints
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 import torch
@@ -65,8 +69,35 @@ def finish() -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        with suppress(RuntimeError):  # a process of the group is gone: there is no one to wait for
+            dist.barrier()
         dist.destroy_process_group()
+
+
+class PeerLost(KeyboardInterrupt):
+    """Another process of the group failed or left mid-run: this one stops as on Ctrl-C (the last completed
+    epoch is kept; rank 0 writes it) instead of failing with the transport's traceback."""
+
+
+@contextmanager
+def stop_when_a_peer_fails() -> Iterator[None]:
+    """Turn the error a collective raises when another process is gone (gloo: connection reset or closed;
+    nccl: a communicator error) into :class:`PeerLost`; any other error passes unchanged."""
+    import torch.distributed as dist
+
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc).lower()
+        transport = isinstance(exc, getattr(dist, "DistError", ())) or any(
+            mark in text for mark in ("gloo", "nccl", "connection reset", "connection closed", "broken pipe")
+        )
+        if not (transport and dist.is_available() and dist.is_initialized()):
+            raise
+        if threading.current_thread() is threading.main_thread():  # the launcher's SIGTERM must not cut the write
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise PeerLost(f"another process of the group stopped ({str(exc).splitlines()[0][:200]})") from None
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -117,7 +148,7 @@ def launch(nproc: int, args: list[str]) -> int:
             return 130
         raise RnnspecError(
             f"process {first.local_rank if first else '?'} of {nproc} failed (exit {code}); its message is above, "
-            "and the other processes were stopped. A training run keeps the checkpoint of its last completed "
-            "epoch, if one completed, beside the run folder (the same command with --resume continues it)"
+            "and the other processes were stopped. A training run keeps its last completed epoch: process 0 "
+            "writes the run when one completed, and the checkpoint stays for the same command with --resume"
         ) from None
     return 0

@@ -44,7 +44,7 @@ from torch import Tensor
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
-from .torch_dist import all_gather, all_reduce_sum, world
+from .torch_dist import all_gather, all_reduce_sum, stop_when_a_peer_fails, world
 from .torch_ops import activation, dropout_generator
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
@@ -352,19 +352,35 @@ class TorchTrainer:
     # -- epochs --------------------------------------------------------------------------------------
 
     def train_epoch(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        carry: dict[str, np.ndarray] | None = None,
+        every: int = 0,
+        on_steps: Callable[[dict[str, np.ndarray]], None] | None = None,
     ) -> dict[str, Any]:
-        """One pass in the given order: ``batch_loss``, ``loss`` and each metric of ``training.metrics``."""
+        """One pass in the given order: ``batch_loss``, ``loss`` and each metric of ``training.metrics``.
+
+        ``carry`` continues an epoch from what ``on_steps`` received (``x, y`` are then the rest of it);
+        ``on_steps(carry)`` is called after every ``every``-th batch of the epoch but its last."""
         model = self.model
-        n_batches = -(-len(x) // batch_size)
         self._check_shards(len(x), batch_size)
         model.train()
         model.capture_embedding = self.embedding is not None
         batch_losses: list[float] = []
         loss_total = seen = 0.0
         metrics = _Sums(self.metrics)
+        if carry is not None:
+            batch_losses = [float(v) for v in carry["batch_loss"]]
+            loss_total, seen = (float(v) for v in carry["loss_sums"])
+            for name in metrics.values:
+                metrics.values[name] = np.array(carry[f"metric/{name}"][self.rank], dtype=np.float64)
+        n_batches = len(batch_losses) + -(-len(x) // batch_size)
         try:
-            with _flush_denormals(), dropout_generator(self.generator):
+            with stop_when_a_peer_fails(), _flush_denormals(), dropout_generator(self.generator):
                 for start in range(0, len(x), batch_size):
                     xb, yb = np.asarray(x[start : start + batch_size]), y[start : start + batch_size]
                     for p in self.params:
@@ -380,11 +396,28 @@ class TorchTrainer:
                     metrics.add(sums)
                     if progress is not None:
                         progress(len(batch_losses), n_batches)
+                    done = len(batch_losses)
+                    if on_steps is not None and every and done % every == 0 and done < n_batches:
+                        on_steps(self._carry(batch_losses, loss_total, seen, metrics))
         finally:
             model.capture_embedding = False
         if self.world > 1:
-            metrics.reduce(self.device)
+            with stop_when_a_peer_fails():
+                metrics.reduce(self.device)
         return {"batch_loss": batch_losses, "loss": loss_total / seen, **metrics.results()}
+
+    def _carry(self, batch_losses: list[float], loss_total: float, seen: float, metrics: _Sums) -> dict[str, Any]:
+        """The epoch so far, to continue it from: its batch losses, loss sums and every process's metric sums."""
+        out = {
+            "steps": np.array(len(batch_losses), dtype=np.int64),
+            "batch_loss": np.array(batch_losses, dtype=np.float64),
+            "loss_sums": np.array([loss_total, seen], dtype=np.float64),
+        }
+        for name, pair in metrics.values.items():
+            mine = torch.as_tensor(pair, dtype=torch.float64, device=self.device)
+            rows = all_gather(mine, self.device) if self.world > 1 else [mine]
+            out[f"metric/{name}"] = np.stack([row.cpu().numpy() for row in rows])
+        return out
 
     # -- seed and checkpoint state ------------------------------------------------------------------
 
@@ -398,13 +431,15 @@ class TorchTrainer:
         generator = (self.generator or torch.default_generator).get_state()
         out = {"iterations": np.array(self.optimizer.iterations, dtype=np.int64)}
         if self.world > 1:  # every rank draws its own masks: all of them are saved (every rank calls this)
-            for rank, state in enumerate(all_gather(generator, self.device)):
-                out[f"dropout_generator/{rank}"] = state.cpu().numpy()
+            with stop_when_a_peer_fails():
+                gathered = all_gather(generator, self.device)
+            for rank, state in enumerate(gathered):
+                out[f"dropout_generator/{rank}"] = state.cpu().numpy().copy()
         else:
-            out["dropout_generator"] = generator.cpu().numpy()
+            out["dropout_generator"] = generator.cpu().numpy().copy()
         for i, slots in enumerate(self.optimizer.state):
             for name, value in slots.items():
-                out[f"slot/{i}/{name}"] = value.detach().cpu().numpy()
+                out[f"slot/{i}/{name}"] = value.detach().cpu().numpy().copy()  # not a view
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -497,7 +532,7 @@ class TorchTrainer:
         loss_total = seen = 0.0
         metrics = _Sums(self.metrics)
         try:
-            with torch.no_grad(), _flush_denormals():
+            with stop_when_a_peer_fails(), torch.no_grad(), _flush_denormals():
                 for start in range(0, len(x), batch_size):
                     xb, yb = np.asarray(x[start : start + batch_size]), y[start : start + batch_size]
                     _, value, sums = self._batch(self._shard(xb), self._shard(yb))
@@ -507,5 +542,6 @@ class TorchTrainer:
         finally:
             model.train(was_training)
         if self.world > 1:
-            metrics.reduce(self.device)
+            with stop_when_a_peer_fails():
+                metrics.reduce(self.device)
         return {"loss": loss_total / seen, **metrics.results()}

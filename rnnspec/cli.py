@@ -483,14 +483,24 @@ def train(
         bool,
         typer.Option(
             "--resume",
-            help="Continue the run in the -o folder from its last completed epoch up to --epochs (same spec, data, "
+            help="Continue the run in the -o folder from its last checkpoint up to --epochs (same spec, data, "
             "settings, seed and backend; what differs is named).",
         ),
     ] = False,
+    checkpoint_every: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            metavar="K",
+            help="Also checkpoint after every K batches within an epoch (long epochs: a kill loses at most K).",
+        ),
+    ] = None,
 ) -> None:
     """Train with the spec's training section (Keras semantics on both backends); Ctrl-C keeps the last epoch.
 
-    Every epoch ends with a checkpoint; --resume continues a stopped or finished run exactly.
+    Every epoch ends with a checkpoint (and every K batches with --checkpoint-every K); --resume continues
+    a stopped or finished run exactly.
     """
     from rnnspec.train_cli import launch_processes, run_train
 
@@ -513,6 +523,7 @@ def train(
         columns={"text_column": text_column, "label_column": label_column},
         overwrite=overwrite,
         resume=resume,
+        checkpoint_every=checkpoint_every,
     )
     if code:
         raise typer.Exit(code)

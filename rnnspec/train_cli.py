@@ -75,11 +75,13 @@ def run_train(
     columns: dict[str, str] | None = None,
     overwrite: bool = False,
     resume: bool = False,
+    checkpoint_every: int | None = None,
 ) -> int:
     """Train, print Keras-style epoch lines under a progress bar, write the run folder; the exit code.
 
     ``columns``: ``text_column`` / ``label_column`` of text and JSONL files. ``seed`` None: 0, or the
     resumed run's. ``resume``: continue the run in the output folder from its checkpoint.
+    ``checkpoint_every``: also checkpoint after every that many batches of an epoch.
     """
     columns = columns or {}
     from rnnspec.data import load_data
@@ -107,9 +109,11 @@ def run_train(
         console.print(
             f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
             f"{training.epochs} epochs, batch size {training.batch_size}"
-            + (f"; resuming after epoch {checkpoint.epochs_done}" if checkpoint is not None else "")
+            + (f"; resuming after {checkpoint.position}" if checkpoint is not None else "")
         )
-        code = _train_into(run, spec, backend, impl, training, dataset, seed, device, console, checkpoint)
+        code = _train_into(
+            run, spec, backend, impl, training, dataset, seed, device, console, checkpoint, checkpoint_every
+        )
         _leave_process_group(impl)
         return code
     finally:
@@ -183,7 +187,8 @@ def launch_processes(backend: str, nproc: int, args: list[str], *, load_backend:
 
 
 def _train_into(run: RunFolder | _Silent, spec: Any, backend: str, impl: Any, training: Any, dataset: Any, seed: int,
-                device: str, console: Console, checkpoint: Checkpoint | None) -> int:  # fmt: skip
+                device: str, console: Console, checkpoint: Checkpoint | None,
+                checkpoint_every: int | None = None) -> int:  # fmt: skip
     with quiet_stderr():
         model = build(spec, backend, seed=seed)
     started = [time.perf_counter()]
@@ -216,6 +221,7 @@ def _train_into(run: RunFolder | _Silent, spec: Any, backend: str, impl: Any, tr
                     on_batch_end=on_batch,
                     resume=checkpoint,
                     on_checkpoint=_checkpoint_writer(run),
+                    checkpoint_every=checkpoint_every,
                     **options,
                 )
             except NonFiniteLossError as exc:
@@ -237,6 +243,8 @@ def _train_into(run: RunFolder | _Silent, spec: Any, backend: str, impl: Any, tr
         return 0 if stopped is None and not interrupted else (130 if interrupted else 1)
     if not history["loss"]:
         kept = f"; the run already in {run.target} is untouched" if run.replaces else ""
+        if run.checkpoint.is_file():  # a checkpoint within the first epoch
+            kept += f"; its checkpoint stays beside it ({run.checkpoint.name}): the same command with --resume goes on"
         console.print(f"nothing written: no epoch finished{kept}", soft_wrap=True)
         return 130 if interrupted else 1
     for path in _write_run(run, impl, model, history, dataset, spec.name, backend, seed):

@@ -218,3 +218,63 @@ def test_nproc_on_the_keras_backend_is_refused(tmp_path: Path, capsys: pytest.Ca
     assert main(["train", str(spec), "-b", "keras", "--nproc", "2", "-o", str(tmp_path / "k")]) == 1
     assert "--nproc runs on the torch backend" in capsys.readouterr().err
     assert not (tmp_path / "k").exists()
+
+
+KILLED = """rnnspec: 1
+name: killed
+input: {vocab_size: 2000, seq_len: 60}
+embedding: {output_dim: 16}
+recurrent:
+  - {cell: lstm, units: 32}
+head: {units: 1, activation: sigmoid}
+training: {optimizer: adam, loss: binary_crossentropy, batch_size: 16, epochs: 4, data: "builtin:sentiment"}
+"""
+
+
+def _ranks_of(marker: str) -> dict[int, int]:
+    """LOCAL_RANK -> pid of the processes started by torchrun's launcher in the environment marked ``marker``."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = dict(
+                item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in item
+            )
+        except OSError:
+            continue
+        if env.get(b"RNNSPEC_TEST_MARKER") == marker.encode() and b"LOCAL_RANK" in env:
+            found[int(env[b"LOCAL_RANK"])] = int(pid)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the processes through /proc (Linux)")
+def test_a_process_killed_mid_run_stops_the_group_and_the_last_epoch_is_written(tmp_path: Path):
+    """kill -9 of rank 1 in epoch 2: rank 0 stops without a traceback and writes epoch 1; the launcher names
+    the process that failed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from rnnspec.runtime.checkpoint import load_checkpoint
+
+    (tmp_path / "s.yaml").write_text(KILLED)
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "RNNSPEC_TEST_MARKER": marker}
+    command = [sys.executable, "-m", "rnnspec", "train", "s.yaml", "--nproc", "2", "-o", "run"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (tmp_path / ".run.checkpoint.npz").exists():  # epoch 1 is done
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
+            time.sleep(0.05)
+        os.kill(_ranks_of(marker)[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, (out, err)
+    assert "process 1 of 2 failed (exit -9)" in err and "Traceback" not in out + err, (out, err)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert 1 <= len(history["loss"]) < 4 and history["interrupted"] is True
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.npz").epochs_done == len(history["loss"])

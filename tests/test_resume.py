@@ -205,3 +205,70 @@ def test_a_resume_stopped_before_its_first_epoch_keeps_the_checkpoint(tmp_path: 
     capsys.readouterr()
     assert _train(run, 2, "--resume") == 0
     assert "resuming after epoch 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_checkpoint_within_an_epoch_resumes_exactly(backend: str, tmp_path: Path):
+    """checkpoint_every=2: checkpoints after batches 2 and 4 (the epoch's end) of every 4-batch epoch; resuming
+    from one in the middle of an epoch trains the rest of its batches with the epoch's sums so far."""
+    backend_or_skip(backend)
+    spec = _spec()
+    x, y = _data()  # 30 training samples (0.25 for validation), batches of 8: 4 per epoch
+    weights = rnnspec.initial_weights(spec, 0)
+    checkpoints: list[Checkpoint] = []
+    model = rnnspec.build(spec, backend, weights=weights)
+    whole = rnnspec.fit(
+        model, x, y, epochs=3, batch_size=8, seed=3, on_checkpoint=checkpoints.append, checkpoint_every=2
+    )
+    assert [(c.epochs_done, c.steps_done) for c in checkpoints] == [(0, 2), (1, 0), (1, 2), (2, 0), (2, 2), (3, 0)]
+    assert checkpoints[2].position == "epoch 1 and 2 batches" and len(checkpoints[2].history["loss"]) == 1
+    final = rnnspec.get_weights(model)
+    for checkpoint in (checkpoints[0], checkpoints[4]):  # in the first epoch, and in the last
+        save_checkpoint(checkpoint, tmp_path / "c.npz")
+        resumed_model = rnnspec.build(spec, backend, seed=99)
+        resumed = rnnspec.fit(
+            resumed_model, x, y, epochs=3, batch_size=8, seed=3, resume=load_checkpoint(tmp_path / "c.npz")
+        )
+        assert resumed == whole  # bit for bit: batch losses, the epoch's loss and accuracy, validation
+        assert all(np.array_equal(rnnspec.get_weights(resumed_model)[k], v) for k, v in final.items())
+
+
+def test_checkpoint_every_needs_a_positive_count_and_a_receiver():
+    backend_or_skip("torch")
+    spec = _spec()
+    x, y = _data()
+    model = rnnspec.build(spec, "torch", seed=0)
+    for every, receiver in ((0, print), (2, None)):
+        with pytest.raises(RnnspecError, match="checkpoint_every must be a positive number of batches"):
+            rnnspec.fit(model, x, y, epochs=1, checkpoint_every=every, on_checkpoint=receiver)
+
+
+def test_a_run_killed_within_an_epoch_resumes_from_its_last_batches(tmp_path: Path, monkeypatch, capsys):
+    from .test_run_folders import _interrupt_in_epoch
+
+    backend_or_skip("torch")
+    assert _train(tmp_path / "once", 2) == 0
+    run = tmp_path / "run"
+    _interrupt_in_epoch(monkeypatch, 2, after=3)  # Ctrl-C after batch 3 of epoch 2: checkpoint after batch 2
+    assert _train(run, 2, "--checkpoint-every", "2") == 130
+    monkeypatch.undo()
+    assert load_checkpoint(run / "checkpoint.npz").position == "epoch 1 and 2 batches"
+    capsys.readouterr()
+    assert _train(run, 2, "--resume") == 0
+    assert "resuming after epoch 1 and 2 batches" in capsys.readouterr().out
+    for name in ("history.json", "run.json"):
+        assert (run / name).read_bytes() == (tmp_path / "once" / name).read_bytes(), name
+
+
+def test_a_run_killed_in_its_first_epoch_keeps_its_checkpoint(tmp_path: Path, monkeypatch, capsys):
+    from .test_run_folders import _interrupt_in_epoch
+
+    backend_or_skip("torch")
+    run = tmp_path / "run"
+    _interrupt_in_epoch(monkeypatch, 1, after=3)
+    assert _train(run, 1, "--checkpoint-every", "2") == 130
+    monkeypatch.undo()
+    out = capsys.readouterr().out
+    assert "nothing written: no epoch finished" in out and "--resume" in out and not run.exists()
+    assert load_checkpoint(tmp_path / ".run.checkpoint.npz").position == "epoch 0 and 2 batches"
+    assert _train(run, 1, "--resume") == 0 and (run / "history.json").is_file()

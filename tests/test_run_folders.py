@@ -51,23 +51,23 @@ def _hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith("."))
 
 
-def _interrupt_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
-    """Ctrl-C in the middle of epoch ``epoch`` (1-based): after its first optimizer step."""
+def _interrupt_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int, after: int = 1) -> None:
+    """Ctrl-C in the middle of epoch ``epoch`` (1-based): after its optimizer step ``after``."""
     from rnnspec_backends import torch_train
 
     original = torch_train.TorchTrainer.train_epoch
     calls = {"n": 0}
 
-    def train_epoch(self, x, y, batch_size, progress=None):
+    def train_epoch(self, x, y, batch_size, progress=None, **within):
         calls["n"] += 1
 
         def step(done: int, total: int) -> None:
-            if calls["n"] == epoch:
+            if calls["n"] == epoch and done >= after:
                 raise KeyboardInterrupt
             if progress is not None:
                 progress(done, total)
 
-        return original(self, x, y, batch_size, step)
+        return original(self, x, y, batch_size, step, **within)
 
     monkeypatch.setattr(torch_train.TorchTrainer, "train_epoch", train_epoch)
 

@@ -1,15 +1,18 @@
-"""Checkpoints: the state of a training run at the end of an epoch, enough to continue it exactly.
+"""Checkpoints: the state of a training run at the end of an epoch (or after some batches of one), enough to
+continue it exactly.
 
 A checkpoint holds the canonical weights, the trainer's state (the optimizer's step count and slots,
 the dropout generators' states: see each backend's ``Trainer.state``), the history so far, and a
 fingerprint of what the run trains: the spec (without ``epochs``), the training settings, a hash of
 the data, the seed and the backend. ``fit(..., resume=checkpoint)`` refuses a checkpoint whose
 fingerprint differs, naming what differs. The data order needs no saving: each epoch's permutation
-comes from the seed, so resuming replays the permutations of the epochs already done.
+comes from the seed, so resuming replays the permutations of the epochs already done. A checkpoint
+within an epoch also holds the epoch's running sums and batch losses (``epoch_carry``): the rest of
+the epoch is then trained on the rest of its batches and reports the epoch's figures.
 
 On disk it is one ``.npz`` (``np.savez``, written atomically; read with ``allow_pickle=False``):
-``meta`` (UTF-8 JSON: format, epochs done, history, fingerprint), ``weights/NAME`` and
-``trainer/KEY`` arrays.
+``meta`` (UTF-8 JSON: format, epochs and steps done, history, fingerprint), ``weights/NAME``,
+``trainer/KEY`` and ``carry/KEY`` arrays.
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ class Checkpoint:
     weights: dict[str, np.ndarray]
     trainer_state: dict[str, np.ndarray]
     fingerprint: dict[str, Any]
+    epoch_carry: dict[str, np.ndarray] | None = None
+    """Within an epoch (``fit(checkpoint_every=K)``): the next epoch's batches done (``steps``), their losses and
+    the epoch's running sums; None at an epoch's end."""
+
+    @property
+    def steps_done(self) -> int:
+        """Batches of epoch ``epochs_done + 1`` done (0 at an epoch's end)."""
+        return 0 if self.epoch_carry is None else int(self.epoch_carry["steps"])
+
+    @property
+    def position(self) -> str:
+        """Where the run stands, in words: ``epoch 2`` or ``epoch 2 and 40 batches``."""
+        steps = self.steps_done
+        return f"epoch {self.epochs_done}" + (f" and {steps} batch{'es' if steps != 1 else ''}" if steps else "")
 
     def differences(self, now: dict[str, Any]) -> list[str]:
         """What differs between the run that wrote this checkpoint and ``now`` (empty when they match)."""
@@ -51,8 +68,11 @@ def _data_hash(arrays: list[Any]) -> str:
     """A hash of the values (rows read from a file are hashed chunk by chunk, as they are read)."""
     digest = hashlib.sha256()
     for arr in arrays:
-        chunks = arr.chunks() if hasattr(arr, "chunks") else [np.asarray(arr)]
         digest.update(f"{np.dtype(arr.dtype).str}{tuple(arr.shape)}".encode())
+        if hasattr(arr, "content_key"):  # rows made from a file: the file's hash and how they are made
+            digest.update(arr.content_key().encode())
+            continue
+        chunks = arr.chunks() if hasattr(arr, "chunks") else [np.asarray(arr)]
         for chunk in chunks:
             digest.update(np.ascontiguousarray(chunk).tobytes())
     return digest.hexdigest()[:16]
@@ -102,12 +122,14 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
     meta = {
         "format": CHECKPOINT_FORMAT,
         "epochs_done": checkpoint.epochs_done,
+        "steps_done": checkpoint.steps_done,
         "history": checkpoint.history,
         "fingerprint": checkpoint.fingerprint,
     }
     arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(meta, allow_nan=False).encode(), np.uint8)}
     arrays.update({f"weights/{k}": np.asarray(v) for k, v in checkpoint.weights.items()})
     arrays.update({f"trainer/{k}": np.asarray(v) for k, v in checkpoint.trainer_state.items()})
+    arrays.update({f"carry/{k}": np.asarray(v) for k, v in (checkpoint.epoch_carry or {}).items()})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_bytes_atomic(path, buffer.getvalue())
@@ -136,6 +158,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             weights={k[len("weights/") :]: v for k, v in arrays.items() if k.startswith("weights/")},
             trainer_state={k[len("trainer/") :]: v for k, v in arrays.items() if k.startswith("trainer/")},
             fingerprint=dict(meta["fingerprint"]),
+            epoch_carry={k[len("carry/") :]: v for k, v in arrays.items() if k.startswith("carry/")} or None,
         )
     except RnnspecError:
         raise

@@ -25,6 +25,7 @@ from rnnspec.lang.spec import ModelSpec, TrainingSpec
 from rnnspec.runtime.checkpoint import Checkpoint, fingerprint
 from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_weights, spec_of
 from rnnspec.runtime.weights import check_seed
+from rnnspec.util import is_int_at_least
 
 __all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]
 
@@ -33,11 +34,21 @@ class Trainer(Protocol):
     """What a backend's ``trainer(model, training)`` returns."""
 
     def train_epoch(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: Callable[[int, int], None] | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        carry: dict[str, np.ndarray] | None = None,
+        every: int = 0,
+        on_steps: Callable[[dict[str, np.ndarray]], None] | None = None,
     ) -> dict[str, Any]:
         """Train on ``x, y`` in the given order, one optimizer step per batch (``progress(done, total)`` after each).
 
-        Returns ``{"batch_loss": [...], "loss": float, "accuracy": float (if tracked)}``.
+        Returns ``{"batch_loss": [...], "loss": float, "accuracy": float (if tracked)}``. ``on_steps(carry)``
+        is called after every ``every``-th batch of the epoch but the last, with the epoch's state so far;
+        given that ``carry`` back and the rest of the epoch's batches, the trainer finishes the epoch.
         """
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -132,6 +143,7 @@ def fit(
     device: str | None = None,
     resume: Checkpoint | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    checkpoint_every: int | None = None,
 ) -> dict[str, Any]:
     """Train a built model with its spec's ``training`` section; arguments override it.
 
@@ -149,7 +161,8 @@ def fit(
     completed epoch; ``resume=checkpoint`` continues that run from it — weights, optimizer state,
     dropout generators, data order, history — so that training 2 epochs and resuming to 4 equals
     training 4 (bit for bit on torch). A checkpoint of other data, spec, settings, seed or backend is
-    refused, naming what differs.
+    refused, naming what differs. ``checkpoint_every=K`` also checkpoints after every K-th batch of an
+    epoch (not its last); resuming from one trains the rest of that epoch, as if never stopped.
 
     >>> import rnnspec
     >>> model = rnnspec.build("specs/imdb_lstm.yaml", "torch", seed=0)
@@ -160,6 +173,10 @@ def fit(
         spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
     )
     check_seed(seed)
+    if checkpoint_every is not None and (not is_int_at_least(checkpoint_every, 1) or on_checkpoint is None):
+        raise RnnspecError(
+            f"checkpoint_every must be a positive number of batches, with on_checkpoint; received {checkpoint_every!r}"
+        )
     if seed is None and resume is not None:  # the resumed run's seed
         seed = int(resume.fingerprint.get("seed", 0))
     seeds_dropout = seed is not None
@@ -192,8 +209,9 @@ def fit(
     rng = np.random.default_rng(seed)
     history: dict[str, Any] = {"loss": [], "batch_loss": [], "seed": seed}
     run_id = fingerprint(spec, training, data, seed, impl.name) if resume or on_checkpoint else {}
-    first = 0
+    first, carry = 0, None
     if resume is not None:
+        carry = resume.epoch_carry
         history, first = _resume(model, trainer, resume, run_id, training, seed)
         for _ in range(first):  # the data order of the epochs done: each epoch's permutation comes from the seed
             if training.shuffle:
@@ -205,7 +223,18 @@ def fit(
         for epoch in range(first, training.epochs):
             order = rng.permutation(len(x_arr)) if training.shuffle else np.arange(len(x_arr))
             progress = None if on_batch_end is None else (lambda b, n, e=epoch: on_batch_end(e, b, n))
-            result = trainer.train_epoch(_ordered(x_arr, order), y_arr[order], training.batch_size, progress)
+            within: dict[str, Any] = {}
+            if carry is not None:  # resumed within this epoch: the rest of its batches
+                order = order[int(carry["steps"]) * training.batch_size :]
+                within["carry"], carry = carry, None
+            if checkpoint_every is not None and on_checkpoint is not None:
+
+                def on_steps(state: dict[str, np.ndarray], done: int = epoch) -> None:
+                    weights, trainer_state = get_weights(model), trainer.state()  # type: ignore[attr-defined]
+                    on_checkpoint(Checkpoint(done, _copied(history, seed), weights, trainer_state, run_id, state))
+
+                within.update(every=checkpoint_every, on_steps=on_steps)
+            result = trainer.train_epoch(_ordered(x_arr, order), y_arr[order], training.batch_size, progress, **within)
             logs = {k: float(v) for k, v in result.items() if k != "batch_loss"}
             if x_val is not None:
                 val = trainer.evaluate(x_val, y_val, training.batch_size)
@@ -222,7 +251,7 @@ def fit(
             snapshot = get_weights(model)
             if on_checkpoint is not None:
                 state = trainer.state()  # type: ignore[attr-defined]
-                on_checkpoint(Checkpoint(epoch + 1, {**history, "seed": seed}, snapshot, state, run_id))
+                on_checkpoint(Checkpoint(epoch + 1, _copied(history, seed), snapshot, state, run_id))
             if on_epoch_end is not None:
                 on_epoch_end(epoch, logs)
     except KeyboardInterrupt:
@@ -233,6 +262,11 @@ def fit(
     finally:  # moved after the Keras-named series (a NaN stop's history carries it too)
         history["seed"] = history.pop("seed")
     return history
+
+
+def _copied(history: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The history as it is now (its lists copied: training goes on appending to them)."""
+    return {**{k: list(v) if isinstance(v, list) else v for k, v in history.items()}, "seed": seed}
 
 
 class _Ordered:
