@@ -431,6 +431,12 @@ class KerasBackend:
         except RuntimeError:  # TensorFlow already running in this process: it keeps its threads
             pass
 
+    def live(self, obj: Any) -> Any:
+        """A driver of a user's own Keras model for :mod:`rnnspec.testing` (None for anything else)."""
+        from .keras_live import live
+
+        return live(obj)
+
     def build(self, spec: ModelSpec) -> Model:
         """A built ``keras.Sequential`` named after the spec, layers named as rnnspec names them."""
         model = keras.Sequential([_input_layer(spec), *_layers(spec)], name=spec.name)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,10 @@ def _merge(mode: str, a: Array, b: Array) -> Array:
     return (a + b) / 2.0
 
 
+_VARIANT: ContextVar[str | None] = ContextVar("rnnspec_numpy_variant", default=None)
+"""A porting mistake to compute on purpose (:mod:`rnnspec.testing`): ``backward_wrong_end``."""
+
+
 def _recurrent(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
     """Any recurrent cell, one direction or Keras ``Bidirectional``; the mask passes on only with sequences."""
 
@@ -243,6 +248,8 @@ def _recurrent(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[A
         last, seq = _run_direction(
             layer, DirectionWeights.of(leaves), h, mask, go_backwards=go_backwards, zero_output_for_mask=zero_output
         )
+        if tag == "backward/" and _VARIANT.get() == "backward_wrong_end" and not layer.return_sequences:
+            return seq[:, 0]  # the backward direction after its first step (x_T), as output[:, -1] holds it
         return seq if layer.return_sequences else last
 
     if not layer.bidirectional:
@@ -352,6 +359,15 @@ class NumpyBackend:
 
     def set_weights(self, model: NumpyModel, weights: dict[str, Array]) -> None:
         model.weights = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}
+
+    def forward_with(self, spec: ModelSpec, weights: dict[str, Array], x: Array, variant: str | None = None) -> Array:
+        """Outputs in float64 for ``weights`` (as given, not rounded to float32), computed with the porting
+        mistake ``variant`` when one is named (:mod:`rnnspec.testing.mistakes`)."""
+        token = _VARIANT.set(variant)
+        try:
+            return forward(spec, weights, x)
+        finally:
+            _VARIANT.reset(token)
 
     def get_weights(self, model: NumpyModel) -> dict[str, Array]:
         return {k: v.copy() for k, v in model.weights.items()}

@@ -636,6 +636,12 @@ class TorchBackend:
     def build(self, spec: ModelSpec) -> RnnspecModule:
         return RnnspecModule(spec)
 
+    def live(self, obj: Any) -> Any:
+        """A driver of a user's own ``torch.nn.Module`` for :mod:`rnnspec.testing` (None for anything else)."""
+        from .torch_live import live
+
+        return live(obj)
+
     def set_weights(self, model: RnnspecModule, weights: dict[str, np.ndarray]) -> None:
         with torch.no_grad():
             for name, value in weights.items():

@@ -726,16 +726,38 @@ def check(
         Optional[Path],  # noqa: UP045
         typer.Option("--plot", help="Write the keras and torch loss curves, overlaid, to this PNG."),
     ] = None,
+    models: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--model",
+            metavar="A",
+            help="Compare two implementations instead (give it twice): a .keras/.h5 model, a PyTorch state dict "
+            "(.pt/.pth/.safetensors), or a backend name (keras, torch, numpy). Outputs on the hard inputs, the "
+            "gradient of every weight, and the porting mistake that explains a difference.",
+        ),
+    ] = None,
+    html_out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--html", metavar="FILE", help="Also write the report as one self-contained HTML page."),
+    ] = None,
+    junit_out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--junit", metavar="FILE", help="Also write the report as JUnit XML (one test case per row)."),
+    ] = None,
 ) -> None:
     """Conformance report: counts, forward differences and training parity across keras, torch and numpy.
 
-    Exit 1 if any row fails its tolerance.
+    With --model A --model B: are A and B the same model (outputs, gradients; the porting mistake that
+    explains a difference)? Exit 1 if any row fails its tolerance.
     """
     from rnnspec.lang.loader import load_spec
     from rnnspec.runtime.check import plot_curves, run_check
 
     if optimizer is not None and optimizer not in ("sgd", "adam", "rmsprop"):
         raise _fail(f"error: --optimizer must be sgd, adam or rmsprop, not {optimizer!r}", 2)
+    if models:
+        _check_models(load_spec(spec), models, seed, as_json, (html_out, junit_out))
+        return
     model_spec = load_spec(spec)
     for name in ("torch", "keras"):
         _load_backend(name)
@@ -745,10 +767,49 @@ def check(
         report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer)
     if plot is not None and report.curves:
         plot_curves(report, str(plot))
+    from rnnspec.testing.pages import from_check_report
+
+    _write_pages(from_check_report(report), (html_out, junit_out))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
     else:
         _print_report(report, plot)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None]) -> None:
+    """``--html`` and ``--junit``: the report written atomically (after it is computed: a failed check still
+    writes them)."""
+    from rnnspec.testing.pages import html_page, junit_xml
+    from rnnspec.util import write_text_atomic
+
+    for target, render in zip(targets, (html_page, junit_xml), strict=True):
+        if target is None:
+            continue
+        if target.is_dir():
+            raise _fail(f"error: {target} is a folder; give a file name for the report", 2)
+        write_text_atomic(target, render(verdict))
+        typer.echo(f"wrote {target}", err=True)
+
+
+def _check_models(
+    model_spec: Any, models: list[str], seed: int, as_json: bool, pages: tuple[Path | None, Path | None]
+) -> None:
+    """``check SPEC --model A --model B``: rnnspec.testing's comparison, printed; exit 1 unless equivalent."""
+    if len(models) != 2:
+        raise _fail(f"error: --model is given twice (the two models to compare), not {len(models)} time(s)", 2)
+    from rnnspec.testing import compare
+    from rnnspec.util import quiet_stderr
+
+    for name in ("torch", "keras"):
+        _load_backend(name)
+    with quiet_stderr():
+        report = compare(models[0], models[1], model_spec, seed=seed)
+    from rnnspec.testing.pages import from_equivalence
+
+    _write_pages(from_equivalence(report), pages)
+    typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False) if as_json else report.text())
     if not report.passed:
         raise typer.Exit(1)
 

@@ -1,0 +1,83 @@
+"""A user's own Keras model, as :mod:`rnnspec.testing` drives it: its layers' weights in and out, its outputs,
+and one backward pass (``tf.GradientTape``) of a loss computed as Keras computes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .keras_runtime import keras, tf
+from .live_losses import elementwise_loss
+
+Items = list[tuple[str, np.ndarray]]
+
+
+class _TfOps:
+    clip = staticmethod(tf.clip_by_value)
+    log = staticmethod(tf.math.log)
+    abs = staticmethod(tf.abs)
+    where = staticmethod(tf.where)
+
+    @staticmethod
+    def take_last(p: Any, y: Any) -> Any:
+        return tf.gather(p, tf.cast(y, tf.int32), axis=-1, batch_dims=len(y.shape))
+
+    @staticmethod
+    def sum_last(v: Any) -> Any:
+        return tf.reduce_sum(v, axis=-1, keepdims=True)
+
+    @staticmethod
+    def mean_last(v: Any) -> Any:
+        return tf.reduce_mean(v, axis=-1)
+
+
+class KerasLive:
+    """Drive ``model``: ``tensors``/``assign`` its layers' weights (key ``LAYER_INDEX/WEIGHT_INDEX``),
+    ``forward`` in inference mode, ``gradients``."""
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def _weights(self) -> list[tuple[str, Any]]:
+        return [(f"{i}/{j}", w) for i, layer in enumerate(self.model.layers) for j, w in enumerate(layer.weights)]
+
+    def tensors(self) -> Items:
+        return [(k, np.asarray(w.numpy()).copy()) for k, w in self._weights()]
+
+    def assign(self, items: Items) -> None:
+        values = dict(items)
+        for key, variable in self._weights():
+            variable.assign(np.asarray(values[key]).astype(variable.dtype))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(np.asarray(x), training=False), dtype=np.float64)
+
+    def gradients(self, x: np.ndarray, y: np.ndarray, loss: str, weight: np.ndarray | None) -> tuple[float, Items]:
+        weights = self._weights()
+        with tf.GradientTape() as tape:
+            out = self.model(np.asarray(x), training=False)
+            target = tf.constant(np.asarray(y))
+            if loss == "sparse_categorical_crossentropy":
+                target = tf.cast(target, tf.int32)
+            else:
+                target = tf.cast(target, out.dtype)
+                if len(target.shape) == len(out.shape) - 1:
+                    target = target[..., None]
+            per = elementwise_loss(loss, out, target, _TfOps)
+            if weight is not None:
+                w = tf.constant(weight, dtype=per.dtype)
+                value = tf.reduce_sum(per * w) / tf.maximum(tf.reduce_sum(w), 1.0)
+            else:
+                value = tf.reduce_mean(per)
+        grads = tape.gradient(value, [w.value if hasattr(w, "value") else w for _, w in weights])
+        items = []
+        for (key, variable), grad in zip(weights, grads, strict=True):
+            dense = np.zeros(tuple(variable.shape)) if grad is None else np.asarray(tf.convert_to_tensor(grad))
+            items.append((key, dense.astype(np.float64)))
+        return float(value), items
+
+
+def live(obj: Any) -> KerasLive | None:
+    """The driver of ``obj`` when it is a Keras model, else None."""
+    return KerasLive(obj) if isinstance(obj, keras.Model) else None

@@ -1,0 +1,107 @@
+"""A user's own ``torch.nn.Module``, as :mod:`rnnspec.testing` drives it: its tensors in and out, its outputs,
+and one backward pass of a loss computed as Keras computes it (on the outputs, masked steps left out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .live_losses import elementwise_loss
+
+Items = list[tuple[str, np.ndarray]]
+
+
+class _TorchOps:
+    clip = staticmethod(torch.clamp)
+    log = staticmethod(torch.log)
+    abs = staticmethod(torch.abs)
+    where = staticmethod(torch.where)
+
+    @staticmethod
+    def take_last(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return p.gather(-1, y.long().unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def sum_last(v: torch.Tensor) -> torch.Tensor:
+        return v.sum(-1, keepdim=True)
+
+    @staticmethod
+    def mean_last(v: torch.Tensor) -> torch.Tensor:
+        return v.mean(-1)
+
+
+class TorchLive:
+    """Drive ``module``: ``tensors``/``assign`` its state dict, ``forward`` in eval mode, ``gradients``."""
+
+    def __init__(self, module: Any):
+        self.module = module
+
+    def _device(self) -> torch.device:
+        first = next(iter(self.module.parameters()), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    def tensors(self) -> Items:
+        return [(k, v.detach().cpu().numpy().copy()) for k, v in self.module.state_dict().items()]
+
+    def assign(self, items: Items) -> None:
+        state = self.module.state_dict()
+        new = {k: torch.as_tensor(np.asarray(v), dtype=state[k].dtype, device=state[k].device) for k, v in items}
+        self.module.load_state_dict(new, strict=True)
+
+    def _input(self, x: np.ndarray) -> torch.Tensor:
+        arr = np.asarray(x)
+        dtype = torch.long if np.issubdtype(arr.dtype, np.integer) else torch.float32
+        return torch.as_tensor(arr, dtype=dtype, device=self._device())
+
+    def _outputs(self, x: np.ndarray) -> torch.Tensor:
+        out = self.module(self._input(x))
+        if isinstance(out, (tuple, list)):  # (outputs, state) as nn.LSTM returns: the outputs
+            out = out[0]
+        return out
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        was = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                return self._outputs(x).detach().cpu().double().numpy()
+        finally:
+            self.module.train(was)
+
+    def gradients(self, x: np.ndarray, y: np.ndarray, loss: str, weight: np.ndarray | None) -> tuple[float, Items]:
+        """The loss (Keras's formula, masked steps weighted 0) and its gradient for every tensor of the state dict
+        (zeros for buffers), in eval mode (dropout off)."""
+        was = self.module.training
+        self.module.eval()
+        try:
+            params = dict(self.module.named_parameters())
+            for p in params.values():
+                p.grad = None
+            out = self._outputs(x)
+            target = torch.as_tensor(np.asarray(y), device=out.device)
+            target = target.long() if loss == "sparse_categorical_crossentropy" else target.to(out.dtype)
+            if loss != "sparse_categorical_crossentropy" and target.dim() == out.dim() - 1:
+                target = target.unsqueeze(-1)
+            per = elementwise_loss(loss, out, target, _TorchOps)
+            if weight is not None:
+                w = torch.as_tensor(weight, dtype=per.dtype, device=per.device)
+                value = (per * w).sum() / w.sum().clamp_min(1.0)
+            else:
+                value = per.mean()
+            value.backward()
+            items = []
+            for key, tensor in self.module.state_dict().items():
+                grad = params[key].grad if key in params and params[key].grad is not None else None
+                items.append(
+                    (key, np.zeros(tuple(tensor.shape)) if grad is None else grad.detach().cpu().double().numpy())
+                )
+            return float(value.detach()), items
+        finally:
+            self.module.train(was)
+
+
+def live(obj: Any) -> TorchLive | None:
+    """The driver of ``obj`` when it is a ``torch.nn.Module``, else None."""
+    return TorchLive(obj) if isinstance(obj, torch.nn.Module) else None

@@ -1,0 +1,392 @@
+"""Are two implementations the same model? One set of weights into both, the hard inputs through both, one
+backward pass through both; and when they differ, which porting mistake explains it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.testing.mistakes import Mistake, mistakes_for, reference
+from rnnspec.testing.sides import Side, describe, framework_of, keras_model_spec, make_side, spec_in
+
+__all__ = ["Report", "Row", "assert_equivalent", "compare"]
+
+OUTPUT_ATOL = 1e-5
+"""Outputs: float32 models computing the same thing agree to about 1e-6; 1e-5 leaves room for the order of sums."""
+GRADIENT_RTOL = 1e-5
+"""Gradients (and the loss), relative to the largest element of that gradient: float32's 1e-5; hand-written
+Keras and PyTorch models computing the same thing measured at most 2.1e-6 (tests/test_equivalence.py)."""
+MISTAKE_ATOL = 1e-4
+"""A mistaken reference (float64) explains a model when their outputs agree this closely."""
+
+PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully padded", "length 1")
+
+
+@dataclass
+class Row:
+    """One comparison: what was compared, the worst difference, the tolerance, and where the worst element is."""
+
+    what: str
+    diff: float
+    tolerance: float
+    where: str = ""
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.diff)) and self.diff <= self.tolerance
+
+    def line(self) -> str:
+        verdict = "ok" if self.passed else "DIFFERENT"
+        where = f" at {self.where}" if self.where and not self.passed else ""
+        note = f"; {self.note}" if self.note else ""
+        return f"  {self.what:<34} {self.diff:9.2e} (tolerance {self.tolerance:.0e}) {verdict}{where}{note}"
+
+
+@dataclass
+class Report:
+    """Everything :func:`compare` found: the two sides, the rows, and the mistake that explains a difference."""
+
+    first: str
+    second: str
+    spec: str
+    rows: list[Row] = field(default_factory=list)
+    cause: str | None = None
+    """The most likely cause, in a sentence (None when the models agree, or nothing explains it)."""
+    mistake: str | None = None
+    """The name of the porting mistake found (``gru_gate_order``, ``mask_dropped``...)."""
+    error: str | None = None
+    """Why the comparison could not be run (weights that do not fit one of the models...)."""
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(row.passed for row in self.rows)
+
+    def text(self) -> str:
+        head = "the two models are equivalent" if self.passed else "the two models are NOT equivalent"
+        lines = [f"rnnspec.testing: {head} (spec {self.spec!r})", f"  first:  {self.first}", f"  second: {self.second}"]
+        if self.error:
+            lines.append(f"  could not compare: {self.error}")
+        lines += [row.line() for row in self.rows]
+        if self.cause:
+            lines.append(f"  most likely cause: {self.cause}")
+        elif not self.passed and not self.error:
+            lines.append("  most likely cause: none of the known porting mistakes explains the difference")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data (infinite differences as null)."""
+        return {
+            "passed": self.passed,
+            "spec": self.spec,
+            "first": self.first,
+            "second": self.second,
+            "rows": [
+                {
+                    "what": r.what,
+                    "diff": r.diff if np.isfinite(r.diff) else None,
+                    "tolerance": r.tolerance,
+                    "passed": r.passed,
+                    "where": r.where,
+                    "note": r.note,
+                }
+                for r in self.rows
+            ],
+            "mistake": self.mistake,
+            "cause": self.cause,
+            "error": self.error,
+        }
+
+
+def _probe(spec: ModelSpec, seed: int, inputs: Any) -> tuple[np.ndarray, list[str]]:
+    from rnnspec.interop.proof import hard_inputs
+
+    if inputs is not None:
+        x = np.asarray(inputs)
+        return x, [f"row {i}" for i in range(len(x))]
+    x = hard_inputs(spec, seed=seed)
+    padded = spec.input.vocab_size is not None or spec.input.mask_value is not None
+    names = [*PATTERNS, "full", "full", "full"] if padded else ["full"] * len(x)
+    return x, [f"row {i} ({names[i]})" for i in range(len(x))]
+
+
+def _weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
+    """Initial weights, every one moved by noise: biases are no longer zero and no matrix keeps the symmetry an
+    initializer may give it (a 2 x 2 orthogonal matrix can be its own transpose), so each mistake shows."""
+    from rnnspec.runtime.weights import initial_weights
+
+    rng = np.random.default_rng(seed + 1)
+    out = initial_weights(spec_in(spec, "torch"), seed)
+    for name, value in out.items():
+        scale = 0.3 if name.endswith("bias") else 0.2 * max(float(np.std(value)), 0.05)
+        out[name] = (value + rng.normal(0.0, scale, size=value.shape)).astype(np.float32)
+    return out
+
+
+def _in_torch_convention(side: Side, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Canonical weights of ``side`` in the torch convention (a single Keras bias becomes bias_ih, bias_hh zero)."""
+    from rnnspec.runtime.weights import weight_shapes
+
+    if side.spec.convention == "torch":
+        return dict(weights)
+    out = dict(weights)
+    for name, shape in weight_shapes(spec_in(side.spec, "torch")).items():
+        if name not in out:
+            out[name] = np.zeros(shape, dtype=np.float32)
+    return out
+
+
+def _shared_weights(sides: list[Side], spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
+    """The weights both sides run with (torch convention): a model file's own, else drawn from ``seed``."""
+    holder = next((side for side in sides if side.own_weights), None)
+    if holder is None:
+        return _weights(spec, seed)
+    return _in_torch_convention(holder, holder.read())
+
+
+def _weight_rows(sides: list[Side]) -> list[Row]:
+    """Two model files: their weights compared, in one convention (Keras's: a torch model's two biases summed)."""
+    from rnnspec.runtime.weights import to_keras_convention
+
+    values = []
+    for side in sides:
+        w = side.read()
+        values.append(to_keras_convention(side.spec, w)[1] if side.spec.convention == "torch" else w)
+    rows = []
+    for name, first in values[0].items():
+        second = values[1].get(name)
+        if second is None or np.shape(first) != np.shape(second):
+            continue
+        diff, where = _worst(np.asarray(first, np.float64), np.asarray(second, np.float64))
+        rows.append(Row(f"weights {name}", diff, OUTPUT_ATOL, where))
+    return rows
+
+
+def _for_side(side: Side, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from rnnspec.runtime.weights import to_keras_convention
+
+    if side.spec.convention == "keras":
+        return to_keras_convention(spec_in(side.spec, "torch"), weights)[1]
+    return weights
+
+
+def _loss_of(spec: ModelSpec) -> str:
+    if spec.training is not None:
+        return spec.training.loss.name
+    if spec.output_activation == "softmax":
+        return "sparse_categorical_crossentropy"
+    if spec.output_activation == "sigmoid":
+        return "binary_crossentropy"
+    return "mse"
+
+
+def _targets(spec: ModelSpec, x: np.ndarray, loss: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 2)
+    lead = x.shape[:2] if spec.output_per_step else x.shape[:1]
+    units = spec.output_units
+    if loss == "sparse_categorical_crossentropy":
+        return rng.integers(0, units, size=lead)
+    if loss == "categorical_crossentropy":
+        return np.eye(units)[rng.integers(0, units, size=lead)]
+    if loss == "binary_crossentropy":
+        return rng.integers(0, 2, size=(*lead, units)).astype(np.float64)
+    return rng.normal(size=(*lead, units))
+
+
+def _step_weights(spec: ModelSpec, x: np.ndarray) -> np.ndarray | None:
+    """Keras's loss mask for per-step outputs of a masked model: 1 on real steps, 0 on padding."""
+    if not spec.output_masked:
+        return None
+    if spec.input.vocab_size is not None:
+        return (x != 0).astype(np.float64)
+    return np.any(x != spec.input.mask_value, axis=-1).astype(np.float64)
+
+
+def _worst(a: np.ndarray, b: np.ndarray, rows: list[str] | None = None) -> tuple[float, str]:
+    diff = np.abs(a - b)
+    if not diff.size:
+        return 0.0, ""
+    at = np.unravel_index(int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape)
+    where = rows[at[0]] if rows is not None else f"element {tuple(int(i) for i in at)}"
+    rest = tuple(int(i) for i in at[1:])
+    if rows is not None and rest:
+        where += f", index {rest}"
+    return float(np.max(np.where(np.isnan(diff), np.inf, diff))), where + f" ({a[at]:.6g} vs {b[at]:.6g})"
+
+
+def _differing_rows(a: np.ndarray, b: np.ndarray, names: list[str]) -> str:
+    per_row = np.abs(a - b).reshape(len(a), -1).max(axis=1)
+    bad = [names[i] for i in np.flatnonzero(~(per_row <= OUTPUT_ATOL))]
+    good = [names[i] for i in np.flatnonzero(per_row <= OUTPUT_ATOL)]
+    if not bad or not good:
+        return ""
+    return f"differs on {', '.join(bad)}; agrees on {', '.join(good)}"
+
+
+def _explain(spec: ModelSpec, weights: dict, x: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[str, str] | None:
+    """The mistake that turns the reference into the model that departs from it: ``(name, sentence)``."""
+    torch_spec = spec_in(spec, "torch")
+    truth = reference(torch_spec, weights, x)
+    for position, out in outputs.items():
+        if out.shape == truth.shape and float(np.max(np.abs(out - truth))) <= MISTAKE_ATOL:
+            continue  # this one is right
+        for mistake in mistakes_for(torch_spec):
+            guess = _try(torch_spec, weights, x, mistake)
+            if (
+                guess is None
+                or guess.shape != out.shape
+                or float(np.max(np.abs(guess - truth), initial=0)) <= MISTAKE_ATOL
+            ):
+                continue  # the mistake would not show on these inputs
+            if float(np.max(np.abs(guess - out))) <= MISTAKE_ATOL:
+                return mistake.name, f"the {position} model behaves as if {mistake.text}"
+    return None
+
+
+def _explain_weights(sides: list[Side]) -> tuple[str, str] | None:
+    """Two model files whose weights differ only in PyTorch's second bias, where the Keras model has one bias:
+    the conversion left bias_hh at its initial values."""
+    first, second = (_in_torch_convention(side, side.read()) for side in sides)
+    differing = [n for n in first if n in second and not np.allclose(first[n], second[n], rtol=0, atol=OUTPUT_ATOL)]
+    keras_side = next((k for k, side in enumerate(sides) if side.spec.convention == "keras"), None)
+    if keras_side is None or not differing or not all(n.endswith("recurrent_bias") for n in differing):
+        return None
+    other = ("first", "second")[1 - keras_side]
+    names = ", ".join(differing)
+    return "recurrent_bias_kept", (
+        f"the {other} model's second bias (PyTorch's bias_hh: {names}) is not zero, while the Keras model has one "
+        "bias per layer: the conversion copied Keras's bias into bias_ih and left bias_hh as it was initialised. "
+        "fix: set bias_hh to zero (or split Keras's bias between the two)"
+    )
+
+
+def _try(spec: ModelSpec, weights: dict, x: np.ndarray, mistake: Mistake) -> np.ndarray | None:
+    try:
+        return reference(spec, weights, x, mistake)
+    except (RnnspecError, ValueError, KeyError):
+        return None
+
+
+def compare(
+    a: Any,
+    b: Any,
+    spec: Any = None,
+    *,
+    inputs: Any = None,
+    grads: bool = True,
+    atol: float = OUTPUT_ATOL,
+    rtol: float = GRADIENT_RTOL,
+    weight_map: dict[str, str] | None = None,
+    seed: int = 0,
+) -> Report:
+    """Compare two implementations of one model (see :func:`assert_equivalent`); the :class:`Report`."""
+    from rnnspec.runtime.models import _as_spec
+
+    given = _as_spec(spec) if spec is not None and not isinstance(spec, ModelSpec) else spec
+    if given is None:
+        keras_side = next((m for m in (a, b) if framework_of(m) == "keras"), None)
+        if keras_side is None:
+            raise RnnspecError("neither model is a Keras model, whose layers give the spec: pass spec=")
+        given = keras_model_spec(keras_side)
+    report = Report(describe(a), describe(b), given.name)
+    try:
+        sides = [make_side(a, given, "first"), make_side(b, given, "second", weight_map)]
+        weights = _shared_weights(sides, given, seed)
+        for side in sides:
+            if not side.own_weights:
+                side.load(_for_side(side, weights))
+    except RnnspecError as exc:
+        report.error = f"one set of weights does not fit both models: {exc}"
+        return report
+    if all(side.own_weights for side in sides):
+        report.rows += _weight_rows(sides)
+    x, names = _probe(given, seed, inputs)
+    outs = [side.forward(x) for side in sides]
+    if outs[0].shape != outs[1].shape:
+        report.rows.append(Row("outputs", float("inf"), atol, note=f"shapes {outs[0].shape} and {outs[1].shape}"))
+        report.cause = _shape_cause(given, outs[0].shape, outs[1].shape)
+        return report
+    diff, where = _worst(outs[0], outs[1], names)
+    report.rows.append(Row("outputs (hard inputs)", diff, atol, where, _differing_rows(outs[0], outs[1], names)))
+    if grads and all(side.gradients is not None for side in sides):
+        loss = _loss_of(given)
+        y = _targets(given, x, loss, seed)
+        weight = _step_weights(given, x)
+        results = [side.gradients(x, y, loss, weight) for side in sides]  # type: ignore[misc]
+        values = [r[0] for r in results]
+        report.rows.append(Row(f"loss ({loss})", abs(values[0] - values[1]) / max(abs(values[0]), 1e-12), rtol))
+        report.rows += _gradient_rows(results[0][1], results[1][1], rtol)
+    if not report.passed:
+        found = _explain_weights(sides) if all(side.own_weights for side in sides) else None
+        found = found or _explain(given, weights, x, {"first": outs[0], "second": outs[1]})
+        if found is not None:
+            report.mistake, report.cause = found
+        elif all(row.passed for row in report.rows if row.what.startswith("outputs")):
+            report.cause = (
+                "the outputs agree but the gradients do not: a part of one model is cut from the backward pass "
+                "(.detach(), torch.no_grad(), a frozen or non-trainable weight), or its loss differs"
+            )
+    return report
+
+
+def _gradient_rows(first: dict[str, np.ndarray], second: dict[str, np.ndarray], rtol: float) -> list[Row]:
+    rows = []
+    for name, ga in first.items():
+        partner = name if name in second else name.replace("/bias", "/recurrent_bias")
+        gb = second.get(partner)
+        if gb is None or np.shape(ga) != np.shape(gb):
+            continue
+        scale = max(float(np.max(np.abs(ga), initial=0.0)), float(np.max(np.abs(gb), initial=0.0)), 1e-12)
+        diff, where = _worst(np.asarray(ga, dtype=np.float64), np.asarray(gb, dtype=np.float64))
+        rows.append(Row(f"gradient {name}", diff / scale, rtol, where))
+    return rows
+
+
+def _shape_cause(spec: ModelSpec, first: tuple[int, ...], second: tuple[int, ...]) -> str:
+    if len(first) != len(second):
+        per_step = "first" if len(first) > len(second) else "second"
+        return (
+            f"the {per_step} model returns one output per step and the other one per sequence: return_sequences "
+            "differs on the last recurrent layer (or one side takes output[:, -1] and the other does not)"
+        )
+    return f"the outputs have other sizes ({first} and {second}): units, or a bidirectional merge, differ"
+
+
+def assert_equivalent(
+    a: Any,
+    b: Any,
+    spec: Any = None,
+    *,
+    inputs: Any = None,
+    grads: bool = True,
+    atol: float = OUTPUT_ATOL,
+    rtol: float = GRADIENT_RTOL,
+    weight_map: dict[str, str] | None = None,
+    seed: int = 0,
+) -> Report:
+    """Assert that ``a`` and ``b`` are the same model; raise ``AssertionError`` with a readable diff otherwise.
+
+    ``a`` and ``b``: a Keras model, a ``torch.nn.Module`` of your own class (its state dict mapped to
+    canonical weights by the import rules: ``nn.Embedding``, ``nn.LSTM``/``nn.GRU``/``nn.RNN``,
+    ``nn.Linear``, in order; ``weight_map`` renames unusual keys to such names), a model built by rnnspec,
+    or a backend name (``keras``, ``torch``, ``numpy``). ``spec`` (a spec, its file or dict) describes them;
+    without it, it is read from the Keras model among them.
+
+    One set of weights (the spec's initial weights with every bias drawn at random, from ``seed``) is copied
+    into both. Then: the outputs on the hard inputs (pre- and post-padded rows, padding in the middle, a
+    fully padded row, length 1; or ``inputs``) within ``atol``; and with ``grads``, the loss (the spec's, else
+    the head's natural one) and its gradient for every canonical weight, relative to that gradient's largest
+    element, within ``rtol``. When they differ, the known porting mistakes are tried: the message names the
+    one that explains the difference. Returns the :class:`Report` when they agree.
+    """
+    report = compare(a, b, spec, inputs=inputs, grads=grads, atol=atol, rtol=rtol, weight_map=weight_map, seed=seed)
+    if not report.passed:
+        raise AssertionError(report.text())
+    return report

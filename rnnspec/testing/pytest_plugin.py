@@ -1,0 +1,124 @@
+"""rnnspec's pytest plugin (entry point ``pytest11``): equivalence tests collected from spec files, and fixtures.
+
+    pytest --rnnspec-specs specs/                      # one test per spec and pair of backends
+    pytest --rnnspec-specs specs/ --rnnspec-pairs keras:torch,torch:numpy
+
+Each collected test builds the spec on both backends of a pair and runs
+:func:`rnnspec.testing.assert_equivalent` on them; a failure prints its report (the worst element, the
+rows that differ, the porting mistake that explains it). For a suite's own models, the fixture
+``rnnspec_equivalent`` is :func:`~rnnspec.testing.assert_equivalent`::
+
+    def test_my_port(rnnspec_equivalent):
+        rnnspec_equivalent(my_keras_model, MyTorchModule(), "spec.yaml")
+
+Nothing here imports a framework until a test runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+BACKENDS = ("keras", "torch", "numpy")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rnnspec", "rnnspec equivalence tests")
+    group.addoption(
+        "--rnnspec-specs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="collect one equivalence test per spec file in DIR (or a spec file) and pair of backends",
+    )
+    group.addoption(
+        "--rnnspec-pairs",
+        default="keras:torch",
+        metavar="A:B,...",
+        help="the backend pairs to compare (keras, torch, numpy) [default: keras:torch]",
+    )
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        a, _, b = item.partition(":")
+        if a not in BACKENDS or b not in BACKENDS or a == b:
+            raise pytest.UsageError(f"--rnnspec-pairs: {item!r} is not two different backends of {', '.join(BACKENDS)}")
+        pairs.append((a, b))
+    return pairs
+
+
+def _spec_files(place: str) -> Iterator[Path]:
+    path = Path(place)
+    if path.is_file():
+        yield path
+    elif path.is_dir():
+        yield from sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+    else:
+        raise pytest.UsageError(f"--rnnspec-specs: {place} is neither a spec file nor a folder")
+
+
+class SpecEquivalence(pytest.Item):
+    """One spec, two backends: the builds agree in outputs and gradients."""
+
+    def __init__(self, *, path: Path, pair: tuple[str, str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.spec_path, self.pair = path, pair
+
+    def runtest(self) -> None:
+        from rnnspec import load_spec
+        from rnnspec.testing import assert_equivalent
+
+        a, b = self.pair
+        assert_equivalent(a, b, load_spec(self.spec_path), grads="numpy" not in self.pair)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from rnnspec.lang.errors import RnnspecError
+
+        if isinstance(excinfo.value, (AssertionError, RnnspecError)):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.spec_path, None, f"{self.spec_path.name}: {self.pair[0]} ≡ {self.pair[1]}"
+
+
+class SpecFolder(pytest.Collector):
+    """The spec files named by ``--rnnspec-specs``."""
+
+    def __init__(self, *, places: list[str], pairs: list[tuple[str, str]], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.places, self.pairs = places, pairs
+
+    def collect(self) -> list[pytest.Item]:
+        items: list[pytest.Item] = []
+        for place in self.places:
+            for path in _spec_files(place):
+                for a, b in self.pairs:
+                    items.append(
+                        SpecEquivalence.from_parent(self, name=f"{path.name}[{a}-{b}]", path=path, pair=(a, b))
+                    )
+        return items
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    places = config.getoption("rnnspec_specs")
+    if not places:
+        return
+    folder = SpecFolder.from_parent(
+        session, name="rnnspec-specs", places=places, pairs=_pairs(config.getoption("rnnspec_pairs"))
+    )
+    items.extend(folder.collect())
+
+
+@pytest.fixture
+def rnnspec_equivalent() -> Any:
+    """:func:`rnnspec.testing.assert_equivalent`, for a suite's own models."""
+    from rnnspec.testing import assert_equivalent
+
+    return assert_equivalent

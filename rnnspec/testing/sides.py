@@ -1,0 +1,233 @@
+"""The two things being compared, each seen the same way: canonical weights in, outputs and canonical
+gradients out.
+
+A side is a user's own Keras model or ``torch.nn.Module`` (its tensors mapped to canonical names by
+the import rules), a model built by rnnspec, or a backend name (``keras``, ``torch``, ``numpy``: the
+spec built there). Frameworks are reached through the backends' drivers (``live``), so this module
+imports none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import ModelSpec
+from rnnspec.testing.params import Items, ParameterMap
+
+__all__ = ["Side", "framework_of", "make_side", "spec_in"]
+
+
+def framework_of(obj: Any) -> str | None:
+    """``keras`` or ``torch`` when ``obj`` is a model of that framework (read from its classes' modules, so
+    neither framework is imported to find out), else None."""
+    roots = {cls.__module__.split(".")[0] for cls in type(obj).__mro__}
+    if roots & {"keras", "tf_keras"}:
+        return "keras"
+    if "torch" in roots:
+        return "torch"
+    return None
+
+
+def spec_in(spec: ModelSpec, convention: str) -> ModelSpec:
+    """``spec`` in the ``keras`` or ``torch`` weight convention."""
+    if spec.convention == convention:
+        return spec
+    from rnnspec.lang.loader import spec_from_dict
+
+    return spec_from_dict({**spec.to_dict(), "convention": convention})
+
+
+@dataclass
+class Side:
+    """One of the two models: what it is called, its spec in its own weight convention, and how to drive it."""
+
+    label: str
+    spec: ModelSpec
+    forward: Callable[[np.ndarray], np.ndarray]
+    load: Callable[[dict[str, np.ndarray]], None]
+    read: Callable[[], dict[str, np.ndarray]]
+    gradients: Callable[[np.ndarray, np.ndarray, str, np.ndarray | None], tuple[float, dict[str, np.ndarray]]] | None
+    own_weights: bool = False
+    """A model file: it is compared with the weights it holds (not given the other side's)."""
+
+
+def _driver(obj: Any, framework: str) -> Any:
+    from rnnspec.runtime.registry import get_backend
+
+    backend = get_backend(framework)
+    live = getattr(backend, "live", None)
+    driver = live(obj) if callable(live) else None
+    if driver is None:
+        raise RnnspecError(f"the {framework} backend cannot drive a {type(obj).__name__}")
+    return driver
+
+
+def _keras_layers(obj: Any, arrays: dict[int, list[np.ndarray]] | None = None) -> Any:
+    """The Keras file view of a live model (its layers' classes, configs and weights) for the importer."""
+    from pathlib import Path
+
+    from rnnspec.interop.keras_files import KerasFile, KerasLayer
+
+    layers = []
+    for i, layer in enumerate(obj.layers):
+        values = arrays[i] if arrays is not None else [np.asarray(w.numpy()) for w in layer.weights]
+        layers.append(KerasLayer(type(layer).__name__, layer.get_config(), list(values)))
+    shape = [None, *list(obj.inputs[0].shape[1:])] if getattr(obj, "inputs", None) else None
+    return KerasFile(Path(str(obj.name)), "live", "3", "Sequential", str(obj.name), layers, build_input_shape=shape)
+
+
+def keras_model_spec(obj: Any) -> ModelSpec:
+    """The spec of a live Keras model, read by the importer (what ``rnnspec import`` reads from its file)."""
+    from rnnspec.interop.keras_import import keras_to_spec
+    from rnnspec.lang.loader import spec_from_dict
+
+    data, _ = keras_to_spec(_keras_layers(obj))
+    return spec_from_dict(data)
+
+
+def _keras_canonical(obj: Any, spec: ModelSpec, label: str) -> Callable[[Items], dict[str, np.ndarray]]:
+    from rnnspec.interop import rename_weights
+    from rnnspec.interop.keras_import import keras_to_spec
+    from rnnspec.lang.loader import spec_from_dict
+
+    def to_canonical(items: Items) -> dict[str, np.ndarray]:
+        arrays: dict[int, list[np.ndarray]] = {i: [] for i in range(len(obj.layers))}
+        for key, value in items:
+            arrays[int(key.split("/")[0])].append(np.asarray(value))
+        data, weights = keras_to_spec(_keras_layers(obj, arrays))
+        return rename_weights(spec_from_dict(data), weights, spec, label)
+
+    return to_canonical
+
+
+def _torch_canonical(spec: ModelSpec, label: str) -> Callable[[Items], dict[str, np.ndarray]]:
+    from rnnspec.interop.torch_import import state_dict_to_weights
+
+    return lambda items: state_dict_to_weights(items, spec, label)[1]
+
+
+def _built_canonical(model: Any, driver: Any) -> Callable[[Items], dict[str, np.ndarray]]:
+    """For a model built by rnnspec: put the tensors in, read the canonical weights out (the backend's own map)."""
+    from rnnspec.runtime.models import get_weights
+
+    def to_canonical(items: Items) -> dict[str, np.ndarray]:
+        saved = driver.tensors()
+        driver.assign(items)
+        try:
+            return get_weights(model)
+        finally:  # the model keeps its own values (items may be gradients)
+            driver.assign(saved)
+
+    return to_canonical
+
+
+def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[Items], dict]) -> Side:
+    tensors = driver.tensors()
+    params = ParameterMap([k for k, _ in tensors], [np.shape(v) for _, v in tensors], to_canonical)
+    driver.assign(tensors)  # the probing above may have written into the model: put its own values back
+
+    def load(weights: dict[str, np.ndarray]) -> None:
+        driver.assign(params.tensors(weights, driver.tensors()))
+
+    def gradients(x: np.ndarray, y: np.ndarray, loss: str, weight: np.ndarray | None) -> tuple[float, dict]:
+        value, grads = driver.gradients(x, y, loss, weight)
+        return value, params.canonical(grads)
+
+    return Side(label, spec, driver.forward, load, lambda: params.canonical(driver.tensors()), gradients)
+
+
+def is_model_file(obj: Any) -> bool:
+    """Whether ``obj`` names a model file (a path, not a backend name)."""
+    from pathlib import Path
+
+    return isinstance(obj, (str, Path)) and str(obj) not in ("keras", "torch", "numpy")
+
+
+def describe(obj: Any) -> str:
+    """What ``obj`` is, in words (for reports)."""
+    if is_model_file(obj):
+        return f"the model file {obj} (as rnnspec imports it)"
+    if isinstance(obj, str):
+        return f"rnnspec's {obj} build of the spec"
+    framework = framework_of(obj)
+    from rnnspec.runtime.models import MODEL_SPEC_ATTR
+
+    if isinstance(getattr(obj, MODEL_SPEC_ATTR, None), ModelSpec):
+        return f"the rnnspec-built {type(obj).__name__}"
+    if framework == "keras":
+        return f"the Keras model {getattr(obj, 'name', '')!r}"
+    if framework == "torch":
+        return f"the torch module {type(obj).__name__}"
+    return type(obj).__name__
+
+
+def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[str, str] | None = None) -> Side:
+    """The side for ``obj`` (``position``: ``first`` or ``second``, for messages); ``spec`` describes it."""
+    from rnnspec.runtime.models import build, spec_of
+
+    if is_model_file(obj):
+        return _file_side(obj, spec, position)
+    if isinstance(obj, str) and obj in ("keras", "torch", "numpy"):
+        if spec is None:
+            raise RnnspecError(f"the {position} model is the backend name {obj!r}: pass the spec it should build")
+        model = build(spec_in(spec, "torch" if obj == "torch" else spec.convention), obj, seed=0)
+        return _built(model, f"rnnspec's {obj} build of {spec.name!r}")
+    try:
+        spec_of(obj)
+        return _built(obj, f"the rnnspec-built {type(obj).__name__}")
+    except RnnspecError:
+        pass
+    framework = framework_of(obj)
+    if framework is None:
+        raise RnnspecError(
+            f"the {position} model is a {type(obj).__name__}: expected a Keras model, a torch.nn.Module, a model "
+            "built by rnnspec, or a backend name (keras, torch, numpy)"
+        )
+    driver = _driver(obj, framework)
+    if framework == "keras":
+        own = spec_in(spec, "keras") if spec is not None else keras_model_spec(obj)
+        label = f"the Keras model {getattr(obj, 'name', '')!r}"
+        return _mapped(label, own, driver, _keras_canonical(obj, own, label))
+    if spec is None:
+        raise RnnspecError(f"the {position} model is a torch module, which holds no architecture: pass spec=")
+    own = spec_in(spec, "torch")
+    label = f"the torch module {type(obj).__name__}"
+    to_canonical = _torch_canonical(own, label)
+    if weight_map:
+        plain = to_canonical
+        to_canonical = lambda items: plain([(weight_map.get(k, k), v) for k, v in items])  # noqa: E731
+    return _mapped(label, own, driver, to_canonical)
+
+
+def _file_side(path: Any, spec: ModelSpec | None, position: str) -> Side:
+    """A .keras/.h5 model or a PyTorch state dict, read by the importer and built by rnnspec with its weights
+    (the file's architecture is checked against ``spec``)."""
+    from rnnspec.interop import import_model
+    from rnnspec.runtime.models import build
+
+    found, weights = import_model(path, spec)
+    backend = "torch" if found.convention == "torch" else "keras"
+    side = _built(build(found, backend, weights=weights), describe(path))
+    side.own_weights = True
+    return side
+
+
+def _built(model: Any, label: str) -> Side:
+    from rnnspec.runtime.models import _backend_of, get_weights, predict, set_weights, spec_of
+
+    spec = spec_of(model)
+    name = _backend_of(model).name
+    if name in ("keras", "torch"):
+        driver = _driver(model, name)
+        side = _mapped(label, spec, driver, _built_canonical(model, driver))
+        side.forward = lambda x: np.asarray(predict(model, x), dtype=np.float64)
+        return side
+    return Side(
+        label, spec, lambda x: np.asarray(predict(model, x), dtype=np.float64),
+        lambda w: set_weights(model, w), lambda: get_weights(model), None,
+    )  # fmt: skip

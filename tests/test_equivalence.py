@@ -1,0 +1,206 @@
+"""rnnspec.testing.assert_equivalent on models written by hand, as users write them: a Keras model and a PyTorch
+module of the same architecture are proven equivalent by one call, and each porting mistake planted in a
+correct module is found and named (a mutation test of the checker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .parity import backend_or_skip
+
+backend_or_skip("torch")
+backend_or_skip("keras")
+
+import keras  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import rnnspec  # noqa: E402
+from rnnspec.testing import assert_equivalent, compare  # noqa: E402
+
+VOCAB, EMBED, UNITS, FEATURES, T = 40, 6, 5, 5, 9
+
+
+# -- the Keras models (as a tutorial writes them) -------------------------------------------------------------
+
+
+def keras_sentiment() -> keras.Model:
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(VOCAB, EMBED, mask_zero=True),
+        keras.layers.LSTM(UNITS),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])  # fmt: skip
+
+
+def keras_gru() -> keras.Model:
+    return keras.Sequential([
+        keras.Input((T, FEATURES)),
+        keras.layers.GRU(UNITS),
+        keras.layers.Dense(3, activation="softmax"),
+    ])  # fmt: skip
+
+
+def keras_rnn() -> keras.Model:
+    return keras.Sequential([keras.Input((T, FEATURES)), keras.layers.SimpleRNN(UNITS), keras.layers.Dense(2)])
+
+
+def keras_bilstm() -> keras.Model:
+    return keras.Sequential([
+        keras.Input((T, FEATURES)),
+        keras.layers.Bidirectional(keras.layers.LSTM(4)),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])  # fmt: skip
+
+
+# -- the PyTorch modules (correct, with a switch for each mistake) --------------------------------------------
+
+
+class Sentiment(nn.Module):
+    """Embedding + LSTM + Linear; Keras's mask: a padded step keeps the state (a step loop over nn.LSTM)."""
+
+    def __init__(self, mistake: str | None = None):
+        super().__init__()
+        self.mistake = mistake
+        self.embedding = nn.Embedding(VOCAB, EMBED)
+        self.lstm = nn.LSTM(EMBED, UNITS, batch_first=True)
+        self.fc = nn.Linear(UNITS, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(x)
+        if self.mistake == "mask_dropped":
+            last = self.lstm(e)[0][:, -1]
+        else:
+            h = c = e.new_zeros(1, len(x), UNITS)
+            for t in range(x.shape[1]):
+                _, (h2, c2) = self.lstm(e[:, t : t + 1], (h, c))
+                keep = (x[:, t] != 0)[None, :, None]
+                h, c = torch.where(keep, h2, h), torch.where(keep, c2, c)
+            last = h[0]
+        logits = self.fc(last)
+        return logits if self.mistake == "activation_missing" else torch.sigmoid(logits)
+
+
+class HandGRU(nn.Module):
+    """A GRU written out by hand (PyTorch's equations), its parameters kept in an nn.GRU."""
+
+    def __init__(self, mistake: str | None = None):
+        super().__init__()
+        self.mistake = mistake
+        self.gru = nn.GRU(FEATURES, UNITS, batch_first=True)
+        self.fc = nn.Linear(UNITS, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.gru
+        h = x.new_zeros(len(x), UNITS)
+        for t in range(x.shape[1]):
+            xi = x[:, t] @ g.weight_ih_l0.T + g.bias_ih_l0
+            hh = h @ g.weight_hh_l0.T + g.bias_hh_l0
+            (x_r, x_z, x_n), (h_r, h_z, h_n) = xi.chunk(3, -1), hh.chunk(3, -1)
+            if self.mistake == "gru_gate_order":  # Keras's z, r order read from PyTorch's weights
+                (x_z, x_r), (h_z, h_r) = (x_r, x_z), (h_r, h_z)
+            r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+            if self.mistake == "reset_before":
+                n = torch.tanh(x_n + (r * h) @ g.weight_hh_l0[2 * UNITS :].T + g.bias_hh_l0[2 * UNITS :])
+            else:
+                n = torch.tanh(x_n + r * h_n)
+            h = (1 - z) * n + z * h
+        return torch.softmax(self.fc(h), -1)
+
+
+class HandRNN(nn.Module):
+    """A SimpleRNN written out by hand, its parameters kept in an nn.RNN."""
+
+    def __init__(self, mistake: str | None = None):
+        super().__init__()
+        self.mistake = mistake
+        self.rnn = nn.RNN(FEATURES, UNITS, batch_first=True)
+        self.fc = nn.Linear(UNITS, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.rnn
+        w_hh = r.weight_hh_l0 if self.mistake == "transposed" else r.weight_hh_l0.T
+        b_hh = 0 if self.mistake == "recurrent_bias_dropped" else r.bias_hh_l0
+        h = x.new_zeros(len(x), UNITS)
+        for t in range(x.shape[1]):
+            h = torch.tanh(x[:, t] @ r.weight_ih_l0.T + r.bias_ih_l0 + h @ w_hh + b_hh)
+        return self.fc(h)
+
+
+class BiLSTM(nn.Module):
+    def __init__(self, mistake: str | None = None):
+        super().__init__()
+        self.mistake = mistake
+        self.lstm = nn.LSTM(FEATURES, 4, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.lstm(x)[0]
+        # right: the forward direction's last step, the backward direction's first (where it ends)
+        right = torch.cat([out[:, -1, :4], out[:, 0, 4:]], -1)
+        last = out[:, -1] if self.mistake == "backward_wrong_end" else right
+        return torch.sigmoid(self.fc(last))
+
+
+CASES = {
+    "sentiment": (keras_sentiment, Sentiment, ["mask_dropped", "activation_missing"]),
+    "gru": (keras_gru, HandGRU, ["gru_gate_order", "reset_before"]),
+    "rnn": (keras_rnn, HandRNN, ["transposed", "recurrent_bias_dropped"]),
+    "bilstm": (keras_bilstm, BiLSTM, ["backward_wrong_end"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_hand_written_keras_model_and_torch_module_are_proven_equivalent(case: str):
+    make_keras, make_torch, _ = CASES[case]
+    report = assert_equivalent(make_keras(), make_torch())  # the spec is read from the Keras model
+    assert report.passed and report.mistake is None
+    names = [row.what for row in report.rows]
+    assert names[0] == "outputs (hard inputs)" and any(n.startswith("gradient ") for n in names)
+    assert all(row.passed for row in report.rows)
+
+
+@pytest.mark.parametrize(
+    ("case", "mistake"), [(case, mistake) for case, (_, _, mistakes) in CASES.items() for mistake in mistakes]
+)
+def test_each_planted_porting_mistake_is_found_and_named(case: str, mistake: str):
+    make_keras, make_torch, _ = CASES[case]
+    with pytest.raises(AssertionError) as info:
+        assert_equivalent(make_keras(), make_torch(mistake))
+    message = str(info.value)
+    assert "NOT equivalent" in message and "the second model behaves as if" in message, message
+    report = compare(make_keras(), make_torch(mistake))
+    assert report.mistake is not None and report.mistake.split(":")[0].startswith(mistake.split("_")[0]), report.text()
+
+
+def test_the_message_says_where_and_which_rows(capsys):
+    report = compare(keras_sentiment(), Sentiment("mask_dropped"))
+    text = report.text()
+    assert "outputs (hard inputs)" in text and "DIFFERENT at row" in text
+    assert "differs on row 0 (pre-padded)" in text and "agrees on" in text  # full rows run the same steps
+    assert "pack_padded_sequence" in text  # the fix
+
+
+def test_a_backend_build_and_a_user_module_compare_on_the_spec():
+    spec = rnnspec.loads_spec(
+        "rnnspec: 1\nname: rnn\ninput: {features: 5}\nrecurrent: [{cell: simple_rnn, units: 5}]\nhead: {units: 2}\n"
+    )
+    assert assert_equivalent("torch", HandRNN(), spec).passed
+    assert assert_equivalent("numpy", HandRNN(), spec, grads=False).passed
+    report = compare("keras", HandRNN("transposed"), spec)
+    assert not report.passed and report.mistake is not None and report.mistake.startswith("transposed")
+
+
+def test_weights_that_do_not_fit_are_a_clear_failure():
+    class Wrong(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(FEATURES, UNITS + 1, batch_first=True)
+            self.fc = nn.Linear(UNITS + 1, 2)
+
+        def forward(self, x):
+            return self.fc(self.lstm(x)[0][:, -1])
+
+    report = compare(keras_rnn(), Wrong())
+    assert not report.passed and "does not fit" in (report.error or "")
+    assert "could not compare" in report.text()
