@@ -18,6 +18,11 @@ class _TfOps:
     log = staticmethod(tf.math.log)
     abs = staticmethod(tf.abs)
     where = staticmethod(tf.where)
+    softplus = staticmethod(tf.math.softplus)
+
+    @staticmethod
+    def log_softmax(v: Any) -> Any:
+        return tf.nn.log_softmax(v, axis=-1)
 
     @staticmethod
     def take_last(p: Any, y: Any) -> Any:
@@ -53,12 +58,12 @@ class KerasLive:
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(np.asarray(x), training=False), dtype=np.float64)
 
-    def gradients(self, x: np.ndarray, y: np.ndarray, loss: str, weight: np.ndarray | None) -> tuple[float, Items]:
+    def gradients(self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None) -> tuple[float, Items]:
         weights = self._weights()
         with tf.GradientTape() as tape:
             out = self.model(np.asarray(x), training=False)
             target = tf.constant(np.asarray(y))
-            if loss == "sparse_categorical_crossentropy":
+            if loss["name"] == "sparse_categorical_crossentropy":
                 target = tf.cast(target, tf.int32)
             else:
                 target = tf.cast(target, out.dtype)

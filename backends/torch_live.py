@@ -18,6 +18,11 @@ class _TorchOps:
     log = staticmethod(torch.log)
     abs = staticmethod(torch.abs)
     where = staticmethod(torch.where)
+    softplus = staticmethod(torch.nn.functional.softplus)
+
+    @staticmethod
+    def log_softmax(v: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(v, -1)
 
     @staticmethod
     def take_last(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -70,19 +75,22 @@ class TorchLive:
         finally:
             self.module.train(was)
 
-    def gradients(self, x: np.ndarray, y: np.ndarray, loss: str, weight: np.ndarray | None) -> tuple[float, Items]:
+    def gradients(self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None) -> tuple[float, Items]:
         """The loss (Keras's formula, masked steps weighted 0) and its gradient for every tensor of the state dict
-        (zeros for buffers), in eval mode (dropout off)."""
+        (zeros for buffers), in eval mode (dropout off). The parameters' ``.grad`` are left as they were."""
         was = self.module.training
         self.module.eval()
+        params = dict(self.module.named_parameters())
+        kept = {k: p.grad for k, p in params.items()}
         try:
-            params = dict(self.module.named_parameters())
             for p in params.values():
                 p.grad = None
-            out = self._outputs(x)
+            with torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward refuses eval mode
+                out = self._outputs(x)
+            sparse = loss["name"] == "sparse_categorical_crossentropy"
             target = torch.as_tensor(np.asarray(y), device=out.device)
-            target = target.long() if loss == "sparse_categorical_crossentropy" else target.to(out.dtype)
-            if loss != "sparse_categorical_crossentropy" and target.dim() == out.dim() - 1:
+            target = target.long() if sparse else target.to(out.dtype)
+            if not sparse and target.dim() == out.dim() - 1:
                 target = target.unsqueeze(-1)
             per = elementwise_loss(loss, out, target, _TorchOps)
             if weight is not None:
@@ -99,6 +107,8 @@ class TorchLive:
                 )
             return float(value.detach()), items
         finally:
+            for k, p in params.items():
+                p.grad = kept[k]
             self.module.train(was)
 
 

@@ -756,6 +756,8 @@ def check(
     if optimizer is not None and optimizer not in ("sgd", "adam", "rmsprop"):
         raise _fail(f"error: --optimizer must be sgd, adam or rmsprop, not {optimizer!r}", 2)
     if models:
+        if optimizer is not None or plot is not None:
+            raise _fail("error: --optimizer and --plot belong to the training-parity check; not with --model", 2)
         _check_models(load_spec(spec), models, seed, as_json, (html_out, junit_out))
         return
     model_spec = load_spec(spec)
@@ -793,6 +795,21 @@ def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None]) -> None
         typer.echo(f"wrote {target}", err=True)
 
 
+def _frameworks_of(models: list[str]) -> set[str]:
+    """The backends two ``--model`` values need: a backend name itself, torch for a state dict, keras for a
+    Keras file (read without Keras, but built by the keras backend)."""
+    needed = set()
+    for model in models:
+        lower = model.lower()
+        if model in ("keras", "torch", "numpy"):
+            needed.add(model)
+        elif lower.endswith((".keras", ".h5", ".hdf5")):
+            needed.add("keras")
+        else:
+            needed.add("torch")
+    return needed
+
+
 def _check_models(
     model_spec: Any, models: list[str], seed: int, as_json: bool, pages: tuple[Path | None, Path | None]
 ) -> None:
@@ -802,7 +819,7 @@ def _check_models(
     from rnnspec.testing import compare
     from rnnspec.util import quiet_stderr
 
-    for name in ("torch", "keras"):
+    for name in _frameworks_of(models):  # a missing framework is one clear line, before any work
         _load_backend(name)
     with quiet_stderr():
         report = compare(models[0], models[1], model_spec, seed=seed)

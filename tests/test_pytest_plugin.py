@@ -38,7 +38,7 @@ def test_one_test_per_spec_and_pair_is_collected_and_run(tmp_path: Path):
     assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
 
 
-def test_a_failure_prints_the_report_and_a_bad_spec_its_error(tmp_path: Path):
+def test_a_bad_spec_fails_with_its_error_and_bad_pairs_are_refused(tmp_path: Path):
     backend_or_skip("torch")
     (tmp_path / "broken.yaml").write_text("rnnspec: 1\nname: broken\ninput: {features: 3}\nrecurrent: []\n")
     run = _pytest(tmp_path, "-q", "--rnnspec-specs", "broken.yaml", "--rnnspec-pairs", "torch:numpy")

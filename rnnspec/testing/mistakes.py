@@ -79,17 +79,20 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
     """The mistakes that could be made in porting ``spec`` (torch convention), most common first."""
     out: list[Mistake] = []
     gru = [(n, layer, tags) for n, layer, tags in _cells(spec) if isinstance(layer, GRUSpec)]
-    if gru:
-        prefixes = [t for _, _, tags in gru for t in tags]
-        u = gru[0][1].units
+    groups = [gru] + ([[one] for one in gru] if len(gru) > 1 else [])  # every GRU, then each one alone
+    for group in groups if gru else []:
 
-        def swapped(w: Weights, prefixes: list[str] = prefixes, u: int = u) -> Weights:
-            return _map_leaves(w, prefixes, ("kernel", "recurrent_kernel", "bias", "recurrent_bias"), _swap_zr(u))
+        def swapped(w: Weights, group: list = group) -> Weights:
+            leaves = ("kernel", "recurrent_kernel", "bias", "recurrent_bias")
+            for _, layer, tags in group:  # each layer's blocks are its own width
+                w = _map_leaves(w, tags, leaves, _swap_zr(layer.units))
+            return w
 
+        which = "the GRU gates were" if group is gru else f"the gates of the GRU {group[0][0]!r} were"
         out.append(Mistake(
             "gru_gate_order",
-            "the GRU gates were ordered r, z, n (PyTorch's order) where Keras's z, r, h is expected. fix: swap the "
-            "first two gate blocks (rows of weight_ih/weight_hh and the biases) when copying between the two",
+            f"{which} ordered r, z, n (PyTorch's order) where Keras's z, r, h is expected. fix: swap the first "
+            "two gate blocks (rows of weight_ih/weight_hh and the biases) when copying between the two",
             swapped,
         ))  # fmt: skip
     if spec.masked:

@@ -51,9 +51,12 @@ class Side:
     forward: Callable[[np.ndarray], np.ndarray]
     load: Callable[[dict[str, np.ndarray]], None]
     read: Callable[[], dict[str, np.ndarray]]
-    gradients: Callable[[np.ndarray, np.ndarray, str, np.ndarray | None], tuple[float, dict[str, np.ndarray]]] | None
+    gradients: Callable[[np.ndarray, np.ndarray, Any, np.ndarray | None], tuple[float, dict[str, np.ndarray]]] | None
     own_weights: bool = False
     """A model file: it is compared with the weights it holds (not given the other side's)."""
+    snapshot: Callable[[], Any] = lambda: None
+    """The model's own values now, for :attr:`restore` to put back (a user's model is left as it was found)."""
+    restore: Callable[[Any], None] = lambda _state: None
 
 
 def _driver(obj: Any, framework: str) -> Any:
@@ -138,7 +141,10 @@ def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[It
         value, grads = driver.gradients(x, y, loss, weight)
         return value, params.canonical(grads)
 
-    return Side(label, spec, driver.forward, load, lambda: params.canonical(driver.tensors()), gradients)
+    return Side(
+        label, spec, driver.forward, load, lambda: params.canonical(driver.tensors()), gradients,
+        snapshot=driver.tensors, restore=driver.assign,
+    )  # fmt: skip
 
 
 def is_model_file(obj: Any) -> bool:
@@ -171,7 +177,7 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
     from rnnspec.runtime.models import build, spec_of
 
     if is_model_file(obj):
-        return _file_side(obj, spec, position)
+        return _file_side(obj, spec)
     if isinstance(obj, str) and obj in ("keras", "torch", "numpy"):
         if spec is None:
             raise RnnspecError(f"the {position} model is the backend name {obj!r}: pass the spec it should build")
@@ -200,16 +206,23 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
     to_canonical = _torch_canonical(own, label)
     if weight_map:
         plain = to_canonical
+        unknown = sorted(set(weight_map) - {k for k, _ in driver.tensors()})
+        if unknown:
+            raise RnnspecError(f"weight_map names keys the module does not have: {', '.join(unknown)}")
         to_canonical = lambda items: plain([(weight_map.get(k, k), v) for k, v in items])  # noqa: E731
     return _mapped(label, own, driver, to_canonical)
 
 
-def _file_side(path: Any, spec: ModelSpec | None, position: str) -> Side:
+def _file_side(path: Any, spec: ModelSpec | None) -> Side:
     """A .keras/.h5 model or a PyTorch state dict, read by the importer and built by rnnspec with its weights
-    (the file's architecture is checked against ``spec``)."""
-    from rnnspec.interop import import_model
+    (the file's architecture is checked against ``spec``, in the file's own weight convention)."""
+    from pathlib import Path
+
+    from rnnspec.interop import _kind, import_model
     from rnnspec.runtime.models import build
 
+    if spec is not None and _kind(Path(path)) == "keras":
+        spec = spec_in(spec, "keras")
     found, weights = import_model(path, spec)
     backend = "torch" if found.convention == "torch" else "keras"
     side = _built(build(found, backend, weights=weights), describe(path))
@@ -230,4 +243,5 @@ def _built(model: Any, label: str) -> Side:
     return Side(
         label, spec, lambda x: np.asarray(predict(model, x), dtype=np.float64),
         lambda w: set_weights(model, w), lambda: get_weights(model), None,
+        snapshot=lambda: get_weights(model), restore=lambda w: set_weights(model, w),
     )  # fmt: skip
