@@ -43,6 +43,9 @@ class KerasLive:
 
     def __init__(self, model: Any):
         self.model = model
+        self.occurrence_squares: Items = []
+        """After :meth:`gradients`: for each weight TensorFlow differentiates by occurrence (an embedding), the sum
+        over its occurrences of each row's squared gradient, as Keras's Adam and RMSprop add them up."""
 
     def _weights(self) -> list[tuple[str, Any]]:
         return [(f"{i}/{j}", w) for i, layer in enumerate(self.model.layers) for j, w in enumerate(layer.weights)]
@@ -76,10 +79,13 @@ class KerasLive:
             else:
                 value = tf.reduce_mean(per)
         grads = tape.gradient(value, [w.value if hasattr(w, "value") else w for _, w in weights])
-        items = []
+        items, self.occurrence_squares = [], []
         for (key, variable), grad in zip(weights, grads, strict=True):
             dense = np.zeros(tuple(variable.shape)) if grad is None else np.asarray(tf.convert_to_tensor(grad))
             items.append((key, dense.astype(np.float64)))
+            if isinstance(grad, tf.IndexedSlices):
+                squares = tf.math.unsorted_segment_sum(tf.square(grad.values), grad.indices, variable.shape[0])
+                self.occurrence_squares.append((key, np.asarray(squares, dtype=np.float64)))
         return float(value), items
 
 

@@ -758,7 +758,7 @@ def check(
     if models:
         if optimizer is not None or plot is not None:
             raise _fail("error: --optimizer and --plot belong to the training-parity check; not with --model", 2)
-        _check_models(load_spec(spec), models, seed, as_json, (html_out, junit_out))
+        _check_models(load_spec(spec), models, seed, steps, as_json, (html_out, junit_out))
         return
     model_spec = load_spec(spec)
     for name in ("torch", "keras"):
@@ -811,7 +811,7 @@ def _frameworks_of(models: list[str]) -> set[str]:
 
 
 def _check_models(
-    model_spec: Any, models: list[str], seed: int, as_json: bool, pages: tuple[Path | None, Path | None]
+    model_spec: Any, models: list[str], seed: int, steps: int, as_json: bool, pages: tuple[Path | None, Path | None]
 ) -> None:
     """``check SPEC --model A --model B``: rnnspec.testing's comparison, printed; exit 1 unless equivalent."""
     if len(models) != 2:
@@ -822,7 +822,7 @@ def _check_models(
     for name in _frameworks_of(models):  # a missing framework is one clear line, before any work
         _load_backend(name)
     with quiet_stderr():
-        report = compare(models[0], models[1], model_spec, seed=seed)
+        report = compare(models[0], models[1], model_spec, seed=seed, steps=steps)
     from rnnspec.testing.pages import from_equivalence
 
     _write_pages(from_equivalence(report), pages)

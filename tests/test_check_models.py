@@ -123,3 +123,31 @@ def test_a_conversion_that_left_bias_hh_at_its_initial_values_is_named(files, ca
     torch.save(state, folder / "rnn.pt")
     assert main(["check", str(folder / "rnn.yaml"), "--model", str(folder / "rnn.keras"), "--model",
                  str(folder / "rnn.pt")]) == 0  # fmt: skip
+
+
+def test_training_parity_of_two_files_rnnspec_can_train(files, capsys):
+    """A .keras GRU and its PyTorch state dict trained 5 steps on the same batches: the same loss curve."""
+    args = _check(files, str(files["keras"]), str(files["right"]), extra=("--steps", "5", "--json"))
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [t["check"] for t in report["training"]] == [
+        "train 5 steps (rmsprop): loss first vs second",
+        "train 5 steps (rmsprop): final weights",
+    ]
+    assert all(t["passed"] for t in report["training"]) and len(report["batch_loss"]["first"]) == 5
+
+
+def test_live_models_are_not_trained_and_the_note_says_so():
+    backend_or_skip("torch")
+    import torch
+
+    from rnnspec import loads_spec
+    from rnnspec.testing import compare
+
+    spec = loads_spec(SPEC)
+    module = torch.nn.Module()
+    module.gru, module.fc = torch.nn.GRU(4, 3, batch_first=True), torch.nn.Linear(3, 2)
+    module.forward = lambda x: torch.softmax(module.fc(module.gru(x)[0][:, -1]), -1)
+    report = compare("torch", module, spec, steps=3)
+    assert report.passed and not report.training
+    assert any("training parity not run" in note for note in report.notes)

@@ -349,3 +349,25 @@ def test_a_keras_gru_with_the_reset_gate_before_the_matmul():
     report = compare(model, "numpy")
     note = f"gradients not compared: rnnspec's numpy build of {report.spec!r} runs forward only"
     assert report.passed and report.notes == [note]
+
+
+def _sentiment_spec(optimizer: str) -> object:
+    return rnnspec.loads_spec(
+        f"rnnspec: 1\nname: sentiment\ninput: {{vocab_size: {VOCAB}}}\n"
+        f"embedding: {{output_dim: {EMBED}, mask_zero: true}}\nrecurrent: [{{cell: lstm, units: {UNITS}}}]\n"
+        f"head: {{units: 1, activation: sigmoid}}\ntraining: {{optimizer: {optimizer}, loss: binary_crossentropy}}\n"
+    )
+
+
+def test_the_embeddings_second_moment_is_its_own_row_where_the_optimizer_uses_it():
+    """Same model, same gradients; but Keras's Adam adds a repeated token's squared gradients one by one, and
+    torch.optim.Adam squares their sum: the row says so, and names it."""
+    report = compare(keras_sentiment(), Sentiment(), _sentiment_spec("adam"))
+    rows = [row for row in report.rows if row.what.startswith("embedding second moment")]
+    assert len(rows) == 1 and not rows[0].passed and report.mistake == "embedding_second_moment", report.text()
+    assert all(row.passed for row in report.rows if not row.what.startswith("embedding second moment"))
+    assert "torch.optim squares the gradient summed over a token's occurrences" in (report.cause or "")
+    sgd = compare(keras_sentiment(), Sentiment(), _sentiment_spec("sgd"))  # SGD reads the summed gradient
+    assert sgd.passed and not any(row.what.startswith("embedding") for row in sgd.rows)
+    ours = compare(keras_sentiment(), "torch", _sentiment_spec("adam"))  # rnnspec's trainer keeps Keras's rule
+    assert ours.passed and not any(row.what.startswith("embedding") for row in ours.rows)

@@ -222,8 +222,16 @@ class _Run:
     weights: dict[str, np.ndarray]
 
 
-def _train(spec: ModelSpec, backend: str, x: np.ndarray, y: np.ndarray, seed: int, perturb: int | None) -> _Run:
-    model = build(spec, backend, seed=seed)
+def _train(
+    spec: ModelSpec,
+    backend: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    perturb: int | None,
+    weights: dict[str, np.ndarray] | None = None,
+) -> _Run:
+    model = build(spec, backend, seed=seed, weights=weights)
     if perturb is not None:
         set_weights(model, ulp_perturbed(get_weights(model), perturb))
     history = fit(model, x, y, seed=seed)
@@ -243,23 +251,40 @@ def _training_rows(
     self-difference of either backend up to that step.
     """
     train_spec = _training_spec(spec, optimizer, batch_size, report.notes)
+    sides = {name: (name, train_spec, None) for name in ("torch", "keras")}
+    parity_rows(report, sides, steps=steps, seed=seed, batch_size=batch_size, time=time)
+
+
+def parity_rows(
+    report: CheckReport,
+    sides: dict[str, tuple[str, ModelSpec, dict[str, np.ndarray] | None]],
+    *,
+    steps: int,
+    seed: int,
+    batch_size: int = 8,
+    time: int = 12,
+) -> None:
+    """Training parity of two builds, ``{label: (backend, training spec, starting weights or None)}``: the same
+    batches for ``steps`` steps, loss and final weights judged against each side's own noise floor (rows, curves,
+    notes added to ``report``). The specs are the same model (possibly in two weight conventions)."""
+    (first, (b1, spec1, w1)), (second, (b2, spec2, w2)) = sides.items()
     rng = np.random.default_rng(seed + 2)
     n = steps * batch_size
-    x = _inputs(train_spec, rng, n, time)
-    y = _targets(train_spec, rng, n, x.shape[1])
-    runs = {name: _train(train_spec, name, x, y, seed, None) for name in ("torch", "keras")}
-    shaken = {name: _train(train_spec, name, x, y, seed, 1000 + k) for k, name in enumerate(("torch", "keras"))}
-    tl, kl = runs["torch"].losses, runs["keras"].losses
-    report.curves = {"torch": tl.tolist(), "keras": kl.tolist()}
+    x = _inputs(spec1, rng, n, time)
+    y = _targets(spec1, rng, n, x.shape[1])
+    runs = {first: _train(spec1, b1, x, y, seed, None, w1), second: _train(spec2, b2, x, y, seed, None, w2)}
+    shaken = {first: _train(spec1, b1, x, y, seed, 1000, w1), second: _train(spec2, b2, x, y, seed, 1001, w2)}
+    tl, kl = runs[first].losses, runs[second].losses
+    report.curves = {first: tl.tolist(), second: kl.tolist()}
     cross = _relative(tl, kl)
     own = {name: _relative(shaken[name].losses, runs[name].losses) for name in runs}
-    floor = np.maximum.accumulate(np.maximum(own["torch"], own["keras"]))
+    floor = np.maximum.accumulate(np.maximum(own[first], own[second]))
     allowed = np.maximum(LOSS_TOL, FLOOR_FACTOR * floor)
     bad = np.flatnonzero(~(cross <= allowed))
     parts = np.flatnonzero(cross > LOSS_TOL)
     report.floor = {name: own[name].tolist() for name in own}
     report.parting_step = int(parts[0]) + 1 if parts.size else None
-    opt = train_spec.training.optimizer.name  # type: ignore[union-attr]
+    opt = spec1.training.optimizer.name  # type: ignore[union-attr]
     if bad.size:
         s = int(bad[0])
         value = f"rel {_fmt(cross[s])} at step {s + 1}, over {_fmt(allowed[s])} (noise floor {_fmt(floor[s])})"
@@ -268,15 +293,14 @@ def _training_rows(
         value = f"max rel {_fmt(cross[s])} at step {s + 1}; own noise floor {_fmt(floor[s])}"
     report.rows.append(
         CheckRow(
-            f"train {steps} steps ({opt}): loss keras vs torch",
+            f"train {steps} steps ({opt}): loss {second} vs {first}",
             value,
             f"rel <= {LOSS_TOL:g}, or <= {FLOOR_FACTOR:g} x noise floor",
             not bad.size,
         )
     )
-    wcross = max(
-        float(np.abs(runs["torch"].weights[k] - runs["keras"].weights[k]).max()) for k in runs["torch"].weights
-    )
+    common = [k for k in runs[first].weights if k in runs[second].weights]  # a torch-convention extra bias aside
+    wcross = max(float(np.abs(runs[first].weights[k] - runs[second].weights[k]).max()) for k in common)
     wfloor = max(
         float(np.abs(shaken[name].weights[k] - runs[name].weights[k]).max())
         for name in runs

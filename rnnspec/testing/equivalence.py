@@ -64,10 +64,15 @@ class Report:
     """Why the comparison could not be run (weights that do not fit one of the models...)."""
     notes: list[str] = field(default_factory=list)
     """What was not compared, and why."""
+    training: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    """Training parity (``steps`` > 0, both models trainable by rnnspec): ``(check, value, tolerance, passed)``,
+    judged against each model's own noise floor."""
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    """The loss of every training step, per model."""
 
     @property
     def passed(self) -> bool:
-        return self.error is None and all(row.passed for row in self.rows)
+        return self.error is None and all(row.passed for row in self.rows) and all(t[3] for t in self.training)
 
     def text(self) -> str:
         head = "the two models are equivalent" if self.passed else "the two models are NOT equivalent"
@@ -75,6 +80,8 @@ class Report:
         if self.error:
             lines.append(f"  could not compare: {self.error}")
         lines += [row.line() for row in self.rows]
+        lines += [f"  {what:<34} {value} ({tolerance}) {'ok' if ok else 'DIFFERENT'}" for what, value, tolerance, ok
+                  in self.training]  # fmt: skip
         lines += [f"  note: {note}" for note in self.notes]
         if self.cause:
             lines.append(f"  most likely cause: {self.cause}")
@@ -107,6 +114,8 @@ class Report:
             "cause": self.cause,
             "error": self.error,
             "notes": self.notes,
+            "training": [{"check": c, "value": v, "tolerance": t, "passed": ok} for c, v, t, ok in self.training],
+            "batch_loss": self.curves,
         }
 
 
@@ -303,8 +312,12 @@ def compare(
     rtol: float = GRADIENT_RTOL,
     weight_map: dict[str, str] | None = None,
     seed: int = 0,
+    steps: int = 0,
 ) -> Report:
-    """Compare two implementations of one model (see :func:`assert_equivalent`); the :class:`Report`."""
+    """Compare two implementations of one model (see :func:`assert_equivalent`); the :class:`Report`.
+
+    ``steps`` > 0 also trains both for that many optimizer steps on the same batches (the spec's training
+    section) and compares the loss curves, when rnnspec can train both (backend names, model files)."""
     from rnnspec.runtime.models import _as_spec
 
     given = _as_spec(spec) if spec is not None and not isinstance(spec, ModelSpec) else spec
@@ -324,6 +337,8 @@ def compare(
     kept = [side.snapshot() for side in sides]
     try:
         _run(report, sides, given, inputs, grads, atol, rtol, seed)
+        if steps > 0 and report.error is None:
+            _training(report, sides, steps, seed)
     finally:  # the models are left with their own weights
         for side, state in zip(sides, kept, strict=True):
             side.restore(state)
@@ -367,9 +382,13 @@ def _run(
             relative = abs(values[0] - values[1]) / max(abs(values[0]), 1e-12)
             report.rows.append(Row(f"loss ({loss['name']})", relative, rtol))
             rows, unmatched = _gradient_rows(results[0][1], results[1][1], rtol)
-            report.rows += rows
+            report.rows += rows + _second_moment_rows(given, sides, [r[1] for r in results], rtol)
             if unmatched:
                 report.notes.append(f"gradients of weights only one model has, not compared: {', '.join(unmatched)}")
+    failing = [row for row in report.rows if not row.passed]
+    if failing and all(row.what.startswith("embedding second moment") for row in failing):
+        report.mistake, report.cause = "embedding_second_moment", _SECOND_MOMENT
+        return
     if not report.passed:
         found = _explain_weights(sides) if all(side.own_weights for side in sides) else None
         found = found or _explain(given, weights, x, {"first": shown[0], "second": shown[1]})
@@ -380,6 +399,68 @@ def _run(
                 "the outputs agree but the gradients do not: a part of one model is cut from the backward pass "
                 "(.detach(), torch.no_grad(), a frozen or non-trainable weight), or its loss differs"
             )
+
+
+def _training(report: Report, sides: list[Side], steps: int, seed: int) -> None:
+    """Training parity of two models rnnspec can train, from the weights they hold now (rnnspec check's rows)."""
+    from rnnspec.runtime.check import CheckReport, _training_spec, parity_rows
+
+    if any(side.backend not in ("keras", "torch") for side in sides):
+        report.notes.append("training parity not run: rnnspec trains backend builds and model files, not these models")
+        return
+    from rnnspec.runtime.weights import weight_shapes
+
+    if len({side.spec.convention for side in sides}) > 1 and len({str(weight_shapes(side.spec)) for side in sides}) > 1:
+        report.notes.append(
+            "training parity not run: the two keep their biases differently (PyTorch's bias_ih and bias_hh each "
+            "take a full optimizer step where Keras's single bias takes one), so they train apart by design"
+        )
+        return
+    check = CheckReport(report.spec)
+    runs = {}
+    for side, position in zip(sides[::-1], ("second", "first"), strict=True):  # rows read "loss first vs second"
+        runs[position] = (side.backend, _training_spec(side.spec, None, 8, check.notes), side.read())
+    parity_rows(check, runs, steps=steps, seed=seed)
+    report.training = [(r.check, r.value, r.tolerance, r.passed) for r in check.rows]
+    report.curves = check.curves
+    report.notes += list(dict.fromkeys(check.notes))
+
+
+_SECOND_MOMENT = (
+    "the models are the same, but they will not train the same: for an embedding, Keras's optimizer adds each "
+    "occurrence's squared gradient to its second moment (TensorFlow's sparse update), while torch.optim squares "
+    "the gradient summed over a token's occurrences in the batch. fix: train the PyTorch module with rnnspec "
+    "(rnnspec.fit keeps Keras's rule), or accumulate the squares per occurrence in your optimizer"
+)
+
+
+def _per_occurrence(spec: ModelSpec) -> bool:
+    """Whether the spec's optimizer reads an embedding's gradient per occurrence (Adam, RMSprop, any clipping)."""
+    if spec.training is None or spec.embedding is None:
+        return False
+    optimizer = spec.training.optimizer
+    name = getattr(optimizer, "name", "")
+    return name in ("adam", "rmsprop") or optimizer.clipnorm is not None or optimizer.clipvalue is not None
+
+
+def _second_moment_rows(spec: ModelSpec, sides: list[Side], grads: list[dict], rtol: float) -> list[Row]:
+    """Keras's per-occurrence Σ g² of the embedding against what torch.optim squares, (Σ g)², for a Keras side and
+    a user's torch module, where the spec's optimizer uses it."""
+    kinds = [side.kind for side in sides]
+    if not _per_occurrence(spec) or sorted(kinds) != ["keras", "torch"]:
+        return []
+    keras_at, torch_at = kinds.index("keras"), kinds.index("torch")
+    squares = sides[keras_at].occurrence_squares
+    if squares is None:
+        return []
+    rows = []
+    for name, per_occurrence in squares().items():
+        dense = np.asarray(grads[torch_at].get(name), dtype=np.float64) ** 2
+        scale = max(float(np.max(per_occurrence, initial=0.0)), 1e-30)
+        diff, where = _worst(per_occurrence, dense)
+        rows.append(Row(f"embedding second moment {name}", diff / scale, rtol, where,
+                        "Σ g² per occurrence (Keras) vs (Σ g)² (torch.optim)"))  # fmt: skip
+    return rows
 
 
 def _outputs(
@@ -464,6 +545,7 @@ def assert_equivalent(
     rtol: float = GRADIENT_RTOL,
     weight_map: dict[str, str] | None = None,
     seed: int = 0,
+    steps: int = 0,
 ) -> Report:
     """Assert that ``a`` and ``b`` are the same model; raise ``AssertionError`` with a readable diff otherwise.
 
@@ -478,9 +560,12 @@ def assert_equivalent(
     fully padded row, length 1; or ``inputs``) within ``atol``; and with ``grads``, the loss (the spec's, else
     the head's natural one) and its gradient for every canonical weight, relative to that gradient's largest
     element, within ``rtol``. When they differ, the known porting mistakes are tried: the message names the
-    one that explains the difference. Returns the :class:`Report` when they agree.
+    one that explains the difference. ``steps`` > 0 adds training parity where rnnspec can train both. Returns the
+    :class:`Report` when they agree.
     """
-    report = compare(a, b, spec, inputs=inputs, grads=grads, atol=atol, rtol=rtol, weight_map=weight_map, seed=seed)
+    report = compare(
+        a, b, spec, inputs=inputs, grads=grads, atol=atol, rtol=rtol, weight_map=weight_map, seed=seed, steps=steps
+    )
     if not report.passed:
         raise AssertionError(report.text())
     return report

@@ -42,13 +42,16 @@ def from_equivalence(report: Any) -> Verdict:
     for r in report.rows:
         value = f"{r.diff:.2e}" + (f" at {r.where}" if r.where and not r.passed else "")
         rows.append((r.what, value + (f"; {r.note}" if r.note else ""), f"{r.tolerance:.0e}", r.passed))
+    rows += list(report.training)
     if report.error:
         rows.insert(0, ("weights into both models", report.error, "", False))
     notes = [f"first: {report.first}", f"second: {report.second}"]
     bars = [
         (r.what.removeprefix("gradient "), r.diff, r.tolerance) for r in report.rows if r.what.startswith("gradient")
     ]
-    return Verdict(f"rnnspec check: {report.spec} (two models)", report.passed, rows, notes, report.cause, bars=bars)
+    notes += report.notes
+    return Verdict(f"rnnspec check: {report.spec} (two models)", report.passed, rows, notes, report.cause,
+                   curves=dict(report.curves), bars=bars)  # fmt: skip
 
 
 # -- HTML -------------------------------------------------------------------------------------------------------
@@ -86,7 +89,11 @@ def html_page(verdict: Verdict) -> str:
     parts.append("</tbody></table>")
     parts += [f"<p class=note>{esc(note)}</p>" for note in verdict.notes]
     if verdict.curves:
-        parts.append(_figure(_loss_chart(verdict.curves), "Loss per optimizer step, both backends"))
+        parts.append(
+            _figure(
+                _loss_chart(verdict.curves), "Loss per optimizer step of the training-parity run, one curve per model"
+            )
+        )
     if verdict.bars:
         parts.append(_figure(_gradient_chart(verdict.bars), "Gradient difference per weight, relative to the "
                              "gradient's largest element (log scale; the line is the tolerance)"))  # fmt: skip

@@ -54,6 +54,13 @@ class Side:
     gradients: Callable[[np.ndarray, np.ndarray, Any, np.ndarray | None], tuple[float, dict[str, np.ndarray]]] | None
     own_weights: bool = False
     """A model file: it is compared with the weights it holds (not given the other side's)."""
+    backend: str | None = None
+    """For a model built by rnnspec (a backend name, a model file): its backend, so that rnnspec can train it."""
+    kind: str = ""
+    """``keras``, ``torch`` (a user's module), ``rnnspec-torch`` or ``numpy``: whose optimizer semantics apply."""
+    occurrence_squares: Callable[[], dict[str, np.ndarray]] | None = None
+    """After a gradient pass: per embedding, Σ over occurrences of each row's squared gradient (Keras's sparse
+    update; None where the side's optimizer squares the summed gradient instead)."""
     snapshot: Callable[[], Any] = lambda: None
     """The model's own values now, for :attr:`restore` to put back (a user's model is left as it was found)."""
     restore: Callable[[Any], None] = lambda _state: None
@@ -141,9 +148,16 @@ def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[It
         value, grads = driver.gradients(x, y, loss, weight)
         return value, params.canonical(grads)
 
+    def occurrence_squares() -> dict[str, np.ndarray]:
+        squares = dict(getattr(driver, "occurrence_squares", []))
+        items = [(k, squares.get(k, np.zeros(np.shape(v)))) for k, v in driver.tensors()]
+        canonical = params.canonical(items)
+        return {name: canonical[name] for name in canonical if name.endswith("embeddings")}
+
     return Side(
         label, spec, driver.forward, load, lambda: params.canonical(driver.tensors()), gradients,
         snapshot=driver.tensors, restore=driver.assign,
+        occurrence_squares=occurrence_squares if hasattr(driver, "occurrence_squares") else None,
     )  # fmt: skip
 
 
@@ -181,7 +195,7 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
     if isinstance(obj, str) and obj in ("keras", "torch", "numpy"):
         if spec is None:
             raise RnnspecError(f"the {position} model is the backend name {obj!r}: pass the spec it should build")
-        model = build(spec_in(spec, "torch" if obj == "torch" else spec.convention), obj, seed=0)
+        model = build(spec, obj, seed=0)  # in the spec's own weight convention
         return _built(model, f"rnnspec's {obj} build of {spec.name!r}")
     try:
         spec_of(obj)
@@ -198,7 +212,9 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
     if framework == "keras":
         own = spec_in(spec, "keras") if spec is not None else keras_model_spec(obj)
         label = f"the Keras model {getattr(obj, 'name', '')!r}"
-        return _mapped(label, own, driver, _keras_canonical(obj, own, label))
+        side = _mapped(label, own, driver, _keras_canonical(obj, own, label))
+        side.kind = "keras"
+        return side
     if spec is None:
         raise RnnspecError(f"the {position} model is a torch module, which holds no architecture: pass spec=")
     own = spec_in(spec, "torch")
@@ -210,7 +226,9 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
         if unknown:
             raise RnnspecError(f"weight_map names keys the module does not have: {', '.join(unknown)}")
         to_canonical = lambda items: plain([(weight_map.get(k, k), v) for k, v in items])  # noqa: E731
-    return _mapped(label, own, driver, to_canonical)
+    side = _mapped(label, own, driver, to_canonical)
+    side.kind = "torch"
+    return side
 
 
 def _file_side(path: Any, spec: ModelSpec | None) -> Side:
@@ -239,9 +257,11 @@ def _built(model: Any, label: str) -> Side:
         driver = _driver(model, name)
         side = _mapped(label, spec, driver, _built_canonical(model, driver))
         side.forward = lambda x: np.asarray(predict(model, x), dtype=np.float64)
+        side.kind = "keras" if name == "keras" else "rnnspec-torch"  # rnnspec's torch trainer keeps Keras's rule
+        side.backend = name
         return side
     return Side(
         label, spec, lambda x: np.asarray(predict(model, x), dtype=np.float64),
         lambda w: set_weights(model, w), lambda: get_weights(model), None,
-        snapshot=lambda: get_weights(model), restore=lambda w: set_weights(model, w),
+        snapshot=lambda: get_weights(model), restore=lambda w: set_weights(model, w), kind=name,
     )  # fmt: skip
