@@ -61,23 +61,43 @@ class KerasLive:
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(np.asarray(x), training=False), dtype=np.float64)
 
+    def _loss(self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None) -> Any:
+        out = self.model(np.asarray(x), training=False)
+        target = tf.constant(np.asarray(y))
+        if loss["name"] == "sparse_categorical_crossentropy":
+            target = tf.cast(target, tf.int32)
+        else:
+            target = tf.cast(target, out.dtype)
+            if len(target.shape) == len(out.shape) - 1:
+                target = target[..., None]
+        per = elementwise_loss(loss, out, target, _TfOps)
+        if weight is not None:
+            w = tf.constant(weight, dtype=per.dtype)
+            return tf.reduce_sum(per * w) / tf.maximum(tf.reduce_sum(w), 1.0)
+        return tf.reduce_mean(per)
+
+    def train_steps(
+        self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None, optimizer: Any, steps: int
+    ) -> None:
+        """``steps`` updates of the user's Keras ``optimizer`` on the batch (its gradients as TensorFlow gives them:
+        an embedding's per occurrence); the optimizer's variables are put back afterwards."""
+        variables = self.model.trainable_variables
+        if not optimizer.built:
+            optimizer.build(variables)
+        saved = [np.asarray(v.numpy()).copy() for v in optimizer.variables]
+        try:
+            for _ in range(steps):
+                with tf.GradientTape() as tape:
+                    value = self._loss(x, y, loss, weight)
+                optimizer.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
+        finally:
+            for variable, value in zip(optimizer.variables, saved, strict=True):
+                variable.assign(value)
+
     def gradients(self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None) -> tuple[float, Items]:
         weights = self._weights()
         with tf.GradientTape() as tape:
-            out = self.model(np.asarray(x), training=False)
-            target = tf.constant(np.asarray(y))
-            if loss["name"] == "sparse_categorical_crossentropy":
-                target = tf.cast(target, tf.int32)
-            else:
-                target = tf.cast(target, out.dtype)
-                if len(target.shape) == len(out.shape) - 1:
-                    target = target[..., None]
-            per = elementwise_loss(loss, out, target, _TfOps)
-            if weight is not None:
-                w = tf.constant(weight, dtype=per.dtype)
-                value = tf.reduce_sum(per * w) / tf.maximum(tf.reduce_sum(w), 1.0)
-            else:
-                value = tf.reduce_mean(per)
+            value = self._loss(x, y, loss, weight)
         grads = tape.gradient(value, [w.value if hasattr(w, "value") else w for _, w in weights])
         items, self.occurrence_squares = [], []
         for (key, variable), grad in zip(weights, grads, strict=True):

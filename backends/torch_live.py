@@ -75,7 +75,9 @@ class TorchLive:
         finally:
             self.module.train(was)
 
-    def gradients(self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None) -> tuple[float, Items]:
+    def gradients(
+        self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None, keep_grads: bool = False
+    ) -> tuple[float, Items]:
         """The loss (Keras's formula, masked steps weighted 0) and its gradient for every tensor of the state dict
         (zeros for buffers), in eval mode (dropout off). The parameters' ``.grad`` are left as they were."""
         was = self.module.training
@@ -107,9 +109,30 @@ class TorchLive:
                 )
             return float(value.detach()), items
         finally:
-            for k, p in params.items():
-                p.grad = kept[k]
+            if not keep_grads:
+                for k, p in params.items():
+                    p.grad = kept[k]
             self.module.train(was)
+
+    def train_steps(
+        self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None, optimizer: Any, steps: int
+    ) -> None:
+        """``steps`` updates of the user's ``optimizer`` (bound to this module's parameters) on the batch, dropout
+        off; the optimizer's state is put back afterwards (the weights are restored by the caller)."""
+        import copy
+
+        own = {id(p) for p in self.module.parameters()}
+        if not all(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+            raise ValueError("the torch optimizer holds parameters that are not this module's")
+        saved = copy.deepcopy(optimizer.state_dict())
+        try:
+            for _ in range(steps):
+                optimizer.zero_grad(set_to_none=True)
+                self.gradients(x, y, loss, weight, keep_grads=True)
+                optimizer.step()
+        finally:
+            optimizer.load_state_dict(saved)
+            optimizer.zero_grad(set_to_none=True)
 
 
 def live(obj: Any) -> TorchLive | None:

@@ -371,3 +371,35 @@ def test_the_embeddings_second_moment_is_its_own_row_where_the_optimizer_uses_it
     assert sgd.passed and not any(row.what.startswith("embedding") for row in sgd.rows)
     ours = compare(keras_sentiment(), "torch", _sentiment_spec("adam"))  # rnnspec's trainer keeps Keras's rule
     assert ours.passed and not any(row.what.startswith("embedding") for row in ours.rows)
+
+
+def test_the_same_optimizer_in_both_loops_reaches_the_same_weights():
+    """A GRU: Keras keeps two biases too, so the same SGD in both loops reaches the same weights."""
+    module = HandGRU()
+    optimizers = (keras.optimizers.SGD(0.1), torch.optim.SGD(module.parameters(), lr=0.1))
+    report = compare(keras_gru(), module, optimizers=optimizers)
+    steps = [row for row in report.rows if row.what.startswith("after 3 optimizer steps")]
+    assert report.passed and len(steps) == 5, report.text()  # gru kernel, recurrent kernel, bias; dense
+    assert next(row for row in report.rows if row.what == "optimizer settings").note.startswith("the same")
+
+
+def test_an_lstms_two_torch_biases_each_take_a_step():
+    """nn.LSTM's bias_ih and bias_hh both move by the full step: their sum, Keras's one bias, twice as far."""
+    module = Sentiment()
+    optimizers = (keras.optimizers.SGD(0.1), torch.optim.SGD(module.parameters(), lr=0.1))
+    report = compare(keras_sentiment(), module, optimizers=optimizers)
+    assert report.mistake == "two_biases_step" and "twice as far under SGD" in (report.cause or ""), report.text()
+
+
+def test_pytorchs_rmsprop_defaults_are_named():
+    module = Sentiment()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    optimizer = torch.optim.RMSprop(module.parameters())
+    report = compare(keras_sentiment(), module, optimizers=(keras.optimizers.RMSprop(), optimizer))
+    settings = next(row for row in report.rows if row.what == "optimizer settings")
+    assert "learning_rate 0.001 vs 0.01" in settings.note and "rho 0.9 vs 0.99" in settings.note
+    assert "epsilon inside the square root (Keras) vs outside the square root (PyTorch)" in settings.note
+    assert report.mistake == "optimizer_epsilon" and "No torch.optim setting puts epsilon" in (report.cause or "")
+    assert any(not row.passed for row in report.rows if row.what.startswith("after 3 optimizer steps"))
+    assert all(torch.equal(module.state_dict()[k], v) for k, v in before.items())  # weights back
+    assert not optimizer.state  # and the user's optimizer as it was (no steps taken)

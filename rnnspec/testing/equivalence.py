@@ -313,6 +313,7 @@ def compare(
     weight_map: dict[str, str] | None = None,
     seed: int = 0,
     steps: int = 0,
+    optimizers: tuple[Any, Any] | None = None,
 ) -> Report:
     """Compare two implementations of one model (see :func:`assert_equivalent`); the :class:`Report`.
 
@@ -337,6 +338,8 @@ def compare(
     kept = [side.snapshot() for side in sides]
     try:
         _run(report, sides, given, inputs, grads, atol, rtol, seed)
+        if optimizers is not None and report.error is None:
+            _optimizer_rows(report, sides, given, optimizers, inputs, seed)
         if steps > 0 and report.error is None:
             _training(report, sides, steps, seed)
     finally:  # the models are left with their own weights
@@ -399,6 +402,67 @@ def _run(
                 "the outputs agree but the gradients do not: a part of one model is cut from the backward pass "
                 "(.detach(), torch.no_grad(), a frozen or non-trainable weight), or its loss differs"
             )
+
+
+OPTIMIZER_STEPS = 3
+OPTIMIZER_RTOL = 1e-4
+"""Weights after a few optimizer steps, relative to how far the steps moved them: float32 updates of the same
+optimizer agree to about 1e-6 of the move; epsilon in another place, or another rate, shows by far more."""
+
+
+def _optimizer_rows(
+    report: Report, sides: list[Side], spec: ModelSpec, optimizers: tuple[Any, Any], inputs: Any, seed: int
+) -> None:
+    """Each side's own optimizer (Keras or torch.optim), a few steps on one batch from the same weights: their
+    settings in Keras's names, where each puts epsilon, and the weights they reach."""
+    from rnnspec.runtime.weights import to_keras_convention
+    from rnnspec.testing.optimizers import setting_differences
+
+    if any(side.train_steps is None for side in sides):
+        report.notes.append("optimizers not compared: only a Keras model or torch module trains with its own")
+        return
+    differences, mistake = setting_differences(*optimizers)
+    report.rows.append(Row("optimizer settings", 0.0 if not differences else float("inf"), 0.0,
+                           note="; ".join(differences) or "the same, epsilon in the same place"))  # fmt: skip
+    x, _ = _probe(spec, seed, inputs)
+    loss = _loss_of(spec)
+    y, weight = _targets(spec, x, loss, seed), _step_weights(spec, x)
+
+    def keras_form(side: Side) -> dict[str, np.ndarray]:
+        values = side.read()
+        return to_keras_convention(side.spec, values)[1] if side.spec.convention == "torch" else values
+
+    start = keras_form(sides[0])
+    for side, optimizer in zip(sides, optimizers, strict=True):
+        side.train_steps(x, y, loss, weight, optimizer, OPTIMIZER_STEPS)  # type: ignore[misc]
+    ends = [keras_form(side) for side in sides]
+    rows = []
+    for name, first in ends[0].items():
+        moved = float(np.max(np.abs(np.asarray(first, np.float64) - start[name]), initial=0.0))
+        diff, where = _worst(np.asarray(first, np.float64), np.asarray(ends[1][name], np.float64))
+        rows.append(Row(f"after {OPTIMIZER_STEPS} optimizer steps: {name}", diff / max(moved, 1e-12), OPTIMIZER_RTOL,
+                        where))  # fmt: skip
+    report.rows += rows
+    model_rows = [r for r in report.rows if not r.what.startswith(("optimizer", "after "))]
+    from rnnspec.runtime.weights import weight_shapes
+
+    two_biases = len({str(weight_shapes(side.spec)) for side in sides}) > 1
+    if not report.passed and all(r.passed for r in model_rows) and not differences and two_biases:
+        report.mistake = "two_biases_step"
+        report.cause = (
+            "the models and their optimizers agree, but the torch module's two biases (bias_ih and bias_hh) each "
+            "take the optimizer's full step: their sum, Keras's single bias, moves further (twice as far under SGD). "
+            "fix: zero bias_hh and freeze it (requires_grad_(False)), or train the PyTorch side with rnnspec.fit"
+        )
+    if not report.passed and all(r.passed for r in model_rows) and differences:
+        report.mistake = mistake or "optimizer_settings"
+        report.cause = (
+            "the models agree; their optimizers do not: " + "; ".join(differences)
+            + (". No torch.optim setting puts epsilon where Keras does (for Adam it would have to change every "
+               "step): train the PyTorch side with rnnspec.fit (Keras's form), or write the Keras-form update"
+               if mistake == "optimizer_epsilon" else ". fix: give both the same settings (PyTorch's defaults "
+               "are not Keras's)")
+        )  # fmt: skip
 
 
 def _training(report: Report, sides: list[Side], steps: int, seed: int) -> None:
@@ -546,6 +610,7 @@ def assert_equivalent(
     weight_map: dict[str, str] | None = None,
     seed: int = 0,
     steps: int = 0,
+    optimizers: tuple[Any, Any] | None = None,
 ) -> Report:
     """Assert that ``a`` and ``b`` are the same model; raise ``AssertionError`` with a readable diff otherwise.
 
@@ -560,11 +625,23 @@ def assert_equivalent(
     fully padded row, length 1; or ``inputs``) within ``atol``; and with ``grads``, the loss (the spec's, else
     the head's natural one) and its gradient for every canonical weight, relative to that gradient's largest
     element, within ``rtol``. When they differ, the known porting mistakes are tried: the message names the
-    one that explains the difference. ``steps`` > 0 adds training parity where rnnspec can train both. Returns the
-    :class:`Report` when they agree.
+    one that explains the difference. ``steps`` > 0 adds training parity where rnnspec can train both.
+    ``optimizers=(opt_a, opt_b)`` (a Keras optimizer, a ``torch.optim`` optimizer bound to the module's parameters)
+    compares the two training loops' optimizers: their settings, where each puts epsilon, and the weights after
+    a few steps from the same start. Returns the :class:`Report` when they agree.
     """
     report = compare(
-        a, b, spec, inputs=inputs, grads=grads, atol=atol, rtol=rtol, weight_map=weight_map, seed=seed, steps=steps
+        a,
+        b,
+        spec,
+        inputs=inputs,
+        grads=grads,
+        atol=atol,
+        rtol=rtol,
+        weight_map=weight_map,
+        seed=seed,
+        steps=steps,
+        optimizers=optimizers,
     )
     if not report.passed:
         raise AssertionError(report.text())

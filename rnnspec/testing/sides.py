@@ -61,6 +61,8 @@ class Side:
     occurrence_squares: Callable[[], dict[str, np.ndarray]] | None = None
     """After a gradient pass: per embedding, Σ over occurrences of each row's squared gradient (Keras's sparse
     update; None where the side's optimizer squares the summed gradient instead)."""
+    train_steps: Callable[..., None] | None = None
+    """``(x, y, loss, weight, optimizer, steps)``: updates by the user's own optimizer (live models)."""
     snapshot: Callable[[], Any] = lambda: None
     """The model's own values now, for :attr:`restore` to put back (a user's model is left as it was found)."""
     restore: Callable[[Any], None] = lambda _state: None
@@ -158,6 +160,7 @@ def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[It
         label, spec, driver.forward, load, lambda: params.canonical(driver.tensors()), gradients,
         snapshot=driver.tensors, restore=driver.assign,
         occurrence_squares=occurrence_squares if hasattr(driver, "occurrence_squares") else None,
+        train_steps=getattr(driver, "train_steps", None),
     )  # fmt: skip
 
 
