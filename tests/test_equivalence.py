@@ -157,7 +157,8 @@ def test_a_hand_written_keras_model_and_torch_module_are_proven_equivalent(case:
     report = assert_equivalent(make_keras(), make_torch())  # the spec is read from the Keras model
     assert report.passed and report.mistake is None
     names = [row.what for row in report.rows]
-    assert names[0] == "outputs (hard inputs)" and any(n.startswith("gradient ") for n in names)
+    assert names[:2] == ["parameters", "outputs (hard inputs)"] and any(n.startswith("gradient ") for n in names)
+    assert ("outputs (long sequences, T=100)" in names) == (case == "sentiment")  # the one without a fixed length
     assert all(row.passed for row in report.rows)
 
 
@@ -270,7 +271,8 @@ class Packed(nn.Module):
 def test_a_module_that_raises_on_some_rows_is_reported_row_by_row():
     report = compare(keras_sentiment(), Packed())
     crashed = [row for row in report.rows if "runs row" in row.what]
-    assert [row.what for row in crashed] == ["the second model runs row 3 (fully padded)"], report.text()
+    expected = ["the second model runs row 3 (fully padded)", "the second model runs row 3 (fully padded, T=100)"]
+    assert [row.what for row in crashed] == expected, report.text()
     assert "ValueError" in crashed[0].note or "RuntimeError" in crashed[0].note
     outputs = next(row for row in report.rows if row.what == "outputs (hard inputs)")
     # packing reads post-padded rows right and pre-padded ones wrong: the rest is still compared
@@ -403,3 +405,23 @@ def test_pytorchs_rmsprop_defaults_are_named():
     assert any(not row.passed for row in report.rows if row.what.startswith("after 3 optimizer steps"))
     assert all(torch.equal(module.state_dict()[k], v) for k, v in before.items())  # weights back
     assert not optimizer.state  # and the user's optimizer as it was (no steps taken)
+
+
+def test_counts_and_long_sequences_are_rows_of_their_own():
+    report = compare(keras_sentiment(), Sentiment())
+    counts = next(row for row in report.rows if row.what == "parameters")
+    keras_count = VOCAB * EMBED + 4 * UNITS * (EMBED + UNITS + 1) + UNITS + 1  # Keras: one LSTM bias
+    assert counts.passed and counts.note.startswith(
+        f"first {keras_count:,} in the keras convention; second {keras_count + 4 * UNITS:,} in the torch convention"
+    )  # PyTorch's second bias: 4 x units more
+    lstm = 4 * UNITS * (EMBED + UNITS + 1)
+    assert f"{lstm:,} vs {lstm + 4 * UNITS:,}" in counts.note and f"{VOCAB * EMBED:,}," in counts.note
+    long = next(row for row in report.rows if row.what == "outputs (long sequences, T=100)")
+    assert long.passed and report.passed
+
+
+def test_a_keras_2_gru_against_nn_gru_is_refused_with_the_reason():
+    model = keras.Sequential([keras.Input((T, FEATURES)), keras.layers.GRU(UNITS, reset_after=False),
+                              keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    report = compare(model, HandGRU())
+    assert not report.passed and "nn.GRU applies the reset gate after the matmul" in (report.error or "")

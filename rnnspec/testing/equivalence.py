@@ -359,6 +359,7 @@ def _run(
     except RnnspecError as exc:
         report.error = f"one set of weights does not fit both models: {exc}"
         return
+    report.rows.append(_count_row(sides))
     if all(side.own_weights for side in sides):
         report.rows += _weight_rows(sides, atol)
     x, names = _probe(given, seed, inputs)
@@ -372,6 +373,8 @@ def _run(
     shown = _masked_steps(given, x, outs)
     diff, where = _worst(shown[0], shown[1], names)
     report.rows.append(Row("outputs (hard inputs)", diff, atol, where, _differing_rows(*shown, names, atol)))
+    if inputs is None and given.input.seq_len is None:
+        _long_row(report, sides, given, seed, atol)
     if grads:
         missing = [side.label for side in sides if side.gradients is None]
         if missing:
@@ -525,6 +528,46 @@ def _second_moment_rows(spec: ModelSpec, sides: list[Side], grads: list[dict], r
         rows.append(Row(f"embedding second moment {name}", diff / scale, rtol, where,
                         "Σ g² per occurrence (Keras) vs (Σ g)² (torch.optim)"))  # fmt: skip
     return rows
+
+
+LONG = 100
+"""Steps of the long-sequence probe: rounding that grows with the length shows there, and so does a state
+that is reset or cut (truncated backpropagation, a fixed window)."""
+
+
+def _long_row(report: Report, sides: list[Side], spec: ModelSpec, seed: int, atol: float) -> None:
+    from rnnspec.interop.proof import hard_inputs
+
+    x = hard_inputs(spec, seed=seed + 3, batch=6, time=LONG)
+    padded = spec.input.vocab_size is not None or spec.input.mask_value is not None
+    patterns = [*PATTERNS, "full"] if padded else ["full"] * len(x)
+    names = [f"row {i} ({patterns[i]}, T={LONG})" for i in range(len(x))]
+    outs, x, names = _outputs(report, sides, x, names)
+    if outs is None or outs[0].shape != outs[1].shape:
+        return
+    shown = _masked_steps(spec, x, outs)
+    diff, where = _worst(shown[0], shown[1], names)
+    report.rows.append(Row(f"outputs (long sequences, T={LONG})", diff, atol, where))
+
+
+def _count_row(sides: list[Side]) -> Row:
+    """Each model's own parameter count against the spec's in that model's convention (Keras's one bias per
+    LSTM/SimpleRNN layer, PyTorch's two)."""
+    from rnnspec.lang.analysis import analyze
+
+    parts, wrong = [], 0
+    for side, position in zip(sides, ("first", "second"), strict=True):
+        expected = analyze(side.spec).total_params
+        held = side.count() if side.count is not None else expected
+        wrong += held != expected
+        parts.append(f"{position} {held:,}" + ("" if held == expected else f" (the spec: {expected:,})")
+                     + f" in the {side.spec.convention} convention")  # fmt: skip
+    layers = [{row.name: row.params for row in analyze(side.spec).layers if row.params} for side in sides]
+    per_layer = ", ".join(
+        f"{name} {count:,}" + ("" if layers[1].get(name) == count else f" vs {layers[1].get(name, 0):,}")
+        for name, count in layers[0].items()
+    )
+    return Row("parameters", float(wrong), 0.0, note="; ".join(parts) + f"; per layer: {per_layer}")
 
 
 def _outputs(

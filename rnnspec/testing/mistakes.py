@@ -143,6 +143,29 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
                 split,
                 before,
             ))  # fmt: skip
+        elif isinstance(layer, GRUSpec):  # Keras 2's form expected; the model applies the reset gate after
+            index = next(i for i, entry in enumerate(spec.recurrent) if entry is layer)
+
+            def after(data: dict[str, Any], index: int = index) -> dict[str, Any]:
+                data["recurrent"][index]["reset_after"] = True
+                return data
+
+            def stacked(w: Weights, tags: list[str] = tags) -> Weights:
+                out_w = dict(w)
+                for tag in tags:
+                    if tag + "bias" in out_w:
+                        recurrent = out_w.pop(tag + "recurrent_bias", np.zeros_like(out_w[tag + "bias"]))
+                        out_w[tag + "bias"] = np.stack([out_w[tag + "bias"], recurrent])
+                return out_w
+
+            out.append(Mistake(
+                "reset_after",
+                f"the GRU {name!r} applied the reset gate after the recurrent matmul (reset_after=True, Keras 3 and "
+                "PyTorch's nn.GRU) where before is expected (reset_after=False, Keras 2's default). fix: build the "
+                "Keras side with reset_after=True, or compute (r * h) @ W_hn in the hand-written cell",
+                stacked,
+                after,
+            ))  # fmt: skip
     biases = [t for _, layer, tags in _cells(spec) if layer.use_bias for t in tags]
     if biases:
 

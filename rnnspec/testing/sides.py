@@ -61,6 +61,8 @@ class Side:
     occurrence_squares: Callable[[], dict[str, np.ndarray]] | None = None
     """After a gradient pass: per embedding, Σ over occurrences of each row's squared gradient (Keras's sparse
     update; None where the side's optimizer squares the summed gradient instead)."""
+    count: Callable[[], int] | None = None
+    """The number of parameters the model itself holds (its own tensors)."""
     train_steps: Callable[..., None] | None = None
     """``(x, y, loss, weight, optimizer, steps)``: updates by the user's own optimizer (live models)."""
     snapshot: Callable[[], Any] = lambda: None
@@ -161,6 +163,7 @@ def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[It
         snapshot=driver.tensors, restore=driver.assign,
         occurrence_squares=occurrence_squares if hasattr(driver, "occurrence_squares") else None,
         train_steps=getattr(driver, "train_steps", None),
+        count=lambda: sum(int(np.size(v)) for _, v in driver.tensors()),
     )  # fmt: skip
 
 
@@ -267,4 +270,5 @@ def _built(model: Any, label: str) -> Side:
         label, spec, lambda x: np.asarray(predict(model, x), dtype=np.float64),
         lambda w: set_weights(model, w), lambda: get_weights(model), None,
         snapshot=lambda: get_weights(model), restore=lambda w: set_weights(model, w), kind=name,
+        count=lambda: sum(int(np.size(v)) for v in get_weights(model).values()),
     )  # fmt: skip
