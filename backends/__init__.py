@@ -1,6 +1,7 @@
 """Framework backends of rnnspec (installed as the package ``rnnspec_backends``).
 
-Each backend is one module (``keras``, ``torch``, ``numpy``) exposing ``BACKEND``. The core
-reaches them only through :mod:`rnnspec.runtime.registry`, so importing rnnspec never imports a
-framework. This package imports nothing at import time.
+One subpackage per framework: ``keras``, ``torch`` and ``numpy`` (each with a ``model`` module
+defining ``BACKEND``), and ``onnx`` (export only). The core reaches them only through
+:mod:`rnnspec.core.registry`, so importing rnnspec never imports a framework. This package
+imports nothing at import time.
 """

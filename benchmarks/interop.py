@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import rnnspec
-    from rnnspec.runtime.registry import get_backend
+    from rnnspec.core.registry import get_backend
 
     get_backend("keras")
     import keras

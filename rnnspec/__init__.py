@@ -11,13 +11,14 @@ Importing rnnspec imports no framework; backends are imported on ``build``.
 
 from typing import TYPE_CHECKING, Any
 
+from rnnspec.core.registry import available_backends, get_backend
 from rnnspec.lang.analysis import Analysis, LayerRow, analyze
 from rnnspec.lang.errors import Issue, RnnspecError, SpecError
 from rnnspec.lang.loader import load_spec, loads_spec, spec_from_dict
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.registry import available_backends, get_backend
 
 if TYPE_CHECKING:
+    from rnnspec.core.weights import WeightsError, initial_weights, weight_shapes
     from rnnspec.data import Dataset, load_data
     from rnnspec.interop import export, import_model
     from rnnspec.runtime.models import (
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         spec_of,
     )
     from rnnspec.runtime.training import evaluate, fit
-    from rnnspec.runtime.weights import WeightsError, initial_weights, weight_shapes
 
 # Imported on first use, so that `rnnspec summary` and `validate` start fast.
 _LAZY = {
@@ -44,7 +44,7 @@ _LAZY = {
     ),
     "evaluate": "runtime.training", "fit": "runtime.training",
     "export": "interop", "import_model": "interop",
-    "WeightsError": "runtime.weights", "initial_weights": "runtime.weights", "weight_shapes": "runtime.weights",
+    "WeightsError": "core.weights", "initial_weights": "core.weights", "weight_shapes": "core.weights",
 }  # fmt: skip
 
 

@@ -186,7 +186,7 @@ def schema(
 
 def _backend_name(value: str | None) -> str | None:
     """Any registered backend: built in (keras, torch, numpy) or from the `rnnspec.backends` entry points."""
-    from rnnspec.runtime.registry import available_backends
+    from rnnspec.core.registry import available_backends
 
     known = available_backends()
     if value is not None and value not in known:
@@ -226,7 +226,7 @@ _THREADS: dict[str, int | None] = {"requested": None}
 def _load_backend(name: str) -> Any:
     """Import a backend with TensorFlow's import-time log lines kept off the user's terminal, and give it
     its thread count (a backend without ``set_threads`` keeps its framework's default)."""
-    from rnnspec.runtime.registry import get_backend
+    from rnnspec.core.registry import get_backend
     from rnnspec.util import choose_threads, quiet_stderr
 
     with quiet_stderr():

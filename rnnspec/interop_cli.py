@@ -41,7 +41,7 @@ def _original_keras(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
     """The file opened by Keras itself (safe_mode; every class was checked to be a Keras built-in)."""
     if not _installed("keras") or not _installed("tensorflow"):
         return None
-    from rnnspec.runtime.registry import get_backend
+    from rnnspec.core.registry import get_backend
 
     get_backend("keras")  # selects TensorFlow as Keras's backend before Keras is imported
     import keras
@@ -90,7 +90,7 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
 
 def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output: Path, echo: Echo) -> bool:
     """Export; then run the exported file on the hard inputs and compare with rnnspec's NumPy reference."""
-    from rnnspec.runtime.registry import get_exporter
+    from rnnspec.core.registry import get_exporter
     from rnnspec.util import quiet_stderr
 
     exporter = get_exporter(fmt)

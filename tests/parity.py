@@ -11,7 +11,7 @@ import pytest
 
 import rnnspec
 from rnnspec import ModelSpec
-from rnnspec.runtime.registry import BackendNotFoundError, MissingFrameworkError
+from rnnspec.core.registry import BackendNotFoundError, MissingFrameworkError
 
 FRAMEWORK = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
 

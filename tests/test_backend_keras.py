@@ -27,7 +27,7 @@ from rnnspec.lang.spec import ModelSpec
 from .conftest import REPO, SPECS
 
 # The backend first: importing it sets TensorFlow's log level before TensorFlow loads.
-keras_backend = pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+keras_backend = pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 pytest.importorskip("tensorflow")
 keras = keras_backend.keras
 BACKEND = keras_backend.BACKEND
@@ -575,6 +575,6 @@ def test_keras_already_on_another_backend_is_refused():
 
 
 def test_import_is_quiet():
-    result = _run("import rnnspec_backends.keras as k; print(k.keras.backend.backend())")
+    result = _run("import rnnspec_backends.keras.model as k; print(k.keras.backend.backend())")
     assert result.stdout.strip() == "tensorflow"
     assert result.stderr == ""

@@ -110,7 +110,7 @@ def test_a_chaotic_spec_passes_with_the_reason(capsys: pytest.CaptureFixture[str
 def test_a_wrong_optimizer_fails_even_on_a_chaotic_spec(
     wrong, optimizer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    train = pytest.importorskip("rnnspec_backends.torch_train")
+    train = pytest.importorskip("rnnspec_backends.torch.train")
     monkeypatch.setattr(train.KerasOptimizer, "_update", wrong)
     argv = ["check", str(SPECS / "imdb_simplernn.yaml"), "--steps", "4", "--optimizer", optimizer, "--json"]
     assert main(argv) == 1

@@ -11,8 +11,8 @@ import pytest
 
 import rnnspec
 from rnnspec.cli import main
-from rnnspec.runtime import registry
-from rnnspec.runtime.registry import BackendEntry
+from rnnspec.core.registry import BackendEntry
+from rnnspec.core import registry
 
 from .conftest import REPO, SPECS
 from .parity import backend_or_skip, random_inputs

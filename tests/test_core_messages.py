@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
+from rnnspec.core.weights import WeightsError, check_seed
 from rnnspec.lang.errors import Issue, SpecError, format_path, render_problem
 from rnnspec.lang.loader import loads_spec
-from rnnspec.runtime.weights import WeightsError, check_seed
 
 
 @pytest.mark.parametrize("seed", [True, False, 1.5, 3.0, "3", -1, [1], np.float64(2.0)])
@@ -126,7 +126,7 @@ def _spec(text: str = BASE):
 
 
 def test_memory_needed_counts_float32_copies_and_one_float64_draw():
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     spec = _spec()  # embedding 100x4, GRU(4) on 4 inputs (reset_after: bias (2, 12)), Dense 4->1
     sizes = {"embedding": 400, "kernel": 4 * 12, "recurrent": 4 * 12, "bias": 2 * 12, "head": 4 + 1}
@@ -142,7 +142,7 @@ def test_memory_needed_counts_float32_copies_and_one_float64_draw():
 
 
 def test_a_model_that_does_not_fit_is_refused_with_the_numbers(monkeypatch: pytest.MonkeyPatch):
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
     import rnnspec.util
 
     spec = _spec()
@@ -167,7 +167,7 @@ def test_a_model_that_does_not_fit_is_refused_with_the_numbers(monkeypatch: pyte
 
 
 def test_initial_weights_and_check_weights_follow_a_convention_override():
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
     keras = w.initial_weights(lstm, seed=1)
@@ -191,7 +191,7 @@ def test_initial_weights_and_check_weights_follow_a_convention_override():
 
 
 def test_check_weights_names_every_mismatch_in_order():
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     spec = _spec()
     weights = w.initial_weights(spec, seed=0)
@@ -210,7 +210,7 @@ def test_check_weights_names_every_mismatch_in_order():
 
 
 def test_initial_weights_are_keras_defaults_in_float32():
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     spec = _spec(BASE.replace("cell: gru", "cell: lstm"))
     weights = w.initial_weights(spec, seed=5)
@@ -234,7 +234,7 @@ def test_initial_weights_are_keras_defaults_in_float32():
 def test_a_weights_file_keeps_the_spec_the_convention_and_float32(tmp_path):
     import json
 
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
     weights = {k: v.astype(np.float64) for k, v in w.initial_weights(lstm, seed=2, convention="torch").items()}
@@ -256,7 +256,7 @@ def test_a_weights_file_keeps_the_spec_the_convention_and_float32(tmp_path):
 
 @pytest.mark.parametrize("count", [5, 6])
 def test_nonfinite_weights_are_named_up_to_five(count: int, tmp_path):
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     weights = {f"w{i}": np.array([np.nan if i < count else 1.0], np.float32) for i in range(7)}
     path = tmp_path / "nan.safetensors"
@@ -273,7 +273,7 @@ def test_nonfinite_weights_are_named_up_to_five(count: int, tmp_path):
 
 
 def test_a_folder_or_a_missing_path_as_weights(tmp_path):
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     with pytest.raises(WeightsError) as info:
         w.load_weights_file(tmp_path)
@@ -294,7 +294,7 @@ def test_a_folder_or_a_missing_path_as_weights(tmp_path):
 
 
 def test_the_memory_check_counts_the_convention_asked_for(monkeypatch: pytest.MonkeyPatch):
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
     import rnnspec.util
 
     lstm = _spec(BASE.replace("cell: gru", "cell: lstm"))
@@ -313,7 +313,7 @@ def _safetensors(header: object, payload: bytes = b"", length: int | None = None
 
 
 def _unreadable(tmp_path, raw: bytes) -> str:
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     path = tmp_path / "w.safetensors"
     path.write_bytes(raw)
@@ -354,7 +354,7 @@ def test_an_unreadable_safetensors_file_says_why(raw: bytes, reason: str, tmp_pa
 
 
 def test_safetensors_dtypes_read_as_float32(tmp_path):
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
 
     values = np.array([1.5, -2.25], np.float64)
     f16 = values.astype("<f2").tobytes()
@@ -382,7 +382,7 @@ def test_safetensors_dtypes_read_as_float32(tmp_path):
 
 
 def test_weights_larger_than_memory_are_refused_from_the_header(monkeypatch: pytest.MonkeyPatch, tmp_path):
-    import rnnspec.runtime.weights as w
+    import rnnspec.core.weights as w
     import rnnspec.util
 
     path = tmp_path / "w.safetensors"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 
 import rnnspec
 from rnnspec.cli import main

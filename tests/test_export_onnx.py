@@ -22,8 +22,8 @@ from rnnspec.lang.layers import RECURRENT_ACTIVATIONS
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
-nb = pytest.importorskip("rnnspec_backends.numpy")
-ox = pytest.importorskip("rnnspec_backends.onnx_export")
+nb = pytest.importorskip("rnnspec_backends.numpy.model")
+ox = pytest.importorskip("rnnspec_backends.onnx.export")
 
 TOL = 1e-5
 SEED = 7
@@ -356,8 +356,8 @@ def test_missing_onnx_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def test_published_spec_through_the_cli_proof(tmp_path: Path) -> None:
     """The registry's exporter and ``rnnspec export``'s proof (hard inputs against the reference)."""
+    from rnnspec.core.registry import get_exporter
     from rnnspec.interop_cli import run_export
-    from rnnspec.runtime.registry import get_exporter
 
     assert get_exporter("onnx") is ox.export_onnx
     spec = rnnspec.load_spec(Path(__file__).resolve().parent.parent / "specs" / "weather_regression.yaml")

@@ -21,8 +21,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
-nb = pytest.importorskip("rnnspec_backends.numpy")
-te = pytest.importorskip("rnnspec_backends.torch_export")
+nb = pytest.importorskip("rnnspec_backends.numpy.model")
+te = pytest.importorskip("rnnspec_backends.torch.export")
 
 import rnnspec  # noqa: E402
 from rnnspec.lang.errors import RnnspecError  # noqa: E402

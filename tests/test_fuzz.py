@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnspec import ModelSpec, RnnspecError
+from rnnspec.core.weights import load_weights_file
 from rnnspec.lang.loader import loads_spec
 from rnnspec.lang.source import parse_bytes
-from rnnspec.runtime.weights import load_weights_file
 
 EXAMPLES = int(os.environ.get("RNNSPEC_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -12,7 +12,7 @@ import pytest
 
 import rnnspec
 from rnnspec.cli import main
-from rnnspec.runtime.weights import WeightsError, load_weights_file
+from rnnspec.core.weights import WeightsError, load_weights_file
 
 SPEC = "rnnspec: 1.1\nname: w\ninput: {features: 3}\nrecurrent: [{cell: lstm, units: 2}]\nhead: {units: 1}\n"
 
@@ -132,7 +132,7 @@ def test_a_torch_artifact_without_its_spec_or_with_wrong_tensors(tmp_path: Path,
 
 
 def test_a_keras_artifact_whose_config_disagrees_with_its_spec(tmp_path: Path, capsys) -> None:
-    pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+    pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
     spec, weights = _saved(tmp_path)
     assert main(["build", str(spec), "-b", "keras", "--weights", str(weights), "-o", str(tmp_path / "k")]) == 0
     (artifact,) = (tmp_path / "k").glob("*.keras")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 pytest.importorskip("torch")
 import h5py
 import keras

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 from safetensors.torch import save_file  # noqa: E402
 from torch import nn  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
@@ -153,7 +153,7 @@ def test_a_pytorch_tutorial_state_dict_crosses_in_two_commands(fmt: str, tmp_pat
 
 
 def test_torch_export_state_dict_imports_back_to_the_same_weights(tmp_path: Path) -> None:
-    from rnnspec.runtime.weights import to_keras_convention
+    from rnnspec.core.weights import to_keras_convention
 
     spec = rnnspec.loads_spec(SPEC)
     weights = _random(spec, 2)

@@ -25,14 +25,14 @@ import numpy as np
 import pytest
 
 import rnnspec
+from rnnspec.core.kinds import DuplicateKindError
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.layers import LAYER_KINDS, RECURRENT_KINDS
 from rnnspec.lang.summary import render_summary
-from rnnspec.runtime.kinds import DuplicateKindError
 
 from .parity import random_inputs, random_weights
 
-keras_backend = pytest.importorskip("rnnspec_backends.keras", reason="the keras backend needs the keras extra")
+keras_backend = pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 keras = keras_backend.keras
 L = keras.layers
 BACKEND = keras_backend.BACKEND
@@ -436,13 +436,13 @@ def test_every_kind_has_one_builder_and_every_cell_one_entry():
 
 def test_trainer_module_does_not_import_the_backend_module():
     code = (
-        "import sys, rnnspec_backends.keras_train as t\n"
-        "print('rnnspec_backends.keras' in sys.modules, t.keras.__name__)\n"
-        "import rnnspec_backends.keras as k\n"
+        "import sys, rnnspec_backends.keras.train as t\n"
+        "print('rnnspec_backends.keras.model' in sys.modules, t.keras.__name__)\n"
+        "import rnnspec_backends.keras.model as k\n"
         "print(k.TorchGRUCell.__module__, k.keras is t.keras)"
     )
     environ = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120
     )
-    assert result.stdout.split() == ["False", "keras", "rnnspec_backends.keras_cells", "True"], result.stderr
+    assert result.stdout.split() == ["False", "keras", "rnnspec_backends.keras.cells", "True"], result.stderr

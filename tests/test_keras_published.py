@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 import rnnspec
-from rnnspec.runtime.registry import BackendNotFoundError
+from rnnspec.core.registry import BackendNotFoundError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import rnnspec
+from rnnspec.core.kinds import DuplicateKindError, MissingKindError
 from rnnspec.lang.layers import ACTIVATIONS
-from rnnspec.runtime.kinds import DuplicateKindError, MissingKindError
 
-nb = pytest.importorskip("rnnspec_backends.numpy")
+nb = pytest.importorskip("rnnspec_backends.numpy.model")
 
 TOL = 1e-5
 SEED = 3
@@ -30,8 +30,8 @@ SEED = 3
 def keras():
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
         pytest.skip("keras / tensorflow are not installed (pip install 'rnnspec[keras]')")
-    import rnnspec_backends.keras  # noqa: F401  (first: it makes Keras run on TensorFlow)
-    from rnnspec_backends.keras import keras
+    import rnnspec_backends.keras.model  # noqa: F401  (first: it makes Keras run on TensorFlow)
+    from rnnspec_backends.keras.model import keras
 
     assert keras.backend.backend() == "tensorflow"
     return keras

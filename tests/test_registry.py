@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnspec.runtime import registry
-from rnnspec.runtime.registry import BackendEntry, BackendNotFoundError, MissingFrameworkError, get_backend
+from rnnspec.core.registry import BackendEntry, BackendNotFoundError, MissingFrameworkError, get_backend
+from rnnspec.core import registry
 
 
 def test_builtin_backends_are_listed():
@@ -64,7 +64,7 @@ class _EntryPoint:
 
 
 def test_cli_takes_an_entry_point_backend_and_lists_the_known_ones(monkeypatch, capsys):
-    from rnnspec_backends.numpy import NumpyBackend
+    from rnnspec_backends.numpy.model import NumpyBackend
 
     from rnnspec.cli import main
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import rnnspec
+from rnnspec.core.kinds import DuplicateKindError, KindRegistry, MissingKindError
 from rnnspec.lang.layers import LAYER_KINDS, RECURRENT_KINDS, DropoutSpec
-from rnnspec.runtime.kinds import DuplicateKindError, KindRegistry, MissingKindError
 
 from .conftest import SPECS
 

@@ -11,7 +11,7 @@ import rnnspec
 from .parity import backend_or_skip, random_weights
 
 torch = pytest.importorskip("torch")
-tb = pytest.importorskip("rnnspec_backends.torch")
+tb = pytest.importorskip("rnnspec_backends.torch.model")
 
 MASK = 0.25
 BLOCKS = [(0, 0), (0, 17), (5, 17), (0, 6), (3, 9), (16, 17), (8, 8), (1, 14), (0, 1), (2, 17), (10, 15)]

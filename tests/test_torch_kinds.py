@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 import rnnspec
-from rnnspec.runtime.kinds import DuplicateKindError, KindRegistry, MissingKindError
+from rnnspec.core.kinds import DuplicateKindError, KindRegistry, MissingKindError
 
 from .conftest import SPECS
 from .parity import random_inputs, random_weights
 
 torch = pytest.importorskip("torch", reason="needs the torch extra")
-tb = pytest.importorskip("rnnspec_backends.torch")
+tb = pytest.importorskip("rnnspec_backends.torch.model")
 
 FORWARD_TOL = 1e-5
 LOSS_TOL = 1e-4

@@ -29,9 +29,9 @@ class ImportError_(RnnspecError):
 def _spec(spec: ModelSpec | str | Path | Mapping[str, Any] | None) -> ModelSpec | None:
     if spec is None or isinstance(spec, ModelSpec):
         return spec
-    from rnnspec.runtime.models import _as_spec
+    from rnnspec.core.specs import as_spec
 
-    return _as_spec(spec)
+    return as_spec(spec)
 
 
 def _kind(path: Path) -> str:
@@ -74,7 +74,7 @@ def import_model(
     describe the same model. A state dict holds no architecture: ``spec`` is required, and the
     returned spec is in the torch convention (both biases kept).
     """
-    from rnnspec.runtime.weights import check_weights
+    from rnnspec.core.weights import check_weights
 
     p = Path(path)
     given = _spec(spec)
@@ -98,7 +98,7 @@ def import_model(
             found = given or spec_from_weights_file(p)
             return found, load_weights(p, spec=found)
     else:
-        from rnnspec.runtime.registry import get_backend
+        from rnnspec.core.registry import get_backend
 
         items = get_backend("torch").read_state_dict(p)
     if given is None:
@@ -116,7 +116,7 @@ def import_model(
 
 
 def _safetensors_items(path: Path) -> list[tuple[str, np.ndarray]] | None:
-    from rnnspec.runtime.weights import WEIGHTS_FORMAT, load_weights_file
+    from rnnspec.core.weights import WEIGHTS_FORMAT, load_weights_file
 
     tensors, metadata = load_weights_file(path)
     if metadata.get("format") in (WEIGHTS_FORMAT,):
@@ -189,7 +189,7 @@ def _leading_keys(entry: dict[str, Any]) -> dict[str, Any]:
 def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Path, origin: str, *,
                  overwrite: bool = False) -> list[Path]:  # fmt: skip
     """Write ``DIR/spec.yaml`` and ``DIR/weights.safetensors``, each atomically; existing files need ``overwrite``."""
-    from rnnspec.runtime.weights import save_weights_file
+    from rnnspec.core.weights import save_weights_file
     from rnnspec.util import write_text_atomic
 
     targets = [directory / "spec.yaml", directory / "weights.safetensors"]
@@ -209,7 +209,7 @@ def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Pat
 
 def weights_from_model(model: Any, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Canonical weights of a plain Keras model or ``torch.nn.Module`` that ``spec`` describes."""
-    from rnnspec.runtime.weights import check_weights
+    from rnnspec.core.weights import check_weights
 
     if hasattr(model, "state_dict") and callable(model.state_dict):
         from rnnspec.interop.torch_import import state_dict_to_weights
@@ -252,8 +252,8 @@ def export(model: Any, format: str, path: str | Path, weights: Mapping[str, np.n
 
     Returns the files written. The exported model needs no rnnspec to run.
     """
+    from rnnspec.core.registry import get_exporter
     from rnnspec.runtime.models import get_weights, spec_of
-    from rnnspec.runtime.registry import get_exporter
 
     if weights is None:
         spec, values = spec_of(model), get_weights(model)
@@ -261,7 +261,7 @@ def export(model: Any, format: str, path: str | Path, weights: Mapping[str, np.n
         spec = _spec(model)
         assert spec is not None
         values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-    from rnnspec.runtime.weights import check_weights
+    from rnnspec.core.weights import check_weights
 
     check_weights(spec, values)
     return list(get_exporter(format)(spec, values, Path(path)))

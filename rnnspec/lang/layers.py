@@ -120,7 +120,7 @@ class LayerSpec(_Strict):
         return {}
 
     def initializers(self) -> dict[str, str]:
-        """Keras's default initializer of each weight leaf (see :mod:`rnnspec.runtime.weights`)."""
+        """Keras's default initializer of each weight leaf (see :mod:`rnnspec.core.weights`)."""
         return {}
 
     def params(self, inputs: int, convention: Convention) -> int:

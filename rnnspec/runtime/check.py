@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.registry import get_backend
+from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import spec_from_dict
 from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
 from rnnspec.runtime.models import build, get_weights, predict, set_weights
-from rnnspec.runtime.registry import get_backend
 from rnnspec.runtime.training import fit
-from rnnspec.runtime.weights import weight_shapes
 from rnnspec.util import write_bytes_atomic
 
 __all__ = ["CheckReport", "CheckRow", "run_check"]

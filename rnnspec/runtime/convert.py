@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.registry import backend_for_artifact
+from rnnspec.core.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec, loads_spec
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.registry import backend_for_artifact
-from rnnspec.runtime.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
 
 __all__ = ["read_any"]
 

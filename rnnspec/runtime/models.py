@@ -14,13 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.lang.analysis import analyze
-from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.loader import load_spec, spec_from_dict
-from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.runtime.registry import get_backend
-from rnnspec.runtime.weights import (
+from rnnspec.core.backend import MODEL_BACKEND_ATTR
+from rnnspec.core.registry import get_backend
+from rnnspec.core.specs import as_spec, backend_name_of, spec_of
+from rnnspec.core.weights import (
     WeightsError,
     check_fits_memory,
     check_weights,
@@ -28,6 +25,9 @@ from rnnspec.runtime.weights import (
     load_weights_file,
     save_weights_file,
 )
+from rnnspec.lang.analysis import analyze
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import ModelSpec
 from rnnspec.util import is_int_at_least
 
 __all__ = [
@@ -48,16 +48,6 @@ class CountMismatchError(RnnspecError):
     """A built model's own parameter count differs from the analytic count (a bug, reported loudly)."""
 
 
-def _as_spec(spec: ModelSpec | str | Path | Mapping[str, Any]) -> ModelSpec:
-    if isinstance(spec, ModelSpec):
-        return spec
-    if isinstance(spec, (str, Path)):
-        return load_spec(spec)
-    if isinstance(spec, Mapping):
-        return spec_from_dict(dict(spec))
-    raise RnnspecError(f"expected a spec (ModelSpec, a path or a dict), received {type(spec).__name__}")
-
-
 def _as_weights(weights: Any) -> dict[str, np.ndarray]:
     if not isinstance(weights, Mapping):
         raise WeightsError(f"expected weights as a dict of name -> array, received {type(weights).__name__}")
@@ -67,19 +57,8 @@ def _as_weights(weights: Any) -> dict[str, np.ndarray]:
         raise WeightsError(f"weights must be numeric arrays ({exc})") from None
 
 
-def spec_of(model: Any) -> ModelSpec:
-    """The spec a model was built from."""
-    spec = getattr(model, MODEL_SPEC_ATTR, None)
-    if not isinstance(spec, ModelSpec):
-        raise RnnspecError(f"{type(model).__name__} was not built by rnnspec (no spec attached); use rnnspec.build")
-    return spec
-
-
 def _backend_of(model: Any) -> Any:
-    name = getattr(model, MODEL_BACKEND_ATTR, None)
-    if not isinstance(name, str):
-        raise RnnspecError(f"{type(model).__name__} was not built by rnnspec; use rnnspec.build")
-    return get_backend(name)
+    return get_backend(backend_name_of(model))
 
 
 def build(
@@ -97,7 +76,7 @@ def build(
     on every backend. The built model's own parameter count is checked against the analytic
     count, per layer; a mismatch raises :class:`CountMismatchError`.
     """
-    spec = _as_spec(spec)
+    spec = as_spec(spec)
     check_fits_memory(spec, f"building the {backend} model", copies=2 if backend == "keras" else 1)
     impl = get_backend(backend)
     if weights is None:
@@ -136,7 +115,7 @@ def get_weights(model: Any, spec: ModelSpec | str | Path | Mapping[str, Any] | N
     if getattr(model, MODEL_BACKEND_ATTR, None) is None and spec is not None:
         from rnnspec.interop import weights_from_model
 
-        return weights_from_model(model, _as_spec(spec))
+        return weights_from_model(model, as_spec(spec))
     if getattr(model, MODEL_BACKEND_ATTR, None) is None:
         raise RnnspecError(
             f"{type(model).__name__} was not built by rnnspec; pass the spec that describes it: "

@@ -238,8 +238,8 @@ def write_model_files(impl: Any, model: Any, directory: Path) -> list[Path]:
 
     The one writer of a model into a folder: ``rnnspec build -o``, ``convert`` and ``train`` use it.
     """
+    from rnnspec.core.weights import save_weights_file
     from rnnspec.runtime.models import get_weights, spec_of
-    from rnnspec.runtime.weights import save_weights_file
 
     spec = spec_of(model)
     written = list(impl.save_artifact(model, directory))

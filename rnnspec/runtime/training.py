@@ -20,11 +20,11 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
+from rnnspec.core.weights import check_seed
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
 from rnnspec.runtime.checkpoint import Checkpoint, fingerprint
 from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_weights, spec_of
-from rnnspec.runtime.weights import check_seed
 from rnnspec.util import is_int_at_least
 
 __all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]

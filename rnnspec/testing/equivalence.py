@@ -134,7 +134,7 @@ def _probe(spec: ModelSpec, seed: int, inputs: Any) -> tuple[np.ndarray, list[st
 def _weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     """Initial weights, every one moved by noise: biases are no longer zero and no matrix keeps the symmetry an
     initializer may give it (a 2 x 2 orthogonal matrix can be its own transpose), so each mistake shows."""
-    from rnnspec.runtime.weights import initial_weights
+    from rnnspec.core.weights import initial_weights
 
     rng = np.random.default_rng(seed + 1)
     out = initial_weights(spec_in(spec, "torch"), seed)
@@ -146,7 +146,7 @@ def _weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
 
 def _in_torch_convention(side: Side, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Canonical weights of ``side`` in the torch convention (a single Keras bias becomes bias_ih, bias_hh zero)."""
-    from rnnspec.runtime.weights import weight_shapes
+    from rnnspec.core.weights import weight_shapes
 
     if side.spec.convention == "torch":
         return dict(weights)
@@ -178,7 +178,7 @@ def _shared_weights(sides: list[Side], spec: ModelSpec, seed: int) -> dict[str, 
 
 def _weight_rows(sides: list[Side], atol: float) -> list[Row]:
     """Two model files: their weights compared, in one convention (Keras's: a torch model's two biases summed)."""
-    from rnnspec.runtime.weights import to_keras_convention
+    from rnnspec.core.weights import to_keras_convention
 
     values = []
     for side in sides:
@@ -195,7 +195,7 @@ def _weight_rows(sides: list[Side], atol: float) -> list[Row]:
 
 
 def _for_side(side: Side, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from rnnspec.runtime.weights import to_keras_convention
+    from rnnspec.core.weights import to_keras_convention
 
     if side.spec.convention == "keras":
         return to_keras_convention(spec_in(side.spec, "torch"), weights)[1]
@@ -319,9 +319,9 @@ def compare(
 
     ``steps`` > 0 also trains both for that many optimizer steps on the same batches (the spec's training
     section) and compares the loss curves, when rnnspec can train both (backend names, model files)."""
-    from rnnspec.runtime.models import _as_spec
+    from rnnspec.core.specs import as_spec
 
-    given = _as_spec(spec) if spec is not None and not isinstance(spec, ModelSpec) else spec
+    given = as_spec(spec) if spec is not None and not isinstance(spec, ModelSpec) else spec
     if given is None:
         keras_side = next((m for m in (a, b) if framework_of(m) == "keras"), None)
         if keras_side is None:
@@ -418,7 +418,7 @@ def _optimizer_rows(
 ) -> None:
     """Each side's own optimizer (Keras or torch.optim), a few steps on one batch from the same weights: their
     settings in Keras's names, where each puts epsilon, and the weights they reach."""
-    from rnnspec.runtime.weights import to_keras_convention
+    from rnnspec.core.weights import to_keras_convention
     from rnnspec.testing.optimizers import setting_differences
 
     if any(side.train_steps is None for side in sides):
@@ -447,7 +447,7 @@ def _optimizer_rows(
                         where))  # fmt: skip
     report.rows += rows
     model_rows = [r for r in report.rows if not r.what.startswith(("optimizer", "after "))]
-    from rnnspec.runtime.weights import weight_shapes
+    from rnnspec.core.weights import weight_shapes
 
     two_biases = len({str(weight_shapes(side.spec)) for side in sides}) > 1
     if not report.passed and all(r.passed for r in model_rows) and not differences and two_biases:
@@ -475,7 +475,7 @@ def _training(report: Report, sides: list[Side], steps: int, seed: int) -> None:
     if any(side.backend not in ("keras", "torch") for side in sides):
         report.notes.append("training parity not run: rnnspec trains backend builds and model files, not these models")
         return
-    from rnnspec.runtime.weights import weight_shapes
+    from rnnspec.core.weights import weight_shapes
 
     if len({side.spec.convention for side in sides}) > 1 and len({str(weight_shapes(side.spec)) for side in sides}) > 1:
         report.notes.append(

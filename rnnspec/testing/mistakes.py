@@ -39,8 +39,8 @@ class Mistake:
 def reference(spec: ModelSpec, weights: Weights, x: np.ndarray, mistake: Mistake | None = None) -> np.ndarray:
     """The NumPy reference's outputs (float64) for ``spec`` (torch convention) and ``weights``, made as
     ``mistake`` would make them."""
+    from rnnspec.core.registry import get_backend
     from rnnspec.lang.loader import spec_from_dict
-    from rnnspec.runtime.registry import get_backend
 
     numpy_backend = get_backend("numpy")
     if mistake is not None:
@@ -205,7 +205,7 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
 
 def _transposed(spec: ModelSpec) -> list[Mistake]:
     """A square kernel (or a square gate block of one) used transposed: ``x @ W`` where ``x @ W.T`` is meant."""
-    from rnnspec.runtime.weights import weight_shapes
+    from rnnspec.core.weights import weight_shapes
 
     out = []
     for name, shape in weight_shapes(spec, "torch").items():

@@ -71,7 +71,7 @@ class Side:
 
 
 def _driver(obj: Any, framework: str) -> Any:
-    from rnnspec.runtime.registry import get_backend
+    from rnnspec.core.registry import get_backend
 
     backend = get_backend(framework)
     live = getattr(backend, "live", None)

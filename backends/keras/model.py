@@ -54,18 +54,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rnnspec.core.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.core.kinds import KindRegistry
+from rnnspec.core.specs import spec_of
+from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import RecurrentLayer
 from rnnspec.lang.loader import spec_from_dict
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.runtime.kinds import KindRegistry
-from rnnspec.runtime.models import spec_of
-from rnnspec.runtime.weights import weight_shapes
 
-from .keras_cells import TorchGRUCell, TorchLSTMCell, TorchSimpleRNNCell
-from .keras_runtime import keras, tf
+from .cells import TorchGRUCell, TorchLSTMCell, TorchSimpleRNNCell
+from .runtime import keras, tf
 
 if TYPE_CHECKING:
     from keras import Layer, Model
@@ -433,7 +433,7 @@ class KerasBackend:
 
     def live(self, obj: Any) -> Any:
         """A driver of a user's own Keras model for :mod:`rnnspec.testing` (None for anything else)."""
-        from .keras_live import live
+        from .live import live
 
         return live(obj)
 
@@ -495,7 +495,7 @@ class KerasBackend:
         return load_artifact(path)
 
     def trainer(self, model: Model, training: Any, device: str | None = None) -> Any:
-        from .keras_train import KerasTrainer
+        from .train import KerasTrainer
 
         return KerasTrainer(model, training, device)
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnspec.core.weights import WeightsError, to_keras_convention
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.weights import WeightsError, to_keras_convention
 
-from .keras import BACKEND, _write_model_atomic
+from .model import BACKEND, _write_model_atomic
 
 __all__ = ["export_keras"]
 

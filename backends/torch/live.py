@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .live_losses import elementwise_loss
+from ..live_losses import elementwise_loss
 
 Items = list[tuple[str, np.ndarray]]
 

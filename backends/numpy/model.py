@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.core.kinds import KindRegistry
+from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.layers import RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.runtime.kinds import KindRegistry
-from rnnspec.runtime.weights import weight_shapes
 
 __all__ = [
     "ACTIVATIONS",
@@ -392,15 +392,15 @@ class NumpyBackend:
         return render_summary(analyze(model.spec))
 
     def save_artifact(self, model: NumpyModel, directory: Path) -> list[Path]:
-        from rnnspec.runtime.weights import save_weights_file
+        from rnnspec.core.weights import save_weights_file
 
         path = Path(directory) / f"{model.spec.name}.numpy.safetensors"
         save_weights_file(model.weights, path, model.spec)
         return [path]
 
     def load_artifact(self, path: Path) -> NumpyModel:
+        from rnnspec.core.weights import load_weights_file
         from rnnspec.runtime.models import spec_from_weights_file
-        from rnnspec.runtime.weights import load_weights_file
 
         model = self.build(spec_from_weights_file(path))
         self.set_weights(model, load_weights_file(path)[0])

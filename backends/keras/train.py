@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.specs import spec_of
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
-from rnnspec.runtime.models import spec_of
 
-from .keras_runtime import keras, tf
+from .runtime import keras, tf
 
 __all__ = ["KerasTrainer", "keras_loss", "keras_metric", "keras_optimizer"]
 

@@ -1,6 +1,6 @@
 """What the PyTorch model and its trainer share: Keras's activations and dropout, on torch tensors.
 
-Both :mod:`rnnspec_backends.torch` (the model) and :mod:`rnnspec_backends.torch_train` (the
+Both :mod:`rnnspec_backends.torch` (the model) and :mod:`rnnspec_backends.torch.train` (the
 trainer) import this module; neither imports the other at import time.
 """
 

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rnnspec.core.weights import check_weights
 from rnnspec.lang.errors import RnnspecError, render_problem
 from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, LayerSpec, MaskingSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.weights import check_weights
 from rnnspec.util import write_bytes_atomic
 
-from .numpy import DirectionWeights
+from ..numpy.model import DirectionWeights
 
 if TYPE_CHECKING:
     from types import ModuleType

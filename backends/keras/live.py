@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .keras_runtime import keras, tf
-from .live_losses import elementwise_loss
+from ..live_losses import elementwise_loss
+from .runtime import keras, tf
 
 Items = list[tuple[str, np.ndarray]]
 

@@ -44,8 +44,8 @@ from torch import Tensor
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
-from .torch_dist import all_gather, all_reduce_sum, stop_when_a_peer_fails, world
-from .torch_ops import activation, dropout_generator
+from .dist import all_gather, all_reduce_sum, stop_when_a_peer_fails, world
+from .ops import activation, dropout_generator
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
 

@@ -37,6 +37,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from rnnspec.core.weights import check_weights
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
     DenseSpec,
@@ -50,7 +51,6 @@ from rnnspec.lang.layers import (
     SpatialDropoutSpec,
 )
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.weights import check_weights
 from rnnspec.util import write_bytes_atomic
 
 __all__ = ["export_torch"]

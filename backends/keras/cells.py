@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .keras_runtime import keras, ops
+from .runtime import keras, ops
 
 __all__ = ["TorchGRUCell", "TorchLSTMCell", "TorchSimpleRNNCell"]
 

@@ -39,14 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnspec.core.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.core.kinds import KindRegistry
+from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.layers import RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
-from rnnspec.runtime.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
-from rnnspec.runtime.kinds import KindRegistry
-from rnnspec.runtime.weights import weight_shapes
 
-from .torch_ops import ACTIVATIONS, activation, dropout, dropout_mask
+from .ops import ACTIVATIONS, activation, dropout, dropout_mask
 
 __all__ = [
     "ACTIVATIONS",
@@ -638,7 +638,7 @@ class TorchBackend:
 
     def live(self, obj: Any) -> Any:
         """A driver of a user's own ``torch.nn.Module`` for :mod:`rnnspec.testing` (None for anything else)."""
-        from .torch_live import live
+        from .live import live
 
         return live(obj)
 
@@ -729,30 +729,30 @@ class TorchBackend:
 
     def init_distributed(self, device: str | None) -> tuple[int, int]:
         """Join the process group torchrun started this process in: ``(rank, world size)``."""
-        from .torch_dist import init_from_env
+        from .dist import init_from_env
 
         return init_from_env(device)
 
     def finish_distributed(self) -> None:
         """Leave the process group once the work is done (every rank calls it)."""
-        from .torch_dist import finish
+        from .dist import finish
 
         finish()
 
     def launch(self, nproc: int, args: list[str]) -> int:
         """``rnnspec ARGS`` in ``nproc`` data-parallel processes (torchrun's launcher API); the exit code."""
-        from .torch_dist import launch
+        from .dist import launch
 
         return launch(nproc, args)
 
     def check_device(self, device: str | None) -> None:
         """Refuse, before any work, a device this machine does not have (``--device cuda`` without CUDA)."""
-        from .torch_train import resolve_device
+        from .train import resolve_device
 
         resolve_device(device)
 
     def trainer(self, model: RnnspecModule, training: Any, device: str | None = None) -> Any:
-        from .torch_train import TorchTrainer
+        from .train import TorchTrainer
 
         return TorchTrainer(model, training, device)
 
@@ -761,7 +761,7 @@ class TorchBackend:
 
     def read_state_dict(self, path: Path) -> list[tuple[str, np.ndarray]]:
         """A user's ``torch.save``-d state dict as ``(key, array)`` pairs (see :mod:`.torch_io`)."""
-        from .torch_io import read_state_dict
+        from .io import read_state_dict
 
         return read_state_dict(path)
 
@@ -783,9 +783,9 @@ def load_artifact(path: str | Path) -> RnnspecModule:
     Every way the file can be wrong (not safetensors, no spec, a broken spec, tensors that do not
     fit the spec) is an :class:`RnnspecError` naming the file.
     """
+    from rnnspec.core.weights import load_weights_file
     from rnnspec.lang.errors import RnnspecError
     from rnnspec.lang.loader import loads_spec
-    from rnnspec.runtime.weights import load_weights_file
 
     tensors, metadata = load_weights_file(path)
     if "spec" not in metadata:

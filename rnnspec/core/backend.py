@@ -1,10 +1,10 @@
 """The contract every backend object fulfils (the ``BACKEND`` of each module in backends/).
 
 A backend turns a validated :class:`~rnnspec.lang.spec.ModelSpec` into a native model and moves
-canonical weights (see :mod:`rnnspec.runtime.weights`) in and out of it. All gate reordering and
+canonical weights (see :mod:`rnnspec.core.weights`) in and out of it. All gate reordering and
 transposing of a framework lives in its backend, in one place.
 
-The core never imports a framework: it reaches a backend through :mod:`rnnspec.runtime.registry`, and
+The core never imports a framework: it reaches a backend through :mod:`rnnspec.core.registry`, and
 finds the backend of a built model through the attribute ``_rnnspec_backend`` (the backend's
 name) that every backend sets on the models it builds, next to ``_rnnspec_spec`` (the spec).
 """

@@ -9,7 +9,7 @@ lines unless ``TF_CPP_MIN_LOG_LEVEL`` is set to ``0``.
 The other modules of the backend (:mod:`.keras`, :mod:`.keras_cells`, :mod:`.keras_train`) take
 ``tf``, ``keras`` and ``ops`` from here, so none of them imports another to reach Keras.
 
->>> from rnnspec_backends.keras_runtime import keras  # doctest: +SKIP
+>>> from rnnspec_backends.keras.runtime import keras  # doctest: +SKIP
 >>> keras.backend.backend()  # doctest: +SKIP
 'tensorflow'
 """

@@ -46,16 +46,16 @@ class BackendEntry:
 
 
 BUILTIN_BACKENDS: dict[str, BackendEntry] = {
-    "keras": BackendEntry(f"{_PACKAGE}.keras:BACKEND", "keras", ("keras", "tensorflow"), (".keras",)),
-    "torch": BackendEntry(f"{_PACKAGE}.torch:BACKEND", "torch", ("torch",), (".torch.safetensors",)),
-    "numpy": BackendEntry(f"{_PACKAGE}.numpy:BACKEND", None, ("numpy",), (".numpy.safetensors",)),
+    "keras": BackendEntry(f"{_PACKAGE}.keras.model:BACKEND", "keras", ("keras", "tensorflow"), (".keras",)),
+    "torch": BackendEntry(f"{_PACKAGE}.torch.model:BACKEND", "torch", ("torch",), (".torch.safetensors",)),
+    "numpy": BackendEntry(f"{_PACKAGE}.numpy.model:BACKEND", None, ("numpy",), (".numpy.safetensors",)),
 }
 
 
 EXPORT_FORMATS: dict[str, BackendEntry] = {
-    "onnx": BackendEntry(f"{_PACKAGE}.onnx_export:export_onnx", "onnx", ("onnx",)),
-    "torch": BackendEntry(f"{_PACKAGE}.torch_export:export_torch", "torch", ("torch",)),
-    "keras": BackendEntry(f"{_PACKAGE}.keras_export:export_keras", "keras", ("keras", "tensorflow")),
+    "onnx": BackendEntry(f"{_PACKAGE}.onnx.export:export_onnx", "onnx", ("onnx",)),
+    "torch": BackendEntry(f"{_PACKAGE}.torch.export:export_torch", "torch", ("torch",)),
+    "keras": BackendEntry(f"{_PACKAGE}.keras.export:export_keras", "keras", ("keras", "tensorflow")),
 }
 """``rnnspec export --format``: the function writing each format, ``fn(spec, weights, path) -> [paths]``."""
 

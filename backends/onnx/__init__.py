@@ -1,0 +1,18 @@
+"""ONNX export (fused ``LSTM``/``GRU``/``RNN`` ops with ``sequence_lens``).
+
+Modules: see the folder. The public names below are imported from ``export`` on first use, so
+importing a sibling module (say the trainer) does not import the model module.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = ["export_onnx"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(import_module(f"{__name__}.export"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
