@@ -399,8 +399,7 @@ class NumpyBackend:
         return [path]
 
     def load_artifact(self, path: Path) -> NumpyModel:
-        from rnnspec.core.weights import load_weights_file
-        from rnnspec.runtime.models import spec_from_weights_file
+        from rnnspec.core.weights import load_weights_file, spec_from_weights_file
 
         model = self.build(spec_from_weights_file(path))
         self.set_weights(model, load_weights_file(path)[0])

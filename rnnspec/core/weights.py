@@ -46,6 +46,7 @@ __all__ = [
     "initial_weights",
     "load_weights_file",
     "save_weights_file",
+    "spec_from_weights_file",
     "weight_shapes",
 ]
 
@@ -332,3 +333,13 @@ def to_keras_convention(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> t
         bias_key = key[: -len("recurrent_bias")] + "bias"
         out[bias_key] = (np.asarray(weights[bias_key], dtype=np.float64) + value).astype(np.float32)
     return spec_from_dict({**spec.to_dict(), "convention": "keras"}), out
+
+
+def spec_from_weights_file(path: str | Path) -> ModelSpec:
+    """The spec embedded in a weights file written by rnnspec."""
+    _, metadata = load_weights_file(path)
+    if "spec" not in metadata:
+        raise WeightsError(f"{path}: the file carries no spec; pass the spec file too")
+    from rnnspec.lang.loader import loads_spec
+
+    return loads_spec(metadata["spec"], file=f"{path} (embedded spec)", fmt="json")

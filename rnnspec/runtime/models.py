@@ -24,6 +24,7 @@ from rnnspec.core.weights import (
     initial_weights,
     load_weights_file,
     save_weights_file,
+    spec_from_weights_file,
 )
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
@@ -154,16 +155,6 @@ def load_weights(
         except WeightsError as exc:
             raise WeightsError(f"{path}: {exc}") from None
     return weights
-
-
-def spec_from_weights_file(path: str | Path) -> ModelSpec:
-    """The spec embedded in a weights file written by rnnspec."""
-    _, metadata = load_weights_file(path)
-    if "spec" not in metadata:
-        raise WeightsError(f"{path}: the file carries no spec; pass the spec file too")
-    from rnnspec.lang.loader import loads_spec
-
-    return loads_spec(metadata["spec"], file=f"{path} (embedded spec)", fmt="json")
 
 
 def check_inputs(spec: ModelSpec, x: Any) -> np.ndarray:
