@@ -1,5 +1,14 @@
+"""Shared options and fixtures, and which backends a run must test (``RNNSPEC_TEST_BACKENDS``).
+
+Unset, every backend is required: a framework that fails to import fails the run at its start, and
+a test that would skip for want of it fails instead. ``RNNSPEC_TEST_BACKENDS=numpy,torch`` requires
+only those (the others' tests skip, saying why); a name that is not a backend is a usage error.
+"""
+
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +27,87 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: a long case of a behaviour CI already covers fast; run with --slow")
+    config.stash[_REQUIRED] = _required_modules()
+
+
+_REQUIRED = pytest.StashKey[dict[str, str]]()
+ENV = "RNNSPEC_TEST_BACKENDS"
+
+
+def _backend_modules() -> dict[str, tuple[str, ...]]:
+    """Each backend and export format → the modules it needs, from the registry (plugins included)."""
+    from rnnspec.core import registry
+
+    needs: dict[str, tuple[str, ...]] = {}
+    for table in (registry.BUILTIN_BACKENDS, registry.EXPORT_FORMATS):
+        for name, entry in table.items():
+            # the backend's own module first: the keras backend chooses Keras's backend before Keras is imported
+            needs[name] = (*needs.get(name, ()), entry.target.split(":")[0], *entry.framework_modules)
+    for name in registry.available_backends():
+        needs.setdefault(name, ())
+    return needs
+
+
+def _required_modules() -> dict[str, str]:
+    """Module name → the backend that requires it, for the backends this run must test."""
+    needs = _backend_modules()
+    raw = os.environ.get(ENV)
+    if raw is None:
+        wanted = list(needs)
+    else:
+        wanted = [n.strip() for n in raw.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in needs]
+        if unknown:
+            raise pytest.UsageError(
+                f"{ENV}={raw!r}: {', '.join(unknown)} is not a backend or export format; "
+                f"expected a comma-separated list of: {', '.join(needs)}. fix: correct the name, or unset {ENV} "
+                "to require them all"
+            )
+    required = {module: name for name in wanted for module in needs[name]}
+    for module, name in required.items():
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a broken install fails as surely as a missing one
+            raise pytest.UsageError(
+                f"backend {name!r} is required but {module} does not import ({type(exc).__name__}: {exc}). fix: "
+                f"install it (pip install -e '.[all,dev]'), or leave {name} out of {ENV} to skip its tests"
+            ) from None
+    return required
+
+
+def _required_skip(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """The message for a skip caused by a required backend's module not importing, else None."""
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return None
+    message = str(report.longrepr[2])
+    if "could not import '" not in message:
+        return None
+    module = message.split("could not import '", 1)[1].split("'", 1)[0]
+    required = config.stash.get(_REQUIRED, {})
+    owner = required.get(module)
+    if owner is None and module.startswith("rnnspec_backends."):
+        owner = next((name for known, name in required.items() if known.startswith(module + ".")), None)
+    if owner is None:
+        return None
+    return f"backend {owner!r} is required ({ENV}) but the test skipped: {message}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    message = _required_skip(item.config, report)
+    if message is not None:
+        report.outcome, report.longrepr = "failed", message
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    outcome = yield
+    report = outcome.get_result()
+    message = _required_skip(collector.config, report)
+    if message is not None:
+        report.outcome, report.longrepr = "failed", message
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
