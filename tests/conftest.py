@@ -48,8 +48,8 @@ def _backend_modules() -> dict[str, tuple[str, ...]]:
     return needs
 
 
-def _required_modules() -> dict[str, str]:
-    """Module name → the backend that requires it, for the backends this run must test."""
+def required_backends() -> list[str]:
+    """The backends and export formats this run must test (validated ``RNNSPEC_TEST_BACKENDS``; unset: all)."""
     needs = _backend_modules()
     raw = os.environ.get(ENV)
     if raw is None:
@@ -63,7 +63,13 @@ def _required_modules() -> dict[str, str]:
                 f"expected a comma-separated list of: {', '.join(needs)}. fix: correct the name, or unset {ENV} "
                 "to require them all"
             )
-    required = {module: name for name in wanted for module in needs[name]}
+    return wanted
+
+
+def _required_modules() -> dict[str, str]:
+    """Module name → the backend that requires it, for the backends this run must test."""
+    needs = _backend_modules()
+    required = {module: name for name in required_backends() for module in needs[name]}
     for module, name in required.items():
         try:
             importlib.import_module(module)

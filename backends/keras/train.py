@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.backend import CheckpointingTrainer, SeededTrainer, Trainer
 from rnnspec.core.specs import spec_of
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
@@ -162,7 +163,7 @@ def _check_even(n: int, batch_size: int, replicas: int) -> None:
         )
 
 
-class KerasTrainer:
+class KerasTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
     """Compiles the model once; ``train_epoch`` and ``evaluate`` as rnnspec.runtime.training expects."""
 
     def __init__(self, model: Any, training: TrainingSpec, device: str | None = None):

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.core.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR
+from rnnspec.core.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR, Backend, ReferenceVariants
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.layers import RecurrentLayer
@@ -344,7 +344,7 @@ class NumpyModel:
         return f"NumpyModel({self.spec.name!r}, {len(self.weights)} weights)"
 
 
-class NumpyBackend:
+class NumpyBackend(Backend, ReferenceVariants):
     """The reference backend (forward only)."""
 
     name = "numpy"

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnspec.core.backend import CheckpointingTrainer, SeededTrainer, Trainer
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
@@ -176,7 +177,7 @@ class _Sums:
         return out
 
 
-class TorchTrainer:
+class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
     """One optimizer and loss for one model; ``train_epoch`` and ``evaluate`` as rnnspec.runtime.training expects."""
 
     def __init__(self, model: Any, training: TrainingSpec, device: str | None = None):
