@@ -9,23 +9,42 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from rnnspec.core.backend import (
+    BACKEND_CAPABILITIES,
+    Backend,
+    LiveModels,
+    capabilities_of,
+    class_modules,
+    missing_members,
+)
 from rnnspec.lang.errors import RnnspecError
 
 __all__ = [
     "BUILTIN_BACKENDS",
+    "DEFAULT_BACKEND",
     "ENTRY_POINT_GROUP",
+    "BackendEntry",
     "BackendNotFoundError",
     "MissingFrameworkError",
     "available_backends",
+    "backend_entry",
     "backend_for_artifact",
+    "backend_for_format",
+    "backend_owning",
+    "backends_with",
+    "compared_backends",
+    "describe_backends",
     "get_backend",
     "get_exporter",
+    "reference_backend",
 ]
 
 ENTRY_POINT_GROUP = "rnnspec.backends"
+DEFAULT_BACKEND = "torch"
+"""The backend ``build`` and the commands use when none is named."""
 # The framework backends live in the folder backends/, installed as the package
 # `rnnspec_backends`. This table is the only place in the core that names it.
 _PACKAGE = "rnnspec_backends"
@@ -33,7 +52,8 @@ _PACKAGE = "rnnspec_backends"
 
 @dataclass(frozen=True)
 class BackendEntry:
-    """Where a backend lives and which install extra brings its framework."""
+    """Where a backend lives, which install extra brings its framework, and what the core may know of it before
+    importing it (a plugin's entry is made from its loaded object: :func:`backend_entry`)."""
 
     target: str
     """``module:attribute`` of the backend object."""
@@ -43,17 +63,55 @@ class BackendEntry:
     """Top-level modules whose absence means the framework is not installed."""
     artifacts: tuple[str, ...] = ()
     """File-name endings of the native artifacts its ``load_artifact`` reads (for ``convert``)."""
+    artifact_format: str | None = None
+    """The ``format`` its artifacts carry in their metadata, where an artifact is a safetensors file whose name
+    does not say (for ``convert``)."""
+    capabilities: frozenset[str] = frozenset()
+    """The optional capabilities the backend declares (names of :data:`~rnnspec.core.backend.BACKEND_CAPABILITIES`),
+    so that a command can choose a backend without importing its framework; tests/test_registry.py checks them
+    against the loaded backend."""
+    role: str = "framework"
+    """``reference``: the float64 NumPy reference the other backends are compared with (listed first by
+    ``check``); ``framework``: a backend that builds models of a framework."""
+    model_modules: tuple[str, ...] = ()
+    """Top-level modules of its framework's model classes: an object whose class comes from one is a model the
+    backend drives (``live_models``), found without importing the framework."""
+    weight_copies: int = 1
+    """How many copies of the weights a build holds while it is made (the memory check before a build)."""
+    plot_style: str = "-"
+    """Its line style in plots of training curves (matplotlib format)."""
+    compare_order: int = 100
+    """Its place when backends are compared (``check``'s rows: the reference first, then by this number)."""
+
+    def offers(self, capability: str) -> bool:
+        """Whether the backend declares ``capability``."""
+        return capability in self.capabilities
 
 
 BUILTIN_BACKENDS: dict[str, BackendEntry] = {
-    "keras": BackendEntry(f"{_PACKAGE}.keras.model:BACKEND", "keras", ("keras", "tensorflow"), (".keras",)),
-    "torch": BackendEntry(f"{_PACKAGE}.torch.model:BACKEND", "torch", ("torch",), (".torch.safetensors",)),
-    "numpy": BackendEntry(f"{_PACKAGE}.numpy.model:BACKEND", None, ("numpy",), (".numpy.safetensors",)),
-}
+    "keras": BackendEntry(
+        f"{_PACKAGE}.keras.model:BACKEND", "keras", ("keras", "tensorflow"), (".keras",),
+        capabilities=frozenset({"trains", "threads", "quiet_training", "live_models"}),
+        model_modules=("keras", "tf_keras"), weight_copies=2, plot_style="b-", compare_order=2,
+    ),
+    "torch": BackendEntry(
+        f"{_PACKAGE}.torch.model:BACKEND", "torch", ("torch",), (".torch.safetensors",),
+        artifact_format="rnnspec-torch-state-dict/1",
+        capabilities=frozenset(
+            {"trains", "threads", "matmul_timing", "device_check", "data_parallel", "live_models", "state_dicts"}
+        ),
+        model_modules=("torch",), plot_style="r--", compare_order=1,
+    ),
+    "numpy": BackendEntry(
+        f"{_PACKAGE}.numpy.model:BACKEND", None, ("numpy",), (".numpy.safetensors",),
+        capabilities=frozenset({"variants"}), role="reference", compare_order=0,
+    ),
+}  # fmt: skip
+"""The built-in backends, in the order commands list them (``check`` puts the reference first)."""
 
 
 EXPORT_FORMATS: dict[str, BackendEntry] = {
-    "onnx": BackendEntry(f"{_PACKAGE}.onnx.export:export_onnx", "onnx", ("onnx",)),
+    "onnx": BackendEntry(f"{_PACKAGE}.onnx.export:export_onnx", "onnx", ("onnx", "onnxruntime")),
     "torch": BackendEntry(f"{_PACKAGE}.torch.export:export_torch", "torch", ("torch",)),
     "keras": BackendEntry(f"{_PACKAGE}.keras.export:export_keras", "keras", ("keras", "tensorflow")),
 }
@@ -79,6 +137,81 @@ def available_backends() -> list[str]:
     return names
 
 
+def backend_entry(name: str) -> BackendEntry:
+    """What the core knows of backend ``name``: a built-in's row of the table (nothing imported), or for a plugin
+    an entry made from its loaded object (its declared capabilities; the defaults for the rest)."""
+    entry = BUILTIN_BACKENDS.get(name)
+    if entry is not None:
+        return entry
+    impl = get_backend(name)
+    plugin = _entry_point_backends()[name]
+    return BackendEntry(
+        plugin.value if isinstance(plugin, EntryPoint) else name, None, capabilities=capabilities_of(impl)
+    )
+
+
+def backends_with(capability: str, *, plugins: bool = True) -> list[str]:
+    """The backends that declare ``capability`` (a name of :data:`~rnnspec.core.backend.BACKEND_CAPABILITIES`),
+    in :func:`available_backends`'s order; a plugin is loaded to ask it (``plugins=False``: built-ins only, so
+    nothing is imported), a built-in is not."""
+    if capability not in BACKEND_CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}; the declared ones are {', '.join(BACKEND_CAPABILITIES)}")
+    names = available_backends() if plugins else list(BUILTIN_BACKENDS)
+    return [name for name in names if _offers(name, capability)]
+
+
+def _offers(name: str, capability: str) -> bool:
+    try:
+        return backend_entry(name).offers(capability)
+    except RnnspecError:  # a plugin that fails to load offers nothing
+        return False
+
+
+def compared_backends() -> list[str]:
+    """Every known backend in the order comparisons list them: the reference first (``check``'s default)."""
+    names = available_backends()
+    return sorted(names, key=lambda name: (_role(name) != "reference", _compare_order(name), names.index(name)))
+
+
+def _role(name: str) -> str:
+    entry = BUILTIN_BACKENDS.get(name)
+    return entry.role if entry is not None else "framework"
+
+
+def _compare_order(name: str) -> int:
+    entry = BUILTIN_BACKENDS.get(name)
+    return entry.compare_order if entry is not None else BackendEntry.compare_order
+
+
+def reference_backend() -> str:
+    """The backend every other is compared with (the float64 NumPy reference)."""
+    return next(name for name, entry in BUILTIN_BACKENDS.items() if entry.role == "reference")
+
+
+def describe_backends(names: list[str]) -> str:
+    """``--backend A`` or ``--backend A or --backend B``..., for messages that say which backends can do a thing."""
+    return " or ".join(f"--backend {name}" for name in names) or "a backend that offers it (none is installed)"
+
+
+def backend_owning(obj: Any) -> str | None:
+    """The backend whose framework ``obj`` is a model of (capability ``live_models``), or None: a built-in is
+    recognised by its ``model_modules`` without importing its framework, a plugin is asked (``owns``)."""
+    roots = class_modules(obj)
+    for name in available_backends():
+        entry = BUILTIN_BACKENDS.get(name)
+        if entry is not None:
+            if entry.offers("live_models") and roots & set(entry.model_modules):
+                return name
+            continue
+        try:
+            impl = get_backend(name)
+        except RnnspecError:
+            continue
+        if isinstance(impl, LiveModels) and impl.owns(obj):
+            return name
+    return None
+
+
 def backend_for_artifact(path: str) -> str | None:
     """The built-in backend whose native artifact ``path`` is, by its name's ending; None for other files."""
     name = str(path).lower()
@@ -88,19 +221,35 @@ def backend_for_artifact(path: str) -> str | None:
     return None
 
 
+def backend_for_format(fmt: str | None) -> str | None:
+    """The built-in backend whose artifacts carry ``format: fmt`` in their metadata; None for any other."""
+    return next((name for name, entry in BUILTIN_BACKENDS.items() if fmt and entry.artifact_format == fmt), None)
+
+
 def get_backend(name: str) -> Any:
     """Import and return the backend object registered as ``name``.
 
-    Raises :class:`BackendNotFoundError` for an unknown name (listing the known ones) and
-    :class:`MissingFrameworkError` with the install command when the framework is absent.
+    Raises :class:`BackendNotFoundError` for an unknown name (listing the known ones) or a plugin object that is
+    not a :class:`~rnnspec.core.backend.Backend`, and :class:`MissingFrameworkError` with the install command when
+    the framework is absent.
     """
     entry = BUILTIN_BACKENDS.get(name)
     if entry is None:
         plugins = _entry_point_backends()
         if name in plugins:
-            return plugins[name].load()
+            return _checked_plugin(name, plugins[name].load())
         raise BackendNotFoundError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
     return _load(name, entry, "backend")
+
+
+def _checked_plugin(name: str, impl: Any) -> Any:
+    if isinstance(impl, Backend):
+        return impl
+    raise BackendNotFoundError(
+        f"the {name} backend (entry point group {ENTRY_POINT_GROUP}) is a {type(impl).__name__} without "
+        f"{', '.join(missing_members(impl, Backend))}; expected an object with every member of "
+        "rnnspec.core.backend.Backend. fix: point the entry point at the backend object (module:BACKEND)"
+    )
 
 
 def get_exporter(fmt: str) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.backend import MatmulTiming, TrainableBackend
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import DenseSpec, RecurrentLayer
 from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
@@ -208,7 +209,7 @@ def _time_backend(
     if spec.training is None:
         figures.note = "no `training` section: training not measured"
         return figures
-    if not callable(getattr(impl, "trainer", None)):
+    if not isinstance(impl, TrainableBackend):
         figures.note = "forward-only backend: training not measured"
         return figures
     marks: list[float] = []
@@ -242,9 +243,7 @@ def bench(
     gemms = step_gemms(spec, batch, length)
     shapes = _backward_shapes(gemms)
     impls = {name: load_backend(name) for name in backends}
-    floor_impl = next(
-        (impls[name] for name in backends if callable(getattr(impls[name], "matmul_seconds", None))), None
-    )
+    floor_impl = next((impls[name] for name in backends if isinstance(impls[name], MatmulTiming)), None)
     if floor_impl is not None:
         floor, source = floor_impl.matmul_seconds(shapes), f"{floor_impl.name}'s matmul"
     else:

@@ -1,13 +1,13 @@
-"""``rnnspec check``: the conformance report of one spec across keras, torch and numpy.
+"""``rnnspec check``: the conformance report of one spec across every backend (keras, torch, numpy and any plugin).
 
-Rows: parameter counts (analytic, Keras's ``count_params()``, PyTorch's ``numel()``); the forward
-max abs difference for each pair of backends on random weights (biases included) and random
-pre-padded inputs; training parity over N steps from the same seeded weights on the same batches
-(per-step loss difference, final weight difference), judged against each backend's own noise floor
-(the same training from starting weights moved by one float32 ulp; see docs/training.md). Each row
-passes or fails against a stated tolerance. Dropout is switched off for the training run: the two
-frameworks' random masks can never agree, so a parity run with dropout would measure the random
-streams, not rnnspec.
+Rows: parameter counts (analytic, each framework's own: Keras's ``count_params()``, PyTorch's ``numel()``);
+the forward max abs difference for each pair of backends on random weights (biases included) and random
+pre-padded inputs; training parity over N steps of the first two backends that train, from the same seeded
+weights on the same batches (per-step loss difference, final weight difference), judged against each
+backend's own noise floor (the same training from starting weights moved by one float32 ulp; see
+docs/training.md). Each row passes or fails against a stated tolerance. Dropout is switched off for
+the training run: the two frameworks' random masks can never agree, so a parity run with dropout would measure
+the random streams, not rnnspec.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.core.registry import get_backend
+from rnnspec.core.registry import backend_entry, backends_with, compared_backends, get_backend
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
@@ -159,9 +159,12 @@ def run_check(
     optimizer: str | None = None,
     batch_size: int = 8,
     time: int = 12,
-    backends: tuple[str, ...] = ("numpy", "torch", "keras"),
+    backends: tuple[str, ...] | None = None,
 ) -> CheckReport:
-    """Compare the backends on ``spec``; every row carries its tolerance and verdict."""
+    """Compare ``backends`` (default: every known backend, the reference first) on ``spec``; every row carries
+    its tolerance and verdict. Training parity runs on the first two of them that train."""
+    if backends is None:
+        backends = tuple(compared_backends())
     report = CheckReport(spec=spec.name)
     rng = np.random.default_rng(seed)
     analytic = {row.name: row.params for row in analyze(spec).layers}
@@ -171,7 +174,7 @@ def run_check(
         impl = get_backend(name)
         model = build(spec, name, seed=seed)
         models[name] = model
-        if name != "numpy":
+        if backend_entry(name).role != "reference":  # the reference counts the spec's own weights
             counts = impl.count_params(model)
             report.rows.append(
                 CheckRow(
@@ -194,8 +197,11 @@ def run_check(
             report.rows.append(
                 CheckRow(f"forward {a} vs {b}", f"max abs {diff:.2e}", f"<= {FORWARD_TOL:g}", diff <= FORWARD_TOL)
             )
-    if "torch" in models and "keras" in models and steps > 0:
-        _training_rows(spec, report, steps=steps, seed=seed, optimizer=optimizer, batch_size=batch_size, time=time)
+    trainers = [name for name in models if name in backends_with("trains")]
+    if len(trainers) >= 2 and steps > 0:
+        _training_rows(
+            spec, report, trainers[:2], steps=steps, seed=seed, optimizer=optimizer, batch_size=batch_size, time=time
+        )
     return report
 
 
@@ -239,7 +245,15 @@ def _train(
 
 
 def _training_rows(
-    spec: ModelSpec, report: CheckReport, *, steps: int, seed: int, optimizer: str | None, batch_size: int, time: int
+    spec: ModelSpec,
+    report: CheckReport,
+    pair: list[str],
+    *,
+    steps: int,
+    seed: int,
+    optimizer: str | None,
+    batch_size: int,
+    time: int,
 ) -> None:
     """Loss and final-weight parity, judged against each backend's own noise floor.
 
@@ -251,7 +265,7 @@ def _training_rows(
     self-difference of either backend up to that step.
     """
     train_spec = _training_spec(spec, optimizer, batch_size, report.notes)
-    sides = {name: (name, train_spec, None) for name in ("torch", "keras")}
+    sides = {name: (name, train_spec, None) for name in pair}
     parity_rows(report, sides, steps=steps, seed=seed, batch_size=batch_size, time=time)
 
 
@@ -359,15 +373,16 @@ def pyplot() -> Any:
 
 
 def plot_curves(report: CheckReport, path: str) -> None:
-    """The two loss curves overlaid, as a PNG."""
+    """The two loss curves overlaid, as a PNG (each backend in its declared line style)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, style in (("keras", "b-"), ("torch", "r--")):
-        if name in report.curves:
-            ax.plot(range(1, len(report.curves[name]) + 1), report.curves[name], style, label=name)
+    names = list(report.curves)
+    for name in names:
+        curve = report.curves[name]
+        ax.plot(range(1, len(curve) + 1), curve, backend_entry(name).plot_style, label=name)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("batch loss")
-    ax.set_title(f"{report.spec}: training loss, keras vs torch")
+    ax.set_title(f"{report.spec}: training loss, {' vs '.join(names)}")
     ax.legend()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

@@ -8,15 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.core.registry import backend_for_artifact
+from rnnspec.core.registry import BUILTIN_BACKENDS, backend_for_artifact, backend_for_format
 from rnnspec.core.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec, loads_spec
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["read_any"]
-
-TORCH_FORMAT = "rnnspec-torch-state-dict/1"
 
 
 def _foreign(source: Path) -> bool:
@@ -55,15 +53,21 @@ def read_any(
     else:
         weights, metadata = load_weights_file(source, allow_nonfinite=allow_nonfinite)
         fmt = metadata.get("format")
-        if fmt not in (WEIGHTS_FORMAT, TORCH_FORMAT):
+        owner = backend_for_format(fmt)
+        if fmt != WEIGHTS_FORMAT and owner is None:
+            artifacts = " or ".join(
+                f"a {name} artifact ({entry.artifact_format})"
+                for name, entry in BUILTIN_BACKENDS.items()
+                if entry.artifact_format
+            )
             raise WeightsError(
                 f"{source}: not a file written by rnnspec (format {fmt!r}); expected canonical weights "
-                f"({WEIGHTS_FORMAT}) or a torch artifact ({TORCH_FORMAT})"
+                f"({WEIGHTS_FORMAT}) or {artifacts}"
             )
-        if fmt == TORCH_FORMAT:
+        if owner is not None:
             from rnnspec.runtime.models import get_weights
 
-            weights = get_weights(load_backend("torch").load_artifact(source))
+            weights = get_weights(load_backend(owner).load_artifact(source))
         if override is not None:
             spec = override
         elif "spec" in metadata:

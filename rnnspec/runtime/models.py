@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnnspec.core.backend import MODEL_BACKEND_ATTR
-from rnnspec.core.registry import get_backend
+from rnnspec.core.registry import DEFAULT_BACKEND, backend_entry, get_backend
 from rnnspec.core.specs import as_spec, backend_name_of, spec_of
 from rnnspec.core.weights import (
     WeightsError,
@@ -64,7 +64,7 @@ def _backend_of(model: Any) -> Any:
 
 def build(
     spec: ModelSpec | str | Path | Mapping[str, Any],
-    backend: str = "torch",
+    backend: str = DEFAULT_BACKEND,
     *,
     seed: int | None = None,
     weights: Mapping[str, np.ndarray] | str | Path | None = None,
@@ -78,7 +78,7 @@ def build(
     count, per layer; a mismatch raises :class:`CountMismatchError`.
     """
     spec = as_spec(spec)
-    check_fits_memory(spec, f"building the {backend} model", copies=2 if backend == "keras" else 1)
+    check_fits_memory(spec, f"building the {backend} model", copies=backend_entry(backend).weight_copies)
     impl = get_backend(backend)
     if weights is None:
         values = initial_weights(spec, seed)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
+from rnnspec.core.backend import CheckpointingTrainer, SeededTrainer, TrainableBackend, Trainer
+from rnnspec.core.registry import backends_with
 from rnnspec.core.weights import check_seed
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
@@ -28,31 +30,6 @@ from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_w
 from rnnspec.util import is_int_at_least
 
 __all__ = ["EpochCallback", "Trainer", "evaluate", "fit", "training_of"]
-
-
-class Trainer(Protocol):
-    """What a backend's ``trainer(model, training)`` returns."""
-
-    def train_epoch(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        batch_size: int,
-        progress: Callable[[int, int], None] | None = None,
-        *,
-        carry: dict[str, np.ndarray] | None = None,
-        every: int = 0,
-        on_steps: Callable[[dict[str, np.ndarray]], None] | None = None,
-    ) -> dict[str, Any]:
-        """Train on ``x, y`` in the given order, one optimizer step per batch (``progress(done, total)`` after each).
-
-        Returns ``{"batch_loss": [...], "loss": float, "accuracy": float (if tracked)}``. ``on_steps(carry)``
-        is called after every ``every``-th batch of the epoch but the last, with the epoch's state so far;
-        given that ``carry`` back and the rest of the epoch's batches, the trainer finishes the epoch.
-        """
-
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-        """Loss (and accuracy) over ``x, y`` in inference mode, as Keras's ``evaluate``."""
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -201,11 +178,11 @@ def fit(
         x_val = y_val = None
 
     impl = _backend_of(model)
-    if not hasattr(impl, "trainer"):
-        raise RnnspecError(f"the {impl.name} backend cannot train (it is forward-only); use keras or torch")
+    if not isinstance(impl, TrainableBackend):
+        raise RnnspecError(f"the {impl.name} backend cannot train (it is forward-only); use {_trainers()}")
     trainer = _trainer_for(model, impl, training, device)
-    if seeds_dropout and callable(getattr(trainer, "set_seed", None)):
-        trainer.set_seed(seed)  # type: ignore[attr-defined]
+    if seeds_dropout and isinstance(trainer, SeededTrainer):
+        trainer.set_seed(seed)
     rng = np.random.default_rng(seed)
     history: dict[str, Any] = {"loss": [], "batch_loss": [], "seed": seed}
     run_id = fingerprint(spec, training, data, seed, impl.name) if resume or on_checkpoint else {}
@@ -216,7 +193,7 @@ def fit(
         for _ in range(first):  # the data order of the epochs done: each epoch's permutation comes from the seed
             if training.shuffle:
                 rng.permutation(len(x_arr))
-    if on_checkpoint is not None and not callable(getattr(trainer, "state", None)):
+    if on_checkpoint is not None and not isinstance(trainer, CheckpointingTrainer):
         raise RnnspecError(f"the {impl.name} backend's trainer cannot save its state, so it cannot checkpoint")
     snapshot = get_weights(model)
     try:
@@ -305,7 +282,7 @@ def _resume(
             f"nothing to resume: the run has {checkpoint.epochs_done} epochs and {training.epochs} were asked for. "
             f"fix: ask for more, e.g. --epochs {checkpoint.epochs_done + 1}"
         )
-    if not callable(getattr(trainer, "load_state", None)):
+    if not isinstance(trainer, CheckpointingTrainer):
         raise RnnspecError(f"the {_backend_of(model).name} backend's trainer cannot restore a checkpoint")
     set_weights(model, checkpoint.weights)
     trainer.load_state(checkpoint.trainer_state)
@@ -345,13 +322,18 @@ def evaluate(model: Any, x: Any, y: Any, *, batch_size: int | None = None) -> di
     training = training_of(spec, batch_size=batch_size)
     x_arr, y_arr = _check_xy(spec, training, x, y, "evaluation data")
     impl = _backend_of(model)
-    if not hasattr(impl, "trainer"):
-        raise RnnspecError(f"the {impl.name} backend cannot evaluate a loss; use keras or torch")
+    if not isinstance(impl, TrainableBackend):
+        raise RnnspecError(f"the {impl.name} backend cannot evaluate a loss; use {_trainers()}")
     result = _trainer_for(model, impl, training, None).evaluate(x_arr, y_arr, training.batch_size)
     return _keras_order({k: float(v) for k, v in result.items()}, training)
 
 
 _TRAINER_ATTR = "_rnnspec_trainer"
+
+
+def _trainers() -> str:
+    """The backends that train, for messages (``keras or torch``)."""
+    return " or ".join(backends_with("trains")) or "a backend that trains (none is installed)"
 
 
 def _forget_trainer(model: Any) -> None:

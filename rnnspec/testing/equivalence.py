@@ -470,9 +470,11 @@ def _optimizer_rows(
 
 def _training(report: Report, sides: list[Side], steps: int, seed: int) -> None:
     """Training parity of two models rnnspec can train, from the weights they hold now (rnnspec check's rows)."""
+    from rnnspec.core.registry import backends_with
     from rnnspec.runtime.check import CheckReport, _training_spec, parity_rows
 
-    if any(side.backend not in ("keras", "torch") for side in sides):
+    trainers = backends_with("trains")
+    if any(side.backend not in trainers for side in sides):
         report.notes.append("training parity not run: rnnspec trains backend builds and model files, not these models")
         return
     from rnnspec.core.weights import weight_shapes

@@ -39,10 +39,12 @@ class Mistake:
 def reference(spec: ModelSpec, weights: Weights, x: np.ndarray, mistake: Mistake | None = None) -> np.ndarray:
     """The NumPy reference's outputs (float64) for ``spec`` (torch convention) and ``weights``, made as
     ``mistake`` would make them."""
-    from rnnspec.core.registry import get_backend
+    from rnnspec.core.backend import ReferenceVariants
+    from rnnspec.core.registry import get_backend, reference_backend
     from rnnspec.lang.loader import spec_from_dict
 
-    numpy_backend = get_backend("numpy")
+    numpy_backend = get_backend(reference_backend())
+    assert isinstance(numpy_backend, ReferenceVariants), "the reference backend computes the mistakes' variants"
     if mistake is not None:
         weights = mistake.weights({k: np.asarray(v, dtype=np.float64) for k, v in weights.items()})
         if mistake.spec is not None:

@@ -23,10 +23,19 @@ from typing import Any
 import pytest
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
-BACKENDS = ("keras", "torch", "numpy")
+
+
+def _default_pairs() -> str:
+    """The first two built-in backends that drive their framework's models (gradients compared): keras:torch."""
+    from rnnspec.core.registry import backends_with
+
+    return ":".join(backends_with("live_models", plugins=False)[:2])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from rnnspec.core.registry import available_backends
+
+    default = _default_pairs()
     group = parser.getgroup("rnnspec", "rnnspec equivalence tests")
     group.addoption(
         "--rnnspec-specs",
@@ -37,18 +46,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--rnnspec-pairs",
-        default="keras:torch",
+        default=default,
         metavar="A:B,...",
-        help="the backend pairs to compare (keras, torch, numpy) [default: keras:torch]",
+        help=f"the backend pairs to compare ({', '.join(available_backends())}) [default: {default}]",
     )
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:
+    from rnnspec.core.registry import available_backends
+
+    backends = available_backends()  # the built-ins and every plugin of the rnnspec.backends entry point
     pairs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         a, _, b = item.partition(":")
-        if a not in BACKENDS or b not in BACKENDS or a == b:
-            raise pytest.UsageError(f"--rnnspec-pairs: {item!r} is not two different backends of {', '.join(BACKENDS)}")
+        if a not in backends or b not in backends or a == b:
+            raise pytest.UsageError(f"--rnnspec-pairs: {item!r} is not two different backends of {', '.join(backends)}")
         pairs.append((a, b))
     return pairs
 
@@ -72,10 +84,12 @@ class SpecEquivalence(pytest.Item):
 
     def runtest(self) -> None:
         from rnnspec import load_spec
+        from rnnspec.core.registry import backends_with
         from rnnspec.testing import assert_equivalent
 
         a, b = self.pair
-        assert_equivalent(a, b, load_spec(self.spec_path), grads="numpy" not in self.pair)
+        gradients = backends_with("live_models")  # a backend that drives its models gives their gradients
+        assert_equivalent(a, b, load_spec(self.spec_path), grads=a in gradients and b in gradients)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from rnnspec.lang.errors import RnnspecError
