@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.data.lazy import lazy_npz_member
+from rnnspec.data.npy import npy_header
 from rnnspec.data.tokenizer import DataError, loads_json
 
 __all__ = [
@@ -223,8 +225,6 @@ def reads_on_demand(path: Path) -> bool:
 
 def _lazy_x(path: Path) -> Any:
     """``x`` as rows read on demand, when it is stored uncompressed and large; else None."""
-    from rnnspec.data.lazy import lazy_npz_member
-
     if not reads_on_demand(path):
         return None
     try:
@@ -245,7 +245,7 @@ def _read_y(path: Path, where: str) -> np.ndarray:
                     received=f"{info.file_size} bytes",
                 )
             with archive.open(info) as member:
-                _npy_header(member, info.file_size, f"{where}[y]")
+                npy_header(member, info.file_size, f"{where}[y]")
                 member.seek(0)
                 y = np.lib.format.read_array(member, allow_pickle=False)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -270,14 +270,14 @@ def read_input_array(path: Path) -> np.ndarray:
                 if member.file_size > MAX_ARRAY_BYTES:
                     raise _too_large(f"{where}[{member.filename}]", member.file_size)
                 with archive.open(member) as fh:
-                    offset, _shape, _dtype = _npy_header(fh, member.file_size, f"{where}[{member.filename}]")
+                    offset, _shape, _dtype = npy_header(fh, member.file_size, f"{where}[{member.filename}]")
                     fh.seek(0)
                     return np.lib.format.read_array(fh, allow_pickle=False)
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > MAX_ARRAY_BYTES:
                 raise _too_large(where, size)
-            offset, shape, dtype = _npy_header(fh, size, where)
+            offset, shape, dtype = npy_header(fh, size, where)
         if int(np.prod(shape, dtype=np.int64)) == 0:
             return np.zeros(shape, dtype)
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="C")
@@ -310,42 +310,3 @@ def _too_large(where: str, size: int) -> DataError:
         received=f"{size:,} bytes",
         fix="split the inputs into several files",
     )
-
-
-def _npy_header(fh: Any, size: int, where: str) -> tuple[int, tuple[int, ...], np.dtype]:
-    """``(offset of the data, shape, dtype)`` of a C-ordered numeric ``.npy`` whose data fills the rest of it."""
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
-    except ValueError as exc:
-        raise DataError("not a valid .npy array", where=where, received=str(exc)) from None
-    if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
-        raise DataError(
-            "the inputs are not a plain numeric array (object arrays are not read)",
-            where=where,
-            received=f"dtype {dtype}",
-            fix="pad the inputs to one length and save them as numbers: np.savez(path, x=x.astype('int32'))",
-        )
-    offset = fh.tell()
-    declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    if declared != size - offset:
-        raise DataError(
-            "corrupt .npy array: its header does not match its data",
-            where=where,
-            received=f"a header declaring shape {shape} of {dtype} ({declared:,} bytes), "
-            f"{size - offset:,} bytes stored",
-            expected="the array as NumPy saved it",
-        )
-    if fortran and len(shape) > 1:
-        raise DataError(
-            "the array is stored in Fortran order",
-            where=where,
-            fix="save a C-ordered copy: np.save(path, np.ascontiguousarray(x))",
-        )
-    return offset, tuple(shape), dtype

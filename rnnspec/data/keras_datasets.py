@@ -21,8 +21,10 @@ import numpy as np
 from rnnspec.data.tokenizer import DataError
 
 __all__ = [
+    "IMDB_CLASSES",
     "KERAS_DATASETS",
     "MAX_NPZ_BYTES",
+    "REUTERS_CLASSES",
     "check_keras_name",
     "keras_dataset_path",
     "load_keras_dataset",
@@ -33,6 +35,16 @@ __all__ = [
 
 KerasSplits = tuple[tuple[list[list[int]], np.ndarray], tuple[list[list[int]], np.ndarray]]
 """``((x_train, y_train), (x_test, y_test))``: sequences as int lists, labels as int64 arrays."""
+
+
+IMDB_CLASSES: tuple[str, ...] = ("negative", "positive")
+REUTERS_CLASSES: tuple[str, ...] = (  # keras.datasets.reuters.get_label_names(), in label order
+    "cocoa", "grain", "veg-oil", "earn", "acq", "wheat", "copper", "housing", "money-supply", "coffee",
+    "sugar", "trade", "reserves", "ship", "cotton", "carcass", "crude", "nat-gas", "cpi", "money-fx",
+    "interest", "gnp", "meal-feed", "alum", "oilseed", "gold", "tin", "strategic-metal", "livestock", "retail",
+    "ipi", "iron-steel", "rubber", "heat", "jobs", "lei", "bop", "zinc", "orange", "pet-chem",
+    "dlr", "gas", "silver", "wpi", "hog", "lead",
+)  # fmt: skip
 
 
 KERAS_DATASETS: dict[str, tuple[str, ...]] = {

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.data.npy import npy_header
 from rnnspec.data.tokenizer import DataError
 
 __all__ = ["LazyRows", "OnDemandRows", "lazy_npy", "lazy_npz_member"]
@@ -188,18 +189,12 @@ class LazyRows(OnDemandRows):
         return f"LazyRows({self.path!r}, shape={self.shape}, dtype={self.dtype})"
 
 
-def _header(fh: Any, size: int, where: str) -> tuple[int, tuple[int, ...], np.dtype]:
-    from rnnspec.data.arrays import _npy_header
-
-    return _npy_header(fh, size, where)
-
-
 def lazy_npy(path: str | os.PathLike[str]) -> LazyRows:
     """The rows of an ``.npy`` file, read on demand (its header checked against its size first)."""
     where = str(path)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        offset, shape, dtype = _header(fh, size, where)
+        offset, shape, dtype = npy_header(fh, size, where)
     if not shape:
         raise DataError("the array has no rows", where=where, received=f"shape {shape}")
     return LazyRows(path, offset, shape, dtype)
@@ -214,7 +209,7 @@ def lazy_npz_member(path: str | os.PathLike[str], name: str) -> LazyRows | None:
         if info.compress_type != zipfile.ZIP_STORED:
             return None
         with archive.open(info) as member:
-            offset, shape, dtype = _header(member, info.file_size, where)
+            offset, shape, dtype = npy_header(member, info.file_size, where)
         with open(path, "rb") as fh:  # the member's data starts after its local header
             fh.seek(info.header_offset)
             local = fh.read(30)

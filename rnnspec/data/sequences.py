@@ -1,4 +1,4 @@
-"""Keras's ``pad_sequences`` and one-hot encoding, in NumPy (no framework)."""
+"""Keras's ``pad_sequences`` and one-hot encoding, in NumPy (no framework), and token ids shaped as a spec's input."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnnspec.data.tokenizer import PAD_ID, DataError
+from rnnspec.data.validation import check_ids
 from rnnspec.util import is_int_at_least
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_ONE_HOT_BYTES",
+    "inputs_for_spec",
     "one_hot",
     "pad_for_spec",
     "pad_sequences",
@@ -129,3 +131,12 @@ def one_hot(ids: Any, depth: int, *, zero_pad: bool = False, dtype: Any = "float
     if zero_pad:
         out[..., PAD_ID] = 0
     return out
+
+
+def inputs_for_spec(ids: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Padded ids as they are for ``vocab_size`` specs, one-hot (padding all zeros) for ``features`` specs."""
+    if spec.input.vocab_size is not None:
+        return ids.astype(np.int32, copy=False)
+    assert spec.input.features is not None
+    check_ids(ids, spec.input.features, "input.features")
+    return one_hot(ids, spec.input.features, zero_pad=True)
