@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnspec.core.registry import BackendEntry, BackendNotFoundError, MissingFrameworkError, get_backend
 from rnnspec.core import registry
+from rnnspec.core.registry import BackendEntry, BackendNotFoundError, MissingFrameworkError, get_backend
 
 
 def test_builtin_backends_are_listed():
@@ -82,3 +82,57 @@ def test_cli_takes_an_entry_point_backend_and_lists_the_known_ones(monkeypatch, 
     assert "unknown backend 'jax'; available: keras, torch, numpy, plugin" in err
     assert main(["train", str(SPECS / "weather_regression.yaml"), "-b", "plugin"]) == 1
     assert "the plugin backend is forward-only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(registry.BUILTIN_BACKENDS))
+def test_the_table_declares_what_each_builtin_backend_offers(name: str):
+    """The table lets a command choose a backend without importing its framework: it must say what the loaded
+    backend declares (the protocols it implements), no more, no less."""
+    from rnnspec.core.backend import BACKEND_CAPABILITIES, LiveModels, capabilities_of
+
+    from .parity import backend_or_skip
+
+    impl = backend_or_skip(name)
+    entry = registry.BUILTIN_BACKENDS[name]
+    assert capabilities_of(impl) == entry.capabilities
+    assert entry.capabilities <= set(BACKEND_CAPABILITIES)
+    assert bool(entry.model_modules) == isinstance(impl, LiveModels)
+
+
+def test_capabilities_are_asked_of_the_declaration():
+    """An object offers a capability when it has the protocol's members; ``supports`` also reads a flag's value."""
+    from rnnspec.core.backend import QuietTraining, Threads, supports
+
+    class Quiet:
+        quiet_training = False
+
+        def set_threads(self, threads: int) -> None:
+            pass
+
+    assert isinstance(Quiet(), Threads) and supports(Quiet(), "threads")
+    assert isinstance(Quiet(), QuietTraining) and not supports(Quiet(), "quiet_training")
+    assert not supports(object(), "threads")
+    with pytest.raises(ValueError, match="unknown capability 'thread'"):
+        supports(Quiet(), "thread")
+
+
+def test_the_registry_answers_what_commands_ask_without_naming_backends():
+    assert registry.reference_backend() == "numpy"
+    assert registry.backends_with("trains") == ["keras", "torch"]
+    assert registry.backends_with("state_dicts") == ["torch"]
+    assert registry.compared_backends()[:3] == ["numpy", "torch", "keras"]
+    assert registry.backend_entry("keras").weight_copies == 2
+    assert registry.backend_for_format("rnnspec-torch-state-dict/1") == "torch"
+    assert registry.backend_owning(object()) is None
+
+
+def test_a_plugin_that_is_not_a_backend_is_refused_naming_what_it_lacks(monkeypatch: pytest.MonkeyPatch):
+    class Half:
+        name = "half"
+
+        def build(self, spec):
+            return None
+
+    monkeypatch.setattr(registry, "_entry_point_backends", lambda: {"half": _EntryPoint(Half())})
+    with pytest.raises(BackendNotFoundError, match="a Half without count_params, get_weights, load_artifact"):
+        get_backend("half")
