@@ -3,7 +3,8 @@
 The graph is built node by node with :mod:`onnx.helper` (no framework exporter). Its input ``x`` is
 int64 token ids ``[batch, time]`` or float32 features ``[batch, time, features]``, both axes
 symbolic; its output ``y`` is float32. Recurrent layers use ONNX's fused ``RNN`` / ``LSTM`` /
-``GRU`` ops (``layout=0``, time-major); Dense layers are ``MatMul`` + ``Add`` + the activation.
+``GRU`` ops (``layout=0``, time-major); Dense layers are ``MatMul`` + ``Add`` + the activation; a
+``layer_norm`` is ONNX's ``LayerNormalization`` (opset 17).
 
 Weights: kernels are transposed to ONNX's ``[gates·units, inputs]``, LSTM gate blocks go from
 Keras's i, f, c, o to ONNX's i, o, f, c (GRU's z, r, h is the same in both), and ``B`` is the input
@@ -33,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnspec.core.weights import check_weights
+from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError, render_problem
-from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, LayerSpec, MaskingSpec, RecurrentLayer
+from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, LayerNormSpec, LayerSpec, MaskingSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.util import write_bytes_atomic
 
@@ -66,8 +67,6 @@ REFUSED_ACTIVATIONS: dict[str, str] = {
 }
 """Recurrent activations that ONNX's RNN ops name but onnxruntime does not compute as Keras does, and why."""
 
-_LSTM_GATES = (0, 3, 1, 2)
-"""ONNX's LSTM gate order i, o, f, c as indices into Keras's i, f, c, o."""
 _FUSED_OP = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _INT64_MIN = np.iinfo(np.int64).min
 _SELU_ALPHA = 1.6732632423543772
@@ -326,6 +325,19 @@ def _dense(g: _Graph, name: str, layer: DenseSpec, w: Leaves, flow: _Flow) -> _F
     return _Flow(DENSE_ACTIVATIONS[layer.activation](g, z), flow.mask, flow.per_step)
 
 
+def _layer_norm(g: _Graph, name: str, layer: LayerNormSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """ONNX's ``LayerNormalization`` (opset 17) over the last axis: Keras's biased variance, epsilon inside the root,
+    computed in float32 (``stash_type=1``). Its scale input is required: ones where ``scale`` is off."""
+    if "gamma" in w:
+        scale = g.const(w["gamma"], hint="gamma")
+    else:
+        one = g.onnx.helper.make_tensor("one", g.float_type, [1], [1.0])
+        scale = g.op("ConstantOfShape", g.op("Shape", flow.h, start=-1), value=one)
+    inputs = [flow.h, scale] + ([g.const(w["beta"], hint="beta")] if "beta" in w else [])
+    h = g.op("LayerNormalization", *inputs, axis=-1, epsilon=float(layer.epsilon), stash_type=1)
+    return _Flow(h, flow.mask, flow.per_step)
+
+
 def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Flow) -> _Flow:
     """One direction (``go_backwards`` reverses the input and the mask) or Keras's ``Bidirectional``."""
     attrs = _rnn_activations(name, layer)
@@ -347,11 +359,9 @@ def _direction(w: Leaves, prefix: str) -> DirectionWeights:
 
 def _onnx_weights(layer: RecurrentLayer, w: DirectionWeights) -> OnnxWeights:
     """``W [gates·units, inputs]``, ``R [gates·units, units]`` and ``B [2·gates·units]`` in ONNX's gate order."""
-    order = _LSTM_GATES if layer.kind == "lstm" else tuple(range(layer.gates))
 
-    def gates(matrix: np.ndarray) -> np.ndarray:
-        blocks = np.split(np.asarray(matrix, dtype=np.float32), layer.gates, axis=0)
-        return np.concatenate([blocks[k] for k in order], axis=0)
+    def gates(matrix: np.ndarray) -> np.ndarray:  # the kind's ONNX gate order (LSTM i, f, c, o → i, o, f, c)
+        return permute_gates(np.asarray(matrix, dtype=np.float32), layer, "onnx", axis=0)
 
     bias = np.concatenate([gates(w.input_bias), gates(w.recurrent_bias)])
     return gates(w.kernel.T), gates(w.recurrent_kernel.T), bias
@@ -429,6 +439,7 @@ BUILDERS: dict[str, Builder] = {
     "dropout": _identity,
     "spatial_dropout": _identity,
     "dense": _dense,
+    "layer_norm": _layer_norm,
     **dict.fromkeys(_FUSED_OP, _recurrent),
 }
 """Layer kind → ``fn(graph, name, layer, weights by leaf, flow) -> flow``."""

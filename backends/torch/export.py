@@ -8,7 +8,7 @@
 - ``model.safetensors``: that state dict.
 
 Each layer becomes PyTorch's own module where that module computes the spec exactly:
-``nn.Embedding``, ``nn.Linear``, ``nn.Dropout`` / ``nn.Dropout1d``, and ``nn.LSTM`` / ``nn.GRU`` /
+``nn.Embedding``, ``nn.Linear``, ``nn.LayerNorm``, ``nn.Dropout`` / ``nn.Dropout1d``, and ``nn.LSTM`` / ``nn.GRU`` /
 ``nn.RNN`` (``batch_first``) for a recurrent layer whose input carries no mask and whose cell is one
 PyTorch has (LSTM and GRU with tanh and sigmoid, GRU ``reset_after: true``, SimpleRNN with tanh or
 relu). Any other recurrent layer (a masked input, other activations, GRU ``reset_after: false``) is
@@ -37,13 +37,14 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from rnnspec.core.weights import check_weights
+from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
     DenseSpec,
     DropoutSpec,
     EmbeddingSpec,
     GRUSpec,
+    LayerNormSpec,
     LSTMSpec,
     MaskingSpec,
     RecurrentLayer,
@@ -132,11 +133,6 @@ def _float(value: float) -> str:
 # -- the weights: canonical (Keras layout) → PyTorch layout ---------------------------------------------
 
 
-def _gru_order(a: Array, units: int) -> Array:
-    """Keras's GRU blocks z, r, h along the last axis → PyTorch's r, z, n."""
-    return np.concatenate([a[..., units : 2 * units], a[..., :units], a[..., 2 * units :]], axis=-1)
-
-
 def _direction_state(layer: RecurrentLayer, w: dict[str, Array]) -> dict[str, Array]:
     """One direction's canonical weights as PyTorch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
     kernel, recurrent = w["kernel"], w["recurrent_kernel"]
@@ -146,9 +142,9 @@ def _direction_state(layer: RecurrentLayer, w: dict[str, Array]) -> dict[str, Ar
         biases = (bias[0], bias[1])
     elif bias is not None:
         biases = (bias, w.get("recurrent_bias", np.zeros_like(bias)))
-    if isinstance(layer, GRUSpec):
-        kernel, recurrent = _gru_order(kernel, layer.units), _gru_order(recurrent, layer.units)
-        biases = None if biases is None else (_gru_order(biases[0], layer.units), _gru_order(biases[1], layer.units))
+    kernel, recurrent = permute_gates(kernel, layer, "torch"), permute_gates(recurrent, layer, "torch")
+    if biases is not None:  # the kind's gate order (GRU: z, r, h → r, z, n)
+        biases = (permute_gates(biases[0], layer, "torch"), permute_gates(biases[1], layer, "torch"))
     out = {"weight_ih": kernel.T, "weight_hh": recurrent.T}
     if biases is not None:
         out["bias_ih"], out["bias_hh"] = biases
@@ -260,6 +256,41 @@ def _dense_code(layer: DenseSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     )
 
 
+def _layer_norm_code(layer: LayerNormSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """``nn.LayerNorm`` with Keras's epsilon (weight = gamma, bias = beta). Keras's ``center`` without ``scale``
+    has no nn.LayerNorm form (its bias needs its weight): a small module then calls ``F.layer_norm`` with the bias."""
+    eps, n = _float(layer.epsilon), ctx.inputs
+    if layer.scale or not layer.center:
+        options = f", eps={eps}" + ("" if layer.scale else ", elementwise_affine=False")
+        options += "" if layer.center or not layer.scale else ", bias=False"
+        state = {"weight": w["gamma"]} if layer.scale else {}
+        state |= {"bias": w["beta"]} if layer.center else {}
+        return _Code(
+            init=[f"self.{ctx.ident} = nn.LayerNorm({n}{options})"],
+            forward=[f"h = self.{ctx.ident}(h)"],
+            state=state,
+            doc=f"nn.LayerNorm({n}{options}): Keras LayerNormalization over the features",
+        )
+    source = f'''
+class {ctx.cls}(nn.Module):
+    """Keras LayerNormalization(scale=False): an offset without a scale, which nn.LayerNorm cannot hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros({n}))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(h, [{n}], None, self.bias, {eps})
+'''
+    return _Code(
+        init=[f"self.{ctx.ident} = {ctx.cls}()"],
+        forward=[f"h = self.{ctx.ident}(h)"],
+        classes=[source],
+        state={"bias": w["beta"]},
+        doc=f"{ctx.cls}: F.layer_norm({n} features, eps={eps}) plus a bias (Keras LayerNormalization, scale off)",
+    )
+
+
 def _describe(layer: RecurrentLayer) -> str:
     """``bidirectional LSTM(4, activation tanh, ...)``: the spec's recurrent layer in words."""
     parts = [f"{layer.units}", f"activation {layer.activation}"]
@@ -348,6 +379,7 @@ _LAYER_CODE = {
     "dropout": _dropout_code,
     "spatial_dropout": _spatial_dropout_code,
     "dense": _dense_code,
+    "layer_norm": _layer_norm_code,
     "simple_rnn": _recurrent_code,
     "lstm": _recurrent_code,
     "gru": _recurrent_code,

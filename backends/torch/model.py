@@ -171,6 +171,22 @@ class _Dense(_Layer):
         return (self.act(out) if activate else out), mask
 
 
+@BUILDERS.register("layer_norm")
+class _LayerNorm(_Layer):
+    """Keras ``LayerNormalization`` over the last axis: PyTorch's ``F.layer_norm`` (biased variance, epsilon
+    inside the root) with Keras's epsilon; ``gamma`` / ``beta`` are ``nn.LayerNorm``'s ``weight`` / ``bias``,
+    each present only where ``scale`` / ``center`` keep it. The mask passes on."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.epsilon = float(layer.epsilon)
+        self.gamma = nn.Parameter(torch.ones(shapes["gamma"])) if "gamma" in shapes else None
+        self.beta = nn.Parameter(torch.zeros(shapes["beta"])) if "beta" in shapes else None
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return F.layer_norm(h, (h.shape[-1],), self.gamma, self.beta, self.epsilon), mask
+
+
 # -- recurrent cells ----------------------------------------------------------------------------------
 
 StepFunction = Callable[["_Direction", Tensor, tuple[Tensor, ...], "Tensor | None"], tuple[Tensor, tuple[Tensor, ...]]]
@@ -199,8 +215,6 @@ class Cell:
     """PyTorch's fused op computing this cell, if any."""
     unfusable: Callable[[Any], str | None] = _no_fused_kernel
     """Why the fused op cannot compute a given layer of this kind (None when it can)."""
-    torch_gates: tuple[int, ...] | None = None
-    """Keras's gate blocks in PyTorch's order (GRU: ``(1, 0, 2)``); None when they agree."""
     gate_dropout: bool = True
     """With ``recurrent_dropout``, one input and one state mask per gate (Keras's ``implementation=1``)."""
 
@@ -210,13 +224,12 @@ def cell(
     states: int = 1,
     fused: FusedOp | None = None,
     unfusable: Callable[[Any], str | None] = _no_fused_kernel,
-    torch_gates: tuple[int, ...] | None = None,
     gate_dropout: bool = True,
 ) -> Callable[[StepFunction], StepFunction]:
     """Decorator: register a step function as the :class:`Cell` of ``kinds`` (and the recurrent builder for them)."""
 
     def decorate(step: StepFunction) -> StepFunction:
-        entry = Cell(step, states, fused, unfusable, torch_gates, gate_dropout)
+        entry = Cell(step, states, fused, unfusable, gate_dropout)
         for kind in kinds:
             CELLS.add(kind, entry)
             BUILDERS.add(kind, _Recurrent)
@@ -256,9 +269,9 @@ class _Direction(nn.Module):
         """Weights as PyTorch's RNN ops take them: transposed, gates reordered, bias_hh filled."""
         kernel, recurrent = self.kernel, self.recurrent_kernel
         b_in, b_rec = self.biases()
-        if self.cell.torch_gates is not None:
-            u = self.units
-            order = torch.cat([torch.arange(g * u, (g + 1) * u) for g in self.cell.torch_gates]).to(kernel.device)
+        index = self.layer.gate_index("torch", self.units)  # the layer kind's gate order (GRU: r, z, n)
+        if index != sorted(index):
+            order = torch.tensor(index, device=kernel.device)
             kernel, recurrent = kernel[:, order], recurrent[:, order]
             b_in = None if b_in is None else b_in[order]
             b_rec = None if b_rec is None else b_rec[order]
@@ -559,7 +572,7 @@ def _gru_unfusable(layer: Any) -> str | None:
     return "GRU reset_after: false" if not layer.reset_after else _gated_unfusable(layer)
 
 
-@cell("gru", fused=_fused_gru, unfusable=_gru_unfusable, torch_gates=(1, 0, 2))
+@cell("gru", fused=_fused_gru, unfusable=_gru_unfusable)
 def gru_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: Tensor | None):
     """Keras ``GRUCell`` (gates z, r, h), both ``reset_after`` forms; ``h = z·h + (1-z)·candidate``."""
     u = d.units

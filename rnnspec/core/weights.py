@@ -29,12 +29,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.layers import Convention, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.util import is_int_at_least
 
@@ -45,13 +45,13 @@ __all__ = [
     "check_weights",
     "initial_weights",
     "load_weights_file",
+    "permute_gates",
     "save_weights_file",
     "spec_from_weights_file",
     "weight_shapes",
 ]
 
 WEIGHTS_FORMAT = "rnnspec-weights/1"
-Convention = Literal["keras", "torch"]
 Shape = tuple[int, ...]
 
 
@@ -69,6 +69,26 @@ def weight_shapes(spec: ModelSpec, convention: Convention | None = None) -> dict
             {f"{row.name}/{leaf}": shape for leaf, shape in row.layer.weight_shapes(row.input_dim, conv).items()}
         )
     return out
+
+
+def permute_gates(
+    array: np.ndarray, layer: RecurrentLayer, framework: str, *, axis: int = -1, inverse: bool = False
+) -> np.ndarray:
+    """``array``'s gate blocks along ``axis`` from Keras's canonical order to ``framework``'s (``torch``,
+    ``onnx``), as the layer kind declares them (:meth:`RecurrentLayer.gate_index`); ``inverse``: back to Keras's.
+
+    The one place a gate order is applied: GRU z, r, h ↔ PyTorch's r, z, n; LSTM i, f, c, o → ONNX's
+    i, o, f, c. A GRU with two bias rows ``(2, 3·units)`` is permuted along its last axis.
+
+    >>> from rnnspec.lang.layers import GRUSpec
+    >>> gru = GRUSpec(cell="gru", units=1)
+    >>> permute_gates(np.array([10, 20, 30]), gru, "torch").tolist()
+    [20, 10, 30]
+    """
+    index = layer.gate_index(framework, layer.units)
+    if inverse:
+        index = np.argsort(index).tolist()
+    return np.take(np.asarray(array), index, axis=axis)
 
 
 # -- Keras's default initializers, in NumPy -------------------------------------------------------
@@ -103,6 +123,7 @@ _INITIALIZERS = {
     "glorot_uniform": lambda rng, shape, layer: _glorot_uniform(rng, shape),
     "orthogonal": lambda rng, shape, layer: _orthogonal(rng, shape),
     "zeros": lambda rng, shape, layer: np.zeros(shape),
+    "ones": lambda rng, shape, layer: np.ones(shape),
     "lstm_forget_bias": lambda rng, shape, layer: _forget_bias(shape, layer.units),
 }
 """Keras's default initializers by the names the layer kinds declare (:meth:`LayerSpec.initializers`)."""

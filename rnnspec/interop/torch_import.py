@@ -6,7 +6,9 @@ are matched to the spec's layers by module order and shape:
 - ``nn.Embedding``: ``X.weight`` ``(vocab_size, output_dim)``;
 - ``nn.RNN``/``nn.LSTM``/``nn.GRU``: ``X.weight_ih_l{k}[_reverse]``, ``weight_hh``, ``bias_ih``, ``bias_hh``;
   one spec layer per ``num_layers`` index, ``_reverse`` for bidirectional layers;
-- ``nn.Linear``: ``X.weight`` ``(out, in)`` and ``X.bias``.
+- ``nn.Linear``: ``X.weight`` ``(out, in)`` and ``X.bias``;
+- ``nn.LayerNorm``: ``X.weight`` ``(features,)`` (``gamma``) and ``X.bias`` (``beta``); none without
+  ``elementwise_affine``, no bias with ``bias=False``.
 
 PyTorch's layouts become the canonical (Keras) one: kernels transposed, GRU gate rows r, z, n
 reordered to z, r, h. Anything unmatched or left over is listed, all at once.
@@ -20,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.weights import permute_gates
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, GRUSpec, RecurrentLayer
+from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, GRUSpec, LayerNormSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["StateDictError", "state_dict_to_weights", "torch_convention"]
@@ -38,7 +41,8 @@ class _Unit:
     """One matchable block of a state dict: an embedding/linear module, or one layer of an RNN module."""
 
     kind: str
-    """``table`` (a lone 2-D weight: Embedding, or Linear without bias), ``linear`` or ``rnn``."""
+    """``table`` (a lone 2-D weight: Embedding, or Linear without bias), ``linear``, ``rnn`` or ``norm`` (a 1-D
+    weight with or without a bias: LayerNorm)."""
     label: str
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
     used: bool = False
@@ -66,6 +70,8 @@ def _units(items: list[tuple[str, np.ndarray]]) -> list[_Unit]:
             units.append(_Unit("table", prefix, params))
         elif set(params) == {"weight", "bias"} and params["weight"].ndim == 2:
             units.append(_Unit("linear", prefix, params))
+        elif set(params) in ({"weight"}, {"weight", "bias"}) and params["weight"].ndim == 1:
+            units.append(_Unit("norm", prefix, params))
         else:
             units += [_Unit("other", f"{prefix}.{leaf}" if prefix else leaf, {leaf: v}) for leaf, v in params.items()]
     return units
@@ -112,6 +118,8 @@ def state_dict_to_weights(
             weights[f"{name}/kernel"] = unit.tensors["weight"].T
             if layer.use_bias:
                 weights[f"{name}/bias"] = unit.tensors["bias"]
+        elif isinstance(layer, LayerNormSpec):
+            problems += _layer_norm(units, layer, name, row.input_dim, weights)
     problems += [f"left over: {u.label} ({', '.join(f'{k} {tuple(v.shape)}' for k, v in u.tensors.items())})"
                  for u in units if not u.used]  # fmt: skip
     if problems:
@@ -130,6 +138,28 @@ def _take(units: list[_Unit], kinds: tuple[str, ...], fits: Any) -> _Unit | None
             unit.used = True
             return unit
     return None
+
+
+def _layer_norm(
+    units: list[_Unit], layer: LayerNormSpec, name: str, features: int, out: dict[str, np.ndarray]
+) -> list[str]:
+    """``nn.LayerNorm(features)``: ``weight`` is gamma, ``bias`` beta (a layer_norm without both has no tensors)."""
+    if not layer.scale and not layer.center:
+        return []
+    if not layer.scale:
+        return [
+            f"layer_norm {name!r}: center without scale has no nn.LayerNorm form (its bias needs its weight); "
+            "set `scale: true` in the spec (PyTorch's weight is gamma)"
+        ]
+    keys = {"weight", "bias"} if layer.center else {"weight"}
+    unit = _take(units, ("norm",), lambda u: set(u.tensors) == keys and u.tensors["weight"].shape == (features,))
+    if unit is None:
+        bias = "with" if layer.center else "without (bias=False)"
+        return [f"layer_norm {name!r}: no nn.LayerNorm({features}) {bias} bias"]
+    out[f"{name}/gamma"] = unit.tensors["weight"]
+    if layer.center:
+        out[f"{name}/beta"] = unit.tensors["bias"]
+    return []
 
 
 def _recurrent(
@@ -160,12 +190,11 @@ def _recurrent(
         return [f"recurrent layer {name!r}: nn.GRU applies the reset gate after the matmul; set `reset_after: true`"]
     for s, tag in zip(suffixes, ["forward/", "backward/"] if layer.bidirectional else [""], strict=True):
         t = unit.tensors
-        order = _gate_order(layer)
-        out[f"{name}/{tag}kernel"] = t[f"weight_ih{s}"][order].T
-        out[f"{name}/{tag}recurrent_kernel"] = t[f"weight_hh{s}"][order].T
+        out[f"{name}/{tag}kernel"] = _keras_gates(t[f"weight_ih{s}"], layer).T
+        out[f"{name}/{tag}recurrent_kernel"] = _keras_gates(t[f"weight_hh{s}"], layer).T
         if not layer.use_bias:
             continue
-        b_ih, b_hh = t[f"bias_ih{s}"][order], t[f"bias_hh{s}"][order]
+        b_ih, b_hh = _keras_gates(t[f"bias_ih{s}"], layer), _keras_gates(t[f"bias_hh{s}"], layer)
         if isinstance(layer, GRUSpec):
             out[f"{name}/{tag}bias"] = np.stack([b_ih, b_hh])
         else:
@@ -174,10 +203,6 @@ def _recurrent(
     return []
 
 
-def _gate_order(layer: RecurrentLayer) -> np.ndarray:
-    """Row order taking PyTorch's gate blocks to Keras's (GRU r, z, n → z, r, h; the others match)."""
-    u = layer.units
-    rows = np.arange(layer.gates * u)
-    if isinstance(layer, GRUSpec):
-        return np.concatenate([rows[u : 2 * u], rows[:u], rows[2 * u :]])
-    return rows
+def _keras_gates(rows: np.ndarray, layer: RecurrentLayer) -> np.ndarray:
+    """PyTorch's gate blocks (rows) in Keras's order, as the kind declares them (GRU r, z, n → z, r, h)."""
+    return permute_gates(rows, layer, "torch", axis=0, inverse=True)

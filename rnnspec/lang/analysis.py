@@ -14,14 +14,12 @@ with ``bias_vectors`` = 1 in the keras convention for SimpleRNN and LSTM, 2 for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-from rnnspec.lang.layers import RECURRENT_KINDS, LayerSpec
+from rnnspec.lang.layers import RECURRENT_KINDS, Convention, LayerSpec
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["GATES", "KERAS_TYPES", "Analysis", "LayerRow", "analyze", "bias_vectors", "recurrent_params"]
 
-Convention = Literal["keras", "torch"]
 Shape = tuple[int | None, ...]
 
 GATES = {tag: cls.gates for tag, cls in RECURRENT_KINDS.items()}

@@ -3,8 +3,17 @@
 A kind is one pydantic class. Besides its spec fields and their validation it declares, in one
 place, everything the rest of rnnspec derives from it:
 
-- ``kind`` (its tag in the registries of the backends) and ``keras_class`` (Keras's class name,
-  shown by the summary and suggested for near-misses);
+- ``kind`` (its tag in the registries of the backends, exporters and importers);
+- its class in each framework: ``keras_class`` (shown by the summary, suggested for near-misses),
+  ``torch_class`` (the ``torch.nn`` module that computes it, where one does) and ``onnx_op`` (the
+  one ONNX op that computes it, where one does);
+- how it is written in a list and where: ``entry_key`` (``cell: lstm``, ``{dropout: R}``,
+  ``{spatial_dropout: R}``, a Dense by its ``units``...), ``entry_form`` (that form in words, for
+  messages) and ``placements`` (``recurrent`` list, ``head`` list, ``input`` side). The list
+  entries' unions (:data:`RecurrentEntry`, :data:`HeadEntry`), the one entry sniffer
+  (:func:`entry_kind`), the loader's messages and the JSON Schema derive from them;
+- for a recurrent cell, ``gates``, ``gate_names`` and ``gate_orders``: the gate blocks in Keras's
+  canonical order and each framework's order as a permutation of them (:meth:`RecurrentLayer.gate_index`);
 - :meth:`weight_shapes`: canonical weight names (``kernel``, ``bias``...) and shapes for an input
   size and a bias convention. The parameter count is the sum of their sizes, so the analysis,
   the canonical weights and the counts of every backend share one formula;
@@ -13,23 +22,30 @@ place, everything the rest of rnnspec derives from it:
 - :meth:`makes_mask` / :meth:`keeps_mask`: how Keras's mask flows through it (the model's
   ``masked`` and ``output_masked`` are folded from them).
 
-A new recurrent cell is one subclass of :class:`RecurrentLayer` here, registered in
-:data:`RECURRENT_KINDS`, plus one step function (or builder) per backend.
+A new kind is one class here, added to :data:`KINDS` (the one list; its order is also the order in
+which :func:`entry_kind` tries the entry keys), plus one entry per backend, exporter and importer
+registry (``tests/test_kind_completeness.py`` names any that is missing).
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 __all__ = [
     "ACTIVATIONS",
     "CELL_TAGS",
+    "FRAMEWORKS",
     "KERAS_CELL_NAMES",
+    "KINDS",
     "LAYER_KINDS",
+    "PLACEMENTS",
     "RECURRENT_ACTIVATIONS",
     "RECURRENT_KINDS",
+    "Convention",
     "CrossFieldIssue",
     "CrossFieldIssues",
     "DenseSpec",
@@ -38,16 +54,27 @@ __all__ = [
     "GRUSpec",
     "HeadEntry",
     "LSTMSpec",
+    "LayerNormOptions",
+    "LayerNormSpec",
     "LayerSpec",
     "MaskingSpec",
     "RecurrentEntry",
     "RecurrentLayer",
     "SimpleRNNSpec",
     "SpatialDropoutSpec",
+    "entry_kind",
+    "entry_kinds",
+    "one_of",
 ]
 
 Convention = Literal["keras", "torch"]
+"""How biases are parameterized (``keras``: one bias vector; ``torch``: two, as ``nn.RNN``...): the one definition."""
 Shape = tuple[int, ...]
+Placement = Literal["recurrent", "head", "input"]
+PLACEMENTS: tuple[str, ...] = Placement.__args__  # type: ignore[attr-defined]
+"""Where a kind may appear: in the ``recurrent`` list, in a ``head`` list, or on the input side (own section)."""
+Framework = Literal["keras", "torch", "onnx"]
+FRAMEWORKS: tuple[str, ...] = Framework.__args__  # type: ignore[attr-defined]
 
 Activation = Literal[
     "linear",
@@ -112,8 +139,28 @@ class LayerSpec(_Strict):
 
     kind: ClassVar[str]
     keras_class: ClassVar[str]
+    torch_class: ClassVar[str | None] = None
+    """The ``torch.nn`` class that computes the kind (``LSTM``, ``Linear``...); None where PyTorch has none."""
+    onnx_op: ClassVar[str | None] = None
+    """The ONNX op that computes the kind as one node (``LSTM``, ``Gather``...); None where it takes several or none."""
     default_name: ClassVar[str]
     """Default layer name; ``{n}`` is replaced by the layer's index among the layers of its kind."""
+    entry_key: ClassVar[str | None] = None
+    """The key that marks the kind in a list entry (``cell`` for a cell, whose value is the kind); None: own section."""
+    entry_form: ClassVar[str] = ""
+    """How an entry of the kind is written, for messages (``a Dense layer `{units: N, activation: ...}` ``)."""
+    placements: ClassVar[frozenset[str]] = frozenset()
+    """Where the kind may appear: ``recurrent`` and/or ``head`` lists, or ``input`` (a section of its own)."""
+
+    @classmethod
+    def matches_entry(cls, value: dict[str, Any]) -> bool:
+        """Whether a list entry (a mapping) is written as this kind: its ``entry_key`` is there."""
+        return cls.entry_key is not None and cls.entry_key in value
+
+    def entry_label(self) -> str:
+        """This entry as a spec writes it, short (``{dropout: 0.5}``), for messages."""
+        key = self.entry_key or self.kind
+        return f"{{{key}: {getattr(self, key, '...')}}}"
 
     def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
         """Canonical weight names (without the ``LAYER/`` prefix) and shapes for ``inputs`` features."""
@@ -164,6 +211,7 @@ class MaskingSpec(LayerSpec):
     kind: ClassVar[str] = "masking"
     keras_class: ClassVar[str] = "Masking"
     default_name: ClassVar[str] = "masking"
+    placements: ClassVar[frozenset[str]] = frozenset({"input"})
 
     mask_value: float
     """The padding value."""
@@ -177,7 +225,10 @@ class EmbeddingSpec(LayerSpec):
 
     kind: ClassVar[str] = "embedding"
     keras_class: ClassVar[str] = "Embedding"
+    torch_class: ClassVar[str | None] = "Embedding"
+    onnx_op: ClassVar[str | None] = "Gather"
     default_name: ClassVar[str] = "embedding"
+    placements: ClassVar[frozenset[str]] = frozenset({"input"})
 
     output_dim: PositiveInt
     """Size of each token's vector."""
@@ -205,7 +256,11 @@ class DropoutSpec(LayerSpec):
 
     kind: ClassVar[str] = "dropout"
     keras_class: ClassVar[str] = "Dropout"
+    torch_class: ClassVar[str | None] = "Dropout"
     default_name: ClassVar[str] = "dropout_{n}"
+    entry_key: ClassVar[str | None] = "dropout"
+    entry_form: ClassVar[str] = "`{dropout: RATE}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent", "head"})
 
     dropout: Rate
     """Fraction of the elements dropped while training."""
@@ -220,7 +275,11 @@ class SpatialDropoutSpec(LayerSpec):
 
     kind: ClassVar[str] = "spatial_dropout"
     keras_class: ClassVar[str] = "SpatialDropout1D"
+    torch_class: ClassVar[str | None] = "Dropout1d"
     default_name: ClassVar[str] = "spatial_dropout_{n}"
+    entry_key: ClassVar[str | None] = "spatial_dropout"
+    entry_form: ClassVar[str] = "`{spatial_dropout: RATE}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
 
     spatial_dropout: Rate
     """Fraction of the channels dropped while training."""
@@ -235,7 +294,41 @@ class RecurrentLayer(LayerSpec):
     """What every recurrent cell shares: units, sequences, dropout, direction, names."""
 
     gates: ClassVar[int]
+    gate_names: ClassVar[tuple[str, ...]]
+    """The gate blocks in Keras's canonical order (the canonical weights' order)."""
+    gate_orders: ClassVar[dict[str, tuple[int, ...]]]
+    """Each framework's gate order (``keras``, ``torch``, ``onnx``) as indices into :attr:`gate_names`."""
+    keras_cudnn_class: ClassVar[str | None] = None
+    """Keras 2's CuDNN layer of the same math (``CuDNNLSTM``), read by the Keras importer."""
     default_name: ClassVar[str] = "recurrent_{n}"
+    entry_key: ClassVar[str | None] = "cell"
+    entry_form: ClassVar[str] = "a cell (`cell: lstm`...)"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
+
+    @classmethod
+    def matches_entry(cls, value: dict[str, Any]) -> bool:
+        return value.get("cell") == cls.kind
+
+    def entry_label(self) -> str:
+        return f"{{cell: {self.kind}, units: {self.units}}}"
+
+    @classmethod
+    def gate_index(cls, framework: str, units: int) -> list[int]:
+        """Column indices taking Keras's gate blocks (each ``units`` wide) to ``framework``'s order.
+
+        ``a[..., gate_index("torch", u)]`` is a canonical kernel's columns (or bias) in PyTorch's
+        order; :func:`rnnspec.core.weights.permute_gates` applies it (or its inverse) on any axis.
+
+        >>> GRUSpec.gate_index("torch", 1)
+        [1, 0, 2]
+        """
+        try:
+            order = cls.gate_orders[framework]
+        except KeyError:
+            raise ValueError(
+                f"no gate order of {cls.keras_class} for {framework!r}; known: {', '.join(cls.gate_orders)}"
+            ) from None
+        return [block * units + k for block in order for k in range(units)]
 
     units: PositiveInt
     """Size of the hidden state (per direction)."""
@@ -316,7 +409,11 @@ class SimpleRNNSpec(RecurrentLayer):
 
     kind: ClassVar[str] = "simple_rnn"
     keras_class: ClassVar[str] = "SimpleRNN"
+    torch_class: ClassVar[str | None] = "RNN"
+    onnx_op: ClassVar[str | None] = "RNN"
     gates: ClassVar[int] = 1
+    gate_names: ClassVar[tuple[str, ...]] = ("h",)
+    gate_orders: ClassVar[dict[str, tuple[int, ...]]] = {"keras": (0,), "torch": (0,), "onnx": (0,)}
 
     cell: Literal["simple_rnn"]
     """The cell type."""
@@ -327,7 +424,16 @@ class LSTMSpec(RecurrentLayer):
 
     kind: ClassVar[str] = "lstm"
     keras_class: ClassVar[str] = "LSTM"
+    torch_class: ClassVar[str | None] = "LSTM"
+    onnx_op: ClassVar[str | None] = "LSTM"
+    keras_cudnn_class: ClassVar[str | None] = "CuDNNLSTM"
     gates: ClassVar[int] = 4
+    gate_names: ClassVar[tuple[str, ...]] = ("i", "f", "c", "o")
+    gate_orders: ClassVar[dict[str, tuple[int, ...]]] = {
+        "keras": (0, 1, 2, 3),
+        "torch": (0, 1, 2, 3),  # i, f, g, o
+        "onnx": (0, 3, 1, 2),  # i, o, f, c
+    }
 
     cell: Literal["lstm"]
     """The cell type."""
@@ -345,7 +451,16 @@ class GRUSpec(RecurrentLayer):
 
     kind: ClassVar[str] = "gru"
     keras_class: ClassVar[str] = "GRU"
+    torch_class: ClassVar[str | None] = "GRU"
+    onnx_op: ClassVar[str | None] = "GRU"
+    keras_cudnn_class: ClassVar[str | None] = "CuDNNGRU"
     gates: ClassVar[int] = 3
+    gate_names: ClassVar[tuple[str, ...]] = ("z", "r", "h")
+    gate_orders: ClassVar[dict[str, tuple[int, ...]]] = {
+        "keras": (0, 1, 2),
+        "torch": (1, 0, 2),  # r, z, n
+        "onnx": (0, 1, 2),  # z, r, h
+    }
 
     cell: Literal["gru"]
     """The cell type."""
@@ -376,7 +491,14 @@ class DenseSpec(LayerSpec):
 
     kind: ClassVar[str] = "dense"
     keras_class: ClassVar[str] = "Dense"
+    torch_class: ClassVar[str | None] = "Linear"
     default_name: ClassVar[str] = "head"
+    entry_key: ClassVar[str | None] = "units"
+    entry_form: ClassVar[str] = "a Dense layer `{units: N, activation: ...}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"head"})
+
+    def entry_label(self) -> str:
+        return f"{{units: {self.units}, activation: {self.activation}}}"
 
     units: PositiveInt
     """Number of outputs (per step for a per-step head)."""
@@ -416,16 +538,99 @@ class DenseSpec(LayerSpec):
         return self
 
 
+# -- LayerNormalization ---------------------------------------------------------------------------
+
+Epsilon = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class LayerNormOptions(_Strict):
+    """The settings of a ``layer_norm`` entry: Keras ``LayerNormalization``'s arguments and defaults."""
+
+    epsilon: Epsilon = 1e-3
+    """Added to the variance before the square root (Keras default 1e-3; PyTorch's `nn.LayerNorm` defaults to
+    1e-5). Greater than 0, so a constant step (a zero output at a masked step) normalises to `beta`."""
+    center: bool = True
+    """Add the learned offset `beta` (PyTorch: `bias=True`)."""
+    scale: bool = True
+    """Multiply by the learned scale `gamma` (PyTorch: `elementwise_affine=True`)."""
+
+
+class LayerNormSpec(LayerSpec):
+    """Keras ``LayerNormalization()`` over the feature axis: each step (or sample) is normalised on its own,
+    ``(x - mean) / sqrt(var + epsilon) * gamma + beta`` with the biased variance of its features; PyTorch's
+    ``nn.LayerNorm(features, eps=epsilon)``. Keeps the time axis and passes Keras's mask on. Weights
+    ``gamma`` (with ``scale``) and ``beta`` (with ``center``), one per feature, in both conventions."""
+
+    kind: ClassVar[str] = "layer_norm"
+    keras_class: ClassVar[str] = "LayerNormalization"
+    torch_class: ClassVar[str | None] = "LayerNorm"
+    onnx_op: ClassVar[str | None] = "LayerNormalization"
+    default_name: ClassVar[str] = "layer_norm_{n}"
+    entry_key: ClassVar[str | None] = "layer_norm"
+    entry_form: ClassVar[str] = "`{layer_norm: {}}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent", "head"})
+
+    layer_norm: LayerNormOptions
+    """The settings: `{}` (or nothing) for Keras's defaults, or `{epsilon: 0.001, center: true, scale: true}`."""
+    name: Name | None = None
+    """Layer name; default `layer_norm_N` (N counts the model's LayerNormalization layers from 0)."""
+
+    @field_validator("layer_norm", mode="before", json_schema_input_type=Union[LayerNormOptions, None])  # noqa: UP007
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value  # `- layer_norm:` in YAML is null: Keras's defaults
+
+    @property
+    def epsilon(self) -> float:
+        return self.layer_norm.epsilon
+
+    @property
+    def center(self) -> bool:
+        return self.layer_norm.center
+
+    @property
+    def scale(self) -> bool:
+        return self.layer_norm.scale
+
+    def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {}
+        if self.scale:
+            shapes["gamma"] = (inputs,)
+        if self.center:
+            shapes["beta"] = (inputs,)
+        return shapes
+
+    def initializers(self) -> dict[str, str]:
+        return {"gamma": "ones", "beta": "zeros"}
+
+    def entry_label(self) -> str:
+        options = self.layer_norm.model_dump(exclude_defaults=True)
+        return "{layer_norm: {" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}}"
+
+
 # -- the registries and the list entries -----------------------------------------------------------
 
-RECURRENT_KINDS: dict[str, type[RecurrentLayer]] = {cls.kind: cls for cls in (SimpleRNNSpec, LSTMSpec, GRUSpec)}
-"""Recurrent cells by their ``cell`` tag: the one list a new cell joins."""
-CELL_TAGS: tuple[str, ...] = tuple(RECURRENT_KINDS)
-LAYER_KINDS: dict[str, type[LayerSpec]] = {
-    cls.kind: cls for cls in (MaskingSpec, EmbeddingSpec, *RECURRENT_KINDS.values(), DropoutSpec, SpatialDropoutSpec)
+KINDS: tuple[type[LayerSpec], ...] = (
+    MaskingSpec,
+    EmbeddingSpec,
+    SimpleRNNSpec,
+    LSTMSpec,
+    GRUSpec,
+    DenseSpec,
+    DropoutSpec,
+    SpatialDropoutSpec,
+    LayerNormSpec,
+)
+"""Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
+which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry
+with a stray ``dropout`` key is a Dense told to move it)."""
+LAYER_KINDS: dict[str, type[LayerSpec]] = {cls.kind: cls for cls in KINDS}
+"""Every layer kind by tag; each backend, exporter and importer registers one entry per kind."""
+RECURRENT_KINDS: dict[str, type[RecurrentLayer]] = {
+    cls.kind: cls for cls in KINDS if isinstance(cls, type) and issubclass(cls, RecurrentLayer)
 }
-LAYER_KINDS["dense"] = DenseSpec
-"""Every layer kind by tag; each backend registers one builder per kind."""
+"""Recurrent cells by their ``cell`` tag."""
+CELL_TAGS: tuple[str, ...] = tuple(RECURRENT_KINDS)
 
 KERAS_CELL_NAMES: dict[str, str] = {}
 """Keras class names (lower-cased, and Keras 2's CuDNN variants) → the ``cell`` tag, for suggestions."""
@@ -436,41 +641,64 @@ for _tag, _cls in RECURRENT_KINDS.items():
 KERAS_CELL_NAMES.update({"rnn": "simple_rnn", "simplernn": "simple_rnn", "vanilla": "simple_rnn"})
 
 
-def _entry_tag(value: Any) -> str | None:
-    """Which kind a ``recurrent`` or ``head`` list entry is: its ``cell``, or ``dropout`` / ``spatial_dropout``."""
-    if isinstance(value, dict):
-        if "cell" in value:
-            cell = value["cell"]
-            return cell if isinstance(cell, str) and cell in RECURRENT_KINDS else None
-        if "units" in value:
-            return "dense"  # a Dense head entry; in `recurrent`, a layer that lacks its `cell`
-        if "spatial_dropout" in value:
-            return "spatial_dropout"
-        if "dropout" in value:
-            return "dropout"
+def entry_kinds(placement: str) -> list[type[LayerSpec]]:
+    """The kinds that may be written in the ``placement`` list (``recurrent`` or ``head``), in :data:`KINDS` order."""
+    return [cls for cls in KINDS if placement in cls.placements and cls.entry_key is not None]
+
+
+def entry_kind(value: Any, placement: str | None = None) -> type[LayerSpec] | None:
+    """Which kind a ``recurrent`` or ``head`` list entry is written as (None: none).
+
+    A ``cell`` key decides alone (an unknown cell is None); otherwise the first kind of :data:`KINDS`
+    whose ``entry_key`` the mapping holds. Without ``placement`` every list kind is tried (a Dense in
+    ``recurrent`` is a layer that lacks its ``cell``, which the loader says).
+
+    >>> entry_kind({"dropout": 0.2}).kind
+    'dropout'
+    """
+    if not isinstance(value, dict):
         return None
+    if "cell" in value:
+        cell = value["cell"]
+        return RECURRENT_KINDS.get(cell) if isinstance(cell, str) else None
+    for cls in KINDS:
+        if cls.entry_key is None or (placement is not None and placement not in cls.placements):
+            continue
+        if cls.matches_entry(value):
+            return cls
+    return None
+
+
+def _entry_tag(value: Any) -> str | None:
+    """The pydantic discriminator of the list entries: the tag of :func:`entry_kind`, or a built layer's kind."""
+    if isinstance(value, dict):
+        cls = entry_kind(value)
+        return cls.kind if cls is not None else None
     return getattr(value, "kind", None)
 
 
+def one_of(words: list[str], conjunction: str = "or") -> str:
+    """``a, b or c``: a list in words."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
+def entry_forms(placement: str) -> str:
+    """The forms an entry of the ``placement`` list may take, in words (each distinct form once)."""
+    return one_of(list(dict.fromkeys(cls.entry_form for cls in entry_kinds(placement))))
+
+
 _ENTRY_ERROR = {"custom_error_type": "entry_kind", "custom_error_message": "unknown entry kind"}
-RecurrentEntry = Annotated[
-    Union[  # noqa: UP007
-        Annotated[SimpleRNNSpec, Tag("simple_rnn")],
-        Annotated[LSTMSpec, Tag("lstm")],
-        Annotated[GRUSpec, Tag("gru")],
-        Annotated[DropoutSpec, Tag("dropout")],
-        Annotated[SpatialDropoutSpec, Tag("spatial_dropout")],
-    ],
-    Discriminator(_entry_tag, **_ENTRY_ERROR),
-]
+
+
+def _entry_union(placement: str) -> Any:
+    """The pydantic discriminated union of the kinds a ``placement`` list takes, tagged by kind."""
+    members = [Annotated[cls, Tag(cls.kind)] for cls in entry_kinds(placement)]
+    return Annotated[functools.reduce(operator.or_, members), Discriminator(_entry_tag, **_ENTRY_ERROR)]
+
+
+RecurrentEntry = _entry_union("recurrent")
 """An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}`` or ``{spatial_dropout: RATE}``."""
-HeadEntry = Annotated[
-    Union[  # noqa: UP007
-        Annotated[DenseSpec, Tag("dense")],
-        Annotated[DropoutSpec, Tag("dropout")],
-    ],
-    Discriminator(_entry_tag, **_ENTRY_ERROR),
-]
+HeadEntry = _entry_union("head")
 """An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}`` or ``{dropout: RATE}``."""
 
 RECURRENT_ACTIVATIONS: tuple[str, ...] = RecurrentActivation.__args__  # type: ignore[attr-defined]

@@ -9,7 +9,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rnnspec.lang.errors import Issue, SpecError, format_path
-from rnnspec.lang.layers import KERAS_CELL_NAMES, RECURRENT_KINDS, DenseSpec, DropoutSpec, SpatialDropoutSpec
+from rnnspec.lang.layers import (
+    KERAS_CELL_NAMES,
+    PLACEMENTS,
+    RECURRENT_KINDS,
+    DenseSpec,
+    LayerNormOptions,
+    entry_forms,
+    entry_kind,
+    entry_kinds,
+    one_of,
+)
 from rnnspec.lang.source import Source, parse_text, read_source
 from rnnspec.lang.spec import (
     CELL_TAGS,
@@ -29,7 +39,7 @@ from rnnspec.lang.spec import (
 __all__ = ["load_spec", "loads_spec", "spec_from_dict"]
 
 _CELLS: dict[str, type[BaseModel]] = dict(RECURRENT_KINDS)
-_ENTRY_TAGS = (*CELL_TAGS, "dropout", "spatial_dropout", "dense")
+_ENTRY_TAGS = tuple(cls.kind for cls in (*entry_kinds("recurrent"), *entry_kinds("head")))
 _LOSS_NAMES: tuple[str, ...] = LossName.__args__  # type: ignore[attr-defined]
 # Keras's long names and aliases of the losses rnnspec names
 _KERAS_LOSS_NAMES = {
@@ -154,15 +164,14 @@ def _model_at(path: tuple[str | int, ...], data: Any) -> type[BaseModel] | None:
         entry = _get(data, path)
         if not isinstance(entry, dict):
             return None
-        if "cell" in entry:
-            return _CELLS.get(entry["cell"]) if isinstance(entry["cell"], str) else None
-        if "units" in entry:
-            return DenseSpec if path[0] == "head" else None
-        if "spatial_dropout" in entry:
-            return SpatialDropoutSpec
-        if "dropout" in entry:
-            return DropoutSpec
-        return DenseSpec if path[0] == "head" else None
+        cls = entry_kind(entry)
+        if cls is not None and path[0] not in cls.placements:
+            return None  # a Dense in `recurrent`: a layer that lacks its `cell`
+        if cls is None and "cell" not in entry and path[0] == "head":
+            return DenseSpec  # a head entry without a kind's key reads as a Dense layer
+        return cls
+    if len(path) == 3 and path[0] in ("recurrent", "head") and path[2] == "layer_norm":
+        return LayerNormOptions
     if path == ("training", "optimizer"):
         name = _get(data, path)
         name = name.get("name") if isinstance(name, dict) else name
@@ -409,8 +418,8 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
     # A key that belongs to another cell or section gets told where it belongs.
     if len(parent) == 2 and parent[0] == "recurrent":
         owners = [tag for tag, cls in _CELLS.items() if key in cls.model_fields]
-        if owners:
-            cell = _get(source.data, (*parent, "cell"))
+        cell = _get(source.data, (*parent, "cell"))
+        if owners and cell is not None:
             return issue(
                 loc,
                 f"`{key}` applies only to {' and '.join(owners)} layers, and this layer is {cell}",
@@ -492,15 +501,21 @@ def format_section(path: tuple[str | int, ...]) -> str:
 def _entry_issue(loc: tuple[str | int, ...], value: Any, source: Source, issue: Any) -> Issue:
     """An entry of ``recurrent`` or ``head`` whose kind is unknown: a bad ``cell``, or no kind at all."""
     section = loc[0]  # an entry of `recurrent` or `head`: its location has the section first
-    kinds = (
-        "a cell (`cell: lstm`...), `{dropout: RATE}` or `{spatial_dropout: RATE}`"
-        if section == "recurrent"
-        else "a Dense layer `{units: N, activation: ...}` or `{dropout: RATE}`"
-    )
+    kinds = entry_forms(str(section))
     if not isinstance(value, dict):
         return issue(loc, f"each entry of `{section}` must be a mapping", received=_describe(value), expected=kinds,
                      fix="write the entry as `- {cell: lstm, units: 32}`" if section == "recurrent"
                      else "write the entry as `- {units: 1, activation: sigmoid}`")  # fmt: skip
+    placed = entry_kind(value)
+    if placed is not None and section not in placed.placements and not (section == "recurrent" and placed is DenseSpec):
+        homes = one_of([f"`{home}`" for home in PLACEMENTS if home in placed.placements], "and")
+        return issue(
+            loc,
+            f"`{placed.kind}` entries cannot be in `{section}`; they belong in {homes}",
+            received=f"{placed.entry_form} in `{section}`",
+            expected=kinds,
+            fix=f"move it to {homes}, or remove it",
+        )
     if "cell" in value:
         got = value["cell"]
         choices = list(CELL_TAGS)

@@ -23,8 +23,10 @@ from annotated_types import MinLen
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from rnnspec.lang.layers import (
+    ACTIVATIONS,
     CELL_TAGS,
     RECURRENT_ACTIVATIONS,
+    Convention,
     CrossFieldIssue,
     CrossFieldIssues,
     DenseSpec,
@@ -32,6 +34,7 @@ from rnnspec.lang.layers import (
     EmbeddingSpec,
     GRUSpec,
     HeadEntry,
+    LayerNormSpec,
     LayerSpec,
     LSTMSpec,
     MaskingSpec,
@@ -42,6 +45,7 @@ from rnnspec.lang.layers import (
     SimpleRNNSpec,
     SpatialDropoutSpec,
     _Strict,
+    one_of,
 )
 
 __all__ = [
@@ -311,7 +315,7 @@ class ModelSpec(_Strict):
     """Format version of the spec: 1 or 1.1 (1.1 is a superset; every version-1 file means the same)."""
     name: Name
     """Model name: letters, digits, '-' and '_'."""
-    convention: Literal["keras", "torch"] = "keras"
+    convention: Convention = "keras"
     """How biases are parameterized: `keras` (one bias for SimpleRNN/LSTM) or `torch` (two, as nn.RNN/nn.LSTM)."""
     input: InputSpec
     """The model input."""
@@ -353,7 +357,8 @@ class ModelSpec(_Strict):
         return out
 
     def _head_dropouts_before(self, index: int) -> int:
-        return sum(isinstance(e, DropoutSpec) for e in self.head_layers[:index])
+        """Entries before ``index`` of the head list that are not Dense layers (``head_N`` counts Dense ones)."""
+        return sum(not isinstance(e, DenseSpec) for e in self.head_layers[:index])
 
     def layer_names(self) -> list[str]:
         """Effective layer names, bottom to top."""
@@ -404,7 +409,12 @@ class ModelSpec(_Strict):
     def output_activation(self) -> str:
         """Activation of the model's outputs (`tanh` etc. of the last recurrent layer without a head)."""
         layer = self.output_layer
-        return layer.activation if layer is not None else self.cells[-1].activation
+        if layer is not None:
+            return layer.activation
+        last = max(i for i, entry in enumerate(self.recurrent) if isinstance(entry, RecurrentLayer))
+        if any(isinstance(entry, LayerNormSpec) for entry in self.recurrent[last + 1 :]):
+            return "linear"  # normalised after the last cell: no longer the cell's activation's range
+        return self.cells[-1].activation
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict that :func:`rnnspec.load_spec` reads back to an equal spec."""
@@ -445,11 +455,18 @@ def _cross_field_issues(spec: ModelSpec):
         )
     cells = [i for i, entry in enumerate(spec.recurrent) if isinstance(entry, RecurrentLayer)]
     if not cells:
+        kinds = {entry.kind for entry in spec.recurrent}
+        dropout_only = kinds <= {"dropout", "spatial_dropout"}
         yield CrossFieldIssue(
             path=("recurrent",),
-            message="the recurrent stack has dropout entries but no recurrent layer",
-            received="only dropout / spatial_dropout entries",
-            expected="at least one entry with `cell: simple_rnn`, `lstm` or `gru`",
+            message="the recurrent stack has dropout entries but no recurrent layer"
+            if dropout_only
+            else "the recurrent stack has no recurrent layer",
+            received="only dropout / spatial_dropout entries"
+            if dropout_only
+            else f"only {' / '.join(sorted(kinds))} entries",
+            expected="at least one entry with "
+            + one_of([f"`cell: {CELL_TAGS[0]}`", *(f"`{t}`" for t in CELL_TAGS[1:])]),
             fix="add a recurrent layer, e.g. `- {cell: lstm, units: 32}`",
         )
         return
@@ -508,7 +525,7 @@ def _head_list_issues(head: list[Any]):
         yield CrossFieldIssue(
             path=("head", last),
             message="the last entry of a head list is the output layer and must be a Dense layer",
-            received=f"{{dropout: {head[last].dropout}}} last",
+            received=f"{head[last].entry_label()} last",
             expected="a Dense entry `{units: N, activation: ...}` last",
             fix="add the output layer after it, e.g. `- {units: 1, activation: sigmoid}`",
         )
@@ -519,8 +536,7 @@ def _head_list_issues(head: list[Any]):
                 message="softmax belongs on the output layer only; a hidden Dense layer takes an element-wise "
                 "activation",
                 received="activation: softmax on a hidden Dense layer",
-                expected="one of: linear, relu, tanh, sigmoid, elu, selu, gelu, softplus, softsign, swish, "
-                "exponential, hard_sigmoid",
+                expected=f"one of: {', '.join(ACTIVATIONS)}",
                 fix="use `activation: relu` here, and softmax on the last entry",
             )
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.weights import permute_gates
 from rnnspec.lang.layers import GRUSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 
@@ -60,12 +61,9 @@ def _cells(spec: ModelSpec) -> Iterator[tuple[str, RecurrentLayer, list[str]]]:
             yield name, layer, tags
 
 
-def _swap_zr(u: int) -> Callable[[np.ndarray], np.ndarray]:
-    def swap(v: np.ndarray) -> np.ndarray:
-        order = np.concatenate([np.arange(u, 2 * u), np.arange(u), np.arange(2 * u, 3 * u)])
-        return v[..., order]
-
-    return swap
+def _torch_gate_order(layer: RecurrentLayer) -> Callable[[np.ndarray], np.ndarray]:
+    """The layer's gate blocks put in PyTorch's order (GRU z, r, h → r, z, n), the kind's declared permutation."""
+    return lambda v: permute_gates(v, layer, "torch")
 
 
 def _map_leaves(weights: Weights, prefixes: list[str], leaves: tuple[str, ...], fn: Callable) -> Weights:
@@ -87,7 +85,7 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
         def swapped(w: Weights, group: list = group) -> Weights:
             leaves = ("kernel", "recurrent_kernel", "bias", "recurrent_bias")
             for _, layer, tags in group:  # each layer's blocks are its own width
-                w = _map_leaves(w, tags, leaves, _swap_zr(layer.units))
+                w = _map_leaves(w, tags, leaves, _torch_gate_order(layer))
             return w
 
         which = "the GRU gates were" if group is gru else f"the gates of the GRU {group[0][0]!r} were"
