@@ -20,7 +20,8 @@ from rnnspec.lang.spec import ModelSpec
 if TYPE_CHECKING:
     from rnnspec.core.weights import WeightsError, initial_weights, weight_shapes
     from rnnspec.data import Dataset, load_data
-    from rnnspec.interop import export, import_model
+    from rnnspec.runtime.exporting import export
+    from rnnspec.runtime.importing import import_model
     from rnnspec.runtime.models import (
         CountMismatchError,
         build,
@@ -43,7 +44,7 @@ _LAZY = {
         "runtime.models",
     ),
     "evaluate": "runtime.training", "fit": "runtime.training",
-    "export": "interop", "import_model": "interop",
+    "export": "runtime.exporting", "import_model": "runtime.importing",
     "WeightsError": "core.weights", "initial_weights": "core.weights", "weight_shapes": "core.weights",
 }  # fmt: skip
 

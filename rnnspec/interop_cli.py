@@ -56,7 +56,7 @@ def _original_keras(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
 def run_import(source: Path, output: Path, spec_path: Path | None, name: str | None, overwrite: bool,
                echo: Echo) -> bool:  # fmt: skip
     """Import ``source`` into ``output``; print what was read, what was written and the proof. True if it agrees."""
-    from rnnspec.interop import import_model, write_import
+    from rnnspec.runtime.importing import import_model, write_import
     from rnnspec.lang.analysis import analyze
     from rnnspec.util import quiet_stderr
 

@@ -23,9 +23,9 @@ import keras
 
 import rnnspec
 from rnnspec.cli import main
-from rnnspec.interop import import_model
 from rnnspec.interop.keras_import import UnsupportedModelError
 from rnnspec.interop.proof import hard_inputs
+from rnnspec.runtime.importing import import_model
 
 L = keras.layers
 TOL = 1e-5
@@ -473,7 +473,7 @@ def test_importing_a_keras_file_imports_no_framework(tmp_path: Path) -> None:
     _m_dropouts().save(tmp_path / "m.keras")
     _m_dropouts().save(tmp_path / "m.h5")
     script = (
-        "import sys\nfrom rnnspec.interop import import_model\n"
+        "import sys\nfrom rnnspec.runtime.importing import import_model\n"
         f"for f in ({str(tmp_path / 'm.keras')!r}, {str(tmp_path / 'm.h5')!r}):\n"
         "    spec, weights = import_model(f)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch', 'jax')))"

@@ -19,7 +19,7 @@ from torch import nn  # noqa: E402
 
 import rnnspec  # noqa: E402
 from rnnspec.cli import main  # noqa: E402
-from rnnspec.interop import import_model  # noqa: E402
+from rnnspec.runtime.importing import import_model  # noqa: E402
 
 TOL = 1e-5
 

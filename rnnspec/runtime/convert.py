@@ -40,7 +40,7 @@ def read_any(
     if not source.exists():
         raise RnnspecError(f"{source}: no such file")
     if _foreign(source):
-        from rnnspec.interop import import_model
+        from rnnspec.runtime.importing import import_model
 
         return import_model(source, spec_path)
     override = load_spec(spec_path) if spec_path is not None else None

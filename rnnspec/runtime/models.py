@@ -114,7 +114,7 @@ def get_weights(model: Any, spec: ModelSpec | str | Path | Mapping[str, Any] | N
     describes (its weights are matched to the spec's layers in order, as ``rnnspec import`` does).
     """
     if getattr(model, MODEL_BACKEND_ATTR, None) is None and spec is not None:
-        from rnnspec.interop import weights_from_model
+        from rnnspec.interop.live_models import weights_from_model
 
         return weights_from_model(model, as_spec(spec))
     if getattr(model, MODEL_BACKEND_ATTR, None) is None:

@@ -242,10 +242,11 @@ def _file_side(path: Any, spec: ModelSpec | None) -> Side:
     (the file's architecture is checked against ``spec``, in the file's own weight convention)."""
     from pathlib import Path
 
-    from rnnspec.interop import _kind, import_model
+    from rnnspec.interop.formats import model_format
+    from rnnspec.runtime.importing import import_model
     from rnnspec.runtime.models import build
 
-    if spec is not None and _kind(Path(path)) == "keras":
+    if spec is not None and model_format(Path(path)) == "keras":
         spec = spec_in(spec, "keras")
     found, weights = import_model(path, spec)
     backend = "torch" if found.convention == "torch" else "keras"
