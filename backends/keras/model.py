@@ -440,6 +440,11 @@ class KerasBackend(TrainableBackend, Threads, QuietTraining, LiveModels):
         except RuntimeError:  # TensorFlow already running in this process: it keeps its threads
             pass
 
+    @property
+    def convention(self) -> str:
+        """The weight convention of the framework's own models (declared in the registry's table)."""
+        return str(backend_entry(self.name).model_convention)
+
     def owns(self, obj: Any) -> bool:
         """Whether ``obj`` is a Keras model (read from its classes' modules: nothing is imported)."""
         return bool(class_modules(obj) & set(backend_entry(self.name).model_modules))

@@ -661,6 +661,11 @@ class TorchBackend(TrainableBackend, Threads, MatmulTiming, DeviceCheck, DataPar
     def build(self, spec: ModelSpec) -> RnnspecModule:
         return RnnspecModule(spec)
 
+    @property
+    def convention(self) -> str:
+        """The weight convention of the framework's own models (declared in the registry's table)."""
+        return str(backend_entry(self.name).model_convention)
+
     def owns(self, obj: Any) -> bool:
         """Whether ``obj`` is a ``torch.nn.Module`` (read from its classes' modules: nothing is imported)."""
         return bool(class_modules(obj) & set(backend_entry(self.name).model_modules))

@@ -253,6 +253,10 @@ class LiveModels(Protocol):
     """Capability ``live_models``: the backend drives a user's own model of its framework (a hand-written Keras
     model or ``torch.nn.Module``) for the conformance tests of :mod:`rnnspec.testing`."""
 
+    convention: str
+    """The weight convention those models are read in (``keras`` or ``torch``: which importer maps their tensors
+    to canonical weights, and whether the model's own layers give its spec)."""
+
     def owns(self, obj: Any) -> bool:
         """Whether ``obj`` is a model of this backend's framework (decided without importing the framework where
         ``obj`` cannot be one: see :func:`class_modules`)."""

@@ -32,6 +32,7 @@ __all__ = [
     "available_backends",
     "backend_entry",
     "backend_for_artifact",
+    "backend_for_convention",
     "backend_for_format",
     "backend_owning",
     "backends_with",
@@ -76,6 +77,9 @@ class BackendEntry:
     model_modules: tuple[str, ...] = ()
     """Top-level modules of its framework's model classes: an object whose class comes from one is a model the
     backend drives (``live_models``), found without importing the framework."""
+    model_convention: str | None = None
+    """The weight convention its framework's own models are read in (``keras`` or ``torch``: which importer maps
+    their tensors), for a backend that drives them (``live_models``)."""
     weight_copies: int = 1
     """How many copies of the weights a build holds while it is made (the memory check before a build)."""
     plot_style: str = "-"
@@ -92,7 +96,8 @@ BUILTIN_BACKENDS: dict[str, BackendEntry] = {
     "keras": BackendEntry(
         f"{_PACKAGE}.keras.model:BACKEND", "keras", ("keras", "tensorflow"), (".keras",),
         capabilities=frozenset({"trains", "threads", "quiet_training", "live_models"}),
-        model_modules=("keras", "tf_keras"), weight_copies=2, plot_style="b-", compare_order=2,
+        model_modules=("keras", "tf_keras"), model_convention="keras", weight_copies=2,
+        plot_style="b-", compare_order=2,
     ),
     "torch": BackendEntry(
         f"{_PACKAGE}.torch.model:BACKEND", "torch", ("torch",), (".torch.safetensors",),
@@ -100,7 +105,7 @@ BUILTIN_BACKENDS: dict[str, BackendEntry] = {
         capabilities=frozenset(
             {"trains", "threads", "matmul_timing", "device_check", "data_parallel", "live_models", "state_dicts"}
         ),
-        model_modules=("torch",), plot_style="r--", compare_order=1,
+        model_modules=("torch",), model_convention="torch", plot_style="r--", compare_order=1,
     ),
     "numpy": BackendEntry(
         f"{_PACKAGE}.numpy.model:BACKEND", None, ("numpy",), (".numpy.safetensors",),
@@ -210,6 +215,15 @@ def backend_owning(obj: Any) -> str | None:
         if isinstance(impl, LiveModels) and impl.owns(obj):
             return name
     return None
+
+
+def backend_for_convention(convention: str) -> str:
+    """The built-in backend whose framework's own models are in weight convention ``convention`` (``keras`` or
+    ``torch``): the one that builds an imported model file of that convention."""
+    for name, entry in BUILTIN_BACKENDS.items():
+        if entry.model_convention == convention:
+            return name
+    raise BackendNotFoundError(f"no backend builds models in the {convention!r} weight convention")
 
 
 def backend_for_artifact(path: str) -> str | None:

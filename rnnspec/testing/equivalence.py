@@ -11,7 +11,7 @@ import numpy as np
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.testing.mistakes import Mistake, mistakes_for, reference
-from rnnspec.testing.sides import Side, describe, framework_of, keras_model_spec, make_side, spec_in
+from rnnspec.testing.sides import Side, describe, keras_model_spec, make_side, model_convention, spec_in
 
 __all__ = ["Report", "Row", "assert_equivalent", "compare"]
 
@@ -323,7 +323,7 @@ def compare(
 
     given = as_spec(spec) if spec is not None and not isinstance(spec, ModelSpec) else spec
     if given is None:
-        keras_side = next((m for m in (a, b) if framework_of(m) == "keras"), None)
+        keras_side = next((m for m in (a, b) if model_convention(m) == "keras"), None)
         if keras_side is None:
             raise RnnspecError("neither model is a Keras model, whose layers give the spec: pass spec=")
         given = keras_model_spec(keras_side)
@@ -331,7 +331,7 @@ def compare(
     sides: list[Side] = []
     try:
         for obj, position in ((a, "first"), (b, "second")):
-            sides.append(make_side(obj, given, position, weight_map if framework_of(obj) == "torch" else None))
+            sides.append(make_side(obj, given, position, weight_map if model_convention(obj) == "torch" else None))
     except RnnspecError as exc:
         report.error = str(exc)
         return report

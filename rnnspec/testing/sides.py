@@ -2,9 +2,9 @@
 gradients out.
 
 A side is a user's own Keras model or ``torch.nn.Module`` (its tensors mapped to canonical names by
-the import rules), a model built by rnnspec, or a backend name (``keras``, ``torch``, ``numpy``: the
-spec built there). Frameworks are reached through the backends' drivers (``live``), so this module
-imports none.
+the import rules), a model built by rnnspec, or a backend name (``keras``, ``torch``, ``numpy`` or a plugin's:
+the spec built there). Frameworks are reached through the backends that declare ``live_models`` (their
+``owns`` and ``live``), so this module imports none and names no backend.
 """
 
 from __future__ import annotations
@@ -15,22 +15,33 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.backend import LiveModels, OccurrenceSquares
+from rnnspec.core.registry import available_backends, backend_for_convention, backend_owning, get_backend
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.testing.params import Items, ParameterMap
 
-__all__ = ["Side", "framework_of", "make_side", "spec_in"]
+__all__ = ["Side", "framework_of", "make_side", "model_convention", "spec_in"]
 
 
 def framework_of(obj: Any) -> str | None:
-    """``keras`` or ``torch`` when ``obj`` is a model of that framework (read from its classes' modules, so
-    neither framework is imported to find out), else None."""
-    roots = {cls.__module__.split(".")[0] for cls in type(obj).__mro__}
-    if roots & {"keras", "tf_keras"}:
-        return "keras"
-    if "torch" in roots:
-        return "torch"
-    return None
+    """The backend whose framework ``obj`` is a model of (``keras`` or ``torch`` for the built-ins: read from its
+    classes' modules, so no framework is imported to find out), else None."""
+    return backend_owning(obj)
+
+
+def model_convention(obj: Any) -> str | None:
+    """The weight convention a user's own model is read in (``keras``: its layers also give its spec; ``torch``:
+    its state dict is matched to a spec), declared by the backend that owns it; None for anything else."""
+    owner = backend_owning(obj)
+    return _live(owner).convention if owner is not None else None
+
+
+def _live(name: str) -> LiveModels:
+    backend = get_backend(name)
+    if not isinstance(backend, LiveModels):
+        raise RnnspecError(f"the {name} backend does not drive models of its framework (it declares no live_models)")
+    return backend
 
 
 def spec_in(spec: ModelSpec, convention: str) -> ModelSpec:
@@ -71,11 +82,7 @@ class Side:
 
 
 def _driver(obj: Any, framework: str) -> Any:
-    from rnnspec.core.registry import get_backend
-
-    backend = get_backend(framework)
-    live = getattr(backend, "live", None)
-    driver = live(obj) if callable(live) else None
+    driver = _live(framework).live(obj)
     if driver is None:
         raise RnnspecError(f"the {framework} backend cannot drive a {type(obj).__name__}")
     return driver
@@ -153,7 +160,7 @@ def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[It
         return value, params.canonical(grads)
 
     def occurrence_squares() -> dict[str, np.ndarray]:
-        squares = dict(getattr(driver, "occurrence_squares", []))
+        squares = dict(driver.occurrence_squares)
         items = [(k, squares.get(k, np.zeros(np.shape(v)))) for k, v in driver.tensors()]
         canonical = params.canonical(items)
         return {name: canonical[name] for name in canonical if name.endswith("embeddings")}
@@ -161,8 +168,8 @@ def _mapped(label: str, spec: ModelSpec, driver: Any, to_canonical: Callable[[It
     return Side(
         label, spec, driver.forward, load, lambda: params.canonical(driver.tensors()), gradients,
         snapshot=driver.tensors, restore=driver.assign,
-        occurrence_squares=occurrence_squares if hasattr(driver, "occurrence_squares") else None,
-        train_steps=getattr(driver, "train_steps", None),
+        occurrence_squares=occurrence_squares if isinstance(driver, OccurrenceSquares) else None,
+        train_steps=driver.train_steps,
         count=lambda: sum(int(np.size(v)) for _, v in driver.tensors()),
     )  # fmt: skip
 
@@ -171,7 +178,7 @@ def is_model_file(obj: Any) -> bool:
     """Whether ``obj`` names a model file (a path, not a backend name)."""
     from pathlib import Path
 
-    return isinstance(obj, (str, Path)) and str(obj) not in ("keras", "torch", "numpy")
+    return isinstance(obj, (str, Path)) and str(obj) not in available_backends()
 
 
 def describe(obj: Any) -> str:
@@ -180,14 +187,21 @@ def describe(obj: Any) -> str:
         return f"the model file {obj} (as rnnspec imports it)"
     if isinstance(obj, str):
         return f"rnnspec's {obj} build of the spec"
-    framework = framework_of(obj)
-    from rnnspec.runtime.models import MODEL_SPEC_ATTR
+    from rnnspec.core.specs import spec_of
 
-    if isinstance(getattr(obj, MODEL_SPEC_ATTR, None), ModelSpec):
+    try:
+        spec_of(obj)
         return f"the rnnspec-built {type(obj).__name__}"
-    if framework == "keras":
-        return f"the Keras model {getattr(obj, 'name', '')!r}"
-    if framework == "torch":
+    except RnnspecError:
+        pass
+    return _label(obj, model_convention(obj))
+
+
+def _label(obj: Any, convention: str | None) -> str:
+    """A user's model in words: a Keras model by its name, a torch module by its class."""
+    if convention == "keras":
+        return f"the Keras model {obj.name!r}"
+    if convention == "torch":
         return f"the torch module {type(obj).__name__}"
     return type(obj).__name__
 
@@ -198,7 +212,7 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
 
     if is_model_file(obj):
         return _file_side(obj, spec)
-    if isinstance(obj, str) and obj in ("keras", "torch", "numpy"):
+    if isinstance(obj, str) and obj in available_backends():
         if spec is None:
             raise RnnspecError(f"the {position} model is the backend name {obj!r}: pass the spec it should build")
         model = build(spec, obj, seed=0)  # in the spec's own weight convention
@@ -212,19 +226,19 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
     if framework is None:
         raise RnnspecError(
             f"the {position} model is a {type(obj).__name__}: expected a Keras model, a torch.nn.Module, a model "
-            "built by rnnspec, or a backend name (keras, torch, numpy)"
+            f"built by rnnspec, or a backend name ({', '.join(available_backends())})"
         )
     driver = _driver(obj, framework)
-    if framework == "keras":
-        own = spec_in(spec, "keras") if spec is not None else keras_model_spec(obj)
-        label = f"the Keras model {getattr(obj, 'name', '')!r}"
+    convention = _live(framework).convention
+    label = _label(obj, convention)
+    if convention == "keras":
+        own = spec_in(spec, convention) if spec is not None else keras_model_spec(obj)
         side = _mapped(label, own, driver, _keras_canonical(obj, own, label))
-        side.kind = "keras"
+        side.kind = convention  # trained by Keras's own optimizers
         return side
     if spec is None:
         raise RnnspecError(f"the {position} model is a torch module, which holds no architecture: pass spec=")
-    own = spec_in(spec, "torch")
-    label = f"the torch module {type(obj).__name__}"
+    own = spec_in(spec, convention)
     to_canonical = _torch_canonical(own, label)
     if weight_map:
         plain = to_canonical
@@ -233,7 +247,7 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
             raise RnnspecError(f"weight_map names keys the module does not have: {', '.join(unknown)}")
         to_canonical = lambda items: plain([(weight_map.get(k, k), v) for k, v in items])  # noqa: E731
     side = _mapped(label, own, driver, to_canonical)
-    side.kind = "torch"
+    side.kind = convention  # trained by torch.optim
     return side
 
 
@@ -249,7 +263,7 @@ def _file_side(path: Any, spec: ModelSpec | None) -> Side:
     if spec is not None and model_format(Path(path)) == "keras":
         spec = spec_in(spec, "keras")
     found, weights = import_model(path, spec)
-    backend = "torch" if found.convention == "torch" else "keras"
+    backend = backend_for_convention(found.convention)
     side = _built(build(found, backend, weights=weights), describe(path))
     side.own_weights = True
     return side
@@ -259,12 +273,14 @@ def _built(model: Any, label: str) -> Side:
     from rnnspec.runtime.models import _backend_of, get_weights, predict, set_weights, spec_of
 
     spec = spec_of(model)
-    name = _backend_of(model).name
-    if name in ("keras", "torch"):
+    impl = _backend_of(model)
+    name = impl.name
+    if isinstance(impl, LiveModels):
         driver = _driver(model, name)
         side = _mapped(label, spec, driver, _built_canonical(model, driver))
         side.forward = lambda x: np.asarray(predict(model, x), dtype=np.float64)
-        side.kind = "keras" if name == "keras" else "rnnspec-torch"  # rnnspec's torch trainer keeps Keras's rule
+        # rnnspec's keras trainer is Keras's own; its other trainers keep Keras's rule, not their framework's
+        side.kind = "keras" if impl.convention == "keras" else f"rnnspec-{impl.convention}"
         side.backend = name
         return side
     return Side(
