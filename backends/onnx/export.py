@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rnnspec.core.kinds import KindRegistry, MissingKindError
 from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError, render_problem
 from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, LayerNormSpec, LayerSpec, MaskingSpec, RecurrentLayer
@@ -45,7 +46,16 @@ from ..numpy.model import DirectionWeights
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["BUILDERS", "DENSE_ACTIVATIONS", "MIN_OPSET", "RECURRENT_ACTIVATIONS", "REFUSED_ACTIVATIONS", "export_onnx"]
+__all__ = [
+    "BUILDERS",
+    "DENSE_ACTIVATIONS",
+    "FUSED_CELLS",
+    "MIN_OPSET",
+    "RECURRENT_ACTIVATIONS",
+    "REFUSED_ACTIVATIONS",
+    "FusedCell",
+    "export_onnx",
+]
 
 MIN_OPSET = 17
 """The oldest opset the graph is written for."""
@@ -67,7 +77,6 @@ REFUSED_ACTIVATIONS: dict[str, str] = {
 }
 """Recurrent activations that ONNX's RNN ops name but onnxruntime does not compute as Keras does, and why."""
 
-_FUSED_OP = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _INT64_MIN = np.iinfo(np.int64).min
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -239,12 +248,29 @@ DENSE_ACTIVATIONS: dict[str, Callable[[_Graph, str], str]] = {
 """Keras's Dense activations as ONNX nodes (gelu in its exact erf form, as Keras's default)."""
 
 
+@dataclass(frozen=True)
+class FusedCell:
+    """How a recurrent cell kind maps onto its fused ONNX op (the op is the kind's ``onnx_op``)."""
+
+    functions: tuple[str, ...]
+    """The spec fields whose activations the op applies, in ONNX's order (RNN: f; GRU: f, g; LSTM: f, g, h)."""
+    attributes: Callable[[Any], dict[str, Any]] = field(default=lambda layer: {})
+    """Extra attributes of the node for a layer (GRU: ``linear_before_reset``)."""
+
+
+FUSED_CELLS = KindRegistry("onnx export", "fused cell", owner="the ONNX export")
+"""Recurrent cell kind → :class:`FusedCell` (cells also register :func:`_recurrent` in :data:`BUILDERS`)."""
+FUSED_CELLS.add("simple_rnn", FusedCell(("activation",)))
+FUSED_CELLS.add("lstm", FusedCell(("recurrent_activation", "activation", "activation")))
+FUSED_CELLS.add(
+    "gru",
+    FusedCell(("recurrent_activation", "activation"), lambda layer: {"linear_before_reset": int(layer.reset_after)}),
+)
+
+
 def _keras_activations(layer: RecurrentLayer) -> list[tuple[str, str]]:
     """``(field, activation)`` of each function the fused op applies, in ONNX's order (f; f, g; f, g, h)."""
-    if layer.kind == "simple_rnn":
-        return [("activation", layer.activation)]
-    gate, act = ("recurrent_activation", layer.recurrent_activation), ("activation", layer.activation)
-    return [gate, act] if layer.kind == "gru" else [gate, act, act]
+    return [(name, getattr(layer, name)) for name in FUSED_CELLS.get(layer.kind).functions]
 
 
 def _rnn_activations(name: str, layer: RecurrentLayer) -> dict[str, Any]:
@@ -296,6 +322,10 @@ class _Flow:
 Leaves = dict[str, np.ndarray]
 OnnxWeights = tuple[np.ndarray, np.ndarray, np.ndarray]
 Builder = Callable[[_Graph, str, Any, Leaves, _Flow], _Flow]
+BUILDERS = KindRegistry("onnx export", "node builder", owner="the ONNX export")
+"""Layer kind → ``fn(graph, name, layer, weights by leaf, flow) -> flow``. Register with
+``@BUILDERS.register("kind")`` (or ``BUILDERS.add``); a kind ONNX cannot express is declared with
+``BUILDERS.refuse("kind", "reason")``."""
 
 
 def _masking(g: _Graph, name: str, layer: MaskingSpec, w: Leaves, flow: _Flow) -> _Flow:
@@ -409,10 +439,9 @@ def _fused_node(
     inputs = [g.op("Transpose", x, perm=[1, 0, 2]), w, r, b]
     if lengths is not None:
         inputs.append(lengths)
-    if layer.kind == "gru":
-        attrs = {**attrs, "linear_before_reset": int(layer.reset_after)}
+    attrs = {**attrs, **FUSED_CELLS.get(layer.kind).attributes(layer)}
     return g.ops(
-        _FUSED_OP[layer.kind],
+        layer.onnx_op,
         *inputs,
         outputs=2,
         unused=() if layer.return_sequences else (0,),
@@ -433,16 +462,12 @@ def _merge(g: _Graph, mode: str, a: str, b: str) -> str:
     return g.op("Mul", g.op("Add", a, b), g.const(0.5))
 
 
-BUILDERS: dict[str, Builder] = {
-    "masking": _masking,
-    "embedding": _embedding,
-    "dropout": _identity,
-    "spatial_dropout": _identity,
-    "dense": _dense,
-    "layer_norm": _layer_norm,
-    **dict.fromkeys(_FUSED_OP, _recurrent),
-}
-"""Layer kind → ``fn(graph, name, layer, weights by leaf, flow) -> flow``."""
+BUILDERS.add("masking", _masking)
+BUILDERS.add("embedding", _embedding)
+BUILDERS.register("dropout", "spatial_dropout")(_identity)
+BUILDERS.add("dense", _dense)
+BUILDERS.add("layer_norm", _layer_norm)
+BUILDERS.register("simple_rnn", "lstm", "gru")(_recurrent)
 
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -479,9 +504,10 @@ def _layers(g: _Graph, spec: ModelSpec, weights: dict[str, np.ndarray]) -> tuple
     flow = _Flow("x", None, True)
     features = spec.input.vocab_size or spec.input.features or 0
     for name, layer in spec.stack():
-        builder = BUILDERS.get(layer.kind)
-        if builder is None:
-            raise RnnspecError(f"layer {name!r}: the ONNX export has no builder for layer kind {layer.kind!r}")
+        try:
+            builder = BUILDERS.get(layer.kind, name)
+        except MissingKindError as exc:
+            raise RnnspecError(str(exc)) from None
         g.scope = name
         prefix = f"{name}/"
         leaves = {k[len(prefix) :]: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k.startswith(prefix)}

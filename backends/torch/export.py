@@ -29,14 +29,17 @@ from __future__ import annotations
 import keyword
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
 
+from rnnspec.core.kinds import KindRegistry, MissingKindError
 from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
@@ -54,7 +57,7 @@ from rnnspec.lang.layers import (
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.util import write_bytes_atomic
 
-__all__ = ["export_torch"]
+__all__ = ["CELL_CODE", "LAYER_CODE", "CellCode", "export_torch"]
 
 Array = np.ndarray
 
@@ -192,6 +195,28 @@ class _Context:
     masked: bool
 
 
+LAYER_CODE = KindRegistry("torch export", "code emitter", owner="the PyTorch export")
+"""Layer kind → ``fn(layer, context, canonical weights by leaf) -> _Code``: what the layer adds to the generated
+module. Register with ``@LAYER_CODE.register("kind")``; a kind the export cannot write is declared with
+``LAYER_CODE.refuse("kind", "reason")``."""
+
+
+@dataclass(frozen=True)
+class CellCode:
+    """How one recurrent cell kind is written out step by step (and whether PyTorch's module computes it)."""
+
+    step_lines: Callable[[Any, bool, bool], list[str]]
+    """``fn(layer, masked, bias) -> lines`` of one time step in PyTorch's gate order (see :func:`_step_lines`)."""
+    native: Callable[[Any], bool]
+    """Whether ``nn.<torch_class>`` computes an unmasked layer of this kind exactly."""
+    states: int = 1
+    """State tensors of the step (h; h and c for an LSTM)."""
+
+
+CELL_CODE = KindRegistry("torch export", "cell code", owner="the PyTorch export")
+"""Recurrent cell kind → :class:`CellCode` (cells also register :func:`_recurrent_code` in :data:`LAYER_CODE`)."""
+
+
 def _merge(mode: str, a: str, b: str) -> str:
     if mode == "concat":
         return f"torch.cat([{a}, {b}], dim=-1)"
@@ -202,6 +227,7 @@ def _merge(mode: str, a: str, b: str) -> str:
     return f"({a} + {b}) / 2.0"
 
 
+@LAYER_CODE.register("masking")
 def _masking_code(layer: MaskingSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     value = _float(layer.mask_value)
     return _Code(
@@ -213,6 +239,7 @@ def _masking_code(layer: MaskingSpec, ctx: _Context, w: dict[str, Array]) -> _Co
     )
 
 
+@LAYER_CODE.register("embedding")
 def _embedding_code(layer: EmbeddingSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     forward = [f"h = self.{ctx.ident}(h)"]
     if layer.mask_zero:
@@ -226,6 +253,7 @@ def _embedding_code(layer: EmbeddingSpec, ctx: _Context, w: dict[str, Array]) ->
     )
 
 
+@LAYER_CODE.register("dropout")
 def _dropout_code(layer: DropoutSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     return _Code(
         init=[f"self.{ctx.ident} = nn.Dropout({_float(layer.dropout)})"],
@@ -234,6 +262,7 @@ def _dropout_code(layer: DropoutSpec, ctx: _Context, w: dict[str, Array]) -> _Co
     )
 
 
+@LAYER_CODE.register("spatial_dropout")
 def _spatial_dropout_code(layer: SpatialDropoutSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     rate = _float(layer.spatial_dropout)
     return _Code(
@@ -243,6 +272,7 @@ def _spatial_dropout_code(layer: SpatialDropoutSpec, ctx: _Context, w: dict[str,
     )
 
 
+@LAYER_CODE.register("dense")
 def _dense_code(layer: DenseSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     state = {"weight": w["kernel"].T}
     if layer.use_bias:
@@ -256,6 +286,7 @@ def _dense_code(layer: DenseSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     )
 
 
+@LAYER_CODE.register("layer_norm")
 def _layer_norm_code(layer: LayerNormSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     """``nn.LayerNorm`` with Keras's epsilon (weight = gamma, bias = beta). Keras's ``center`` without ``scale``
     has no nn.LayerNorm form (its bias needs its weight): a small module then calls ``F.layer_norm`` with the bias."""
@@ -294,9 +325,10 @@ class {ctx.cls}(nn.Module):
 def _describe(layer: RecurrentLayer) -> str:
     """``bidirectional LSTM(4, activation tanh, ...)``: the spec's recurrent layer in words."""
     parts = [f"{layer.units}", f"activation {layer.activation}"]
-    if isinstance(layer, LSTMSpec | GRUSpec):
+    fields = type(layer).model_fields
+    if "recurrent_activation" in fields:
         parts.append(f"recurrent_activation {layer.recurrent_activation}")
-    if isinstance(layer, GRUSpec):
+    if "reset_after" in fields:
         parts.append(f"reset_after {str(layer.reset_after).lower()}")
     if not layer.use_bias:
         parts.append("no bias")
@@ -309,18 +341,17 @@ def _describe(layer: RecurrentLayer) -> str:
 
 
 def _native(layer: RecurrentLayer, masked: bool) -> bool:
-    """Whether nn.LSTM / nn.GRU / nn.RNN computes ``layer`` exactly."""
-    if masked:
-        return False
-    if isinstance(layer, SimpleRNNSpec):
-        return layer.activation in ("tanh", "relu")
-    if isinstance(layer, LSTMSpec | GRUSpec):
-        standard = layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
-        return standard and (not isinstance(layer, GRUSpec) or layer.reset_after)
-    return False
+    """Whether nn.LSTM / nn.GRU / nn.RNN computes ``layer`` exactly (the cell kind's :class:`CellCode` says)."""
+    return not masked and layer.torch_class is not None and CELL_CODE.get(layer.kind).native(layer)
 
 
-_TORCH_CLASS = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+def _simple_rnn_native(layer: SimpleRNNSpec) -> bool:
+    return layer.activation in ("tanh", "relu")
+
+
+def _gated_native(layer: LSTMSpec | GRUSpec) -> bool:
+    standard = layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
+    return standard and getattr(layer, "reset_after", True)
 
 
 def _native_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
@@ -330,7 +361,7 @@ def _native_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _
     options += ", bidirectional=True" if layer.bidirectional else ""
     options += "" if layer.use_bias else ", bias=False"
     options += ', nonlinearity="relu"' if isinstance(layer, SimpleRNNSpec) and layer.activation == "relu" else ""
-    module = f"nn.{_TORCH_CLASS[layer.kind]}({ctx.inputs}, {u}{options})"
+    module = f"nn.{layer.torch_class}({ctx.inputs}, {u}{options})"
     if layer.bidirectional:
         forward = [f"h, _ = {attr}(h)  # forward outputs, then the backward ones (aligned with the input)"]
         if layer.return_sequences:
@@ -369,22 +400,10 @@ def _written_out_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array])
     )
 
 
+@LAYER_CODE.register("simple_rnn", "lstm", "gru")
 def _recurrent_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """PyTorch's own module where it computes the layer, else a written-out class (the cell's :class:`CellCode`)."""
     return (_native_code if _native(layer, ctx.masked) else _written_out_code)(layer, ctx, w)
-
-
-_LAYER_CODE = {
-    "masking": _masking_code,
-    "embedding": _embedding_code,
-    "dropout": _dropout_code,
-    "spatial_dropout": _spatial_dropout_code,
-    "dense": _dense_code,
-    "layer_norm": _layer_norm_code,
-    "simple_rnn": _recurrent_code,
-    "lstm": _recurrent_code,
-    "gru": _recurrent_code,
-}
-"""Layer kind → ``fn(layer, context, canonical weights by leaf) -> _Code``."""
 
 
 # -- the written-out recurrent class ---------------------------------------------------------------------
@@ -392,41 +411,57 @@ _LAYER_CODE = {
 
 def _step_lines(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
     """One time step in PyTorch's gate order; the new state goes to ``h_new``/``c_new`` (masked) or ``h``/``c``."""
-    u, act = layer.units, layer.activation
-    gate = getattr(layer, "recurrent_activation", "sigmoid")
+    return CELL_CODE.get(layer.kind).step_lines(layer, masked, bias)
+
+
+def _blocks(u: int) -> Callable[[int], str]:
+    """``block(k)``: the slice of gate block ``k`` of ``u`` units (``"4:8"``)."""
+    return lambda k: f"{k * u}:{(k + 1) * u}"
+
+
+def _lstm_step(layer: LSTMSpec, masked: bool, bias: bool) -> list[str]:
+    act, gate, block = layer.activation, layer.recurrent_activation, _blocks(layer.units)
     h_out, c_out = ("h_new", "c_new") if masked else ("h", "c")
     b_hh = ", bias_hh" if bias else ""
+    return [
+        f"z = xw[:, t] + F.linear(h, weight_hh{b_hh})  # gates i, f, g, o",
+        f"i = {_act(gate, f'z[:, {block(0)}]')}",
+        f"f = {_act(gate, f'z[:, {block(1)}]')}",
+        f"g = {_act(act, f'z[:, {block(2)}]')}",
+        f"o = {_act(gate, f'z[:, {block(3)}]')}",
+        f"{c_out} = f * c + i * g",
+        f"{h_out} = o * {_act(act, c_out)}",
+    ]
 
-    def block(k: int) -> str:
-        return f"{k * u}:{(k + 1) * u}"
 
-    if isinstance(layer, LSTMSpec):
-        return [
-            f"z = xw[:, t] + F.linear(h, weight_hh{b_hh})  # gates i, f, g, o",
-            f"i = {_act(gate, f'z[:, {block(0)}]')}",
-            f"f = {_act(gate, f'z[:, {block(1)}]')}",
-            f"g = {_act(act, f'z[:, {block(2)}]')}",
-            f"o = {_act(gate, f'z[:, {block(3)}]')}",
-            f"{c_out} = f * c + i * g",
-            f"{h_out} = o * {_act(act, c_out)}",
-        ]
-    if isinstance(layer, GRUSpec):
-        lines = ["xt = xw[:, t]  # gates r, z, n"]
-        if layer.reset_after:
-            lines.append(f"hw = F.linear(h, weight_hh{b_hh})")
-            candidate = f"xt[:, {block(2)}] + r * hw[:, {block(2)}]"
-        else:  # Keras's reset_after false: the reset gate applies before the recurrent matmul
-            rz, n = f"0:{2 * u}", block(2)
-            lines.append(f"hw = F.linear(h, weight_hh[{rz}]{f', bias_hh[{rz}]' if bias else ''})")
-            candidate = f"xt[:, {n}] + F.linear(r * h, weight_hh[{n}]{f', bias_hh[{n}]' if bias else ''})"
-        return [
-            *lines,
-            f"r = {_act(gate, f'xt[:, {block(0)}] + hw[:, {block(0)}]')}",
-            f"z = {_act(gate, f'xt[:, {block(1)}] + hw[:, {block(1)}]')}",
-            f"n = {_act(act, candidate)}",
-            f"{h_out} = z * h + (1.0 - z) * n",
-        ]
-    return [f"{h_out} = {_act(act, f'xw[:, t] + F.linear(h, weight_hh{b_hh})')}"]
+def _gru_step(layer: GRUSpec, masked: bool, bias: bool) -> list[str]:
+    u, act, gate, block = layer.units, layer.activation, layer.recurrent_activation, _blocks(layer.units)
+    h_out, b_hh = ("h_new" if masked else "h"), (", bias_hh" if bias else "")
+    lines = ["xt = xw[:, t]  # gates r, z, n"]
+    if layer.reset_after:
+        lines.append(f"hw = F.linear(h, weight_hh{b_hh})")
+        candidate = f"xt[:, {block(2)}] + r * hw[:, {block(2)}]"
+    else:  # Keras's reset_after false: the reset gate applies before the recurrent matmul
+        rz, n = f"0:{2 * u}", block(2)
+        lines.append(f"hw = F.linear(h, weight_hh[{rz}]{f', bias_hh[{rz}]' if bias else ''})")
+        candidate = f"xt[:, {n}] + F.linear(r * h, weight_hh[{n}]{f', bias_hh[{n}]' if bias else ''})"
+    return [
+        *lines,
+        f"r = {_act(gate, f'xt[:, {block(0)}] + hw[:, {block(0)}]')}",
+        f"z = {_act(gate, f'xt[:, {block(1)}] + hw[:, {block(1)}]')}",
+        f"n = {_act(act, candidate)}",
+        f"{h_out} = z * h + (1.0 - z) * n",
+    ]
+
+
+def _simple_rnn_step(layer: SimpleRNNSpec, masked: bool, bias: bool) -> list[str]:
+    h_out, b_hh = ("h_new" if masked else "h"), (", bias_hh" if bias else "")
+    return [f"{h_out} = {_act(layer.activation, f'xw[:, t] + F.linear(h, weight_hh{b_hh})')}"]
+
+
+CELL_CODE.add("simple_rnn", CellCode(_simple_rnn_step, _simple_rnn_native))
+CELL_CODE.add("lstm", CellCode(_lstm_step, _gated_native, states=2))
+CELL_CODE.add("gru", CellCode(_gru_step, _gated_native))
 
 
 def _pick(names: list[str], suffix: str, indent: str) -> list[str]:
@@ -440,7 +475,7 @@ def _pick(names: list[str], suffix: str, indent: str) -> list[str]:
 
 def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
     """``run``: one direction over the whole sequence, Keras's loop (outputs in processing order)."""
-    u, lstm = layer.units, isinstance(layer, LSTMSpec)
+    u, lstm = layer.units, CELL_CODE.get(layer.kind).states == 2
     zero_output = layer.bidirectional and layer.return_sequences
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if bias else [])
     args = (
@@ -514,7 +549,7 @@ def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
 def _steps_class(cls: str, layer: RecurrentLayer, ctx: _Context, shapes: dict[str, tuple[int, ...]]) -> str:
     """Source of a module class that computes ``layer`` one time step at a time."""
     bias = layer.use_bias
-    torch_class = _TORCH_CLASS[layer.kind]
+    torch_class = layer.torch_class or "LSTM"
     mask_doc = (
         "At a masked step (``mask`` false) the state is kept and the output is "
         + (
@@ -559,9 +594,10 @@ def _layer_codes(spec: ModelSpec, weights: dict[str, Array]) -> tuple[list[tuple
     per_step, masked = True, False
     out: list[tuple[str, _Code]] = []
     for (name, layer), ident, cls in zip(stack, idents, classes, strict=True):
-        build = _LAYER_CODE.get(layer.kind)
-        if build is None:
-            raise RnnspecError(f"{name}: the torch export has no code for layer kind {layer.kind!r}")
+        try:
+            build = LAYER_CODE.get(layer.kind, name)
+        except MissingKindError as exc:
+            raise RnnspecError(str(exc)) from None
         prefix = f"{name}/"
         w = {k[len(prefix) :]: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k.startswith(prefix)}
         out.append((ident, build(layer, _Context(ident, cls, features, masked), w)))

@@ -5,6 +5,12 @@ step functions), filled with the :meth:`KindRegistry.register` decorator beside 
 registers. Building a spec first asks :meth:`KindRegistry.check`, so a kind the backend does not
 know is refused before anything is built, naming the layer, the backend and what it does know.
 
+The exporters (torch code emitters, ONNX node builders), the importers (Keras converters by
+Keras class, state-dict readers) and the porting-mistake catalogue keep the same kind of table. A
+table that cannot take a kind says so with :meth:`KindRegistry.refuse` and the reason, so every
+kind of :data:`rnnspec.lang.layers.LAYER_KINDS` is either registered or refused with a reason in
+every table (``tests/test_kind_completeness.py`` checks it).
+
 >>> BUILDERS = KindRegistry("numpy", "builder")
 >>> @BUILDERS.register("dropout", "spatial_dropout")
 ... def identity(layer, name, inputs):
@@ -35,10 +41,13 @@ class MissingKindError(RnnspecError):
 class KindRegistry:
     """A table ``kind → entry`` for one backend (``what`` says what the entries are, for messages)."""
 
-    def __init__(self, backend: str, what: str = "builder"):
+    def __init__(self, backend: str, what: str = "builder", *, owner: str | None = None):
         self.backend = backend
         self.what = what
+        self.owner = owner or f"the {backend} backend"
+        """Who keeps the table, in messages: ``the torch backend``, ``the ONNX export``..."""
         self._entries: dict[str, Any] = {}
+        self._refusals: dict[str, str] = {}
 
     def register(self, *kinds: str) -> Callable[[F], F]:
         """Decorator: register the decorated object for ``kinds``; a kind registered twice is refused."""
@@ -56,10 +65,33 @@ class KindRegistry:
         """Register ``entry`` for ``kind`` (refuses a second entry for the same kind)."""
         if kind in self._entries:
             raise DuplicateKindError(
-                f"the {self.backend} backend registers two {self.what}s for layer kind {kind!r} "
+                f"{self.owner} registers two {self.what}s for layer kind {kind!r} "
                 f"({_label(self._entries[kind])} and {_label(entry)}); keep one"
             )
+        if kind in self._refusals:
+            raise DuplicateKindError(
+                f"{self.owner} registers a {self.what} for layer kind {kind!r}, which it also "
+                f"refuses ({self._refusals[kind]}); keep one"
+            )
         self._entries[kind] = entry
+
+    def refuse(self, kind: str, reason: str) -> None:
+        """Declare that this table has no entry for ``kind``, and why (said to a user whose spec has it).
+
+        >>> EXPORT = KindRegistry("onnx export", "node builder")
+        >>> EXPORT.refuse("mgu", "ONNX has no fused MGU op")
+        """
+        if kind in self._entries or kind in self._refusals:
+            raise DuplicateKindError(
+                f"{self.owner} both registers and refuses layer kind {kind!r} (or refuses it twice)"
+            )
+        if not reason:
+            raise ValueError(f"refusing layer kind {kind!r} needs a reason")
+        self._refusals[kind] = reason
+
+    def refusals(self) -> dict[str, str]:
+        """The kinds declared refused, with their reasons."""
+        return dict(self._refusals)
 
     def kinds(self) -> list[str]:
         return sorted(self._entries)
@@ -72,11 +104,27 @@ class KindRegistry:
         try:
             return self._entries[kind]
         except KeyError:
+            if kind in self._refusals:
+                raise MissingKindError(self._refused_message([(layer_name, kind)])) from None
             raise MissingKindError(self._missing_message([(layer_name, kind)])) from None
+
+    def _refused_message(self, refused: list[tuple[str | None, str]]) -> str:
+        return (
+            "; ".join(
+                f"{self.owner} cannot take layer kind {kind!r}"
+                + (f" (layer {name!r})" if name else "")
+                + f": {self._refusals[kind]}"
+                for name, kind in refused
+            )
+            + ". fix: remove the layer from the spec, or use another backend or format"
+        )
 
     def check(self, layers: Iterable[tuple[str, Any]]) -> None:
         """Refuse, listing every layer, when a ``(name, layer spec)`` has a kind without an entry."""
         missing = [(name, layer.kind) for name, layer in layers if layer.kind not in self._entries]
+        refused = [(name, kind) for name, kind in missing if kind in self._refusals]
+        if refused:
+            raise MissingKindError(self._refused_message(refused))
         if missing:
             raise MissingKindError(self._missing_message(missing))
 
@@ -87,9 +135,9 @@ class KindRegistry:
         hint = (
             f"{', '.join(unknown)} is not a layer kind of the spec language"
             if unknown
-            else f"use another backend, or register a {self.what} for it in the {self.backend} backend"
+            else f"use another backend, or register a {self.what} for it in {self.owner}"
         )
-        return f"the {self.backend} backend has no {self.what} for layer kind {what}; it has: {known}. fix: {hint}"
+        return f"{self.owner} has no {self.what} for layer kind {what}; it has: {known}. fix: {hint}"
 
 
 def _label(entry: Any) -> str:
