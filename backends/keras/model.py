@@ -8,9 +8,10 @@ summary lists exactly the spec's layers, while a functional ``keras.Model`` woul
 
 Every layer kind of :meth:`ModelSpec.stack() <rnnspec.lang.spec.ModelSpec.stack>` has one builder
 in :data:`BUILDERS`: ``masking`` → ``Masking``, ``embedding`` → ``Embedding``, ``dropout`` →
-``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, and each recurrent
-cell → its Keras layer (in ``Bidirectional`` when asked). A recurrent cell is one
-:func:`register_cell` call: its Keras layer and its torch-convention cell.
+``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, ``layer_norm`` →
+``LayerNormalization``, and each recurrent cell → its Keras layer (in ``Bidirectional`` when
+asked). A recurrent cell is one :func:`register_cell` call: its Keras layer and its torch-convention
+cell.
 
 Conventions:
 
@@ -131,6 +132,11 @@ def _spatial_dropout(layer: Any, name: str, inputs: int, convention: str) -> Lay
 @BUILDERS.register("dense")
 def _dense(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias, name=name)
+
+
+@BUILDERS.register("layer_norm")
+def _layer_norm(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.LayerNormalization(epsilon=layer.epsilon, center=layer.center, scale=layer.scale, name=name)
 
 
 # -- recurrent cells ---------------------------------------------------------------------------

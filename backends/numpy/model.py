@@ -8,8 +8,9 @@ time. It is the third voice in every parity check, so it favours plainness over 
 :func:`forward_masked` also returns the mask on the outputs. Each layer kind has one forward
 function in :data:`FORWARD`, ``fn(layer, w, h, mask) -> (h, mask)``, where ``w`` holds the layer's
 own weights by leaf (``kernel``, ``forward/bias``...). The mask flows as in Keras: ``Masking`` and
-an ``Embedding`` with ``mask_zero`` create it; ``Dropout``, ``SpatialDropout1D`` and ``Dense`` pass
-it on; a recurrent layer passes it on when it returns sequences and drops it otherwise.
+an ``Embedding`` with ``mask_zero`` create it; ``Dropout``, ``SpatialDropout1D``, ``Dense`` and
+``LayerNormalization`` pass it on; a recurrent layer passes it on when it returns sequences and
+drops it otherwise.
 Dropout layers are the identity (inference only).
 
 Each recurrent cell kind has one step function in :data:`STEPS`, registered with :func:`cell`
@@ -191,6 +192,20 @@ def _dense(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array
     if "bias" in w:
         z = z + w["bias"]
     return ACTIVATIONS[layer.activation](z), mask
+
+
+@FORWARD.register("layer_norm")
+def _layer_norm(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``LayerNormalization`` over the features of each step: ``(h - mean) / sqrt(var + epsilon)``
+    with the biased variance (``tf.nn.moments``), times ``gamma``, plus ``beta``; the mask passes on."""
+    mean = h.mean(axis=-1, keepdims=True)
+    var = np.square(h - mean).mean(axis=-1, keepdims=True)
+    out = (h - mean) / np.sqrt(var + layer.epsilon)
+    if "gamma" in w:
+        out = out * w["gamma"]
+    if "beta" in w:
+        out = out + w["beta"]
+    return out, mask
 
 
 # -- the recurrent layer: loop over time, directions, merge ------------------------------------------
