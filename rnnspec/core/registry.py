@@ -38,8 +38,10 @@ __all__ = [
     "backends_with",
     "compared_backends",
     "describe_backends",
+    "format_of_file",
     "get_backend",
     "get_exporter",
+    "get_runner",
     "reference_backend",
 ]
 
@@ -63,7 +65,11 @@ class BackendEntry:
     framework_modules: tuple[str, ...] = ()
     """Top-level modules whose absence means the framework is not installed."""
     artifacts: tuple[str, ...] = ()
-    """File-name endings of the native artifacts its ``load_artifact`` reads (for ``convert``)."""
+    """File-name endings of the native artifacts its ``load_artifact`` reads (for ``convert``); for an export
+    format, of the files its runner opens by themselves (for ``import``'s proof against the original)."""
+    runner: str | None = None
+    """For an export format: ``module:function`` that opens the written files with the format's own runtime,
+    ``fn(paths) -> predict or None`` (None: that runtime is not installed), for the export's proof."""
     artifact_format: str | None = None
     """The ``format`` its artifacts carry in their metadata, where an artifact is a safetensors file whose name
     does not say (for ``convert``)."""
@@ -116,10 +122,18 @@ BUILTIN_BACKENDS: dict[str, BackendEntry] = {
 
 
 EXPORT_FORMATS: dict[str, BackendEntry] = {
-    "onnx": BackendEntry(f"{_PACKAGE}.onnx.export:export_onnx", "onnx", ("onnx", "onnxruntime")),
-    "torch": BackendEntry(f"{_PACKAGE}.torch.export:export_torch", "torch", ("torch",)),
-    "keras": BackendEntry(f"{_PACKAGE}.keras.export:export_keras", "keras", ("keras", "tensorflow")),
-}
+    "onnx": BackendEntry(
+        f"{_PACKAGE}.onnx.export:export_onnx", "onnx", ("onnx", "onnxruntime"), (".onnx",),
+        runner=f"{_PACKAGE}.onnx.runner:run_file",
+    ),
+    "torch": BackendEntry(
+        f"{_PACKAGE}.torch.export:export_torch", "torch", ("torch",), runner=f"{_PACKAGE}.torch.runner:run_file"
+    ),
+    "keras": BackendEntry(
+        f"{_PACKAGE}.keras.export:export_keras", "keras", ("keras", "tensorflow"), (".keras", ".h5", ".hdf5"),
+        runner=f"{_PACKAGE}.keras.runner:run_file",
+    ),
+}  # fmt: skip
 """``rnnspec export --format``: the function writing each format, ``fn(spec, weights, path) -> [paths]``."""
 
 
@@ -274,8 +288,25 @@ def get_exporter(fmt: str) -> Any:
     return _load(fmt, entry, "export")
 
 
-def _load(name: str, entry: BackendEntry, what: str) -> Any:
-    module_name, _, attr = entry.target.partition(":")
+def get_runner(fmt: str) -> Any:
+    """The function that runs files written in export format ``fmt``: ``fn(paths) -> predict`` (None where the
+    format's runtime is not installed)."""
+    entry = EXPORT_FORMATS.get(fmt)
+    if entry is None or entry.runner is None:
+        raise BackendNotFoundError(f"no runner for export format {fmt!r}; available: {', '.join(EXPORT_FORMATS)}")
+    return _load(fmt, entry, "export runner", entry.runner)
+
+
+def format_of_file(path: str) -> str | None:
+    """The export format whose runner opens ``path`` by itself (a ``.keras`` / ``.h5`` model), by its name's
+    ending; None for other files."""
+    name = str(path).lower()
+    found = (fmt for fmt, entry in EXPORT_FORMATS.items() if entry.artifacts and name.endswith(entry.artifacts))
+    return next(found, None)
+
+
+def _load(name: str, entry: BackendEntry, what: str, target: str | None = None) -> Any:
+    module_name, _, attr = (target or entry.target).partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

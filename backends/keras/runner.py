@@ -1,0 +1,30 @@
+"""A ``.keras`` or ``.h5`` file opened by Keras itself, for the proofs of ``rnnspec export --format keras`` and
+``rnnspec import`` (the original model against rnnspec's builds).
+
+>>> run = run_file([Path("model.keras")])  # doctest: +SKIP
+>>> run(x)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_file"]
+
+
+def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Inference with the Keras model in ``written[0]`` (``safe_mode``: only Keras's own classes; not compiled);
+    None where Keras or TensorFlow is not installed or Keras 3 cannot open the file (a Keras 2 file)."""
+    if find_spec("keras") is None or find_spec("tensorflow") is None:
+        return None
+    from .runtime import keras  # TensorFlow chosen as Keras's backend before Keras is imported
+
+    try:
+        model = keras.saving.load_model(written[0], safe_mode=True, compile=False)
+    except Exception:
+        return None
+    return lambda x: np.asarray(model.predict(x, verbose=0))
