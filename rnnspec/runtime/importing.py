@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rnnspec.core.registry import get_backend
+from rnnspec.core.backend import StateDictReader
+from rnnspec.core.registry import backends_with, get_backend
 from rnnspec.core.specs import as_spec
 from rnnspec.core.weights import check_weights, save_weights_file, spec_from_weights_file
 from rnnspec.interop.errors import ImportError_
@@ -61,7 +62,7 @@ def import_model(
             found = given or spec_from_weights_file(p)
             return found, load_weights(p, spec=found)
     else:
-        items = get_backend("torch").read_state_dict(p)
+        items = _state_dict_reader().read_state_dict(p)
     if given is None:
         raise ImportError_(
             f"{p}: a PyTorch state dict holds the weights but not the architecture (activations, head); "
@@ -110,3 +111,13 @@ def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Pat
     save_weights_file(weights, targets[1], spec)
     write_text_atomic(targets[0], text)
     return targets
+
+
+def _state_dict_reader() -> StateDictReader:
+    """The first backend that declares it reads PyTorch state dict files (``state_dicts``); its framework is loaded."""
+    readers = backends_with("state_dicts")
+    if not readers:
+        raise ImportError_("no registered backend reads a PyTorch state dict (none declares state_dicts)")
+    reader = get_backend(readers[0])
+    assert isinstance(reader, StateDictReader), f"the {readers[0]} backend declares state_dicts"
+    return reader
