@@ -697,8 +697,10 @@ def _entry_union(placement: str) -> Any:
 
 
 RecurrentEntry = _entry_union("recurrent")
-"""An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}`` or ``{spatial_dropout: RATE}``."""
+"""An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}``, ``{spatial_dropout: RATE}`` or
+``{layer_norm: {}}``."""
 HeadEntry = _entry_union("head")
-"""An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}`` or ``{dropout: RATE}``."""
+"""An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}``, ``{dropout: RATE}`` or
+``{layer_norm: {}}``."""
 
 RECURRENT_ACTIVATIONS: tuple[str, ...] = RecurrentActivation.__args__  # type: ignore[attr-defined]

@@ -323,10 +323,11 @@ class ModelSpec(_Strict):
     """Optional embedding of token ids (only with `vocab_size`)."""
     recurrent: Annotated[list[RecurrentEntry], Field(min_length=1)]
     """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
-    `{spatial_dropout: RATE}` layers between or after them."""
+    `{spatial_dropout: RATE}` / `{layer_norm: {}}` layers before, between or after them."""
     head: HeadField | None = None
-    """Optional head: one Dense layer (a mapping), or a list of Dense layers and `{dropout: RATE}` entries
-    whose last entry is the output Dense layer. Omitted: the last recurrent layer's outputs are the outputs."""
+    """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}` and
+    `{layer_norm: {}}` entries whose last entry is the output Dense layer. Omitted: the last recurrent layer's
+    outputs are the outputs."""
     training: TrainingSpec | None = None
     """Optional training settings."""
 
