@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.kinds import DuplicateKindError, KindRegistry
 from rnnspec.interop.keras_files import KerasFile, KerasLayer
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.layers import ACTIVATIONS, RECURRENT_ACTIVATIONS
+from rnnspec.lang.layers import ACTIVATIONS, LAYER_KINDS, RECURRENT_ACTIVATIONS, RECURRENT_KINDS
 
-__all__ = ["CONVERTERS", "Refusal", "UnsupportedModelError", "keras_to_spec"]
+__all__ = ["CONVERTERS", "KIND_CONVERTERS", "Refusal", "UnsupportedModelError", "converter", "keras_to_spec"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,9 @@ class UnsupportedModelError(RnnspecError):
         lines += [f"  - layer {r.name!r} ({r.class_name}): {r.reason}" for r in refusals]
         lines.append(
             "  fix: remove or replace these layers in the original model (rnnspec expresses input → "
-            "[Masking] → [Embedding] → SimpleRNN/LSTM/GRU/Bidirectional layers with Dropout/SpatialDropout1D "
-            "→ Dense/TimeDistributed(Dense)/Dropout head), then save it again. Nothing was written."
+            "[Masking] → [Embedding] → SimpleRNN/LSTM/GRU/Bidirectional layers with Dropout/SpatialDropout1D/"
+            "LayerNormalization → Dense/TimeDistributed(Dense)/Dropout/LayerNormalization head), then save it "
+            "again. Nothing was written."
         )
         super().__init__("\n".join(lines))
 
@@ -62,7 +64,7 @@ class Piece:
     """One layer converted: its section, its spec entry, its canonical weights (leaf → array)."""
 
     kind: str
-    """``input``, ``masking``, ``embedding``, ``cell``, ``dropout``, ``spatial_dropout`` or ``dense``."""
+    """``input``, ``masking``, ``embedding``, ``cell``, ``dropout``, ``spatial_dropout``, ``layer_norm``, ``dense``."""
     name: str
     class_name: str
     entry: dict[str, Any] = field(default_factory=dict)
@@ -78,17 +80,38 @@ class _Context:
 Converter = Callable[[KerasLayer, _Context], Piece | None]
 CONVERTERS: dict[str, Converter] = {}
 """Keras class name → converter; a class not here is refused."""
+KIND_CONVERTERS = KindRegistry("keras import", "converter", owner="the Keras importer")
+"""Layer kind → the converter of the Keras class the kind names (``LayerSpec.keras_class``)."""
 
 
-def converter(*class_names: str) -> Callable[[Converter], Converter]:
+def converter(*kinds: str, classes: tuple[str, ...] = ()) -> Callable[[Converter], Converter]:
+    """Decorator: register a converter for layer ``kinds`` (it reads the Keras class each kind names, its
+    ``keras_class``) and for other Keras ``classes`` (wrappers, ``InputLayer``, Keras 2's CuDNN layers).
+
+    A kind or a Keras class registered twice is refused::
+
+        @converter("layer_norm")             # reads LayerNormalization
+        def _layer_norm(layer, ctx): ...
+    """
+
     def register(fn: Converter) -> Converter:
-        for name in class_names:
+        names = [*(LAYER_KINDS[kind].keras_class for kind in kinds), *classes]
+        for name in names:
             if name in CONVERTERS:
-                raise ValueError(f"a converter for {name} is already registered")
-            CONVERTERS[name] = fn
+                raise DuplicateKindError(
+                    f"the Keras importer registers two converters for Keras class {name} "
+                    f"({_label(CONVERTERS[name])} and {_label(fn)}); keep one"
+                )
+        for kind in kinds:
+            KIND_CONVERTERS.add(kind, fn)
+        CONVERTERS.update(dict.fromkeys(names, fn))
         return fn
 
     return register
+
+
+def _label(fn: Any) -> str:
+    return getattr(fn, "__qualname__", repr(fn))
 
 
 # -- options and names ------------------------------------------------------------------------------
@@ -134,7 +157,7 @@ def _split(weights: list[np.ndarray], n: int, layer: KerasLayer) -> list[np.ndar
 # -- converters ---------------------------------------------------------------------------------------
 
 
-@converter("InputLayer")
+@converter(classes=("InputLayer",))
 def _input_layer(layer: KerasLayer, ctx: _Context) -> Piece:
     cfg = layer.config
     if cfg.get("sparse") or cfg.get("ragged"):
@@ -149,12 +172,12 @@ def _dtype(value: Any) -> str:
     return str(value or "float32")
 
 
-@converter("Masking")
+@converter("masking")
 def _masking(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("masking", layer.name, layer.class_name, {"mask_value": float(layer.config.get("mask_value", 0.0))})
 
 
-@converter("Embedding")
+@converter("embedding")
 def _embedding(layer: KerasLayer, ctx: _Context) -> Piece:
     cfg = layer.config
     (table,) = _split(layer.weights, 1, layer)
@@ -166,19 +189,19 @@ def _embedding(layer: KerasLayer, ctx: _Context) -> Piece:
     return piece
 
 
-@converter("Dropout")
+@converter("dropout")
 def _dropout(layer: KerasLayer, ctx: _Context) -> Piece:
     if layer.config.get("noise_shape"):
         raise _Unsupported("a Dropout with noise_shape; the spec has Dropout and SpatialDropout1D")
     return Piece("dropout", layer.name, layer.class_name, {"dropout": float(layer.config.get("rate", 0.0))})
 
 
-@converter("SpatialDropout1D")
+@converter("spatial_dropout")
 def _spatial_dropout(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("spatial_dropout", layer.name, layer.class_name, {"spatial_dropout": float(layer.config["rate"])})
 
 
-@converter("Dense")
+@converter("dense")
 def _dense(layer: KerasLayer, ctx: _Context) -> Piece:
     cfg = layer.config
     use_bias = bool(cfg.get("use_bias", True))
@@ -193,7 +216,33 @@ def _dense(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("dense", layer.name, layer.class_name, entry, weights)
 
 
-@converter("TimeDistributed")
+@converter("layer_norm")
+def _layer_norm(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``LayerNormalization`` over the last axis (Keras 2 files name it by its index: checked on placing).
+
+    Regularizers and constraints act on training only and are not read, as for every other layer.
+    """
+    cfg = layer.config
+    if cfg.get("rms_scaling"):
+        raise _Unsupported(
+            "rms_scaling: true (deprecated in Keras) scales by 1/sqrt(variance + epsilon) without subtracting the "
+            "mean and has no beta; the spec's layer_norm is the standard LayerNormalization"
+        )
+    axis = cfg.get("axis", -1)
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if len(axes) != 1 or not isinstance(axes[0], int):
+        raise _Unsupported(f"axis {axis!r} normalises over several axes; the spec's layer_norm normalises the features")
+    epsilon = float(cfg.get("epsilon", 1e-3))
+    if not 0.0 < epsilon <= 1.0:
+        raise _Unsupported(f"epsilon {epsilon!r}; the spec's layer_norm takes 0 < epsilon <= 1")
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    arrays = _split(layer.weights, int(center) + int(scale), layer)
+    weights = dict(zip([leaf for leaf, kept in (("gamma", scale), ("beta", center)) if kept], arrays, strict=True))
+    entry = {"layer_norm": {"epsilon": epsilon, "center": center, "scale": scale}, "_axis": axes[0]}
+    return Piece("layer_norm", layer.name, layer.class_name, entry, weights)
+
+
+@converter(classes=("TimeDistributed",))
 def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
     inner = layer.config.get("layer", {})
     if not isinstance(inner, dict) or inner.get("class_name") != "Dense":
@@ -202,10 +251,14 @@ def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("dense", layer.name, layer.class_name, piece.entry, piece.weights)
 
 
-_CELL_KINDS = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}
+_CELL_KINDS = {
+    **{cls.keras_class: tag for tag, cls in RECURRENT_KINDS.items()},
+    **{cls.keras_cudnn_class: tag for tag, cls in RECURRENT_KINDS.items() if cls.keras_cudnn_class},
+}
+"""Keras class (and Keras 2's CuDNN class) → the ``cell`` tag, from the kinds."""
 
 
-@converter("SimpleRNN", "LSTM", "GRU")
+@converter(*RECURRENT_KINDS)
 def _recurrent(layer: KerasLayer, ctx: _Context) -> Piece:
     cfg = layer.config
     _refuse_options(cfg)
@@ -231,7 +284,7 @@ def _recurrent(layer: KerasLayer, ctx: _Context) -> Piece:
     if kind == "gru":
         entry["reset_after"] = _reset_after(cfg, weights.get("bias"))
     units = entry["units"]
-    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[kind]
+    gates = RECURRENT_KINDS[kind].gates
     if weights["recurrent_kernel"].shape != (units, gates * units):
         raise _Unsupported(f"recurrent kernel of shape {weights['recurrent_kernel'].shape} for {units} units")
     piece = Piece("cell", layer.name, layer.class_name, entry, weights)
@@ -248,13 +301,13 @@ def _reset_after(cfg: dict[str, Any], bias: np.ndarray | None) -> bool:
     return bias is not None and bias.ndim == 2  # Keras < 2.3 had no option: the single-bias GRU
 
 
-@converter("CuDNNLSTM", "CuDNNGRU")
+@converter(classes=tuple(cls.keras_cudnn_class for cls in RECURRENT_KINDS.values() if cls.keras_cudnn_class))
 def _cudnn(layer: KerasLayer, ctx: _Context) -> Piece:
     """Keras 2's CuDNN layers: the LSTM/GRU (reset_after) math with CuDNN's weight layout (§2.3 of Keras 2)."""
     cfg = layer.config
     _refuse_options(cfg)
     kind = _CELL_KINDS[layer.class_name]
-    gates = 4 if kind == "lstm" else 3
+    gates = RECURRENT_KINDS[kind].gates
     kernel, recurrent, bias = _split(layer.weights, 3, layer)
     kernel = np.hstack([k.T.reshape(k.shape, order="F") for k in np.hsplit(kernel, gates)])
     recurrent = np.hstack([k.T for k in np.hsplit(recurrent, gates)])
@@ -273,7 +326,7 @@ def _cudnn(layer: KerasLayer, ctx: _Context) -> Piece:
 _MIRRORED = ("units", "activation", "recurrent_activation", "use_bias", "return_sequences", "reset_after")
 
 
-@converter("Bidirectional")
+@converter(classes=("Bidirectional",))
 def _bidirectional(layer: KerasLayer, ctx: _Context) -> Piece:
     cfg = layer.config
     mode = cfg.get("merge_mode", "concat")
@@ -394,6 +447,7 @@ def _assemble(
     head: list[dict[str, Any]] = []
     masked = False
     seen_cell = False
+    rank = 3  # of the tensor the next layer takes: (batch, time, features) until a cell returns its last output
     for k, piece in enumerate(pieces):
         entry = {key: v for key, v in piece.entry.items() if not key.startswith("_")}
         layer_name = _safe_name(piece.name)
@@ -432,11 +486,24 @@ def _assemble(
             recurrent.append({**entry, "name": layer_name})
             seen_cell = True
             masked = masked and bool(entry.get("return_sequences"))
+            rank = 3 if entry.get("return_sequences") else 2
         elif piece.kind in ("dropout", "spatial_dropout"):
             target = head if head else recurrent
             if piece.kind == "spatial_dropout" and head:
                 refusals.append(Refusal(piece.name, piece.class_name, "a SpatialDropout1D after a Dense layer"))
             target.append({**entry, "name": layer_name})
+        elif piece.kind == "layer_norm":
+            axis = piece.entry["_axis"]
+            if axis not in (-1, rank - 1):
+                refusals.append(
+                    Refusal(
+                        piece.name,
+                        piece.class_name,
+                        f"axis {axis} of a rank-{rank} input is not the feature axis (-1); the spec's layer_norm "
+                        "normalises the features of each step",
+                    )
+                )
+            (head if head else recurrent).append({**entry, "name": layer_name})
         elif piece.kind == "dense":
             if not seen_cell:
                 refusals.append(
@@ -451,7 +518,8 @@ def _assemble(
     if not seen_cell:
         refusals.append(Refusal(kfile.model_name, kfile.model_class, "no SimpleRNN, LSTM, GRU or Bidirectional layer"))
     if head and "units" not in head[-1]:
-        refusals.append(Refusal(head[-1]["name"], "Dropout", "a Dropout after the output Dense layer"))
+        last = next(p for p in pieces if _safe_name(p.name) == head[-1]["name"])
+        refusals.append(Refusal(last.name, last.class_name, f"a {last.class_name} after the output Dense layer"))
     spec["input"] = _input_section(spec, shape, pieces, refusals)
     if "embedding" in spec:
         spec["embedding"] = spec.pop("embedding")

@@ -17,17 +17,19 @@ reordered to z, r, h. Anything unmatched or left over is listed, all at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import permute_gates
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, GRUSpec, LayerNormSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["StateDictError", "state_dict_to_weights", "torch_convention"]
+__all__ = ["READERS", "StateDictError", "state_dict_to_weights", "torch_convention"]
 
 _RNN_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 
@@ -96,30 +98,10 @@ def state_dict_to_weights(
     units = _units(items)
     problems: list[str] = []
     weights: dict[str, np.ndarray] = {}
-    for row in analyze(spec, "torch").layers:
-        layer, name = row.layer, row.name
-        if isinstance(layer, EmbeddingSpec):
-            shape = (row.input_dim, layer.output_dim)
-            unit = _take(units, ("table",), lambda u, s=shape: u.tensors["weight"].shape == s)
-            if unit is None:
-                problems.append(f"embedding {name!r}: no nn.Embedding weight of shape {shape}")
-                continue
-            weights[f"{name}/embeddings"] = unit.tensors["weight"]
-        elif isinstance(layer, RecurrentLayer):
-            problems += _recurrent(units, layer, name, row.input_dim, weights)
-        elif isinstance(layer, DenseSpec):
-            shape = (layer.units, row.input_dim)
-            kinds = ("linear",) if layer.use_bias else ("table",)
-            unit = _take(units, kinds, lambda u, s=shape: u.tensors["weight"].shape == s)
-            if unit is None:
-                bias = "with" if layer.use_bias else "without"
-                problems.append(f"dense {name!r}: no nn.Linear {bias} bias with a weight of shape {shape}")
-                continue
-            weights[f"{name}/kernel"] = unit.tensors["weight"].T
-            if layer.use_bias:
-                weights[f"{name}/bias"] = unit.tensors["bias"]
-        elif isinstance(layer, LayerNormSpec):
-            problems += _layer_norm(units, layer, name, row.input_dim, weights)
+    rows = analyze(spec, "torch").layers
+    READERS.check((row.name, row.layer) for row in rows)
+    for row in rows:
+        problems += READERS.get(row.kind, row.name)(units, row.layer, row.name, row.input_dim, weights)
     problems += [f"left over: {u.label} ({', '.join(f'{k} {tuple(v.shape)}' for k, v in u.tensors.items())})"
                  for u in units if not u.used]  # fmt: skip
     if problems:
@@ -132,6 +114,46 @@ def state_dict_to_weights(
     return spec, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
 
 
+Reader = Callable[[list[_Unit], Any, str, int, dict[str, np.ndarray]], list[str]]
+READERS = KindRegistry("torch import", "state-dict reader", owner="the state-dict importer")
+"""Layer kind → ``fn(units, layer, name, inputs, out) -> problems``: takes the layer's tensors from the state
+dict's units (:func:`_take`), writes its canonical weights into ``out`` and returns what did not fit."""
+
+
+@READERS.register("masking", "dropout", "spatial_dropout")
+def _no_weights(units: list[_Unit], layer: Any, name: str, inputs: int, out: dict[str, np.ndarray]) -> list[str]:
+    """A layer without weights takes nothing from the state dict."""
+    return []
+
+
+@READERS.register("embedding")
+def _embedding(
+    units: list[_Unit], layer: EmbeddingSpec, name: str, inputs: int, out: dict[str, np.ndarray]
+) -> list[str]:
+    """``nn.Embedding``: ``weight`` ``(vocab_size, output_dim)`` is the table."""
+    shape = (inputs, layer.output_dim)
+    unit = _take(units, ("table",), lambda u: u.tensors["weight"].shape == shape)
+    if unit is None:
+        return [f"embedding {name!r}: no nn.Embedding weight of shape {shape}"]
+    out[f"{name}/embeddings"] = unit.tensors["weight"]
+    return []
+
+
+@READERS.register("dense")
+def _dense(units: list[_Unit], layer: DenseSpec, name: str, inputs: int, out: dict[str, np.ndarray]) -> list[str]:
+    """``nn.Linear``: ``weight`` ``(out, in)`` is the kernel transposed, ``bias`` the bias."""
+    shape = (layer.units, inputs)
+    kinds = ("linear",) if layer.use_bias else ("table",)
+    unit = _take(units, kinds, lambda u: u.tensors["weight"].shape == shape)
+    if unit is None:
+        bias = "with" if layer.use_bias else "without"
+        return [f"dense {name!r}: no nn.Linear {bias} bias with a weight of shape {shape}"]
+    out[f"{name}/kernel"] = unit.tensors["weight"].T
+    if layer.use_bias:
+        out[f"{name}/bias"] = unit.tensors["bias"]
+    return []
+
+
 def _take(units: list[_Unit], kinds: tuple[str, ...], fits: Any) -> _Unit | None:
     for unit in units:
         if not unit.used and unit.kind in kinds and fits(unit):
@@ -140,6 +162,7 @@ def _take(units: list[_Unit], kinds: tuple[str, ...], fits: Any) -> _Unit | None
     return None
 
 
+@READERS.register("layer_norm")
 def _layer_norm(
     units: list[_Unit], layer: LayerNormSpec, name: str, features: int, out: dict[str, np.ndarray]
 ) -> list[str]:
@@ -162,6 +185,7 @@ def _layer_norm(
     return []
 
 
+@READERS.register("simple_rnn", "lstm", "gru")
 def _recurrent(
     units: list[_Unit], layer: RecurrentLayer, name: str, inputs: int, out: dict[str, np.ndarray]
 ) -> list[str]:
@@ -183,7 +207,7 @@ def _recurrent(
         bidir = "bidirectional " if layer.bidirectional else ""
         bias = "" if layer.use_bias else " without bias"
         return [
-            f"recurrent layer {name!r}: no {bidir}nn.{layer.keras_class.replace('SimpleRNN', 'RNN')} layer{bias} "
+            f"recurrent layer {name!r}: no {bidir}nn.{layer.torch_class or layer.keras_class} layer{bias} "
             f"with {inputs} inputs and {u} units"
         ]
     if isinstance(layer, GRUSpec) and not layer.reset_after:

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.kinds import DuplicateKindError
 from rnnspec.core.weights import permute_gates
 from rnnspec.lang.layers import GRUSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["Mistake", "mistakes_for", "reference"]
+__all__ = ["CATALOGUE", "Catalogue", "Mistake", "mistakes_for", "reference"]
 
 Weights = dict[str, np.ndarray]
 
@@ -75,10 +76,55 @@ def _map_leaves(weights: Weights, prefixes: list[str], leaves: tuple[str, ...], 
     return out
 
 
+Generator = Callable[[ModelSpec], list[Mistake]]
+
+
+class Catalogue:
+    """The porting mistakes by name, each a generator ``fn(spec) -> [Mistake]``, in the order they are tried
+    (most common first). A name registered twice is refused.
+
+    >>> @CATALOGUE.register("my_mistake")  # doctest: +SKIP
+    ... def _mine(spec): return [Mistake("my_mistake", "...", weights=...)]
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Generator] = {}
+
+    def register(self, name: str) -> Callable[[Generator], Generator]:
+        def decorate(fn: Generator) -> Generator:
+            if name in self._entries:
+                raise DuplicateKindError(
+                    f"the porting-mistake catalogue registers {name!r} twice "
+                    f"({self._entries[name].__qualname__} and {fn.__qualname__}); keep one"
+                )
+            self._entries[name] = fn
+            return fn
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def mistakes_for(self, spec: ModelSpec) -> list[Mistake]:
+        return [mistake for generate in self._entries.values() for mistake in generate(spec)]
+
+
+CATALOGUE = Catalogue()
+"""Every porting mistake :func:`mistakes_for` tries, registered below with ``@CATALOGUE.register(name)``."""
+
+
 def mistakes_for(spec: ModelSpec) -> list[Mistake]:
     """The mistakes that could be made in porting ``spec`` (torch convention), most common first."""
+    return CATALOGUE.mistakes_for(spec)
+
+
+@CATALOGUE.register("gru_gate_order")
+def _gate_order(spec: ModelSpec) -> list[Mistake]:
+    """The gate blocks copied in PyTorch's order where the kind's Keras order differs (GRU)."""
     out: list[Mistake] = []
-    gru = [(n, layer, tags) for n, layer, tags in _cells(spec) if isinstance(layer, GRUSpec)]
+    gru = [
+        (n, layer, tags) for n, layer, tags in _cells(spec) if layer.gate_index("torch", 1) != list(range(layer.gates))
+    ]
     groups = [gru] + ([[one] for one in gru] if len(gru) > 1 else [])  # every GRU, then each one alone
     for group in groups if gru else []:
 
@@ -95,6 +141,12 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
             "two gate blocks (rows of weight_ih/weight_hh and the biases) when copying between the two",
             swapped,
         ))  # fmt: skip
+    return out
+
+
+@CATALOGUE.register("mask_dropped")
+def _mask_dropped(spec: ModelSpec) -> list[Mistake]:
+    out: list[Mistake] = []
     if spec.masked:
 
         def no_mask(data: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +162,12 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
             "does this for post-padded rows)",
             spec=no_mask,
         ))  # fmt: skip
+    return out
+
+
+@CATALOGUE.register("backward_wrong_end")
+def _backward_wrong_end(spec: ModelSpec) -> list[Mistake]:
+    out: list[Mistake] = []
     for name, layer, _ in _cells(spec):
         if layer.bidirectional and not layer.return_sequences:
             out.append(Mistake(
@@ -120,6 +178,13 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
                 variant="backward_wrong_end",
             ))  # fmt: skip
             break
+    return out
+
+
+@CATALOGUE.register("reset_gate")
+def _reset_gate(spec: ModelSpec) -> list[Mistake]:
+    """``reset_before`` / ``reset_after``: the GRU's reset gate on the other side of the recurrent matmul."""
+    out: list[Mistake] = []
     for name, layer, tags in _cells(spec):
         if isinstance(layer, GRUSpec) and layer.reset_after:
             index = next(i for i, entry in enumerate(spec.recurrent) if entry is layer)
@@ -166,6 +231,12 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
                 stacked,
                 after,
             ))  # fmt: skip
+    return out
+
+
+@CATALOGUE.register("recurrent_bias_dropped")
+def _recurrent_bias_dropped(spec: ModelSpec) -> list[Mistake]:
+    out: list[Mistake] = []
     biases = [t for _, layer, tags in _cells(spec) if layer.use_bias for t in tags]
     if biases:
 
@@ -184,25 +255,10 @@ def mistakes_for(spec: ModelSpec) -> list[Mistake]:
             "fix: add it, or when copying from Keras's single bias, set bias_ih to it and bias_hh to zero",
             no_recurrent_bias,
         ))  # fmt: skip
-    out += _transposed(spec)
-    if spec.output_layer is not None and spec.output_activation in ("sigmoid", "softmax"):
-        activation = spec.output_activation
-
-        def logits(data: dict[str, Any]) -> dict[str, Any]:
-            head = data["head"]
-            dense = [e for e in (head if isinstance(head, list) else [head]) if "units" in e]
-            dense[-1]["activation"] = "linear"
-            return data
-
-        out.append(Mistake(
-            "activation_missing",
-            f"the head's {activation} were missing: it returns logits. fix: apply torch.{activation} to the "
-            "outputs (or compare the logits with a Keras model whose Dense has no activation)",
-            spec=logits,
-        ))  # fmt: skip
     return out
 
 
+@CATALOGUE.register("transposed")
 def _transposed(spec: ModelSpec) -> list[Mistake]:
     """A square kernel (or a square gate block of one) used transposed: ``x @ W`` where ``x @ W.T`` is meant."""
     from rnnspec.core.weights import weight_shapes
@@ -235,6 +291,27 @@ def _transposed(spec: ModelSpec) -> list[Mistake]:
                 "block of the matrix",
                 blocks,
             ))  # fmt: skip
+    return out
+
+
+@CATALOGUE.register("activation_missing")
+def _activation_missing(spec: ModelSpec) -> list[Mistake]:
+    out: list[Mistake] = []
+    if spec.output_layer is not None and spec.output_activation in ("sigmoid", "softmax"):
+        activation = spec.output_activation
+
+        def logits(data: dict[str, Any]) -> dict[str, Any]:
+            head = data["head"]
+            dense = [e for e in (head if isinstance(head, list) else [head]) if "units" in e]
+            dense[-1]["activation"] = "linear"
+            return data
+
+        out.append(Mistake(
+            "activation_missing",
+            f"the head's {activation} were missing: it returns logits. fix: apply torch.{activation} to the "
+            "outputs (or compare the logits with a Keras model whose Dense has no activation)",
+            spec=logits,
+        ))  # fmt: skip
     return out
 
 
