@@ -12,7 +12,7 @@ direction, the input projection of all steps at once and one recurrent product p
 head; forward, then the two products of the backward pass (inputs and weights). An RNN step can
 approach it only at sizes where those products dominate; at small sizes the per-step overhead does.
 
->>> report = bench(load_spec("specs/imdb_lstm.yaml"), ["torch"], load_backend=get_backend)  # doctest: +SKIP
+>>> report = bench(load_spec("specs/imdb_lstm.yaml"), ["torch"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from rnnspec.core.backend import MatmulTiming, TrainableBackend
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import DenseSpec, RecurrentLayer
 from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
+from rnnspec.runtime.backends import load_backend as load_with_threads
 
 __all__ = ["BenchReport", "Gemm", "bench", "gemm_flops", "step_gemms"]
 
@@ -225,13 +226,15 @@ def bench(
     spec: ModelSpec,
     backends: list[str],
     *,
-    load_backend: Callable[[str], Any],
+    load_backend: Callable[[str], Any] = load_with_threads,
     batch_size: int | None = None,
     steps: int | None = None,
     batches: int = 8,
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
-    """Time ``spec`` on each of ``backends`` and measure the step's GEMM floor (see the module docstring)."""
+    """Time ``spec`` on each of ``backends`` and measure the step's GEMM floor (see the module docstring).
+
+    ``load_backend``: how a backend is loaded (default: with its thread count, as every command loads it)."""
     batch = batch_size or (spec.training.batch_size if spec.training is not None else 32)
     length = steps or spec.input.seq_len or 100
     if spec.input.seq_len is not None and length != spec.input.seq_len:

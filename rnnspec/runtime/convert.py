@@ -13,6 +13,7 @@ from rnnspec.core.weights import WEIGHTS_FORMAT, WeightsError, check_weights, lo
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec, loads_spec
 from rnnspec.lang.spec import ModelSpec
+from rnnspec.runtime.backends import load_backend as load_with_threads
 
 __all__ = ["read_any"]
 
@@ -34,9 +35,15 @@ def _foreign(source: Path) -> bool:
 
 
 def read_any(
-    source: Path, spec_path: Path | None, load_backend: Callable[[str], Any], *, allow_nonfinite: bool = False
+    source: Path,
+    spec_path: Path | None,
+    load_backend: Callable[[str], Any] = load_with_threads,
+    *,
+    allow_nonfinite: bool = False,
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
-    """The spec and canonical weights held by ``source`` (canonical weights, torch artifact or .keras)."""
+    """The spec and canonical weights held by ``source`` (canonical weights, torch artifact or .keras).
+
+    ``load_backend``: how the backend of an artifact is loaded (default: with its thread count)."""
     if not source.exists():
         raise RnnspecError(f"{source}: no such file")
     if _foreign(source):

@@ -15,21 +15,33 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.util import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from rnnspec.runtime.checkpoint import Checkpoint
 
 __all__ = [
     "CHECKPOINT_FILE",
     "VOCAB_FILE",
     "RunFolder",
+    "SilentRunFolder",
     "checkpoint_to_resume",
+    "checkpoint_writer",
     "plot_history",
+    "read_run_info",
     "read_vocab",
+    "recorded_data",
+    "resolve_run",
+    "vocab_for",
     "write_history",
     "write_model_files",
+    "write_run",
+    "write_run_info",
     "write_vocab",
 ]
 
@@ -351,3 +363,113 @@ def read_vocab(path: Path) -> dict[str, Any]:
     if isinstance(data.get("source"), str):
         out["source"] = data["source"]
     return out
+
+
+class SilentRunFolder:
+    """What a rank other than 0 of a process group has in place of the :class:`RunFolder`: it reads the
+    checkpoint to resume, and writes nothing (rank 0 writes the run)."""
+
+    def __init__(self, target: Path, resume: bool):
+        self.target = Path(target)
+        self.resuming = resume
+        self.checkpoint = None
+        self.resume_from = checkpoint_to_resume(self.target) if resume else None
+
+    def abort(self) -> None:
+        """Nothing to drop: this rank wrote nothing."""
+
+
+def checkpoint_writer(run: RunFolder | SilentRunFolder) -> Callable[[Checkpoint], None]:
+    """Write each epoch's checkpoint beside the run folder (rank 0; the other ranks only gather their part)."""
+    from rnnspec.runtime.checkpoint import save_checkpoint
+
+    path = run.checkpoint
+    if path is None:  # another rank: it takes part in gathering the state, rank 0 writes it
+        return lambda _state: None
+    return lambda state: save_checkpoint(state, path)
+
+
+def write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], dataset: Any, title: str,
+              backend: str, seed: int) -> list[Path]:  # fmt: skip
+    """Write a trained model's run into the staging folder and move it into place; the files written
+    (staging paths: :meth:`RunFolder.final` names them as the user will find them).
+
+    An error names the user's folder, never the staging one, and leaves a previous run there whole.
+    """
+    directory = run.staging
+    try:
+        written = write_model_files(impl, model, directory)
+        written.append(write_history(directory, history))
+        written += plot_history(directory, history, title)
+        vocab = write_vocab(directory, dataset)
+        if vocab is not None:
+            written.append(vocab)
+        written.append(write_run_info(directory, data=dataset.source, backend=backend, seed=seed))
+        if run.checkpoint.is_file():  # commit moves it in: the state after the last epoch, for --resume
+            written.append(directory / CHECKPOINT_FILE)
+        run.commit()
+    except OSError as exc:
+        kept = "the run already there is untouched" if run.replaces else "nothing was created"
+        if run.checkpoint.is_file():  # the trained epochs stay resumable
+            kept += (
+                f"; the checkpoint of its last completed epoch stays beside it ({run.checkpoint.name}): "
+                "the same command with --resume writes the run once there is space"
+            )
+        raise RnnspecError(
+            f"cannot write the run folder {run.target}: {exc.strerror or exc}; the run folder was not written and "
+            f"{kept}. fix: free disk space or choose another folder with -o"
+        ) from None
+    return written
+
+
+def resolve_run(spec_arg: Path, weights: Path | None) -> tuple[Any, Path]:
+    """``(spec, weights)`` from a spec file and ``--weights``, or from a run folder alone (its
+    ``NAME.weights.safetensors`` carries the spec)."""
+    from rnnspec.core.weights import spec_from_weights_file
+    from rnnspec.lang.loader import load_spec
+
+    if Path(spec_arg).is_dir():
+        folder = Path(spec_arg)
+        if weights is None:
+            found = sorted(folder.glob("*.weights.safetensors"))
+            if len(found) != 1:
+                what = "no" if not found else f"{len(found)}"
+                raise RnnspecError(
+                    f"{folder}: {what} weights files (*.weights.safetensors) in this folder; a run folder written by "
+                    "rnnspec train has one. fix: pass the spec file and --weights FILE"
+                )
+            weights = found[0]
+        return spec_from_weights_file(weights), weights
+    if weights is None:
+        raise RnnspecError(
+            f"no weights given for {spec_arg}; pass --weights FILE, or give the run folder instead of the spec "
+            "(rnnspec evaluate runs/NAME-BACKEND)"
+        )
+    return load_spec(spec_arg), weights
+
+
+def recorded_data(spec: Any, weights: Path, data: str | None, saved: dict[str, Any]) -> str | None:
+    """The data to evaluate on: ``--data``, else the spec's ``training.data``, else what the run recorded
+    in ``run.json`` (or, for older runs, ``vocab.json``: ``saved``) — built-in and Keras sources, whose test
+    split is known; a file it trained on is not test data."""
+    if data is not None or (spec.training is not None and spec.training.data is not None):
+        return data
+    folder = Path(weights).parent
+    recorded = read_run_info(folder).get("data") or saved.get("source")
+    if not isinstance(recorded, str):
+        return None
+    if recorded.startswith(("builtin:", "keras:")):
+        return recorded
+    raise RnnspecError(
+        f"the run in {folder} trained on {recorded}; rnnspec does not evaluate on the training file. "
+        "fix: pass the test data with --data FILE"
+    )
+
+
+def vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:
+    """The run's ``vocab.json`` as :func:`read_vocab` reads it: ``vocab`` (``--vocab``), else the one beside
+    ``weights``; empty when there is none."""
+    path = vocab or Path(weights).parent / VOCAB_FILE
+    if vocab is not None and not path.exists():
+        raise RnnspecError(f"{path}: no such vocabulary file")
+    return read_vocab(path) if path.exists() else {}

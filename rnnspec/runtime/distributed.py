@@ -1,0 +1,64 @@
+"""Data-parallel process groups for ``train`` and ``evaluate``: launching N processes, joining and leaving
+the group a launcher (torchrun, ``--nproc``) started, through the backend's optional ``launch``,
+``init_distributed`` and ``finish_distributed``."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.runtime.backends import load_backend
+
+__all__ = ["in_process_group", "join_process_group", "launch_processes", "leave_process_group"]
+
+
+def in_process_group() -> bool:
+    """Whether a launcher started this process as one of several (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
+def join_process_group(impl: Any, device: str) -> int:
+    """This process's rank when torchrun started several (``WORLD_SIZE`` > 1), else 0."""
+    if not in_process_group():
+        return 0
+    join = getattr(impl, "init_distributed", None)
+    if not callable(join):
+        raise RnnspecError(
+            f"the {impl.name} backend trains in one process; data-parallel training (torchrun, --nproc) runs on "
+            "the torch backend"
+        )
+    rank, _world = join(device)
+    _stop_once_on_signals()
+    return int(rank)
+
+
+def leave_process_group(impl: Any) -> None:
+    """Every rank leaves the group together once its work is done (a no-op in one process)."""
+    finish = getattr(impl, "finish_distributed", None)
+    if callable(finish) and in_process_group():
+        finish()
+
+
+def _stop_once_on_signals() -> None:
+    """Under torchrun a Ctrl-C reaches each process as SIGINT and then SIGTERM: the first becomes the
+    KeyboardInterrupt that keeps the last completed epoch, the next ones are ignored so rank 0 can write."""
+
+    def stop(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def launch_processes(backend: str, nproc: int, args: list[str]) -> int:
+    """``rnnspec train --nproc N``: the command ``args`` (the CLI's arguments less ``--nproc``) in N processes
+    through the backend's launcher; the exit code."""
+    impl = load_backend(backend)
+    launch = getattr(impl, "launch", None)
+    if not callable(launch):
+        raise RnnspecError(f"the {backend} backend trains in one process; --nproc runs on the torch backend (-b torch)")
+    return int(launch(nproc, args))
