@@ -35,8 +35,7 @@ def main() -> None:
     from fit_overhead import SPEC, imdb_like
 
     import rnnspec
-    from rnnspec.cli import _load_backend
-    from rnnspec.predict_cli import run_predict_file
+    from rnnspec.cli.prediction import run_predict_file
 
     base = rnnspec.load_spec(SPEC).to_dict()
     specs = {
@@ -60,8 +59,7 @@ def main() -> None:
             out = folder / f"{kind}-{backend}.csv"
             out.unlink(missing_ok=True)
             start = time.perf_counter()
-            run_predict_file(weights.parent, None, folder / "x.npy", backend, output=out,
-                             batch_size=args.batch, load_backend=_load_backend)  # fmt: skip
+            run_predict_file(weights.parent, None, folder / "x.npy", backend, output=out, batch_size=args.batch)
             seconds = time.perf_counter() - start
             with out.open() as fh:
                 answers[kind, backend] = np.array([float(row["p_1"]) for row in csv.DictReader(fh)])

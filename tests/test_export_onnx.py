@@ -356,8 +356,8 @@ def test_missing_onnx_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def test_published_spec_through_the_cli_proof(tmp_path: Path) -> None:
     """The registry's exporter and ``rnnspec export``'s proof (hard inputs against the reference)."""
+    from rnnspec.cli.interop import run_export
     from rnnspec.core.registry import get_exporter
-    from rnnspec.interop_cli import run_export
 
     assert get_exporter("onnx") is ox.export_onnx
     spec = rnnspec.load_spec(Path(__file__).resolve().parent.parent / "specs" / "weather_regression.yaml")

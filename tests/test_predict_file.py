@@ -14,9 +14,9 @@ import pytest
 
 import rnnspec
 from rnnspec.cli import main
+from rnnspec.cli.prediction import answer, plan_batches
 from rnnspec.data import inputs_for_spec, pad_for_spec, pad_sequences
 from rnnspec.data.tokenizer import Tokenizer
-from rnnspec.predict_cli import answer, plan_batches
 from rnnspec.runtime.runs import write_vocab
 
 from .conftest import SPECS
@@ -212,9 +212,9 @@ def test_a_character_model_answers_each_line(tmp_path: Path):
     assert main(["predict", str(run), "-i", str(source), "-o", str(out), "--batch-size", "2"]) == 0
     records = _read_jsonl(out)
     for text, record in zip(["hello! world", "hello", "world", "he"], records, strict=True):
-        from rnnspec.predict_cli import run_predict
+        from rnnspec.cli.prediction import run_predict
 
-        alone = run_predict(run, None, text, "torch", vocab=None, load_backend=lambda _b: None)
+        alone = run_predict(run, None, text, "torch", vocab=None)
         assert record["output"] == alone and len(alone) == len(text)
 
 

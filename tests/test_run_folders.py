@@ -142,14 +142,14 @@ def test_ctrl_c_in_epoch_2_writes_the_run_of_epoch_1(finished: Path, tmp_path: P
 
 
 def test_a_full_disk_names_the_folder_and_keeps_the_old_run(finished: Path, monkeypatch, capsys) -> None:
-    from rnnspec import train_cli
+    from rnnspec.runtime import runs
 
     before = _contents(finished)
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(train_cli, "plot_history", full)
+    monkeypatch.setattr(runs, "plot_history", full)
     assert _train(finished, "--overwrite") == 1
     err = capsys.readouterr().err
     assert f"cannot write the run folder {finished}: No space left on device" in err

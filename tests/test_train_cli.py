@@ -187,7 +187,7 @@ def test_device_cuda_without_cuda_is_refused_before_reading_data(tmp_path: Path,
 
 
 def test_a_sigmoid_answer_gives_the_probability_of_the_class_shown():
-    from rnnspec.predict_cli import answer, format_answer
+    from rnnspec.cli.prediction import answer, format_answer
 
     spec = rnnspec.loads_spec(SENTIMENT)
     classes = {"classes": ["negative", "positive"]}

@@ -1,4 +1,4 @@
-"""The work behind ``rnnspec predict``: one text (``--text``) or a whole file (``--input``), in batches.
+"""What ``rnnspec predict`` runs: one text (``--text``) or a whole file (``--input``), in batches.
 
 A file's rows are answered as ``--text`` would answer each of them alone: a model with a fixed
 ``seq_len`` gets every row padded to it; a masked model gets rows sorted by length and each batch
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from rnnspec.lang.errors import RnnspecError
+from rnnspec.runtime.backends import load_backend
 from rnnspec.runtime.models import build, predict
-from rnnspec.runtime.runs import read_run_info
-from rnnspec.train_cli import resolve_run, vocab_for
+from rnnspec.runtime.runs import read_run_info, resolve_run, vocab_for
 from rnnspec.util import quiet_stderr, write_text_atomic
 
 __all__ = [
@@ -38,8 +38,6 @@ __all__ = [
     "run_predict_file",
     "text_encoder",
 ]
-
-LoadBackend = Callable[[str], Any]
 
 CHUNK_BATCHES = 64
 """An array input is read and handed to the backend this many batches at a time."""
@@ -206,9 +204,7 @@ def _check_finite(out: np.ndarray, weights: Path, where: Callable[[int], str]) -
 # ---------------------------------------------------------------------------------------------------
 
 
-def run_predict(
-    spec_path: Path, weights: Path | None, text: str, backend: str, *, vocab: Path | None, load_backend: LoadBackend
-) -> str:
+def run_predict(spec_path: Path, weights: Path | None, text: str, backend: str, *, vocab: Path | None) -> str:
     """The model's answer for one text, as text (``spec_path`` may be a run folder)."""
     from rnnspec.data import pad_for_spec
 
@@ -387,7 +383,6 @@ def run_predict_file(
     vocab: Path | None = None,
     text_column: str = "text",
     overwrite: bool = False,
-    load_backend: LoadBackend,
     stdout: Any = None,
 ) -> int:
     """Answer every sample of ``input_path``; write them to ``output`` (CSV, TSV or JSONL by suffix, atomically,

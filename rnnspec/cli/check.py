@@ -1,0 +1,158 @@
+"""``rnnspec check``: the conformance report of a spec across backends, or of two given models
+(``--model A --model B``), printed, and written as HTML and JUnit pages on request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rnnspec.cli.errors import fail, user_errors
+from rnnspec.cli.options import SpecArg
+
+__all__ = ["check"]
+
+
+@user_errors
+def check(
+    spec: SpecArg,
+    steps: Annotated[
+        int,
+        typer.Option("--steps", min=0, max=100_000, help="Optimizer steps of the training-parity run (<= 100,000)."),
+    ] = 50,
+    optimizer: Annotated[
+        Optional[str],
+        typer.Option("--optimizer", help="Train with this optimizer (sgd, adam, rmsprop) instead of the spec's."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of weights, inputs and targets.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option("--plot", help="Write the keras and torch loss curves, overlaid, to this PNG."),
+    ] = None,
+    models: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--model",
+            metavar="A",
+            help="Compare two implementations instead (give it twice): a .keras/.h5 model, a PyTorch state dict "
+            "(.pt/.pth/.safetensors), or a backend name (keras, torch, numpy). Outputs on the hard inputs, the "
+            "gradient of every weight, and the porting mistake that explains a difference.",
+        ),
+    ] = None,
+    html_out: Annotated[
+        Optional[Path],
+        typer.Option("--html", metavar="FILE", help="Also write the report as one self-contained HTML page."),
+    ] = None,
+    junit_out: Annotated[
+        Optional[Path],
+        typer.Option("--junit", metavar="FILE", help="Also write the report as JUnit XML (one test case per row)."),
+    ] = None,
+) -> None:
+    """Conformance report: counts, forward differences and training parity across keras, torch and numpy.
+
+    With --model A --model B: are A and B the same model (outputs, gradients; the porting mistake that
+    explains a difference)? Exit 1 if any row fails its tolerance.
+    """
+    from rnnspec.lang.loader import load_spec
+    from rnnspec.runtime.backends import load_backend
+    from rnnspec.runtime.check import plot_curves, run_check
+
+    if optimizer is not None and optimizer not in ("sgd", "adam", "rmsprop"):
+        raise fail(f"error: --optimizer must be sgd, adam or rmsprop, not {optimizer!r}", 2)
+    if models:
+        if optimizer is not None or plot is not None:
+            raise fail("error: --optimizer and --plot belong to the training-parity check; not with --model", 2)
+        _check_models(load_spec(spec), models, seed, steps, as_json, (html_out, junit_out))
+        return
+    model_spec = load_spec(spec)
+    for name in ("torch", "keras"):
+        load_backend(name)
+    from rnnspec.util import quiet_stderr
+
+    with quiet_stderr():
+        report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer)
+    if plot is not None and report.curves:
+        plot_curves(report, str(plot))
+    from rnnspec.testing.pages import from_check_report
+
+    _write_pages(from_check_report(report), (html_out, junit_out))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+    else:
+        _print_report(report, plot)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None]) -> None:
+    """``--html`` and ``--junit``: the report written atomically (after it is computed: a failed check still
+    writes them)."""
+    from rnnspec.testing.pages import html_page, junit_xml
+    from rnnspec.util import write_text_atomic
+
+    for target, render in zip(targets, (html_page, junit_xml), strict=True):
+        if target is None:
+            continue
+        if target.is_dir():
+            raise fail(f"error: {target} is a folder; give a file name for the report", 2)
+        write_text_atomic(target, render(verdict))
+        typer.echo(f"wrote {target}", err=True)
+
+
+def _frameworks_of(models: list[str]) -> set[str]:
+    """The backends two ``--model`` values need: a backend name itself, torch for a state dict, keras for a
+    Keras file (read without Keras, but built by the keras backend)."""
+    needed = set()
+    for model in models:
+        lower = model.lower()
+        if model in ("keras", "torch", "numpy"):
+            needed.add(model)
+        elif lower.endswith((".keras", ".h5", ".hdf5")):
+            needed.add("keras")
+        else:
+            needed.add("torch")
+    return needed
+
+
+def _check_models(
+    model_spec: Any, models: list[str], seed: int, steps: int, as_json: bool, pages: tuple[Path | None, Path | None]
+) -> None:
+    """``check SPEC --model A --model B``: rnnspec.testing's comparison, printed; exit 1 unless equivalent."""
+    if len(models) != 2:
+        raise fail(f"error: --model is given twice (the two models to compare), not {len(models)} time(s)", 2)
+    from rnnspec.runtime.backends import load_backend
+    from rnnspec.testing import compare
+    from rnnspec.util import quiet_stderr
+
+    for name in _frameworks_of(models):  # a missing framework is one clear line, before any work
+        load_backend(name)
+    with quiet_stderr():
+        report = compare(models[0], models[1], model_spec, seed=seed, steps=steps)
+    from rnnspec.testing.pages import from_equivalence
+
+    _write_pages(from_equivalence(report), pages)
+    typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False) if as_json else report.text())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _print_report(report: Any, plot: Path | None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"rnnspec check: {report.spec}", box=box.SIMPLE_HEAVY)
+    for column in ("check", "value", "tolerance", "result"):
+        table.add_column(column)
+    for row in report.rows:
+        table.add_row(row.check, row.value, row.tolerance, "pass" if row.passed else "FAIL")
+    console = Console(highlight=False)
+    console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}")
+    if plot is not None and report.curves:
+        console.print(f"wrote {plot}")
+    console.print("all checks passed" if report.passed else "some checks FAILED")

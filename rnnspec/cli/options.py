@@ -1,0 +1,175 @@
+"""The options of the command line, each defined once: the global ones (``--version``, ``--threads``) and
+those several commands share (the spec argument, ``--backend``, ``--convention``, the data and run options)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rnnspec import __version__
+
+__all__ = [
+    "BACKENDS_HELP",
+    "AllowNonfinite",
+    "BackendName",
+    "Convention",
+    "ConventionName",
+    "DataOption",
+    "Device",
+    "LabelColumn",
+    "RunArg",
+    "SpecArg",
+    "TextColumn",
+    "TrainBackendName",
+    "VocabOption",
+    "WeightsOption",
+    "backend_name",
+    "data_base_dir",
+    "root",
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rnnspec {__version__}")
+        raise typer.Exit()
+
+
+def root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+    threads: Annotated[
+        Optional[str],
+        typer.Option(
+            "--threads",
+            envvar="RNNSPEC_THREADS",
+            help="CPU threads for training and prediction (default auto: the CPUs not busy with other work).",
+        ),
+    ] = None,
+) -> None:
+    """Compile one declarative spec of a recurrent sequence model into equivalent Keras, PyTorch and NumPy
+    models.
+
+    Exit codes: 0 ok, 1 invalid input or failed check, 2 usage error.
+    """
+    from rnnspec.runtime.backends import request_threads
+    from rnnspec.util import parse_threads
+
+    try:
+        request_threads(parse_threads(threads or "", "--threads"))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).replace("--threads must", "must"), param_hint="--threads") from None
+
+
+AllowNonfinite = Annotated[
+    bool, typer.Option("--allow-nonfinite", help="Accept weights holding NaN or inf (refused by default).")
+]
+SpecArg = Annotated[Path, typer.Argument(help="A spec file (.yaml, .yml or .json).", show_default=False)]
+
+
+class ConventionName(str, Enum):
+    keras = "keras"
+    torch = "torch"
+
+
+Convention = Annotated[
+    Optional[ConventionName],
+    typer.Option(
+        "--convention",
+        "-c",
+        help="Count parameters in this convention (default: the spec's own).",
+        show_default=False,
+    ),
+]
+
+
+def backend_name(value: str | None) -> str | None:
+    """Any registered backend: built in (keras, torch, numpy) or from the `rnnspec.backends` entry points."""
+    from rnnspec.core.registry import available_backends
+
+    known = available_backends()
+    if value is not None and value not in known:
+        raise typer.BadParameter(f"unknown backend {value!r}; available: {', '.join(known)}")
+    return value
+
+
+BACKENDS_HELP = "keras, torch, numpy, or a backend registered in the `rnnspec.backends` entry-point group"
+BackendName = Annotated[
+    str, typer.Option("--backend", "-b", callback=backend_name, help=f"Framework: {BACKENDS_HELP}.")
+]
+
+
+def _trainable_backend_name(value: str | None) -> str | None:
+    """A backend that can train: the numpy backend is forward-only, so train and evaluate do not offer it."""
+    value = backend_name(value)
+    if value == "numpy":
+        raise typer.BadParameter("the numpy backend is forward-only (it cannot train or evaluate); use torch or keras")
+    return value
+
+
+TrainBackendName = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        "-b",
+        callback=_trainable_backend_name,
+        help="Framework: torch, keras, or a registered backend with a trainer (numpy is forward-only).",
+    ),
+]
+
+TextColumn = Annotated[
+    str,
+    typer.Option("--text-column", help="Text files: the column (JSONL: key) of the texts; JSONL sequences: of x."),
+]
+LabelColumn = Annotated[
+    str, typer.Option("--label-column", help="Text files: the column (JSONL: key) of the labels; JSONL sequences: y.")
+]
+
+
+def _device_name(value: str) -> str:
+    if value not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{value!r} is not a device; use auto, cpu or cuda")
+    return value
+
+
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device", callback=_device_name, help="torch: auto, cpu or cuda (keras uses what TensorFlow finds)."
+    ),
+]
+DataOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data",
+        help="builtin:NAME, keras:imdb|reuters, a Keras .npz or an .npz with arrays x and y, a CSV/TSV/JSONL "
+        'text file, or a JSONL of float sequences {"x": [[...]], "y": ...} (default: the spec\'s training.data).',
+    ),
+]
+
+
+def data_base_dir(spec_path: Path, data: str | None) -> Path | None:
+    """A path written in the spec is relative to the spec's folder; one given with --data, to the working folder."""
+    return Path(spec_path).parent if data is None else None
+
+
+RunArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A run folder written by rnnspec train (its weights carry the spec), or a spec file with --weights.",
+        show_default=False,
+    ),
+]
+WeightsOption = Annotated[
+    Optional[Path],
+    typer.Option("--weights", help="Canonical weights (.weights.safetensors); not needed with a run folder."),
+]
+VocabOption = Annotated[
+    Optional[Path],
+    typer.Option("--vocab", help="The run's vocab.json (default: beside the weights)."),
+]
