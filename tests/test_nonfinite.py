@@ -83,7 +83,7 @@ def test_the_format_versions_are_still_read(version: str) -> None:
 def poisoned_epoch_2(monkeypatch: pytest.MonkeyPatch) -> None:
     """The second epoch's first optimizer step reports a NaN loss (what a diverging model does)."""
     pytest.importorskip("torch")
-    from rnnspec_backends.torch.model import train as torch_train
+    from rnnspec_backends.torch import train as torch_train
 
     original = torch_train.TorchTrainer.train_epoch
     calls: dict[int, int] = {}  # per trainer: each training run counts its own epochs

@@ -53,7 +53,7 @@ def _hidden(folder: Path) -> list[str]:
 
 def _interrupt_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int, after: int = 1) -> None:
     """Ctrl-C in the middle of epoch ``epoch`` (1-based): after its optimizer step ``after``."""
-    from rnnspec_backends.torch.model import train as torch_train
+    from rnnspec_backends.torch import train as torch_train
 
     original = torch_train.TorchTrainer.train_epoch
     calls = {"n": 0}

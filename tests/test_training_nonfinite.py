@@ -41,7 +41,7 @@ def test_a_loss_that_overflows_in_the_first_epoch_keeps_the_initial_weights() ->
 
 
 def test_a_later_non_finite_epoch_keeps_the_last_finite_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rnnspec_backends.torch.model import train as torch_train
+    from rnnspec_backends.torch import train as torch_train
 
     model = rnnspec.build(rnnspec.loads_spec(SPEC.replace("1000.0", "0.01")), "torch", seed=0)
     original = torch_train.TorchTrainer.train_epoch
