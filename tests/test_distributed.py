@@ -14,8 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import rnnspec  # noqa: E402
-from rnnspec.cli import main  # noqa: E402
+import rnnspec
+from rnnspec.cli import main
 
 EMBEDDING = """rnnspec: 1
 name: embedding-OPT

@@ -12,12 +12,12 @@ from .parity import backend_or_skip
 backend_or_skip("torch")
 backend_or_skip("keras")
 
-import keras  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import keras
+import torch
+from torch import nn
 
-import rnnspec  # noqa: E402
-from rnnspec.testing import assert_equivalent, compare  # noqa: E402
+import rnnspec
+from rnnspec.testing import assert_equivalent, compare
 
 VOCAB, EMBED, UNITS, FEATURES, T = 40, 6, 5, 5, 9
 

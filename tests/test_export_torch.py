@@ -24,9 +24,9 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 nb = pytest.importorskip("rnnspec_backends.numpy.model")
 te = pytest.importorskip("rnnspec_backends.torch.export")
 
-import rnnspec  # noqa: E402
-from rnnspec.lang.errors import RnnspecError  # noqa: E402
-from rnnspec.lang.spec import ModelSpec  # noqa: E402
+import rnnspec
+from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.spec import ModelSpec
 
 TOL = 1e-5
 SIZES = ((5, 7), (3, 2))

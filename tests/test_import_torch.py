@@ -14,12 +14,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
-from safetensors.torch import save_file  # noqa: E402
-from torch import nn  # noqa: E402
+from safetensors.torch import save_file
+from torch import nn
 
-import rnnspec  # noqa: E402
-from rnnspec.cli import main  # noqa: E402
-from rnnspec.runtime.importing import import_model  # noqa: E402
+import rnnspec
+from rnnspec.cli import main
+from rnnspec.runtime.importing import import_model
 
 TOL = 1e-5
 

@@ -16,11 +16,11 @@ import pytest
 
 pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
 torch = pytest.importorskip("torch")
-import keras  # noqa: E402
+import keras
 
-import rnnspec  # noqa: E402
-from rnnspec.cli import main  # noqa: E402
-from rnnspec.interop.proof import hard_inputs  # noqa: E402
+import rnnspec
+from rnnspec.cli import main
+from rnnspec.interop.proof import hard_inputs
 
 TOL = 1e-5
 

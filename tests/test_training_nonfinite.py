@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import rnnspec  # noqa: E402
-from rnnspec.cli import main  # noqa: E402
-from rnnspec.runtime.training import NonFiniteLossError  # noqa: E402
+import rnnspec
+from rnnspec.cli import main
+from rnnspec.runtime.training import NonFiniteLossError
 
 SPEC = """
 rnnspec: 1.1
