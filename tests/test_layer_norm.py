@@ -728,3 +728,56 @@ def test_cli_import_then_export_torch_and_onnx(keras_models, tmp_path, capsys):
                      "-o", str(tmp_path / fmt / target)])  # fmt: skip
         printed = capsys.readouterr().out
         assert code == 0 and f"exported {fmt} vs rnnspec numpy" in printed and "ok" in printed, printed
+
+
+# -- conformance of hand-written models: the porting mistake of this kind ------------------------------------
+
+
+def _hand_pair(eps: float | None) -> tuple[Any, Any]:
+    """A Keras model with LayerNormalization() and the PyTorch module a user writes for it (``eps`` None:
+    nn.LayerNorm's default, the porting mistake)."""
+    torch = pytest.importorskip("torch")
+    from rnnspec_backends.keras.runtime import keras
+    from torch import nn
+
+    L = keras.layers
+    kmodel = keras.Sequential([
+        keras.Input((None, 4)),
+        L.LSTM(5, return_sequences=True),
+        L.LayerNormalization(),
+        L.GRU(3),
+        L.Dense(1, activation="sigmoid"),
+    ])  # fmt: skip
+
+    class Ported(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(4, 5, batch_first=True)
+            self.norm = nn.LayerNorm(5) if eps is None else nn.LayerNorm(5, eps=eps)
+            self.gru = nn.GRU(5, 3, batch_first=True)
+            self.fc = nn.Linear(3, 1)
+
+        def forward(self, x: Any) -> Any:
+            h, _ = self.lstm(x)
+            h, _ = self.gru(self.norm(h))
+            return torch.sigmoid(self.fc(h[:, -1]))
+
+    return kmodel, Ported()
+
+
+def test_hand_written_models_with_layer_norm_are_proven_equivalent(L):
+    from rnnspec.testing import assert_equivalent
+
+    report = assert_equivalent(*_hand_pair(1e-3))
+    assert report.passed
+    gradients = [r.what for r in report.rows if r.what.startswith("gradient layer_normalization")]
+    assert sorted(g.rsplit("/", 1)[1] for g in gradients) == ["beta", "gamma"]  # Keras numbers the layer's name
+
+
+def test_nn_layer_norm_left_at_its_default_eps_is_named(L):
+    from rnnspec.testing import compare
+
+    report = compare(*_hand_pair(None))
+    assert not report.passed
+    assert report.mistake == "layer_norm_epsilon", report.text()
+    assert "nn.LayerNorm(features, eps=0.001)" in report.text()

@@ -17,7 +17,7 @@ import numpy as np
 
 from rnnspec.core.kinds import DuplicateKindError
 from rnnspec.core.weights import permute_gates
-from rnnspec.lang.layers import GRUSpec, RecurrentLayer
+from rnnspec.lang.layers import GRUSpec, LayerNormSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["CATALOGUE", "Catalogue", "Mistake", "mistakes_for", "reference"]
@@ -313,6 +313,35 @@ def _activation_missing(spec: ModelSpec) -> list[Mistake]:
             spec=logits,
         ))  # fmt: skip
     return out
+
+
+_TORCH_LAYER_NORM_EPS = 1e-5
+"""``nn.LayerNorm``'s default ``eps`` (Keras's ``LayerNormalization`` defaults to 1e-3)."""
+
+
+@CATALOGUE.register("layer_norm_epsilon")
+def _layer_norm_epsilon(spec: ModelSpec) -> list[Mistake]:
+    """nn.LayerNorm left at PyTorch's default eps where the Keras layer has another epsilon (1e-3 by default)."""
+    names = [
+        n for n, layer in spec.stack() if isinstance(layer, LayerNormSpec) and layer.epsilon != _TORCH_LAYER_NORM_EPS
+    ]
+    if not names:
+        return []
+
+    def torch_default(data: dict[str, Any]) -> dict[str, Any]:
+        head = data.get("head")
+        for entry in [*data["recurrent"], *(head if isinstance(head, list) else [])]:
+            if "layer_norm" in entry:
+                entry["layer_norm"] = {**entry["layer_norm"], "epsilon": _TORCH_LAYER_NORM_EPS}
+        return data
+
+    epsilons = sorted({layer.epsilon for _, layer in spec.stack() if isinstance(layer, LayerNormSpec)})
+    return [Mistake(
+        "layer_norm_epsilon",
+        f"its LayerNorm ({', '.join(names)}) used PyTorch's default eps=1e-05 where Keras's LayerNormalization "
+        f"adds epsilon={', '.join(map(str, epsilons))}. fix: nn.LayerNorm(features, eps={epsilons[0]})",
+        spec=torch_default,
+    )]  # fmt: skip
 
 
 _TORCH_NAMES = {"kernel": "weight_ih", "recurrent_kernel": "weight_hh", "bias": "bias_ih", "recurrent_bias": "bias_hh"}
