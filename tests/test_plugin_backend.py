@@ -152,7 +152,7 @@ def test_the_entry_point_backend_is_known_with_what_it_declares(toy):
     assert run.returncode == 0, run.stderr
     listed, declared, compared = run.stdout.splitlines()
     assert listed == "['keras', 'torch', 'numpy', 'toy']"
-    assert declared == "[] ['keras', 'torch']"  # forward only: it declares no capability
+    assert declared == "[] ['torch', 'keras']"  # forward only: it declares no capability
     assert compared == "['numpy', 'torch', 'keras', 'toy']"  # the reference first, a plugin after the built-ins
 
 

@@ -9,8 +9,13 @@ import typer
 
 from rnnspec.cli.errors import user_errors
 from rnnspec.cli.options import SpecArg, backend_name
+from rnnspec.core.registry import backends_with
 
 __all__ = ["bench"]
+
+
+_DEFAULT = backends_with("trains", plugins=False)
+"""The backends timed when none is named: the built-ins that train (torch and keras)."""
 
 
 def _bench_backends(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -25,7 +30,10 @@ def bench(
     backends: Annotated[
         Optional[list[str]],
         typer.Option(
-            "--backend", "-b", callback=_bench_backends, help="A backend to time (repeat it; default: torch and keras)."
+            "--backend",
+            "-b",
+            callback=_bench_backends,
+            help=f"A backend to time (repeat it; default: {' and '.join(_DEFAULT)}).",
         ),
     ] = None,
     batch_size: Annotated[
@@ -51,7 +59,7 @@ def bench(
     from rnnspec.util import quiet_stderr
 
     model_spec = load_spec(spec)
-    names = backends or ["torch", "keras"]
+    names = backends or list(_DEFAULT)
     with quiet_stderr():
         report = run_bench(model_spec, names, batch_size=batch_size, steps=seq_len, batches=batches)
     typer.echo(json.dumps(report.to_dict(), allow_nan=False) if as_json else report.render())

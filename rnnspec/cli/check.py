@@ -11,6 +11,7 @@ import typer
 
 from rnnspec.cli.errors import fail, user_errors
 from rnnspec.cli.options import SpecArg
+from rnnspec.core.registry import BUILTIN_BACKENDS, compared_backends
 
 __all__ = ["check"]
 
@@ -38,8 +39,8 @@ def check(
             "--model",
             metavar="A",
             help="Compare two implementations instead (give it twice): a .keras/.h5 model, a PyTorch state dict "
-            "(.pt/.pth/.safetensors), or a backend name (keras, torch, numpy). Outputs on the hard inputs, the "
-            "gradient of every weight, and the porting mistake that explains a difference.",
+            f"(.pt/.pth/.safetensors), or a backend name ({', '.join(BUILTIN_BACKENDS)}). Outputs on the hard "
+            "inputs, the gradient of every weight, and the porting mistake that explains a difference.",
         ),
     ] = None,
     html_out: Annotated[
@@ -68,7 +69,7 @@ def check(
         _check_models(load_spec(spec), models, seed, steps, as_json, (html_out, junit_out))
         return
     model_spec = load_spec(spec)
-    for name in ("torch", "keras"):
+    for name in compared_backends():  # every backend is compared: a missing framework is one clear line
         load_backend(name)
     from rnnspec.util import quiet_stderr
 
@@ -103,17 +104,20 @@ def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None]) -> None
 
 
 def _frameworks_of(models: list[str]) -> set[str]:
-    """The backends two ``--model`` values need: a backend name itself, torch for a state dict, keras for a
-    Keras file (read without Keras, but built by the keras backend)."""
+    """The backends two ``--model`` values need: a backend name itself, else the backend that builds a model file
+    in its weight convention: keras for a Keras file (read without Keras, but built by the keras backend), torch
+    for a state dict."""
+    from rnnspec.core.registry import available_backends, backend_for_convention
+
     needed = set()
     for model in models:
         lower = model.lower()
-        if model in ("keras", "torch", "numpy"):
+        if model in available_backends():
             needed.add(model)
         elif lower.endswith((".keras", ".h5", ".hdf5")):
-            needed.add("keras")
+            needed.add(backend_for_convention("keras"))
         else:
-            needed.add("torch")
+            needed.add(backend_for_convention("torch"))
     return needed
 
 

@@ -19,6 +19,7 @@ from rnnspec.cli.options import (
     WeightsOption,
     data_base_dir,
 )
+from rnnspec.core.registry import DEFAULT_BACKEND
 
 __all__ = ["evaluate", "run_evaluate"]
 
@@ -28,7 +29,7 @@ def evaluate(
     spec: RunArg,
     weights: WeightsOption = None,
     data: DataOption = None,
-    backend: TrainBackendName = "torch",
+    backend: TrainBackendName = DEFAULT_BACKEND,
     vocab: VocabOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     text_column: TextColumn = "text",

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from rnnspec.cli.errors import user_errors
 from rnnspec.cli.options import BACKENDS_HELP, AllowNonfinite, SpecArg, backend_name
 from rnnspec.cli.output import write_outputs
+from rnnspec.core.registry import DEFAULT_BACKEND, EXPORT_FORMATS, format_of_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,29 +40,25 @@ def _predictor(spec: ModelSpec, weights: dict[str, np.ndarray], backend: str) ->
 
 
 def _builds(spec: ModelSpec, weights: dict[str, np.ndarray]) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    out = {"numpy": _predictor(spec, weights, "numpy")}
-    for name, module in (("torch", "torch"), ("keras", "keras")):
-        if _installed(module):
+    """rnnspec's build on the reference and on every built-in backend whose framework is installed."""
+    from rnnspec.core.registry import BUILTIN_BACKENDS, compared_backends, reference_backend
+
+    reference = reference_backend()
+    out = {reference: _predictor(spec, weights, reference)}
+    for name in compared_backends():
+        entry = BUILTIN_BACKENDS.get(name)
+        if name != reference and entry is not None and all(map(_installed, entry.framework_modules)):
             out[name] = _predictor(spec, weights, name)
     return out
 
 
-def _original_keras(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The file opened by Keras itself (safe_mode; every class was checked to be a Keras built-in)."""
-    if not _installed("keras") or not _installed("tensorflow"):
-        return None
-    from rnnspec.core.registry import get_backend
+def _original(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The file opened by its own framework (a .keras/.h5 by Keras: safe_mode, every class checked to be a Keras
+    built-in), through the runner of the export format it is; None where that cannot be done."""
+    from rnnspec.core.registry import get_runner
 
-    get_backend("keras")  # selects TensorFlow as Keras's backend before Keras is imported
-    import keras
-
-    try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception:
-        return None
-    import numpy as np
-
-    return lambda x: np.asarray(model.predict(x, verbose=0))
+    fmt = format_of_file(str(path))
+    return get_runner(fmt)([path]) if fmt is not None else None
 
 
 def run_import(source: Path, output: Path, spec_path: Path | None, name: str | None, overwrite: bool,
@@ -78,12 +75,12 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     rows: list[Agreement] = []
     with quiet_stderr():
         builds = _builds(spec, weights)
-        original = _original_keras(source) if source.suffix.lower() in (".keras", ".h5", ".hdf5") else None
+        original = _original(source)
         if original is not None:
             rows = [agreement(f"original Keras model vs rnnspec {b}", original, fn, x) for b, fn in builds.items()]
         else:
-            ref = builds["numpy"]
-            rows = [agreement(f"rnnspec numpy vs rnnspec {b}", ref, fn, x) for b, fn in builds.items() if b != "numpy"]
+            (ref, run_ref), *others = builds.items()
+            rows = [agreement(f"rnnspec {ref} vs rnnspec {b}", run_ref, fn, x) for b, fn in others]
     written = write_import(spec, weights, output, str(source.name), overwrite=overwrite)
     layers = analyze(spec).layers
     params = sum(r.params for r in layers)
@@ -92,17 +89,17 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
         echo(f"wrote {path}")
     what = "the original model" if original is not None else "each other"
     echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1), compared with {what}:")
-    if original is None and source.suffix.lower() in (".keras", ".h5", ".hdf5"):
+    if original is None and format_of_file(str(source)) is not None:
         echo("  (Keras 3 could not open the original file itself: a Keras 2 file or no Keras installed)")
     for row in rows:
         echo(row.line())
-    echo(f"next: rnnspec build {written[0]} --backend torch --weights {written[1]}")
+    echo(f"next: rnnspec build {written[0]} --backend {DEFAULT_BACKEND} --weights {written[1]}")
     return all(r.passed for r in rows)
 
 
 def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output: Path, echo: Echo) -> bool:
     """Export; then run the exported file on the hard inputs and compare with rnnspec's NumPy reference."""
-    from rnnspec.core.registry import get_exporter
+    from rnnspec.core.registry import get_exporter, get_runner, reference_backend
     from rnnspec.interop.proof import agreement, hard_inputs
     from rnnspec.util import quiet_stderr
 
@@ -113,9 +110,10 @@ def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output
         echo(f"wrote {path}")
     x = hard_inputs(spec)
     with quiet_stderr():
-        reference = _predictor(spec, weights, "numpy")
-        runner = _exported_runner(fmt, written)
-        row = agreement(f"exported {fmt} vs rnnspec numpy", reference, runner, x) if runner else None
+        ref = reference_backend()
+        reference = _predictor(spec, weights, ref)
+        runner = get_runner(fmt)(written)
+        row = agreement(f"exported {fmt} vs rnnspec {ref}", reference, runner, x) if runner else None
     if row is None:
         echo(f"proof skipped: the {fmt} runtime is not installed here")
         return True
@@ -124,46 +122,8 @@ def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output
     return row.passed
 
 
-def _exported_runner(fmt: str, written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
-    if fmt == "onnx":
-        if not _installed("onnxruntime"):
-            return None
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(written[0]), providers=["CPUExecutionProvider"])
-        return lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]
-    if fmt == "keras":
-        return _original_keras(written[0])
-    return _plain_torch(written)
-
-
-def _plain_torch(written: list[Path]) -> Callable[[np.ndarray], np.ndarray]:
-    import importlib.util
-
-    import torch
-    from safetensors.torch import load_file
-
-    source = next(p for p in written if p.suffix == ".py")
-    weights = next(p for p in written if p.suffix == ".safetensors")
-    module_spec = importlib.util.spec_from_file_location(f"_rnnspec_export_{source.stem}", source)
-    assert module_spec is not None and module_spec.loader is not None
-    module: Any = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    model = module.Model()
-    model.load_state_dict(load_file(str(weights)))
-    model.eval()
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
-
-    return run
-
-
-class ExportFormat(str, Enum):
-    onnx = "onnx"
-    torch = "torch"
-    keras = "keras"
+ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
+"""``--format``: the registry's export formats (onnx, torch, keras)."""
 
 
 @user_errors

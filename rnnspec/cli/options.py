@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from rnnspec import __version__
+from rnnspec.core.registry import BUILTIN_BACKENDS, ENTRY_POINT_GROUP, backends_with
 
 __all__ = [
     "BACKENDS_HELP",
@@ -98,17 +99,25 @@ def backend_name(value: str | None) -> str | None:
     return value
 
 
-BACKENDS_HELP = "keras, torch, numpy, or a backend registered in the `rnnspec.backends` entry-point group"
+BACKENDS_HELP = f"{', '.join(BUILTIN_BACKENDS)}, or a backend registered in the `{ENTRY_POINT_GROUP}` entry-point group"
 BackendName = Annotated[
     str, typer.Option("--backend", "-b", callback=backend_name, help=f"Framework: {BACKENDS_HELP}.")
 ]
 
 
+_TRAINERS = backends_with("trains", plugins=False)
+"""The built-in backends that train (torch, keras); the others are forward-only (numpy)."""
+_FORWARD_ONLY = [name for name in BUILTIN_BACKENDS if name not in _TRAINERS]
+
+
 def _trainable_backend_name(value: str | None) -> str | None:
-    """A backend that can train: the numpy backend is forward-only, so train and evaluate do not offer it."""
+    """A backend that can train: a forward-only built-in (numpy) is refused here, so train and evaluate do not
+    offer it; a plugin without a trainer is refused when it is loaded."""
     value = backend_name(value)
-    if value == "numpy":
-        raise typer.BadParameter("the numpy backend is forward-only (it cannot train or evaluate); use torch or keras")
+    if value in _FORWARD_ONLY:
+        raise typer.BadParameter(
+            f"the {value} backend is forward-only (it cannot train or evaluate); use {' or '.join(_TRAINERS)}"
+        )
     return value
 
 
@@ -118,7 +127,8 @@ TrainBackendName = Annotated[
         "--backend",
         "-b",
         callback=_trainable_backend_name,
-        help="Framework: torch, keras, or a registered backend with a trainer (numpy is forward-only).",
+        help=f"Framework: {', '.join(_TRAINERS)}, or a registered backend with a trainer "
+        f"({', '.join(_FORWARD_ONLY)} {'is' if len(_FORWARD_ONLY) == 1 else 'are'} forward-only).",
     ),
 ]
 

@@ -9,6 +9,7 @@ import typer
 
 from rnnspec.cli.errors import user_errors
 from rnnspec.cli.options import BackendName, RunArg, TextColumn, VocabOption, WeightsOption
+from rnnspec.core.registry import DEFAULT_BACKEND
 
 __all__ = ["predict"]
 
@@ -53,7 +54,7 @@ def predict(
     ] = 256,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the --output file if it exists.")] = False,
     weights: WeightsOption = None,
-    backend: BackendName = "torch",
+    backend: BackendName = DEFAULT_BACKEND,
     vocab: VocabOption = None,
     text_column: TextColumn = "text",
 ) -> None:

@@ -17,6 +17,7 @@ from rnnspec.cli.options import (
     TrainBackendName,
     data_base_dir,
 )
+from rnnspec.core.registry import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,7 +31,7 @@ __all__ = ["run_train", "train"]
 @user_errors
 def train(
     spec: SpecArg,
-    backend: TrainBackendName = "torch",
+    backend: TrainBackendName = DEFAULT_BACKEND,
     data: DataOption = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,
     batch_size: Annotated[

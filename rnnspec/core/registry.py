@@ -1,8 +1,9 @@
 """The one table through which the core reaches a framework backend.
 
 Backends are named by dotted paths and imported only when asked for (on ``build``), so
-``validate``, ``summary`` and ``schema`` never import a framework. Third-party packages can
-add backends through the ``rnnspec.backends`` entry-point group.
+``validate``, ``summary`` and ``schema`` never import a framework; the protocols of
+:mod:`rnnspec.core.backend` are imported when first asked about, so ``import rnnspec`` stays light.
+Third-party packages add backends through the ``rnnspec.backends`` entry-point group.
 """
 
 from __future__ import annotations
@@ -12,14 +13,6 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from rnnspec.core.backend import (
-    BACKEND_CAPABILITIES,
-    Backend,
-    LiveModels,
-    capabilities_of,
-    class_modules,
-    missing_members,
-)
 from rnnspec.lang.errors import RnnspecError
 
 __all__ = [
@@ -162,6 +155,8 @@ def backend_entry(name: str) -> BackendEntry:
     entry = BUILTIN_BACKENDS.get(name)
     if entry is not None:
         return entry
+    from rnnspec.core.backend import capabilities_of
+
     impl = get_backend(name)
     plugin = _entry_point_backends()[name]
     return BackendEntry(
@@ -171,11 +166,13 @@ def backend_entry(name: str) -> BackendEntry:
 
 def backends_with(capability: str, *, plugins: bool = True) -> list[str]:
     """The backends that declare ``capability`` (a name of :data:`~rnnspec.core.backend.BACKEND_CAPABILITIES`),
-    in :func:`available_backends`'s order; a plugin is loaded to ask it (``plugins=False``: built-ins only, so
-    nothing is imported), a built-in is not."""
+    in :func:`compared_backends`'s order (torch before keras); a plugin is loaded to ask it (``plugins=False``:
+    built-ins only, so nothing is imported), a built-in is not."""
+    from rnnspec.core.backend import BACKEND_CAPABILITIES
+
     if capability not in BACKEND_CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; the declared ones are {', '.join(BACKEND_CAPABILITIES)}")
-    names = available_backends() if plugins else list(BUILTIN_BACKENDS)
+    names = [name for name in compared_backends() if plugins or name in BUILTIN_BACKENDS]
     return [name for name in names if _offers(name, capability)]
 
 
@@ -215,6 +212,8 @@ def describe_backends(names: list[str]) -> str:
 def backend_owning(obj: Any) -> str | None:
     """The backend whose framework ``obj`` is a model of (capability ``live_models``), or None: a built-in is
     recognised by its ``model_modules`` without importing its framework, a plugin is asked (``owns``)."""
+    from rnnspec.core.backend import LiveModels, class_modules
+
     roots = class_modules(obj)
     for name in available_backends():
         entry = BUILTIN_BACKENDS.get(name)
@@ -271,6 +270,8 @@ def get_backend(name: str) -> Any:
 
 
 def _checked_plugin(name: str, impl: Any) -> Any:
+    from rnnspec.core.backend import Backend, missing_members
+
     if isinstance(impl, Backend):
         return impl
     raise BackendNotFoundError(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnspec.core.backend import DeviceCheck, Threads, TrainableBackend, supports
+from rnnspec.core.registry import backends_with, describe_backends
 from rnnspec.lang.errors import RnnspecError
 
 __all__ = ["check_device", "load_backend", "request_threads", "require_trainer", "thread_count", "trains_quietly"]
@@ -47,30 +49,28 @@ def load_backend(name: str, threads: int | None = None) -> Any:
 
     with quiet_stderr():
         impl = get_backend(name)
-        set_threads = getattr(impl, "set_threads", None)
-        if callable(set_threads):
-            set_threads(thread_count(threads if threads is not None else _requested[0]))
+        if isinstance(impl, Threads):
+            impl.set_threads(thread_count(threads if threads is not None else _requested[0]))
     return impl
 
 
 def require_trainer(impl: Any) -> None:
-    """Refuse a backend without a trainer (the Backend protocol's optional ``trainer``), naming those that have one."""
-    if not callable(getattr(impl, "trainer", None)):
+    """Refuse a backend without a trainer (it does not declare ``trains``), naming those that have one."""
+    if not isinstance(impl, TrainableBackend):
         raise RnnspecError(
             f"the {impl.name} backend is forward-only (it has no trainer); "
-            "train with --backend torch or --backend keras"
+            f"train with {describe_backends(backends_with('trains'))}"
         )
 
 
 def check_device(impl: Any, device: str) -> None:
     """Refuse a device the backend cannot use (``--device cuda`` without CUDA), before any data is read;
     a backend without ``check_device`` takes any."""
-    check = getattr(impl, "check_device", None)
-    if callable(check):
-        check(device)
+    if isinstance(impl, DeviceCheck):
+        impl.check_device(device)
 
 
 def trains_quietly(impl: Any) -> bool:
     """Whether the backend's framework logs to fd 2 while it trains (TensorFlow), so that training runs with
     stderr kept off the terminal (the backend's ``quiet_training``)."""
-    return bool(getattr(impl, "quiet_training", False))
+    return supports(impl, "quiet_training")

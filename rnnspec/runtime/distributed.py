@@ -1,6 +1,6 @@
 """Data-parallel process groups for ``train`` and ``evaluate``: launching N processes, joining and leaving
-the group a launcher (torchrun, ``--nproc``) started, through the backend's optional ``launch``,
-``init_distributed`` and ``finish_distributed``."""
+the group a launcher (torchrun, ``--nproc``) started, through the backend's ``data_parallel``
+capability (:class:`~rnnspec.core.backend.DataParallel`: ``launch``, ``init_distributed``, ``finish_distributed``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import signal
 from typing import Any
 
+from rnnspec.core.backend import DataParallel
+from rnnspec.core.registry import backends_with
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.runtime.backends import load_backend
 
@@ -23,22 +25,20 @@ def join_process_group(impl: Any, device: str) -> int:
     """This process's rank when torchrun started several (``WORLD_SIZE`` > 1), else 0."""
     if not in_process_group():
         return 0
-    join = getattr(impl, "init_distributed", None)
-    if not callable(join):
+    if not isinstance(impl, DataParallel):
         raise RnnspecError(
             f"the {impl.name} backend trains in one process; data-parallel training (torchrun, --nproc) runs on "
-            "the torch backend"
+            f"the {_parallel()} backend"
         )
-    rank, _world = join(device)
+    rank, _world = impl.init_distributed(device)
     _stop_once_on_signals()
     return int(rank)
 
 
 def leave_process_group(impl: Any) -> None:
     """Every rank leaves the group together once its work is done (a no-op in one process)."""
-    finish = getattr(impl, "finish_distributed", None)
-    if callable(finish) and in_process_group():
-        finish()
+    if isinstance(impl, DataParallel) and in_process_group():
+        impl.finish_distributed()
 
 
 def _stop_once_on_signals() -> None:
@@ -58,7 +58,14 @@ def launch_processes(backend: str, nproc: int, args: list[str]) -> int:
     """``rnnspec train --nproc N``: the command ``args`` (the CLI's arguments less ``--nproc``) in N processes
     through the backend's launcher; the exit code."""
     impl = load_backend(backend)
-    launch = getattr(impl, "launch", None)
-    if not callable(launch):
-        raise RnnspecError(f"the {backend} backend trains in one process; --nproc runs on the torch backend (-b torch)")
-    return int(launch(nproc, args))
+    if not isinstance(impl, DataParallel):
+        options = " or ".join(f"-b {name}" for name in backends_with("data_parallel"))
+        raise RnnspecError(
+            f"the {backend} backend trains in one process; --nproc runs on the {_parallel()} backend ({options})"
+        )
+    return int(impl.launch(nproc, args))
+
+
+def _parallel() -> str:
+    """The backends that train data-parallel, for messages (``torch``)."""
+    return " or ".join(backends_with("data_parallel")) or "(none registered)"
