@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..live_losses import elementwise_loss
+from rnnspec.lang.losses import LOSSES, elementwise_loss
+
 from .runtime import keras, tf
 
 Items = list[tuple[str, np.ndarray]]
@@ -18,7 +19,10 @@ class _TfOps:
     log = staticmethod(tf.math.log)
     abs = staticmethod(tf.abs)
     where = staticmethod(tf.where)
-    softplus = staticmethod(tf.math.softplus)
+
+    @staticmethod
+    def bce_logits(x: Any, y: Any) -> Any:
+        return tf.math.softplus(x) - y * x  # Keras's stable form on logits
 
     @staticmethod
     def log_softmax(v: Any) -> Any:
@@ -64,7 +68,7 @@ class KerasLive:
     def _loss(self, x: np.ndarray, y: np.ndarray, loss: dict, weight: np.ndarray | None) -> Any:
         out = self.model(np.asarray(x), training=False)
         target = tf.constant(np.asarray(y))
-        if loss["name"] == "sparse_categorical_crossentropy":
+        if LOSSES[loss["name"]].integer_labels:
             target = tf.cast(target, tf.int32)
         else:
             target = tf.cast(target, out.dtype)

@@ -30,11 +30,12 @@ import numpy as np
 from rnnspec.core.backend import CheckpointingTrainer, SeededTrainer, Trainer
 from rnnspec.core.specs import spec_of
 from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.losses import LOSSES, METRICS
 from rnnspec.lang.spec import SGD, Adam, LossSpec, RMSprop, TrainingSpec
 
 from .runtime import keras, tf
 
-__all__ = ["KerasTrainer", "keras_loss", "keras_metric", "keras_optimizer"]
+__all__ = ["KERAS_LOSSES", "KERAS_METRICS", "KerasTrainer", "keras_loss", "keras_metric", "keras_optimizer"]
 
 
 def keras_optimizer(spec: SGD | Adam | RMSprop) -> Any:
@@ -56,24 +57,28 @@ def keras_optimizer(spec: SGD | Adam | RMSprop) -> Any:
     )
 
 
+KERAS_LOSSES: dict[str, Any] = {name: getattr(keras.losses, kind.keras_class) for name, kind in LOSSES.items()}
+"""Loss name → Keras's loss class (the class each loss of :mod:`rnnspec.lang.losses` names)."""
+KERAS_METRICS: dict[str, Any] = {
+    name: None if kind.keras_class is None else getattr(keras.metrics, kind.keras_class)
+    for name, kind in METRICS.items()
+}
+"""Metric name → Keras's metric class (None: Keras's string, resolved by ``compile``)."""
+
+
 def keras_loss(spec: LossSpec) -> Any:
     """The Keras loss a spec's ``loss`` names.
 
     >>> keras_loss(LossSpec(name="huber", delta=2.0)).get_config()["delta"]  # doctest: +SKIP
     2.0
     """
-    if spec.name == "mse":
-        return keras.losses.MeanSquaredError()
-    if spec.name == "mae":
-        return keras.losses.MeanAbsoluteError()
-    if spec.name == "huber":
-        return keras.losses.Huber(delta=spec.huber_delta)
-    cls = {
-        "binary_crossentropy": keras.losses.BinaryCrossentropy,
-        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-    }[spec.name]
-    return cls(from_logits=spec.from_logits)
+    kind = LOSSES[spec.name]
+    options: dict[str, Any] = {}
+    if kind.from_logits:
+        options["from_logits"] = spec.from_logits
+    if kind.delta:
+        options["delta"] = spec.huber_delta
+    return KERAS_LOSSES[spec.name](**options)
 
 
 def keras_metric(name: str) -> Any:
@@ -82,14 +87,8 @@ def keras_metric(name: str) -> Any:
     ``accuracy`` stays Keras's string, which ``compile`` resolves to binary, sparse categorical or
     categorical accuracy from the loss and the shapes.
     """
-    if name == "accuracy":
-        return "accuracy"
-    cls = {
-        "mae": keras.metrics.MeanAbsoluteError,
-        "mse": keras.metrics.MeanSquaredError,
-        "rmse": keras.metrics.RootMeanSquaredError,
-    }[name]
-    return cls(name=name)
+    cls = KERAS_METRICS[name]
+    return name if cls is None else cls(name=name)
 
 
 class _StepLosses(keras.callbacks.Callback):
@@ -190,7 +189,7 @@ class KerasTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         ``(n, t, 1)``: Keras needs the unit axis once the outputs carry a mask, and a regression
         loss would otherwise broadcast ``(n,)`` against ``(n, 1)``.
         """
-        if self.training.loss.name == "sparse_categorical_crossentropy":
+        if LOSSES[self.training.loss.name].integer_labels:
             return y.astype(np.int32)
         rank = 3 if self.spec.output_per_step else 2
         return (y[..., None] if y.ndim == rank - 1 else y).astype(np.float32)

@@ -8,33 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..live_losses import elementwise_loss
+from rnnspec.lang.losses import LOSSES, elementwise_loss
+
+from .ops import LossOps as _TorchOps
 
 Items = list[tuple[str, np.ndarray]]
-
-
-class _TorchOps:
-    clip = staticmethod(torch.clamp)
-    log = staticmethod(torch.log)
-    abs = staticmethod(torch.abs)
-    where = staticmethod(torch.where)
-    softplus = staticmethod(torch.nn.functional.softplus)
-
-    @staticmethod
-    def log_softmax(v: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(v, -1)
-
-    @staticmethod
-    def take_last(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return p.gather(-1, y.long().unsqueeze(-1)).squeeze(-1)
-
-    @staticmethod
-    def sum_last(v: torch.Tensor) -> torch.Tensor:
-        return v.sum(-1, keepdim=True)
-
-    @staticmethod
-    def mean_last(v: torch.Tensor) -> torch.Tensor:
-        return v.mean(-1)
 
 
 class TorchLive:
@@ -89,7 +67,7 @@ class TorchLive:
                 p.grad = None
             with torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward refuses eval mode
                 out = self._outputs(x)
-            sparse = loss["name"] == "sparse_categorical_crossentropy"
+            sparse = LOSSES[loss["name"]].integer_labels
             target = torch.as_tensor(np.asarray(y), device=out.device)
             target = target.long() if sparse else target.to(out.dtype)
             if not sparse and target.dim() == out.dim() - 1:

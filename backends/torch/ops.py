@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ACTIVATIONS", "activation", "dropout", "dropout_generator", "dropout_mask"]
+__all__ = ["ACTIVATIONS", "LossOps", "activation", "dropout", "dropout_generator", "dropout_mask"]
 
 _GENERATOR: ContextVar[torch.Generator | None] = ContextVar("rnnspec_dropout_generator", default=None)
 """The generator dropout masks are drawn from (None: PyTorch's global one)."""
@@ -61,6 +61,35 @@ def activation(name: str) -> Callable[[Tensor], Tensor]:
         return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"the torch backend has no activation {name!r}; it has: {', '.join(ACTIVATIONS)}") from None
+
+
+class LossOps:
+    """PyTorch's operations for the losses' and metrics' formulas (:mod:`rnnspec.lang.losses`)."""
+
+    clip = staticmethod(torch.clamp)
+    log = staticmethod(torch.log)
+    abs = staticmethod(torch.abs)
+    where = staticmethod(torch.where)
+
+    @staticmethod
+    def bce_logits(x: Tensor, y: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(x, y, reduction="none")
+
+    @staticmethod
+    def log_softmax(v: Tensor) -> Tensor:
+        return torch.log_softmax(v, -1)
+
+    @staticmethod
+    def take_last(p: Tensor, y: Tensor) -> Tensor:
+        return p.gather(-1, y.long().unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def sum_last(v: Tensor) -> Tensor:
+        return v.sum(-1, keepdim=True)
+
+    @staticmethod
+    def mean_last(v: Tensor) -> Tensor:
+        return v.mean(-1)
 
 
 def dropout_mask(like: Tensor, shape: tuple[int, ...], rate: float) -> Tensor:

@@ -38,15 +38,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from rnnspec.core.backend import CheckpointingTrainer, SeededTrainer, Trainer
 from rnnspec.lang.errors import RnnspecError
+from rnnspec.lang.losses import LOSSES, METRICS
 from rnnspec.lang.spec import SGD, Adam, RMSprop, TrainingSpec
 
 from .dist import all_gather, all_reduce_sum, stop_when_a_peer_fails, world
-from .ops import activation, dropout_generator
+from .ops import LossOps, activation, dropout_generator
 
 __all__ = ["KerasOptimizer", "TorchTrainer", "clip_gradient", "resolve_device"]
 
@@ -173,7 +173,7 @@ class _Sums:
         out = {}
         for name, (total, count) in self.values.items():
             mean = total / count if count else 0.0
-            out[name] = float(np.sqrt(mean)) if name == "rmse" else float(mean)
+            out[name] = float(np.sqrt(mean)) if METRICS[name].root else float(mean)
         return out
 
 
@@ -203,13 +203,8 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         self.output_activation = output.activation if output is not None else "linear"
         self.activate = activation(self.output_activation)
         loss = training.loss
-        self.on_logits = loss.from_logits or (
-            (loss.name == "binary_crossentropy" and self.output_activation == "sigmoid")
-            or (
-                loss.name in ("sparse_categorical_crossentropy", "categorical_crossentropy")
-                and self.output_activation == "softmax"
-            )
-        )
+        self.loss_kind = LOSSES[loss.name]
+        self.on_logits = loss.from_logits or self.output_activation == self.loss_kind.logits_of
 
     def _per_occurrence(self) -> bool:
         """Whether the embedding's gradient follows TensorFlow's per-occurrence slices (Adam, RMSprop, clipping)."""
@@ -246,10 +241,10 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
     # -- loss and metrics ----------------------------------------------------------------------------
 
     def _targets(self, y: np.ndarray, out: Tensor) -> Tensor:
-        name = self.training.loss.name
-        dtype = torch.long if name == "sparse_categorical_crossentropy" else out.dtype
+        labels = self.loss_kind.integer_labels
+        dtype = torch.long if labels else out.dtype
         target = torch.as_tensor(y, device=self.device).to(dtype)
-        if name == "sparse_categorical_crossentropy":
+        if labels:
             if target.dim() == out.dim():
                 target = target.squeeze(-1)
         elif target.dim() == out.dim() - 1:
@@ -258,26 +253,9 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
 
     def _elementwise_loss(self, raw: Tensor, target: Tensor) -> Tensor:
         """Per-element loss (the last axis reduced as Keras does), from logits where Keras uses them."""
-        loss = self.training.loss
-        name = loss.name
-        if name in ("mse", "mae", "huber"):
-            error = self.activate(raw) - target
-            if name == "mse":
-                return error.pow(2).mean(-1)
-            if name == "mae":
-                return error.abs().mean(-1)
-            delta = loss.huber_delta
-            size = error.abs()
-            return torch.where(size <= delta, 0.5 * error.pow(2), delta * size - 0.5 * delta**2).mean(-1)
-        if name == "binary_crossentropy":
-            if self.on_logits:
-                return F.binary_cross_entropy_with_logits(raw, target, reduction="none").mean(-1)
-            p = self.activate(raw).clamp(1e-7, 1 - 1e-7)
-            return -(target * p.log() + (1 - target) * (1 - p).log()).mean(-1)
-        log_p = F.log_softmax(raw, dim=-1) if self.on_logits else self.activate(raw).clamp(1e-7, 1 - 1e-7).log()
-        if name == "sparse_categorical_crossentropy":
-            return -log_p.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        return -(target * log_p).sum(-1)
+        out = raw if self.on_logits else self.activate(raw)
+        delta = self.training.loss.huber_delta
+        return self.loss_kind.elementwise(out, target, LossOps, from_logits=self.on_logits, delta=delta)
 
     def _matches(self, outputs: Tensor, target: Tensor, y: np.ndarray) -> Tensor:
         """Keras's "accuracy": binary, sparse categorical or categorical, chosen from the shapes."""
@@ -300,22 +278,18 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         """
         sums: dict[str, Tensor] = {}
         values = None
-        if any(name != "accuracy" for name in self.metrics):
+        if any(METRICS[name].per_step is not None or METRICS[name].root for name in self.metrics):
             values = torch.as_tensor(y, device=self.device).to(outputs.dtype)
             if values.dim() == outputs.dim() - 1:
                 values = values.unsqueeze(-1)
             error = outputs - values
         for name in self.metrics:
-            if name == "rmse":
+            if METRICS[name].root:  # RootMeanSquaredError: per sample, masks ignored
                 per_sample = error.pow(2).reshape(len(error), -1).mean(-1)
                 sums[name] = torch.stack([per_sample.sum(), per_sample.new_tensor(float(len(per_sample)))])
                 continue
-            if name == "accuracy":
-                per_step = self._matches(outputs, target, y)
-            elif name == "mae":
-                per_step = error.abs().mean(-1)
-            else:
-                per_step = error.pow(2).mean(-1)
+            formula = METRICS[name].per_step
+            per_step = self._matches(outputs, target, y) if formula is None else formula(error, LossOps)
             w = torch.ones_like(per_step) if weight is None else weight
             sums[name] = torch.stack([(per_step * w).sum(), w.sum()])
         return sums

@@ -575,7 +575,7 @@ class LayerNormSpec(LayerSpec):
     name: Name | None = None
     """Layer name; default `layer_norm_N` (N counts the model's LayerNormalization layers from 0)."""
 
-    @field_validator("layer_norm", mode="before", json_schema_input_type=Union[LayerNormOptions, None])  # noqa: UP007
+    @field_validator("layer_norm", mode="before", json_schema_input_type=Union[LayerNormOptions, None])
     @classmethod
     def _empty_is_default(cls, value: Any) -> Any:
         return {} if value is None else value  # `- layer_norm:` in YAML is null: Keras's defaults

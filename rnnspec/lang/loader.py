@@ -20,6 +20,7 @@ from rnnspec.lang.layers import (
     entry_kinds,
     one_of,
 )
+from rnnspec.lang.losses import LOSSES
 from rnnspec.lang.source import Source, parse_text, read_source
 from rnnspec.lang.spec import (
     CELL_TAGS,
@@ -41,18 +42,8 @@ __all__ = ["load_spec", "loads_spec", "spec_from_dict"]
 _CELLS: dict[str, type[BaseModel]] = dict(RECURRENT_KINDS)
 _ENTRY_TAGS = tuple(cls.kind for cls in (*entry_kinds("recurrent"), *entry_kinds("head")))
 _LOSS_NAMES: tuple[str, ...] = LossName.__args__  # type: ignore[attr-defined]
-# Keras's long names and aliases of the losses rnnspec names
-_KERAS_LOSS_NAMES = {
-    "mean_squared_error": "mse",
-    "meansquarederror": "mse",
-    "mean_absolute_error": "mae",
-    "meanabsoluteerror": "mae",
-    "huber_loss": "huber",
-    "binarycrossentropy": "binary_crossentropy",
-    "bce": "binary_crossentropy",
-    "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy",
-    "categoricalcrossentropy": "categorical_crossentropy",
-}
+_KERAS_LOSS_NAMES = {alias: name for name, kind in LOSSES.items() for alias in kind.keras_names}
+"""Keras's long names and aliases of the losses rnnspec names (declared by each loss)."""
 _OPTIMIZERS: dict[str, type[BaseModel]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 _SECTIONS: dict[str, type[BaseModel]] = {
     "input": InputSpec,

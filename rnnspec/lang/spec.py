@@ -47,6 +47,7 @@ from rnnspec.lang.layers import (
     _Strict,
     one_of,
 )
+from rnnspec.lang.losses import LOSSES, METRICS
 
 __all__ = [
     "CELL_TAGS",
@@ -75,16 +76,11 @@ __all__ = [
 
 FORMAT_VERSION = 1.1
 
-LossName = Literal[
-    "binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "mse", "mae", "huber"
-]  # fmt: skip
-MetricName = Literal["accuracy", "mae", "mse", "rmse"]
-REGRESSION_LOSSES: tuple[str, ...] = ("mse", "mae", "huber")
-CLASSIFICATION_LOSSES: tuple[str, ...] = (
-    "binary_crossentropy",
-    "sparse_categorical_crossentropy",
-    "categorical_crossentropy",
-)
+LossName = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
+"""The loss names, from the loss registry (:mod:`rnnspec.lang.losses`)."""
+MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]
+REGRESSION_LOSSES: tuple[str, ...] = tuple(name for name, kind in LOSSES.items() if kind.regression)
+CLASSIFICATION_LOSSES: tuple[str, ...] = tuple(name for name, kind in LOSSES.items() if not kind.regression)
 RecurrentSpec = RecurrentLayer
 HeadSpec = DenseSpec
 
@@ -209,7 +205,7 @@ class RMSprop(_OptimizerBase):
     """Normalise by the variance estimate instead of the second moment."""
 
 
-OptimizerSpec = Annotated[Union[SGD, Adam, RMSprop], Field(discriminator="name")]  # noqa: UP007
+OptimizerSpec = Annotated[Union[SGD, Adam, RMSprop], Field(discriminator="name")]
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
 OPTIMIZER_TAGS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
 
@@ -231,7 +227,7 @@ class LossSpec(_Strict):
     @model_validator(mode="after")
     def _options_fit(self) -> LossSpec:
         issues = []
-        if self.delta is not None and self.name != "huber":
+        if self.delta is not None and not LOSSES[self.name].delta:
             issues.append(
                 CrossFieldIssue(
                     path=("delta",),
@@ -241,7 +237,7 @@ class LossSpec(_Strict):
                     fix="remove `delta`, or use `name: huber`",
                 )
             )
-        if self.from_logits and self.name in REGRESSION_LOSSES:
+        if self.from_logits and not LOSSES[self.name].from_logits:
             issues.append(
                 CrossFieldIssue(
                     path=("from_logits",),
@@ -276,12 +272,12 @@ class TrainingSpec(_Strict):
     data: str | None = None
     """Default data: a path, or `builtin:NAME`."""
 
-    @field_validator("optimizer", mode="before", json_schema_input_type=Union[OptimizerName, OptimizerSpec])  # noqa: UP007
+    @field_validator("optimizer", mode="before", json_schema_input_type=Union[OptimizerName, OptimizerSpec])
     @classmethod
     def _optimizer_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
 
-    @field_validator("loss", mode="before", json_schema_input_type=Union[LossName, LossSpec])  # noqa: UP007
+    @field_validator("loss", mode="before", json_schema_input_type=Union[LossName, LossSpec])
     @classmethod
     def _loss_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
@@ -296,7 +292,7 @@ def _head_form(value: Any) -> str | None:
 
 
 HeadField = Annotated[
-    Union[  # noqa: UP007
+    Union[
         Annotated[DenseSpec, Tag("mapping")],
         Annotated[list[HeadEntry], MinLen(1), Tag("list")],
     ],
