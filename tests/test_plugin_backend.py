@@ -186,6 +186,21 @@ def test_check_compares_the_toy_backend_with_the_others(toy):
     for other in ("numpy", "torch", "keras"):
         assert rows[f"forward {other} vs toy"]["passed"], rows[f"forward {other} vs toy"]
     assert rows["params analytic vs toy"]["passed"]
+    models = _run(folder, env, "-m", "rnnspec", "check", "toy.yaml", "--model", "toy", "--model", "numpy")
+    assert models.returncode == 0, models.stdout + models.stderr
+    assert "rnnspec's toy build" in models.stdout and "EQUIVALENT" in models.stdout.upper()
+
+
+def test_bench_times_the_toy_backends_predictions(toy):
+    folder, env = toy
+    run = _run(
+        folder, env, "-m", "rnnspec", "bench", "toy.yaml", "-b", "toy", "--seq-len", "5", "--batches", "1", "--json"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    import json
+
+    (row,) = json.loads(run.stdout)["backends"]
+    assert row["backend"] == "toy" and row["predict_real_tokens_per_s"] > 0 and row["train_step_s"] is None
 
 
 def test_the_pytest_plugin_takes_the_toy_backend(toy):
