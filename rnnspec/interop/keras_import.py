@@ -24,7 +24,15 @@ import numpy as np
 from rnnspec.core.kinds import DuplicateKindError, KindRegistry
 from rnnspec.interop.keras_files import KerasFile, KerasLayer
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.layers import ACTIVATIONS, LAYER_KINDS, RECURRENT_ACTIVATIONS, RECURRENT_KINDS
+from rnnspec.lang.layers import (
+    ACTIVATIONS,
+    KINDS,
+    LAYER_KINDS,
+    RECURRENT_ACTIVATIONS,
+    RECURRENT_KINDS,
+    DenseSpec,
+    RecurrentLayer,
+)
 
 __all__ = ["CONVERTERS", "KIND_CONVERTERS", "Refusal", "UnsupportedModelError", "converter", "keras_to_spec"]
 
@@ -38,6 +46,29 @@ class Refusal:
     reason: str
 
 
+def _expressible() -> str:
+    """The models the spec expresses, in Keras's class names, from the kinds and where each may appear."""
+
+    def names(placement: str, cells: bool) -> str:
+        return "/".join(
+            cls.keras_class
+            for cls in KINDS
+            if placement in cls.placements and isinstance(cls, type) and issubclass(cls, RecurrentLayer) == cells
+        )
+
+    inputs = " → ".join(f"[{cls.keras_class}]" for cls in KINDS if "input" in cls.placements)
+    dense = DenseSpec.keras_class
+    others = [cls.keras_class for cls in KINDS if "head" in cls.placements and cls is not DenseSpec]
+    head = "/".join([dense, f"TimeDistributed({dense})", *others])
+    return (
+        f"input → {inputs} → {names('recurrent', True)}/Bidirectional layers with {names('recurrent', False)} → "
+        f"{head} head"
+    )
+
+
+_EXPRESSIBLE = _expressible()
+
+
 class UnsupportedModelError(RnnspecError):
     """The model has layers or options the spec cannot express; every one is listed."""
 
@@ -46,10 +77,8 @@ class UnsupportedModelError(RnnspecError):
         lines = [f"{source}: the model cannot be imported; the spec cannot express:"]
         lines += [f"  - layer {r.name!r} ({r.class_name}): {r.reason}" for r in refusals]
         lines.append(
-            "  fix: remove or replace these layers in the original model (rnnspec expresses input → "
-            "[Masking] → [Embedding] → SimpleRNN/LSTM/GRU/Bidirectional layers with Dropout/SpatialDropout1D/"
-            "LayerNormalization → Dense/TimeDistributed(Dense)/Dropout/LayerNormalization head), then save it "
-            "again. Nothing was written."
+            f"  fix: remove or replace these layers in the original model (rnnspec expresses {_EXPRESSIBLE}), "
+            "then save it again. Nothing was written."
         )
         super().__init__("\n".join(lines))
 

@@ -11,10 +11,10 @@ from pydantic import BaseModel, ValidationError
 from rnnspec.lang.errors import Issue, SpecError, format_path
 from rnnspec.lang.layers import (
     KERAS_CELL_NAMES,
+    KINDS,
     PLACEMENTS,
     RECURRENT_KINDS,
     DenseSpec,
-    LayerNormOptions,
     entry_forms,
     entry_kind,
     entry_kinds,
@@ -137,6 +137,17 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+_SELF_NAMED = {cls.entry_key: cls for cls in KINDS if cls.entry_key == cls.kind}
+"""List kinds written by their own name (``{dropout: RATE}``, ``{layer_norm: {}}``), by that key."""
+
+
+def _options_model(model: type[BaseModel] | None, key: str | int) -> type[BaseModel] | None:
+    """The model of an entry's nested options (``layer_norm: {epsilon: ...}``), if ``key`` holds one."""
+    field = model.model_fields.get(str(key)) if model is not None else None
+    annotation = field.annotation if field is not None else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
 def _get(data: Any, path: tuple[str | int, ...]) -> Any:
     for part in path:
         try:
@@ -161,8 +172,8 @@ def _model_at(path: tuple[str | int, ...], data: Any) -> type[BaseModel] | None:
         if cls is None and "cell" not in entry and path[0] == "head":
             return DenseSpec  # a head entry without a kind's key reads as a Dense layer
         return cls
-    if len(path) == 3 and path[0] in ("recurrent", "head") and path[2] == "layer_norm":
-        return LayerNormOptions
+    if len(path) == 3 and path[0] in ("recurrent", "head"):
+        return _options_model(_model_at(path[:2], data), path[2])  # `{layer_norm: {epsilon: ...}}`
     if path == ("training", "optimizer"):
         name = _get(data, path)
         name = name.get("name") if isinstance(name, dict) else name
@@ -419,15 +430,17 @@ def _unknown_key(loc: tuple[str | int, ...], source: Source, issue: Any) -> Issu
                 expected=expected,
                 fix=f"remove `{key}`, or change `cell` to {owners[0]}",
             )
-    if key in ("dropout", "spatial_dropout") and (parent[:1] == ("head",) or parent == ("embedding",)):
+    own = _SELF_NAMED.get(str(key))
+    if own is not None and (parent[:1] == ("head",) or parent == ("embedding",)):
+        in_head = parent[:1] == ("head",) and "head" in own.placements
         return issue(
             loc,
             f"`{key}` is a layer of its own here, not an option of this one",
             key=True,
             received=f"`{key}` in {format_section(parent)}",
             expected=expected,
-            fix=f"remove it here and add an entry `- {{{key}: RATE}}` to the "
-            + ("`head` list" if parent[:1] == ("head",) else "start of the `recurrent` list"),
+            fix=f"remove it here and add an entry `- {own.entry_form.strip('`')}` to the "
+            + ("`head` list" if in_head else "start of the `recurrent` list"),
         )
     dedented = _dedented_from(loc, source)
     if dedented is not None:
