@@ -188,6 +188,11 @@ class LayerSpec(_Strict):
         """Whether the output still has a time axis, given whether the input has one."""
         return per_step
 
+    def output_activation(self, incoming: str) -> str:
+        """The activation whose range the outputs are in, given the input's (``linear``: any number); a layer
+        that passes values on unchanged at inference (dropout, masking) keeps the input's."""
+        return incoming
+
     def makes_mask(self) -> bool:
         """Whether the layer creates Keras's mask (``mask_zero``, ``Masking``)."""
         return False
@@ -397,6 +402,9 @@ class RecurrentLayer(LayerSpec):
     def output_per_step(self, per_step: bool) -> bool:
         return self.return_sequences
 
+    def output_activation(self, incoming: str) -> str:
+        return self.activation
+
     def keeps_mask(self) -> bool:
         return self.return_sequences
 
@@ -521,6 +529,9 @@ class DenseSpec(LayerSpec):
     def output_features(self, inputs: int) -> int:
         return self.units
 
+    def output_activation(self, incoming: str) -> str:
+        return self.activation
+
     @model_validator(mode="after")
     def _softmax_needs_classes(self) -> DenseSpec:
         if self.activation == "softmax" and self.units == 1:
@@ -602,6 +613,9 @@ class LayerNormSpec(LayerSpec):
 
     def initializers(self) -> dict[str, str]:
         return {"gamma": "ones", "beta": "zeros"}
+
+    def output_activation(self, incoming: str) -> str:
+        return "linear"  # normalised: no longer in the range of the activation before it
 
     def entry_label(self) -> str:
         options = self.layer_norm.model_dump(exclude_defaults=True)

@@ -34,7 +34,6 @@ from rnnspec.lang.layers import (
     EmbeddingSpec,
     GRUSpec,
     HeadEntry,
-    LayerNormSpec,
     LayerSpec,
     LSTMSpec,
     MaskingSpec,
@@ -404,14 +403,12 @@ class ModelSpec(_Strict):
 
     @property
     def output_activation(self) -> str:
-        """Activation of the model's outputs (`tanh` etc. of the last recurrent layer without a head)."""
-        layer = self.output_layer
-        if layer is not None:
-            return layer.activation
-        last = max(i for i, entry in enumerate(self.recurrent) if isinstance(entry, RecurrentLayer))
-        if any(isinstance(entry, LayerNormSpec) for entry in self.recurrent[last + 1 :]):
-            return "linear"  # normalised after the last cell: no longer the cell's activation's range
-        return self.cells[-1].activation
+        """Activation of the model's outputs: the output layer's, or without a head the last recurrent layer's
+        (`linear` once a layer_norm follows it), folded over the stack from each kind's ``output_activation``."""
+        activation = "linear"
+        for _, layer in self.stack():
+            activation = layer.output_activation(activation)
+        return activation
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict that :func:`rnnspec.load_spec` reads back to an equal spec."""
