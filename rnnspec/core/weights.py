@@ -17,6 +17,8 @@ name                                        shape                       notes
                                                                         PyTorch's ``bias_hh``
 ``L/forward/...``, ``L/backward/...``       as above                    bidirectional layers
 ``head/kernel``, ``head/bias``              ``(inputs, units)``, ``(units,)``
+``L/gamma``, ``L/beta``                     ``(features,)``             ``layer_norm`` with ``scale`` /
+                                                                        ``center``, both conventions
 ==========================================  ==========================  =====================================
 
 ``bias`` is PyTorch's ``bias_ih``. In the torch convention a GRU with ``reset_after: true``
