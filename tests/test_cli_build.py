@@ -11,8 +11,8 @@ import pytest
 
 import rnnspec
 from rnnspec.cli import main
-from rnnspec.core.registry import BackendEntry
 from rnnspec.core import registry
+from rnnspec.core.registry import BackendEntry
 
 from .conftest import REPO, SPECS
 from .parity import backend_or_skip, random_inputs
