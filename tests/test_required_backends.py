@@ -9,6 +9,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+ONNX_TESTS = "tests/backends/onnx/test_export_onnx.py"
+
 
 def _collect(tmp_path: Path, backends: str | None) -> subprocess.CompletedProcess[str]:
     # onnxruntime made unimportable for the child only, as a broken install would be
@@ -17,10 +19,8 @@ def _collect(tmp_path: Path, backends: str | None) -> subprocess.CompletedProces
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     if backends is not None:
         env["RNNSPEC_TEST_BACKENDS"] = backends
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "tests/test_export_onnx.py"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", ONNX_TESTS]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_unset_requires_every_backend_and_a_broken_one_fails_the_run(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ The exporters (torch code emitters, ONNX node builders), the importers (Keras co
 Keras class, state-dict readers) and the porting-mistake catalogue keep the same kind of table. A
 table that cannot take a kind says so with :meth:`KindRegistry.refuse` and the reason, so every
 kind of :data:`rnnspec.lang.layers.LAYER_KINDS` is either registered or refused with a reason in
-every table (``tests/test_kind_completeness.py`` checks it).
+every table (``tests/core/test_kind_completeness.py`` checks it).
 
 >>> BUILDERS = KindRegistry("numpy", "builder")
 >>> @BUILDERS.register("dropout", "spatial_dropout")

@@ -68,7 +68,7 @@ class BackendEntry:
     does not say (for ``convert``)."""
     capabilities: frozenset[str] = frozenset()
     """The optional capabilities the backend declares (names of :data:`~rnnspec.core.backend.BACKEND_CAPABILITIES`),
-    so that a command can choose a backend without importing its framework; tests/test_registry.py checks them
+    so that a command can choose a backend without importing its framework; tests/core/test_registry.py checks them
     against the loaded backend."""
     role: str = "framework"
     """``reference``: the float64 NumPy reference the other backends are compared with (listed first by

@@ -24,7 +24,7 @@ place, everything the rest of rnnspec derives from it:
 
 A new kind is one class here, added to :data:`KINDS` (the one list; its order is also the order in
 which :func:`entry_kind` tries the entry keys), plus one entry per backend, exporter and importer
-registry (``tests/test_kind_completeness.py`` names any that is missing).
+registry (``tests/core/test_kind_completeness.py`` names any that is missing).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ op                        meaning (on the last axis where it says "last")
 ========================  ==============================================================
 
 A new loss is one :class:`LossKind` in :data:`LOSSES` (the spec's ``LossName`` and the loader's
-aliases derive from it) and one entry per trainer (``tests/test_kind_completeness.py`` checks it).
+aliases derive from it) and one entry per trainer (``tests/core/test_kind_completeness.py`` checks it).
 
 >>> LOSSES["huber"].keras_class
 'Huber'

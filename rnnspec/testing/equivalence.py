@@ -17,10 +17,10 @@ __all__ = ["Report", "Row", "assert_equivalent", "compare"]
 
 OUTPUT_ATOL = 1e-5
 """Outputs: float32 models computing the same thing agree to about 1e-7 (measured at most 2.4e-7 on the hand-written
-pairs of tests/test_equivalence.py); 1e-5 leaves room for longer sequences and other orders of sums."""
+pairs of tests/testing/test_equivalence.py); 1e-5 leaves room for longer sequences and other orders of sums."""
 GRADIENT_RTOL = 1e-5
 """Gradients (and the loss), relative to the largest element of that gradient: float32's 1e-5; hand-written
-Keras and PyTorch models computing the same thing measured at most 2.1e-6 (tests/test_equivalence.py)."""
+Keras and PyTorch models computing the same thing measured at most 2.1e-6 (tests/testing/test_equivalence.py)."""
 MISTAKE_ATOL = 1e-4
 """A mistaken reference (float64) explains a model when their outputs agree this closely."""
 
