@@ -55,7 +55,7 @@ def build(
     model_spec = load_spec(spec)
     impl = load_backend(backend)
     with quiet_stderr():
-        model = build_model(model_spec, backend, seed=seed, weights=weights, allow_nonfinite=allow_nonfinite)
+        model = build_model(model_spec, impl, seed=seed, weights=weights, allow_nonfinite=allow_nonfinite)
     _print_model(impl, model, model_spec, backend)
     if output is not None:
         write_outputs(impl, model, output)

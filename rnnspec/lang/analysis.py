@@ -13,6 +13,7 @@ with ``bias_vectors`` = 1 in the keras convention for SimpleRNN and LSTM, 2 for 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from rnnspec.lang.layers import RECURRENT_KINDS, Convention, LayerSpec
@@ -53,7 +54,7 @@ class Analysis:
 
     name: str
     convention: Convention
-    layers: list[LayerRow] = field(default_factory=list)
+    layers: tuple[LayerRow, ...] = field(default_factory=tuple)
 
     @property
     def total_params(self) -> int:
@@ -92,8 +93,15 @@ def recurrent_params(layer, input_dim: int, convention: Convention) -> int:
     return layer.params(input_dim, convention)
 
 
+_RECENT: OrderedDict[tuple[int, str], tuple[ModelSpec, Analysis]] = OrderedDict()
+_RECENT_SIZE = 32
+
+
 def analyze(spec: ModelSpec, convention: Convention | None = None) -> Analysis:
     """Shapes and parameter counts of ``spec`` in ``convention`` (default: the spec's own).
+
+    The analysis of the last few specs is kept (a spec is frozen), so the steps of one build (weights
+    drawn and checked, the backend's layers, the count check) share one.
 
     >>> from rnnspec import load_spec
     >>> analyze(load_spec("specs/imdb_lstm.yaml")).total_params
@@ -102,6 +110,19 @@ def analyze(spec: ModelSpec, convention: Convention | None = None) -> Analysis:
     conv: Convention = convention or spec.convention
     if conv not in ("keras", "torch"):
         raise ValueError(f"unknown convention {conv!r}; expected 'keras' or 'torch'")
+    key = (id(spec), conv)  # the spec is held beside its analysis, so its id is not reused while cached
+    hit = _RECENT.get(key)
+    if hit is not None and hit[0] is spec:
+        _RECENT.move_to_end(key)
+        return hit[1]
+    analysis = _analyze(spec, conv)
+    _RECENT[key] = (spec, analysis)
+    if len(_RECENT) > _RECENT_SIZE:
+        _RECENT.popitem(last=False)
+    return analysis
+
+
+def _analyze(spec: ModelSpec, conv: Convention) -> Analysis:
     rows: list[LayerRow] = []
     time = spec.input.seq_len
     dim = spec.input.vocab_size if spec.embedding is not None else spec.input.features
@@ -114,4 +135,4 @@ def analyze(spec: ModelSpec, convention: Convention | None = None) -> Analysis:
         shape: Shape = (None, time, out) if per_step else (None, out)
         rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer))
         dim = out
-    return Analysis(name=spec.name, convention=conv, layers=rows)
+    return Analysis(name=spec.name, convention=conv, layers=tuple(rows))

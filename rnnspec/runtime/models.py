@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnspec.core.backend import MODEL_BACKEND_ATTR
+from rnnspec.core.backend import MODEL_BACKEND_ATTR, Backend
 from rnnspec.core.registry import DEFAULT_BACKEND, backend_entry, get_backend
 from rnnspec.core.specs import as_spec, backend_name_of, spec_of
 from rnnspec.core.weights import (
@@ -64,13 +64,14 @@ def _backend_of(model: Any) -> Any:
 
 def build(
     spec: ModelSpec | str | Path | Mapping[str, Any],
-    backend: str = DEFAULT_BACKEND,
+    backend: str | Backend = DEFAULT_BACKEND,
     *,
     seed: int | None = None,
     weights: Mapping[str, np.ndarray] | str | Path | None = None,
     allow_nonfinite: bool = False,
 ) -> Any:
-    """Build ``spec`` as a native model of ``backend`` (``keras``, ``torch`` or ``numpy``).
+    """Build ``spec`` as a native model of ``backend`` (a name: ``keras``, ``torch``, ``numpy`` or a plugin's; or
+    the backend object, already loaded).
 
     The weights are ``weights`` (canonical dict or a weights file) or, without them, drawn once in
     NumPy with Keras's default initializers from ``seed``: the same seed gives bit-identical weights
@@ -78,8 +79,9 @@ def build(
     count, per layer; a mismatch raises :class:`CountMismatchError`.
     """
     spec = as_spec(spec)
-    check_fits_memory(spec, f"building the {backend} model", copies=backend_entry(backend).weight_copies)
-    impl = get_backend(backend)
+    name = backend if isinstance(backend, str) else backend.name
+    check_fits_memory(spec, f"building the {name} model", copies=backend_entry(name).weight_copies)
+    impl = get_backend(name) if isinstance(backend, str) else backend
     if weights is None:
         values = initial_weights(spec, seed)
     elif isinstance(weights, (str, Path)):
@@ -88,7 +90,7 @@ def build(
         values = _as_weights(weights)
     check_weights(spec, values)
     model = impl.build(spec)
-    _check_counts(spec, impl.count_params(model), backend)
+    _check_counts(spec, impl.count_params(model), name)
     impl.set_weights(model, values)
     return model
 

@@ -133,3 +133,16 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_build_resolves_its_backend_once(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    loads: list[str] = []
+    load = registry._load
+
+    def counting(name, entry, what, target=None):
+        loads.append(f"{what} {name}")
+        return load(name, entry, what, target)
+
+    monkeypatch.setattr(registry, "_load", counting)
+    assert main(["build", str(SPECS / "imdb_lstm.yaml"), "--backend", "numpy"]) == 0
+    assert loads == ["backend numpy"]
