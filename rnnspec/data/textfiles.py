@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -150,10 +150,7 @@ def iter_text_records(
     """
     where = str(path)
     kind = text_format(path, fmt)
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 -- closed by the generator
-    except FileNotFoundError:
-        raise DataError("data file not found", where=where, fix="check the path") from None
+    fh = _open_bytes(path, where)  # closed by the generator (or below, when reading the header fails)
     lines = _Lines(fh, where, digest)
     try:
         if kind == "jsonl":
@@ -165,6 +162,14 @@ def iter_text_records(
         fh.close()
         raise
     return layout, _closing(records, fh, where, _columns(text_column, label_column))
+
+
+def _open_bytes(path: Path, where: str) -> BinaryIO:
+    """``path`` opened for reading bytes; the caller owns the handle."""
+    try:
+        return Path(path).open("rb")
+    except FileNotFoundError:
+        raise DataError("data file not found", where=where, fix="check the path") from None
 
 
 def _closing(records: Iterator[Record], fh: Any, where: str, columns: str) -> Iterator[Record]:

@@ -245,7 +245,11 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
         unknown = sorted(set(weight_map) - {k for k, _ in driver.tensors()})
         if unknown:
             raise RnnspecError(f"weight_map names keys the module does not have: {', '.join(unknown)}")
-        to_canonical = lambda items: plain([(weight_map.get(k, k), v) for k, v in items])  # noqa: E731
+
+        def renamed(items: Items) -> dict[str, np.ndarray]:
+            return plain([(weight_map.get(k, k), v) for k, v in items])
+
+        to_canonical = renamed
     side = _mapped(label, own, driver, to_canonical)
     side.kind = convention  # trained by torch.optim
     return side

@@ -21,7 +21,22 @@ from rnnspec.runtime.runs import write_vocab
 from tests.conftest import SPECS
 from tests.parity import backend_or_skip
 
-WORDS = "good bad fine awful great poor film movie plot actor scene music long short".split()  # noqa: SIM905
+WORDS = [
+    "good",
+    "bad",
+    "fine",
+    "awful",
+    "great",
+    "poor",
+    "film",
+    "movie",
+    "plot",
+    "actor",
+    "scene",
+    "music",
+    "long",
+    "short",
+]
 
 MASKED_SIGMOID = """rnnspec: 1
 name: masked-sigmoid

@@ -30,8 +30,7 @@ SEED = 3
 def keras():
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
         pytest.skip("keras / tensorflow are not installed (pip install 'rnnspec[keras]')")
-    import rnnspec_backends.keras.model  # noqa: F401  (first: it makes Keras run on TensorFlow)
-    from rnnspec_backends.keras.model import keras
+    from rnnspec_backends.keras.model import keras  # the backend first: it makes Keras run on TensorFlow
 
     assert keras.backend.backend() == "tensorflow"
     return keras
