@@ -58,14 +58,12 @@ import numpy as np
 from rnnspec.core.backend import (
     MODEL_BACKEND_ATTR,
     MODEL_SPEC_ATTR,
-    LiveModels,
     QuietTraining,
     Threads,
     TrainableBackend,
-    class_modules,
 )
+from rnnspec.core.builtins import TableLiveModels
 from rnnspec.core.kinds import KindRegistry
-from rnnspec.core.registry import backend_entry
 from rnnspec.core.specs import spec_of
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
@@ -423,7 +421,7 @@ def load_artifact(path: str | Path) -> Model:
 # -- the backend ---------------------------------------------------------------------------------
 
 
-class KerasBackend(TrainableBackend, Threads, QuietTraining, LiveModels):
+class KerasBackend(TrainableBackend, Threads, QuietTraining, TableLiveModels):
     """rnnspec's Keras 3 (TensorFlow) backend: native layers, canonical weights in and out.
 
     >>> import rnnspec
@@ -445,15 +443,6 @@ class KerasBackend(TrainableBackend, Threads, QuietTraining, LiveModels):
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:  # TensorFlow already running in this process: it keeps its threads
             pass
-
-    @property
-    def convention(self) -> str:
-        """The weight convention of the framework's own models (declared in the registry's table)."""
-        return str(backend_entry(self.name).model_convention)
-
-    def owns(self, obj: Any) -> bool:
-        """Whether ``obj`` is a Keras model (read from its classes' modules: nothing is imported)."""
-        return bool(class_modules(obj) & set(backend_entry(self.name).model_modules))
 
     def live(self, obj: Any) -> Any:
         """A driver of a user's own Keras model for :mod:`rnnspec.testing` (None for anything else)."""

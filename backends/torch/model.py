@@ -44,15 +44,13 @@ from rnnspec.core.backend import (
     MODEL_SPEC_ATTR,
     DataParallel,
     DeviceCheck,
-    LiveModels,
     MatmulTiming,
     StateDictReader,
     Threads,
     TrainableBackend,
-    class_modules,
 )
+from rnnspec.core.builtins import TableLiveModels
 from rnnspec.core.kinds import KindRegistry
-from rnnspec.core.registry import backend_entry
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.layers import RecurrentLayer
@@ -653,22 +651,15 @@ class RnnspecModule(nn.Module):
             raise KeyError(f"{canonical!r} is not a weight of spec {self.spec.name!r}") from None
 
 
-class TorchBackend(TrainableBackend, Threads, MatmulTiming, DeviceCheck, DataParallel, LiveModels, StateDictReader):
+class TorchBackend(
+    TrainableBackend, Threads, MatmulTiming, DeviceCheck, DataParallel, TableLiveModels, StateDictReader
+):
     """Builds :class:`RnnspecModule` and moves canonical weights in and out of it."""
 
     name = "torch"
 
     def build(self, spec: ModelSpec) -> RnnspecModule:
         return RnnspecModule(spec)
-
-    @property
-    def convention(self) -> str:
-        """The weight convention of the framework's own models (declared in the registry's table)."""
-        return str(backend_entry(self.name).model_convention)
-
-    def owns(self, obj: Any) -> bool:
-        """Whether ``obj`` is a ``torch.nn.Module`` (read from its classes' modules: nothing is imported)."""
-        return bool(class_modules(obj) & set(backend_entry(self.name).model_modules))
 
     def live(self, obj: Any) -> Any:
         """A driver of a user's own ``torch.nn.Module`` for :mod:`rnnspec.testing` (None for anything else)."""
