@@ -11,7 +11,7 @@ import typer
 
 from rnnspec.cli.errors import fail, user_errors
 from rnnspec.cli.options import SpecArg
-from rnnspec.core.registry import BUILTIN_BACKENDS, compared_backends
+from rnnspec.core.registry import BUILTIN_BACKENDS, BackendNotFoundError, compared_backends
 
 __all__ = ["check"]
 
@@ -69,12 +69,11 @@ def check(
         _check_models(load_spec(spec), models, seed, steps, as_json, (html_out, junit_out))
         return
     model_spec = load_spec(spec)
-    for name in compared_backends():  # every backend is compared: a missing framework is one clear line
-        load_backend(name)
+    backends = _loadable_backends(load_backend)
     from rnnspec.util import quiet_stderr
 
     with quiet_stderr():
-        report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer)
+        report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer, backends=backends)
     if plot is not None and report.curves:
         plot_curves(report, str(plot))
     from rnnspec.testing.pages import from_check_report
@@ -86,6 +85,22 @@ def check(
         _print_report(report, plot)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _loadable_backends(load_backend: Any) -> tuple[str, ...]:
+    """Every backend to compare: a built-in's missing framework is one clear line (exit 1); a plugin that fails
+    to load is left out with a note, since the user did not name it."""
+    names = []
+    for name in compared_backends():
+        try:
+            load_backend(name)
+        except BackendNotFoundError as exc:
+            if name in BUILTIN_BACKENDS:
+                raise
+            typer.echo(f"note: backend {name} is not compared: {exc}", err=True)
+            continue
+        names.append(name)
+    return tuple(names)
 
 
 def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None]) -> None:

@@ -264,9 +264,21 @@ def get_backend(name: str) -> Any:
     if entry is None:
         plugins = _entry_point_backends()
         if name in plugins:
-            return _checked_plugin(name, plugins[name].load())
+            return _checked_plugin(name, _load_plugin(name, plugins[name]))
         raise BackendNotFoundError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
     return _load(name, entry, "backend")
+
+
+def _load_plugin(name: str, entry_point: Any) -> Any:
+    """The object a plugin's entry point names; any failure of its code is reported, not raised through."""
+    try:
+        return entry_point.load()
+    except Exception as exc:  # the plugin's own import can fail any way; rnnspec reports it as one line
+        where = getattr(entry_point, "value", name)
+        raise BackendNotFoundError(
+            f"the {name} backend (entry point {where} in group {ENTRY_POINT_GROUP}) fails to load: "
+            f"{type(exc).__name__}: {exc}. fix: repair or reinstall the package that provides it, or uninstall it"
+        ) from None
 
 
 def _checked_plugin(name: str, impl: Any) -> Any:

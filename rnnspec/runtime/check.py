@@ -162,7 +162,7 @@ def run_check(
     backends: tuple[str, ...] | None = None,
 ) -> CheckReport:
     """Compare ``backends`` (default: every known backend, the reference first) on ``spec``; every row carries
-    its tolerance and verdict. Training parity runs on the first two of them that train."""
+    its tolerance and verdict. Training parity runs between the first of them that trains and each other one."""
     if backends is None:
         backends = tuple(compared_backends())
     report = CheckReport(spec=spec.name)
@@ -198,10 +198,11 @@ def run_check(
                 CheckRow(f"forward {a} vs {b}", f"max abs {diff:.2e}", f"<= {FORWARD_TOL:g}", diff <= FORWARD_TOL)
             )
     trainers = [name for name in models if name in backends_with("trains")]
-    if len(trainers) >= 2 and steps > 0:
+    for other in trainers[1:] if steps > 0 else []:  # each further trainer against the first
         _training_rows(
-            spec, report, trainers[:2], steps=steps, seed=seed, optimizer=optimizer, batch_size=batch_size, time=time
-        )
+            spec, report, [trainers[0], other], steps=steps, seed=seed, optimizer=optimizer, batch_size=batch_size,
+            time=time,
+        )  # fmt: skip
     return report
 
 
@@ -289,7 +290,7 @@ def parity_rows(
     runs = {first: _train(spec1, b1, x, y, seed, None, w1), second: _train(spec2, b2, x, y, seed, None, w2)}
     shaken = {first: _train(spec1, b1, x, y, seed, 1000, w1), second: _train(spec2, b2, x, y, seed, 1001, w2)}
     tl, kl = runs[first].losses, runs[second].losses
-    report.curves = {first: tl.tolist(), second: kl.tolist()}
+    report.curves.update({first: tl.tolist(), second: kl.tolist()})
     cross = _relative(tl, kl)
     own = {name: _relative(shaken[name].losses, runs[name].losses) for name in runs}
     floor = np.maximum.accumulate(np.maximum(own[first], own[second]))

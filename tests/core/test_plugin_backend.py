@@ -217,3 +217,25 @@ def test_the_pytest_plugin_takes_the_toy_backend(toy):
     )
     own = _run(folder, env, *plugin, "-q", "test_own.py")
     assert own.returncode == 0 and "1 passed" in own.stdout, own.stdout + own.stderr
+
+
+def test_a_plugin_that_fails_to_load_is_named_and_left_out_of_check(toy):
+    folder, env = toy
+    site = Path(env["PYTHONPATH"].split(os.pathsep)[0])
+    (site / "broken_backend.py").write_text("import a_module_that_is_not_installed\n")
+    info = site / "broken-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[rnnspec.backends]\nbroken = broken_backend:BACKEND\n")
+    named = _run(folder, env, "-m", "rnnspec", "build", "toy.yaml", "--backend", "broken")
+    assert named.returncode == 1, named.stdout + named.stderr
+    assert "Traceback" not in named.stderr
+    assert "the broken backend (entry point broken_backend:BACKEND" in named.stderr
+    assert "fails to load: ModuleNotFoundError" in named.stderr
+    check = _run(folder, env, "-m", "rnnspec", "check", "toy.yaml", "--steps", "0", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "note: backend broken is not compared" in check.stderr
+    import json
+
+    rows = [row["check"] for row in json.loads(check.stdout)["rows"]]
+    assert "forward numpy vs toy" in rows and not any("broken" in row for row in rows)

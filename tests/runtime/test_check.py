@@ -117,3 +117,17 @@ def test_a_wrong_optimizer_fails_even_on_a_chaotic_spec(
     loss_row = next(row for row in report["rows"] if "loss keras vs torch" in row["check"])
     assert not loss_row["passed"] and "at step 2," in loss_row["value"]
     assert any("the backends disagree" in note and "step 2 " in note for note in report["notes"])
+
+
+def test_training_parity_pairs_the_first_trainer_with_each_other_one(monkeypatch: pytest.MonkeyPatch):
+    from rnnspec.runtime import check
+
+    pairs: list[list[str]] = []
+    monkeypatch.setattr(check, "backends_with", lambda capability: ["numpy", "torch", "keras"])
+    monkeypatch.setattr(check, "_training_rows", lambda spec, report, pair, **kw: pairs.append(pair))
+    spec = rnnspec.load_spec(SPECS / "stacked_simplernn.yaml")
+    check.run_check(spec, steps=1, backends=("numpy", "torch", "keras"))
+    assert pairs == [["numpy", "torch"], ["numpy", "keras"]]
+    pairs.clear()
+    check.run_check(spec, steps=0, backends=("numpy", "torch", "keras"))
+    assert pairs == []
