@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rnnspec.lang.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "BACKEND_CAPABILITIES",

@@ -151,3 +151,14 @@ def test_importing_rnnspec_defers_numpy_and_the_training_modules():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.stdout.split("\n")[:2] == ["[]", "True"], result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["summary", "validate"])
+def test_the_spec_commands_import_no_numpy(command: str):
+    script = (
+        "import sys\nfrom rnnspec.cli import main\n"
+        f"code = main([{command!r}, 'specs/imdb_lstm.yaml'])\n"
+        "print(code, 'numpy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.stdout.split()[-2:] == ["0", "False"], result.stdout + result.stderr
