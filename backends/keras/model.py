@@ -66,6 +66,7 @@ from rnnspec.core.builtins import TableLiveModels
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.specs import spec_of
 from rnnspec.core.weights import weight_shapes
+from rnnspec.interop.formats import KERAS_SPEC_MEMBER
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import RecurrentLayer
@@ -94,7 +95,7 @@ __all__ = [
     "tf",
 ]
 
-SPEC_MEMBER = "rnnspec-spec.json"
+SPEC_MEMBER = KERAS_SPEC_MEMBER
 """Archive member of a ``.keras`` file that holds the spec (``spec.to_dict()`` as JSON)."""
 
 BUILDERS = KindRegistry("keras", "builder")

@@ -6,7 +6,7 @@ already imported Keras) before importing it, and fails with a
 set to ``tensorflow`` (over ``~/.keras/keras.json``). It also silences TensorFlow's start-up log
 lines unless ``TF_CPP_MIN_LOG_LEVEL`` is set to ``0``.
 
-The other modules of the backend (:mod:`.keras`, :mod:`.keras_cells`, :mod:`.keras_train`) take
+The other modules of the backend (:mod:`.model`, :mod:`.cells`, :mod:`.train`, ...) take
 ``tf``, ``keras`` and ``ops`` from here, so none of them imports another to reach Keras.
 
 >>> from rnnspec_backends.keras.runtime import keras  # doctest: +SKIP

@@ -1,7 +1,7 @@
 """ONNX export (fused ``LSTM``/``GRU``/``RNN`` ops with ``sequence_lens``).
 
-Modules: see the folder. The public names below are imported from ``export`` on first use, so
-importing a sibling module (say the trainer) does not import the model module.
+``export.py`` writes the file; ``runner.py`` opens it with onnxruntime for the export's proof. The public
+name below is imported from ``export`` on first use.
 """
 
 from __future__ import annotations

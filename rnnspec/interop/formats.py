@@ -11,7 +11,10 @@ import numpy as np
 from rnnspec.core.weights import WEIGHTS_FORMAT, load_weights_file
 from rnnspec.interop.errors import ImportError_
 
-__all__ = ["foreign_safetensors", "model_format"]
+__all__ = ["KERAS_SPEC_MEMBER", "foreign_safetensors", "model_format"]
+
+KERAS_SPEC_MEMBER = "rnnspec-spec.json"
+"""The member of a ``.keras`` archive that holds the spec of a model rnnspec wrote (the keras backend's artifact)."""
 
 
 def model_format(path: Path) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 
 from rnnspec.core.registry import BUILTIN_BACKENDS, backend_for_artifact, backend_for_format
 from rnnspec.core.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
+from rnnspec.interop.formats import KERAS_SPEC_MEMBER
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec, loads_spec
 from rnnspec.lang.spec import ModelSpec
@@ -28,7 +29,7 @@ def _foreign(source: Path) -> bool:
 
         try:
             with zipfile.ZipFile(source) as archive:
-                return "rnnspec-spec.json" not in archive.namelist()  # backends/keras.py SPEC_MEMBER
+                return KERAS_SPEC_MEMBER not in archive.namelist()
         except zipfile.BadZipFile:
             return False
     return False
