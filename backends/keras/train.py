@@ -14,7 +14,7 @@ Losses and metrics are Keras's own objects, named as Keras names them in the his
 ``accuracy`` (Keras picks binary / sparse / categorical accuracy from the loss and shapes), ``mae``,
 ``mse`` and ``rmse``. Keras's mask (``mask_zero`` or ``Masking``) rides on per-step outputs, so the
 loss and every metric skip padded steps. This module reaches Keras only through
-:mod:`.keras_runtime`; it never imports :mod:`.keras`.
+:mod:`.runtime`; it never imports :mod:`.model`.
 
 >>> trainer = KerasTrainer(model, spec.training)  # doctest: +SKIP
 >>> trainer.train_epoch(x, y, batch_size=32)["loss"]  # doctest: +SKIP
