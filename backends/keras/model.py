@@ -17,7 +17,7 @@ Conventions:
 
 * ``keras``: native ``SimpleRNN`` / ``LSTM`` / ``GRU``.
 * ``torch`` (two bias vectors, as ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``): the cells of
-  :mod:`.keras_cells`, which subclass Keras's cells and add PyTorch's ``bias_hh`` as the weight
+  :mod:`.cells`, which subclass Keras's cells and add PyTorch's ``bias_hh`` as the weight
   ``recurrent_bias``, run by ``keras.layers.RNN``. They inherit Keras's dropout masks, masking and
   serialization. A layer whose Keras cell already has the torch convention's biases (a GRU with
   ``reset_after: true``, any layer without biases) stays native.
@@ -31,7 +31,7 @@ Masking follows Keras exactly (the layers are Keras's). On a GPU, cuDNN would wr
 masked steps and refuse pre-padded masks, so the recurrent layers of a masked model
 (``mask_zero`` or ``mask_value``) run with ``use_cudnn=False``.
 
-TensorFlow is required; :mod:`.keras_runtime` imports it (quietly) and refuses another Keras
+TensorFlow is required; :mod:`.runtime` imports it (quietly) and refuses another Keras
 backend with a fix.
 
 In ``model.summary()`` a torch-convention layer shows as ``RNN`` (``keras.layers.RNN`` around

@@ -785,7 +785,7 @@ class TorchBackend(
         return load_artifact(path)
 
     def read_state_dict(self, path: Path) -> list[tuple[str, np.ndarray]]:
-        """A user's ``torch.save``-d state dict as ``(key, array)`` pairs (see :mod:`.torch_io`)."""
+        """A user's ``torch.save``-d state dict as ``(key, array)`` pairs (see :mod:`.io`)."""
         from .io import read_state_dict
 
         return read_state_dict(path)
