@@ -6,15 +6,17 @@ import errno
 import io
 import numbers
 import os
+import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["OutputPathError", "available_memory", "check_output_path", "is_int_at_least", "quiet_stderr",
-           "write_bytes_atomic", "write_text_atomic"]  # fmt: skip
+__all__ = ["ExclusiveLock", "LockHeldError", "OutputPathError", "StagedOutputs", "available_memory",
+           "check_output_path", "is_int_at_least", "printable", "quiet_stderr", "staged_outputs", "write_bytes_atomic",
+           "write_text_atomic"]  # fmt: skip
 
 
 class OutputPathError(OSError):
@@ -89,7 +91,8 @@ def _write_via_temp(target: Path, data: bytes) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
+    """``text`` as UTF-8; bytes of a non-UTF-8 file name inside it are written as ``\\xff``-style escapes."""
+    write_bytes_atomic(path, printable(text).encode("utf-8"))
 
 
 @contextmanager
@@ -209,3 +212,243 @@ def busy_cpus(interval: float = 0.1) -> int:
         return 0
     share = (second[0] - first[0]) / (second[1] - first[1])
     return int(share * (os.cpu_count() or 1) + 0.5)
+
+
+def printable(text: object) -> str:
+    """``text`` (or a path) as a string any terminal can print: bytes of a non-UTF-8 file name (which Python keeps
+    as lone surrogates) become ``\\xff``-style escapes instead of a UnicodeEncodeError."""
+    value = os.fspath(text) if isinstance(text, os.PathLike) else text
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    value = str(value)
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _identity(path: str | Path) -> tuple[str, tuple[int, int] | None]:
+    """A path's real location and, where it exists, its (device, inode): the same file under any name."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real, None
+    return real, (st.st_dev, st.st_ino)
+
+
+_STAGE_PREFIX = ".rnnspec-staging-"
+
+
+class StagedOutputs:
+    """Every file one command writes, written as one unit (see :func:`staged_outputs`, the way to use it).
+
+    :meth:`stage` gives, for a target, the path to write instead: a file of the same name in a hidden staging folder
+    beside the target (``.rnnspec-staging-PID-XXXX``). Whatever is written into a staging folder (the files named and
+    their companions, such as ``model.safetensors`` beside ``model.py``) is renamed into the target's folder by
+    :meth:`commit`, after every target has been checked: a regular file or nothing (never a FIFO, device or folder),
+    and none of them one of the command's ``inputs`` (the same path, or the same file under another name: a symlink
+    or a hard link).
+    """
+
+    def __init__(self, inputs: Iterable[str | Path | None] = ()):
+        self._inputs = [(Path(p), _identity(p)) for p in inputs if p is not None and str(p) != ""]
+        self._folders: dict[str, tuple[Path, Path]] = {}
+        """real target folder -> (staging folder in it, the folder as the user named it)"""
+        self._created: list[Path] = []
+        """folders :meth:`stage` created (removed again, if empty, when nothing is committed)"""
+        self._committed = False
+
+    def check_target(self, target: str | Path) -> Path:
+        """The file to write for ``target`` (:func:`check_output_path`), after refusing one of the inputs."""
+        real = check_output_path(target)
+        where, ident = _identity(real)
+        for given, (path, key) in self._inputs:
+            if where == path or (ident is not None and ident == key):
+                raise OutputPathError(
+                    errno.EEXIST,
+                    f"is also an input of this command ({printable(given)}); writing it would destroy that input, "
+                    "so nothing was written. fix: choose another output name",
+                    str(target),
+                )
+        return real
+
+    def stage(self, target: str | Path) -> Path:
+        """Where to write ``target`` now: a path of the same name in the staging folder beside it."""
+        real = self.check_target(target)
+        return self._staging(real.parent, Path(target).parent) / real.name
+
+    def stage_folder(self, directory: str | Path) -> Path:
+        """The staging folder for files a writer puts into ``directory`` (created if missing) under names of its
+        own choosing; each is checked like a named target at :meth:`commit`."""
+        directory = Path(directory)
+        if str(directory) == "":
+            raise OutputPathError(errno.EINVAL, "an empty output folder; name a folder", "")
+        if directory.exists() and not directory.is_dir():
+            raise OutputPathError(errno.ENOTDIR, "is a file, not a folder; name a folder", str(directory))
+        return self._staging(Path(os.path.realpath(directory)), directory)
+
+    def _staging(self, folder: Path, shown: Path) -> Path:
+        key = os.fspath(folder)
+        if key not in self._folders:
+            created = not folder.exists()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                _tidy_staging(folder)
+                staging = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-", dir=folder))
+            except OSError as exc:
+                raise OutputPathError(exc.errno or errno.EIO, exc.strerror or str(exc), str(shown)) from None
+            self._folders[key] = (staging, shown)
+            if created:
+                self._created.append(folder)
+        return self._folders[key][0]
+
+    def final(self, staged: str | Path) -> Path:
+        """The path, as the user named its folder, that a file written at ``staged`` has once committed."""
+        staged = Path(staged)
+        for staging, shown in self._folders.values():
+            if staged.parent == staging:
+                return shown / staged.name
+        return staged
+
+    def commit(self) -> None:
+        """Check every file staged, then rename them all into place; if one rename fails, the ones before it are
+        put back as they were (the files they replaced return), so the command leaves all its files or none."""
+        moves: list[tuple[Path, Path, Path]] = []  # (staged, real target, user's name)
+        for key, (staging, shown) in self._folders.items():
+            for item in sorted(staging.iterdir()):
+                if not item.is_file() or item.is_symlink():
+                    continue
+                user = shown / item.name
+                moves.append((item, self.check_target(Path(key) / item.name), user))
+        done: list[tuple[Path, Path | None, bool]] = []
+        try:
+            for staged, target, _user in moves:
+                existed, backup = target.exists(), None
+                if existed:
+                    try:  # the file it replaces, kept (a second name) until every rename is done
+                        backup = staged.with_name(f"{staged.name}.previous")
+                        os.link(target, backup)
+                    except OSError:
+                        backup = None
+                os.replace(staged, target)
+                done.append((target, backup, existed))
+        except BaseException:
+            for target, backup, existed in reversed(done):
+                if backup is not None:
+                    os.replace(backup, target)
+                elif not existed:
+                    target.unlink(missing_ok=True)
+            raise
+        self._committed = True
+
+    def cleanup(self) -> None:
+        """Remove the staging folders and whatever is left in them (everything, when the command failed)."""
+        for staging, _shown in self._folders.values():
+            shutil.rmtree(staging, ignore_errors=True)
+        self._folders.clear()
+        if not self._committed:
+            for folder in reversed(self._created):
+                with suppress(OSError):
+                    folder.rmdir()
+        self._created.clear()
+
+
+def _tidy_staging(folder: Path) -> None:
+    """Remove staging folders that processes which no longer run (killed mid-write) left in ``folder``."""
+    try:
+        entries = [p for p in folder.iterdir() if p.name.startswith(_STAGE_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(_STAGE_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+@contextmanager
+def staged_outputs(inputs: Iterable[str | Path | None] = ()) -> Iterator[StagedOutputs]:
+    """The one way a command writes its files: all of them, or none.
+
+    >>> with staged_outputs(inputs=[spec_path, weights_path]) as out:  # doctest: +SKIP
+    ...     write_bytes_atomic(out.stage("model.onnx"), data)
+
+    A target that is one of ``inputs`` (same path, symlink or hard link), a folder, a FIFO or a device is refused
+    before anything is renamed; on any exception (KeyboardInterrupt included) nothing is renamed and the staged
+    files are removed. Any name the OS allows works, non-UTF-8 bytes included.
+    """
+    staged = StagedOutputs(inputs)
+    try:
+        yield staged
+        staged.commit()
+    finally:
+        staged.cleanup()
+
+
+class LockHeldError(OSError):
+    """Another process holds the lock; ``pid`` names it (None where it could not be read)."""
+
+    def __init__(self, path: str, pid: int | None):
+        super().__init__(errno.EBUSY, f"locked by process {pid if pid is not None else '(unknown)'}", path)
+        self.pid = pid
+
+
+class ExclusiveLock:
+    """An exclusive ``fcntl.flock`` on ``path`` holding this process's pid: :meth:`release` (or the process's end,
+    even by ``kill -9``) frees it, so a lock file left by a dead process never blocks."""
+
+    def __init__(self, path: str | Path):
+        import fcntl
+
+        self.path = Path(path)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                os.close(fd)
+                raise LockHeldError(str(self.path), pid) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:  # the holder before us may have removed the file as it released: lock the file at the path
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        Path(self.path).unlink(missing_ok=True)  # while still held: a waiting process re-checks the inode
+        os.close(self._fd)
+        self._fd = None
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None

@@ -26,8 +26,6 @@ the model as it is.
 
 from __future__ import annotations
 
-import keyword
-import math
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from rnnspec.core.emit import py_docstring, py_identifier, py_literal, unique
 from rnnspec.core.kinds import KindRegistry, MissingKindError
 from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError
@@ -98,25 +97,12 @@ _RESERVED = set(dir(nn.Module())) | set(dir(nn.Module))
 """Attribute names a layer must not take (``forward``, ``training``, ``eval``...)."""
 
 
-def _unique(name: str, taken: list[str]) -> str:
-    """``name``, or ``name_2``, ``name_3``... whichever ``taken`` lacks."""
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}_{n}"
-    return candidate
-
-
 def _identifiers(names: list[str]) -> list[str]:
-    """Python identifiers for the layer names (``-`` → ``_``), unique and clear of nn.Module's attributes."""
+    """Python identifiers for the layer names, unique, clear of nn.Module's attributes, never mangled
+    (:func:`rnnspec.core.emit.py_identifier`)."""
     out: list[str] = []
     for name in names:
-        ident = name.replace("-", "_")
-        if not ident.isidentifier():  # a leading digit
-            ident = f"layer_{ident}"
-        if keyword.iskeyword(ident) or ident in _RESERVED or ident.startswith("_"):
-            ident = f"{ident}_"
-        out.append(_unique(ident, out))
+        out.append(py_identifier(name, out, reserved=_RESERVED))
     return out
 
 
@@ -124,13 +110,13 @@ def _class_names(idents: list[str]) -> list[str]:
     """``lstm_1`` → ``Lstm1Steps``: the names of the written-out classes, unique."""
     out: list[str] = []
     for ident in idents:
-        out.append(_unique("".join(part[:1].upper() + part[1:] for part in ident.split("_") if part) + "Steps", out))
+        out.append(unique("".join(part[:1].upper() + part[1:] for part in ident.split("_") if part) + "Steps", out))
     return out
 
 
 def _float(value: float) -> str:
     """A Python literal for ``value`` (``float("inf")`` where repr is not one)."""
-    return repr(float(value)) if math.isfinite(value) else f'float("{value}")'
+    return py_literal(float(value))
 
 
 # -- the weights: canonical (Keras layout) → PyTorch layout ---------------------------------------------
@@ -620,9 +606,9 @@ def _header(spec: ModelSpec, stem: str, codes: list[tuple[str, _Code]], features
             f"{ident.ljust(width)}  {code.doc}", 100, initial_indent="    ", subsequent_indent=" " * (width + 8)
         )
     ]
-    return "\n".join(
+    text = "\n".join(
         [
-            f'"""``{spec.name}``: a recurrent model exported from its rnnspec spec as plain PyTorch.',
+            f"``{spec.name}``: a recurrent model exported from its rnnspec spec as plain PyTorch.",
             "",
             f"Input: {given}. Output: {returns}.",
             "It computes what the spec means in Keras at inference (masks included) and needs nothing but torch.",
@@ -641,13 +627,14 @@ def _header(spec: ModelSpec, stem: str, codes: list[tuple[str, _Code]], features
             "    import safetensors.torch",
             "",
             "    model = Model()",
-            f'    model.load_state_dict(safetensors.torch.load_file("{stem}.safetensors"))',
+            f"    model.load_state_dict(safetensors.torch.load_file({py_literal(stem + '.safetensors')}))",
             "    model.eval()",
             "",
             f"or ``model = load()`` (reads ``{stem}.safetensors`` beside this file), then ``y = model(x)``.",
-            '"""',
+            "",
         ]
     )
+    return py_docstring(text)  # the file and spec names escaped: nothing in them ends the docstring
 
 
 _LOAD_SOURCE = '''
@@ -658,7 +645,8 @@ def load(path: str = "") -> Model:
     except ImportError as exc:
         raise ImportError("reading the weights needs safetensors: pip install safetensors") from exc
     model = Model()
-    model.load_state_dict(safetensors.torch.load_file(path or __file__.rsplit(".", 1)[0] + ".safetensors"))
+    with open(path or __file__.rsplit(".", 1)[0] + ".safetensors", "rb") as fh:  # any file name (load_file: UTF-8 only)
+        model.load_state_dict(safetensors.torch.load(fh.read()))
     return model.eval()
 '''
 

@@ -19,7 +19,7 @@ __all__ = ["run_file"]
 def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
     """Inference with the exported ``Model`` class and its state dict, in eval mode."""
     import torch
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     source = next(p for p in written if p.suffix == ".py")
     weights = next(p for p in written if p.suffix == ".safetensors")
@@ -28,7 +28,7 @@ def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
     module: Any = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     model = module.Model()
-    model.load_state_dict(load_file(str(weights)))
+    model.load_state_dict(load(Path(weights).read_bytes()))  # any file name (load_file takes UTF-8 only)
     model.eval()
 
     def run(x: np.ndarray) -> np.ndarray:

@@ -58,4 +58,4 @@ def build(
         model = build_model(model_spec, impl, seed=seed, weights=weights, allow_nonfinite=allow_nonfinite)
     _print_model(impl, model, model_spec, backend)
     if output is not None:
-        write_outputs(impl, model, output)
+        write_outputs(impl, model, output, inputs=(spec, weights))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -63,10 +64,12 @@ def check(
 
     if optimizer is not None and optimizer not in ("sgd", "adam", "rmsprop"):
         raise fail(f"error: --optimizer must be sgd, adam or rmsprop, not {optimizer!r}", 2)
+    inputs = (spec, *(Path(m) for m in models or ()))
+    _check_pages((html_out, junit_out, plot), inputs)
     if models:
         if optimizer is not None or plot is not None:
             raise fail("error: --optimizer and --plot belong to the training-parity check; not with --model", 2)
-        _check_models(load_spec(spec), models, seed, steps, as_json, (html_out, junit_out))
+        _check_models(load_spec(spec), models, seed, steps, as_json, (html_out, junit_out), inputs)
         return
     model_spec = load_spec(spec)
     backends = _loadable_backends(load_backend)
@@ -78,7 +81,7 @@ def check(
         plot_curves(report, str(plot))
     from rnnspec.testing.pages import from_check_report
 
-    _write_pages(from_check_report(report), (html_out, junit_out))
+    _write_pages(from_check_report(report), (html_out, junit_out), inputs)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
     else:
@@ -103,19 +106,34 @@ def _loadable_backends(load_backend: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None]) -> None:
-    """``--html`` and ``--junit``: the report written atomically (after it is computed: a failed check still
-    writes them)."""
-    from rnnspec.testing.pages import html_page, junit_xml
-    from rnnspec.util import write_text_atomic
+def _check_pages(targets: tuple[Path | None, ...], inputs: tuple[Any, ...]) -> None:
+    """Before any work: a report target that is a folder (usage), a FIFO or device, or one of the inputs is refused."""
+    from rnnspec.util import StagedOutputs, printable
 
-    for target, render in zip(targets, (html_page, junit_xml), strict=True):
-        if target is None:
-            continue
+    given = [t for t in targets if t is not None]
+    for target in given:
         if target.is_dir():
-            raise fail(f"error: {target} is a folder; give a file name for the report", 2)
-        write_text_atomic(target, render(verdict))
-        typer.echo(f"wrote {target}", err=True)
+            raise fail(f"error: {printable(target)} is a folder; give a file name for the report", 2)
+        StagedOutputs(inputs).check_target(target)
+    if len({os.path.realpath(t) for t in given}) < len(given):
+        raise fail(f"error: {printable(given[0])} is named for two outputs; give each its own file", 2)
+
+
+def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None], inputs: tuple[Any, ...] = ()) -> None:
+    """``--html`` and ``--junit``: the report written as one unit (after it is computed: a failed check still
+    writes them), never over one of the command's ``inputs``."""
+    from rnnspec.testing.pages import html_page, junit_xml
+    from rnnspec.util import printable, staged_outputs, write_text_atomic
+
+    _check_pages(targets, inputs)
+    written = []
+    with staged_outputs(inputs) as out:
+        for target, render in zip(targets, (html_page, junit_xml), strict=True):
+            if target is not None:
+                write_text_atomic(out.stage(target), render(verdict))
+                written.append(target)
+    for target in written:
+        typer.echo(f"wrote {printable(target)}", err=True)
 
 
 def _frameworks_of(models: list[str]) -> set[str]:
@@ -137,7 +155,13 @@ def _frameworks_of(models: list[str]) -> set[str]:
 
 
 def _check_models(
-    model_spec: Any, models: list[str], seed: int, steps: int, as_json: bool, pages: tuple[Path | None, Path | None]
+    model_spec: Any,
+    models: list[str],
+    seed: int,
+    steps: int,
+    as_json: bool,
+    pages: tuple[Path | None, Path | None],
+    inputs: tuple[Any, ...] = (),
 ) -> None:
     """``check SPEC --model A --model B``: rnnspec.testing's comparison, printed; exit 1 unless equivalent."""
     if len(models) != 2:
@@ -152,7 +176,7 @@ def _check_models(
         report = compare(models[0], models[1], model_spec, seed=seed, steps=steps)
     from rnnspec.testing.pages import from_equivalence
 
-    _write_pages(from_equivalence(report), pages)
+    _write_pages(from_equivalence(report), pages, inputs)
     typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False) if as_json else report.text())
     if not report.passed:
         raise typer.Exit(1)

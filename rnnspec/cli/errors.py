@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import typer
 
 from rnnspec.lang.errors import RnnspecError, SpecError
+from rnnspec.util import OutputPathError, printable
 
 __all__ = ["fail", "user_errors"]
 
@@ -16,8 +17,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``message`` on stderr; the exit to raise (``code`` 1: invalid input, 2: usage error)."""
-    typer.echo(message, err=True)
+    """Print ``message`` on stderr; the exit to raise (``code`` 1: invalid input, 2: usage error).
+
+    Bytes of a non-UTF-8 file name in it are printed as ``\\xff``-style escapes (never a UnicodeEncodeError)."""
+    typer.echo(printable(message), err=True)
     return typer.Exit(code)
 
 
@@ -34,6 +37,8 @@ def user_errors(func: F) -> F:
             raise fail(f"error: {exc}") from None
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
+            if isinstance(exc, OutputPathError) and "fix:" in str(exc.strerror):  # it says itself what to do
+                raise fail(f"error: {where}{exc.strerror}") from None
             raise fail(f"error: {where}{exc.strerror or exc}; check the path and its permissions") from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None

@@ -67,7 +67,7 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     from rnnspec.interop.proof import agreement, hard_inputs
     from rnnspec.lang.analysis import analyze
     from rnnspec.runtime.importing import import_model, write_import
-    from rnnspec.util import quiet_stderr
+    from rnnspec.util import printable, quiet_stderr
 
     with quiet_stderr():
         spec, weights = import_model(source, spec_path, name=name)
@@ -81,33 +81,37 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
         else:
             (ref, run_ref), *others = builds.items()
             rows = [agreement(f"rnnspec {ref} vs rnnspec {b}", run_ref, fn, x) for b, fn in others]
-    written = write_import(spec, weights, output, str(source.name), overwrite=overwrite)
+    written = write_import(spec, weights, output, str(source.name), overwrite=overwrite, inputs=(source, spec_path))
     layers = analyze(spec).layers
     params = sum(r.params for r in layers)
-    echo(f"read {source}: {len(layers)} layers, {params:,} parameters ({spec.convention} convention)")
+    echo(f"read {printable(source)}: {len(layers)} layers, {params:,} parameters ({spec.convention} convention)")
     for path in written:
-        echo(f"wrote {path}")
+        echo(f"wrote {printable(path)}")
     what = "the original model" if original is not None else "each other"
     echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1), compared with {what}:")
     if original is None and format_of_file(str(source)) is not None:
         echo("  (Keras 3 could not open the original file itself: a Keras 2 file or no Keras installed)")
     for row in rows:
         echo(row.line())
-    echo(f"next: rnnspec build {written[0]} --backend {DEFAULT_BACKEND} --weights {written[1]}")
+    echo(f"next: rnnspec build {printable(written[0])} --backend {DEFAULT_BACKEND} --weights {printable(written[1])}")
     return all(r.passed for r in rows)
 
 
-def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output: Path, echo: Echo) -> bool:
-    """Export; then run the exported file on the hard inputs and compare with rnnspec's NumPy reference."""
+def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output: Path, echo: Echo,
+               inputs: tuple[Path | None, ...] = ()) -> bool:  # fmt: skip
+    """Export (every file as one unit, none of them over one of ``inputs``); then run the exported file on the hard
+    inputs and compare with rnnspec's NumPy reference."""
     from rnnspec.core.registry import get_exporter, get_runner, reference_backend
     from rnnspec.interop.proof import agreement, hard_inputs
-    from rnnspec.util import quiet_stderr
+    from rnnspec.util import printable, quiet_stderr, staged_outputs
 
     exporter = get_exporter(fmt)
-    with quiet_stderr():
-        written = exporter(spec, weights, output)
+    with staged_outputs(inputs) as out:
+        staged = out.stage(output)
+        with quiet_stderr():
+            written = [out.final(p) for p in exporter(spec, weights, staged)]
     for path in written:
-        echo(f"wrote {path}")
+        echo(f"wrote {printable(path)}")
     x = hard_inputs(spec)
     with quiet_stderr():
         ref = reference_backend()
@@ -182,7 +186,7 @@ def export(
 
     model_spec = load_spec(spec)
     values = load_weights(weights, spec=model_spec)
-    if not run_export(model_spec, values, fmt.value, output, typer.echo):
+    if not run_export(model_spec, values, fmt.value, output, typer.echo, inputs=(spec, weights)):
         raise typer.Exit(1)
 
 
@@ -207,11 +211,11 @@ def convert(
     from rnnspec.runtime.backends import load_backend
     from rnnspec.runtime.convert import read_any
     from rnnspec.runtime.models import build as build_model
-    from rnnspec.util import quiet_stderr
+    from rnnspec.util import printable, quiet_stderr
 
     model_spec, values = read_any(source, spec, allow_nonfinite=allow_nonfinite)
     impl = load_backend(to)
     with quiet_stderr():
         model = build_model(model_spec, to, weights=values)
-    typer.echo(f"read {source}: spec {model_spec.name!r}, {len(values)} weights")
-    write_outputs(impl, model, output)
+    typer.echo(f"read {printable(source)}: spec {model_spec.name!r}, {len(values)} weights")
+    write_outputs(impl, model, output, inputs=(source, spec))

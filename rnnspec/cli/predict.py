@@ -63,6 +63,7 @@ def predict(
     Prints the predicted characters, or the class and its probability. A file gets one answer per row.
     """
     from rnnspec.cli.prediction import run_predict, run_predict_file
+    from rnnspec.util import printable
 
     if (text is None) == (input_file is None):
         raise typer.BadParameter("give exactly one of --text TEXT and --input FILE", param_hint="--text / --input")
@@ -84,4 +85,4 @@ def predict(
         overwrite=overwrite,
     )
     if output is not None:
-        typer.echo(f"wrote {count} predictions to {output}")
+        typer.echo(f"wrote {count} predictions to {printable(output)}")

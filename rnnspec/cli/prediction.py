@@ -10,6 +10,7 @@ answer). The answers come back in the file's order.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import sys
@@ -24,7 +25,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.runtime.backends import load_backend
 from rnnspec.runtime.models import build, predict
 from rnnspec.runtime.runs import read_run_info, resolve_run, vocab_for
-from rnnspec.util import quiet_stderr, write_text_atomic
+from rnnspec.util import OutputPathError, StagedOutputs, printable, quiet_stderr, staged_outputs, write_text_atomic
 
 __all__ = [
     "OUTPUT_SUFFIXES",
@@ -411,7 +412,7 @@ def run_predict_file(
             records[i] = answer(spec, out[k], saved, None if real is None else real[k])
     done = [r for r in records if r is not None]
     assert len(done) == len(rows)
-    _write(spec, output, fmt, rows, done, stdout or sys.stdout)
+    _write(spec, output, fmt, rows, done, stdout or sys.stdout, inputs=(input_path, spec_path, weights))
     return len(done)
 
 
@@ -428,8 +429,13 @@ def _output_format(output: Path | None, input_path: Path, overwrite: bool) -> st
         )
     if output.is_dir():
         raise RnnspecError(f"{output} is a folder; give a file name for the predictions, e.g. {output / 'out.csv'}")
-    if output.exists() and Path(input_path).exists() and output.resolve() == Path(input_path).resolve():
-        raise RnnspecError(f"{output} is the input file; write the predictions to another file")
+    try:  # the input itself (any name of it: a link, a hard link), a FIFO or a device
+        StagedOutputs([input_path]).check_target(output)
+    except OutputPathError as exc:
+        if exc.errno == errno.EEXIST:
+            shown = printable(output)
+            raise RnnspecError(f"{shown} is the input file; write the predictions to another file") from None
+        raise
     if output.exists() and not overwrite:
         raise RnnspecError(f"{output} exists; pass --overwrite to replace it, or write to another file")
     if not output.parent.is_dir():
@@ -460,7 +466,8 @@ def _step(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _write(spec: Any, output: Path | None, fmt: str, rows: Rows, records: list[dict[str, Any]], stdout: Any) -> None:
+def _write(spec: Any, output: Path | None, fmt: str, rows: Rows, records: list[dict[str, Any]], stdout: Any,
+           inputs: tuple[Path | None, ...] = ()) -> None:  # fmt: skip
     buffer = io.StringIO(newline="")
     if fmt == "jsonl":
         for where, record in zip(rows.where, records, strict=True):
@@ -473,4 +480,5 @@ def _write(spec: Any, output: Path | None, fmt: str, rows: Rows, records: list[d
     if output is None:
         stdout.write(buffer.getvalue())
         return
-    write_text_atomic(output, buffer.getvalue())
+    with staged_outputs(inputs) as out:
+        write_text_atomic(out.stage(output), buffer.getvalue())

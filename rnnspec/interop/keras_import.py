@@ -14,13 +14,13 @@ math), a missing ``reset_after`` is read from the bias shape (the older single-b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from rnnspec.core.emit import spec_name
 from rnnspec.core.kinds import DuplicateKindError, KindRegistry
 from rnnspec.interop.keras_files import KerasFile, KerasLayer
 from rnnspec.lang.errors import RnnspecError
@@ -392,8 +392,16 @@ _MASK_OPS = {"NotEqual"}
 
 
 def _safe_name(name: str) -> str:
-    clean = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
-    return clean or "layer"
+    return spec_name(name)
+
+
+def _layer_names(pieces: list[Piece]) -> list[str]:
+    """The spec's name of each piece: Keras's name cleaned to the spec's characters, unique (``x.y`` and ``x_y``
+    both clean to ``x_y``: the second is ``x_y_2``). Pieces without a layer of their own get ``""``."""
+    taken: list[str] = []
+    for piece in pieces:
+        taken.append(spec_name(piece.name, taken) if piece.kind not in ("input", "masking") else "")
+    return taken
 
 
 def keras_to_spec(kfile: KerasFile, name: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -477,9 +485,10 @@ def _assemble(
     masked = False
     seen_cell = False
     rank = 3  # of the tensor the next layer takes: (batch, time, features) until a cell returns its last output
+    names = _layer_names(pieces)
     for k, piece in enumerate(pieces):
         entry = {key: v for key, v in piece.entry.items() if not key.startswith("_")}
-        layer_name = _safe_name(piece.name)
+        layer_name = names[k]
         if piece.kind == "input":
             continue
         if piece.kind == "masking":
@@ -547,7 +556,7 @@ def _assemble(
     if not seen_cell:
         refusals.append(Refusal(kfile.model_name, kfile.model_class, "no SimpleRNN, LSTM, GRU or Bidirectional layer"))
     if head and "units" not in head[-1]:
-        last = next(p for p in pieces if _safe_name(p.name) == head[-1]["name"])
+        last = pieces[names.index(head[-1]["name"])]
         refusals.append(Refusal(last.name, last.class_name, f"a {last.class_name} after the output Dense layer"))
     spec["input"] = _input_section(spec, shape, pieces, refusals)
     if "embedding" in spec:

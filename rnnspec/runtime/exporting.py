@@ -23,12 +23,17 @@ def export(model: Any, format: str, path: str | Path, weights: Mapping[str, np.n
     >>> rnnspec.export(model, "onnx", "model.onnx")  # doctest: +SKIP
     >>> rnnspec.export(model, "torch", "out/model.py")  # writes model.py and model.safetensors  # doctest: +SKIP
 
-    Returns the files written. The exported model needs no rnnspec to run.
+    Returns the files written, all of them as one unit (none, if any fails). The exported model needs no rnnspec
+    to run.
     """
+    from rnnspec.util import staged_outputs
+
     if weights is None:
         spec, values = spec_of(model), get_weights(model)
     else:
         spec = as_spec(model)
         values = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
     check_weights(spec, values)
-    return list(get_exporter(format)(spec, values, Path(path)))
+    exporter = get_exporter(format)
+    with staged_outputs() as out:
+        return [out.final(p) for p in exporter(spec, values, out.stage(Path(path)))]

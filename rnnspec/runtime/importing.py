@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from rnnspec.core.backend import StateDictReader
+from rnnspec.core.emit import yaml_document, yaml_scalar
 from rnnspec.core.registry import backends_with, get_backend
 from rnnspec.core.specs import as_spec
 from rnnspec.core.weights import check_weights, save_weights_file, spec_from_weights_file
@@ -32,7 +32,7 @@ from rnnspec.interop.torch_import import state_dict_to_weights
 from rnnspec.lang.loader import spec_from_dict
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.runtime.models import load_weights
-from rnnspec.util import write_text_atomic
+from rnnspec.util import printable, staged_outputs, write_text_atomic
 
 __all__ = ["import_model", "spec_yaml", "write_import"]
 
@@ -86,8 +86,8 @@ def spec_yaml(spec: ModelSpec, origin: str) -> str:
             data[section] = [_leading_keys(entry) for entry in data[section]]
     if spec_from_dict(data) != spec:
         data = spec.to_dict()
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
-    return f"# Imported by rnnspec from {origin}\n{body}"
+    # the origin (a file name: any character) is a quoted YAML scalar inside the comment, never a line of its own
+    return yaml_document(data, comment=f"Imported by rnnspec from {yaml_scalar(origin)}")
 
 
 def _leading_keys(entry: dict[str, Any]) -> dict[str, Any]:
@@ -96,20 +96,22 @@ def _leading_keys(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Path, origin: str, *,
-                 overwrite: bool = False) -> list[Path]:  # fmt: skip
-    """Write ``DIR/spec.yaml`` and ``DIR/weights.safetensors``, each atomically; existing files need ``overwrite``."""
+                 overwrite: bool = False, inputs: tuple[Path | None, ...] = ()) -> list[Path]:  # fmt: skip
+    """Write ``DIR/spec.yaml`` and ``DIR/weights.safetensors`` as one unit (both or neither, never over one of the
+    command's ``inputs``); existing files need ``overwrite``."""
     targets = [directory / "spec.yaml", directory / "weights.safetensors"]
-    existing = [str(t) for t in targets if t.exists()]
+    existing = [printable(t) for t in targets if t.exists()]
     if existing and not overwrite:
         raise ImportError_(
             f"{', '.join(existing)} already exist; nothing was written. fix: choose another -o folder, "
             "or pass --overwrite to replace them"
         )
     if directory.exists() and not directory.is_dir():
-        raise ImportError_(f"{directory} is a file, not a folder; choose a folder for -o")
+        raise ImportError_(f"{printable(directory)} is a file, not a folder; choose a folder for -o")
     text = spec_yaml(spec, origin)
-    save_weights_file(weights, targets[1], spec)
-    write_text_atomic(targets[0], text)
+    with staged_outputs(inputs) as out:
+        save_weights_file(weights, out.stage(targets[1]), spec)
+        write_text_atomic(out.stage(targets[0]), text)
     return targets
 
 

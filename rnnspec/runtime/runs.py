@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.util import write_bytes_atomic, write_text_atomic
+from rnnspec.util import ExclusiveLock, LockHeldError, printable, write_bytes_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from rnnspec.runtime.checkpoint import Checkpoint
@@ -53,7 +53,8 @@ _RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE, RUN_
 _PARTIAL, _OLD = "partial", "old"
 """Hidden siblings of a run folder ``DIR``: ``.DIR.partial-PID-XXXX`` (a run being written by process PID)
 and ``.DIR.old-XXXX`` (the previous run, for the instant between the two renames of :meth:`RunFolder.commit`).
-``.DIR.checkpoint.npz`` is the checkpoint of a run still training into ``DIR`` (or stopped by a kill)."""
+``.DIR.checkpoint.npz`` is the checkpoint of a run still training into ``DIR`` (or stopped by a kill), and
+``.DIR.lock`` the lock the run writing ``DIR`` holds (its pid inside; removed when the run ends)."""
 
 
 class RunFolder:
@@ -83,6 +84,14 @@ class RunFolder:
         self.resume_from = Path()
         self.checkpoint = self._place.with_name(f".{self._place.name}.checkpoint.npz")
         """Where the checkpoint of every completed epoch is written while training (moved into the run at the end)."""
+        self._lock = self._take_lock()
+        try:
+            self._prepare(overwrite, resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _prepare(self, overwrite: bool, resume: bool) -> None:
         self._tidy()
         if resume:
             self.resume_from = self._checkpoint_to_resume()
@@ -93,11 +102,51 @@ class RunFolder:
             )
         self._refuse_existing(overwrite or resume)
         self.staging = self._make_staging()
+        self._probe_replace()
         if overwrite and not resume:
             self.checkpoint.unlink(missing_ok=True)  # a stale checkpoint must not outlive the run that replaces it
 
     def _checkpoint_to_resume(self) -> Path:
         return checkpoint_to_resume(self.target)
+
+    def _take_lock(self) -> ExclusiveLock:
+        """The exclusive lock on the run folder (``.DIR.lock`` beside it), held until :meth:`abort`: a second
+        ``train -o DIR`` (or ``--resume``, or ``--overwrite``) while this one runs is refused with this process's
+        pid. The operating system releases it when the process ends, even by ``kill -9``: a dead run never blocks."""
+        parent = self._place.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            return ExclusiveLock(self._place.with_name(f".{self._place.name}.lock"))
+        except LockHeldError as exc:
+            holder = f"process {exc.pid}" if exc.pid is not None else "another process"
+            raise RnnspecError(
+                f"{self.target} is being written by another run ({holder} holds {printable(exc.filename)}); nothing "
+                f"was trained. fix: wait for it to finish (or stop it: kill {exc.pid or 'PID'}), or choose another "
+                f"folder, e.g. -o {_free_sibling(self.target)}"
+            ) from None
+        except OSError as exc:
+            raise RnnspecError(
+                f"cannot write the run folder {self.target}: {_blocker(parent)} ({exc.strerror or exc}); "
+                "nothing was trained. fix: choose a folder you can write with -o"
+            ) from None
+
+    def _probe_replace(self) -> None:
+        """A run already in the folder is replaced by a rename at the end: try that rename now (and back), so a
+        folder that cannot be moved (immutable, owned by another user in a sticky folder) is refused before any
+        epoch, not after the last."""
+        if not self._place.exists():
+            return
+        probe = self._sibling(_OLD, f"probe-{secrets.token_hex(4)}")  # _tidy puts it back if we die in between
+        try:
+            os.rename(self._place, probe)
+        except OSError as exc:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise RnnspecError(
+                f"cannot replace the run folder {self.target}: moving it failed ({exc.strerror or exc}); nothing was "
+                "trained. fix: make it (and the folder it is in) writable, or choose another folder with -o, "
+                f"e.g. -o {_free_sibling(self.target)}"
+            ) from None
+        os.rename(probe, self._place)
 
     # -- before training ---------------------------------------------------------------------------------
 
@@ -119,6 +168,9 @@ class RunFolder:
         for partial in self._siblings(_PARTIAL):
             if not _process_alive(partial.name.rsplit("-", 2)[-2]):
                 shutil.rmtree(partial, ignore_errors=True)
+        # a checkpoint write cut short (kill -9) leaves its temp file; this process holds the lock: none is live
+        for temp in self._place.parent.glob(f".{glob.escape(self.checkpoint.name)}.*.tmp"):
+            temp.unlink(missing_ok=True)
 
     def _refuse_existing(self, overwrite: bool) -> None:
         """An existing file, or a folder holding a run (without ``overwrite``) or anything else, is refused."""
@@ -195,8 +247,10 @@ class RunFolder:
         self.checkpoint.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Drop the staging folder (nothing, after :meth:`commit`); the previous run, if any, is untouched."""
+        """Drop the staging folder (nothing, after :meth:`commit`); the previous run, if any, is untouched.
+        Releases the run folder's lock: the end of every run, finished or not."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        self._lock.release()
 
 
 def checkpoint_to_resume(target: Path) -> Path:

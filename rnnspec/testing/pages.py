@@ -7,11 +7,12 @@ tolerance, on a log scale). Both render a :class:`Verdict`, which either kind of
 
 from __future__ import annotations
 
-import html
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
+
+from rnnspec.core.emit import html_text, xml_document, xml_text
 
 __all__ = ["Verdict", "from_check_report", "from_equivalence", "html_page", "junit_xml"]
 
@@ -69,7 +70,7 @@ figure { margin: 1.5em 0; } figcaption { color: #555; font-size: .9em; }
 
 def html_page(verdict: Verdict) -> str:
     """One self-contained HTML page (no script, no network)."""
-    esc = html.escape
+    esc = html_text
     state = ("pass", "all checks passed") if verdict.passed else ("fail", "NOT passed")
     parts = [
         "<!DOCTYPE html>",
@@ -102,7 +103,7 @@ def html_page(verdict: Verdict) -> str:
 
 
 def _figure(svg: str, caption: str) -> str:
-    return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
+    return f"<figure>{svg}<figcaption>{html_text(caption)}</figcaption></figure>"
 
 
 _W, _H, _PAD = 640, 300, 48
@@ -120,14 +121,14 @@ def _axes(y_low: str, y_high: str, x_label: str) -> list[str]:
     return [
         f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - 10}" y2="{_H - _PAD}" stroke="#333"/>',
         f'<line x1="{_PAD}" y1="10" x2="{_PAD}" y2="{_H - _PAD}" stroke="#333"/>',
-        f'<text x="4" y="{_H - _PAD}" font-size="11">{html.escape(y_low)}</text>',
-        f'<text x="4" y="18" font-size="11">{html.escape(y_high)}</text>',
-        f'<text x="{_W // 2}" y="{_H - 12}" font-size="12" text-anchor="middle">{html.escape(x_label)}</text>',
+        f'<text x="4" y="{_H - _PAD}" font-size="11">{html_text(y_low)}</text>',
+        f'<text x="4" y="18" font-size="11">{html_text(y_high)}</text>',
+        f'<text x="{_W // 2}" y="{_H - 12}" font-size="12" text-anchor="middle">{html_text(x_label)}</text>',
     ]
 
 
 def _svg(body: list[str], label: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(label)}" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html_text(label)}" '
             f'width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}">' + "".join(body) + "</svg>")  # fmt: skip
 
 
@@ -145,7 +146,7 @@ def _loss_chart(curves: dict[str, list[float]]) -> str:
         color = _COLORS[k % len(_COLORS)]
         points = " ".join(point(i, v) for i, v in enumerate(curve) if math.isfinite(v))
         body.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
-        body.append(f'<text x="{_W - 120}" y="{24 + 16 * k}" font-size="12" fill="{color}">{html.escape(name)}</text>')
+        body.append(f'<text x="{_W - 120}" y="{24 + 16 * k}" font-size="12" fill="{color}">{html_text(name)}</text>')
     return _svg(body, "loss curves")
 
 
@@ -165,9 +166,9 @@ def _gradient_chart(bars: list[tuple[str, float, float]]) -> str:
         color = "#2ca02c" if value <= tolerance else "#d62728"
         top = y(log)
         body.append(f'<rect x="{x + 4:.1f}" y="{top:.1f}" width="{width - 8:.1f}" height="{(_H - _PAD) - top:.1f}" '
-                    f'fill="{color}"><title>{html.escape(name)}: {value:.2e}</title></rect>')  # fmt: skip
+                    f'fill="{color}"><title>{html_text(name)}: {value:.2e}</title></rect>')  # fmt: skip
         body.append(f'<text x="{x + width / 2:.1f}" y="{_H - _PAD + 14}" font-size="9" text-anchor="middle">'
-                    f"{html.escape(name[-18:])}</text>")  # fmt: skip
+                    f"{html_text(name[-18:])}</text>")  # fmt: skip
     body.append(f'<line x1="{_PAD}" y1="{y(tol):.1f}" x2="{_W - 10}" y2="{y(tol):.1f}" stroke="#555" '
                 'stroke-dasharray="6 4"/>')  # fmt: skip
     return _svg(body, "gradient differences")
@@ -177,17 +178,18 @@ def _gradient_chart(bars: list[tuple[str, float, float]]) -> str:
 
 
 def junit_xml(verdict: Verdict) -> str:
-    """One ``<testsuite>`` with a ``<testcase>`` per row; a failing row carries a ``<failure>`` with its value."""
+    """One ``<testsuite>`` with a ``<testcase>`` per row; a failing row carries a ``<failure>`` with its value.
+    Every value goes through :func:`rnnspec.core.emit.xml_text` (a control character in a path stays visible)."""
+    x = xml_text
     failures = sum(not passed for *_, passed in verdict.rows)
     suites = ET.Element("testsuites", name="rnnspec", tests=str(len(verdict.rows)), failures=str(failures))
-    suite = ET.SubElement(suites, "testsuite", name=verdict.title, tests=str(len(verdict.rows)),
+    suite = ET.SubElement(suites, "testsuite", name=x(verdict.title), tests=str(len(verdict.rows)),
                           failures=str(failures), errors="0", skipped="0")  # fmt: skip
     for check, value, tolerance, passed in verdict.rows:
-        case = ET.SubElement(suite, "testcase", classname="rnnspec.check", name=check)
+        case = ET.SubElement(suite, "testcase", classname="rnnspec.check", name=x(check))
         if not passed:
-            failure = ET.SubElement(case, "failure", message=f"{value} (tolerance {tolerance})")
-            failure.text = "\n".join(filter(None, [f"{check}: {value} (tolerance {tolerance})", verdict.cause]))
+            failure = ET.SubElement(case, "failure", message=x(f"{value} (tolerance {tolerance})"))
+            failure.text = x("\n".join(filter(None, [f"{check}: {value} (tolerance {tolerance})", verdict.cause])))
     if verdict.notes or verdict.cause:
-        ET.SubElement(suite, "system-out").text = "\n".join([*verdict.notes, *filter(None, [verdict.cause])])
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+        ET.SubElement(suite, "system-out").text = x("\n".join([*verdict.notes, *filter(None, [verdict.cause])]))
+    return xml_document(suites)

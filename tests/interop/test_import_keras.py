@@ -20,6 +20,7 @@ pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend ne
 pytest.importorskip("torch")
 import h5py
 import keras
+import yaml
 
 import rnnspec
 from rnnspec.cli import main
@@ -520,3 +521,41 @@ def test_keras2_functional_bidirectional_h5(tmp_path: Path) -> None:
     x = hard_inputs(spec, seed=6)
     got = rnnspec.predict(rnnspec.build(spec, "torch", weights=w), x)
     assert np.max(np.abs(got - _keras_out(ref, x))) <= TOL
+
+
+# -- names from the file: they never change the written spec ------------------------------------------------
+
+
+def test_a_newline_in_the_source_file_name_adds_no_key_to_spec_yaml(tmp_path: Path) -> None:
+    """The source file's name goes into spec.yaml's comment as a quoted scalar: ``m\\nconvention: torch`` is not
+    a key of the spec (the model keeps Keras's convention and its parameter count)."""
+    model = keras.Sequential([_ids(4), L.Embedding(10, 3), L.GRU(4), L.Dense(1)])
+    _randomize(model, 3)
+    source = tmp_path / "m\nconvention: torch\n#.keras"
+    model.save(source)
+    out = tmp_path / "imported"
+    assert main(["import", str(source), "-o", str(out)]) == 0
+    text = (out / "spec.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert "convention" not in data
+    assert text.startswith("# ") and text.splitlines()[0].endswith('"m\\nconvention: torch\\n#.keras"')
+    spec = rnnspec.load_spec(out / "spec.yaml")
+    assert spec.convention == "keras"
+    assert sum(int(np.prod(w.shape)) for w in model.weights) == rnnspec.analyze(spec).total_params
+
+
+def test_keras_names_that_clean_to_one_name_get_distinct_names(tmp_path: Path) -> None:
+    """``x.y`` and ``x_y`` both clean to ``x_y``: the second becomes ``x_y_2`` (not "used twice")."""
+    model = keras.Sequential(
+        [_ids(5), L.Embedding(9, 3, name="x.y"), L.LSTM(4, name="x_y", return_sequences=True), L.GRU(2, name="x-y"),
+         L.Dense(1, name="x y")]
+    )  # fmt: skip
+    _randomize(model, 5)
+    model.save(tmp_path / "names.keras")
+    spec, weights = import_model(tmp_path / "names.keras")
+    names = spec.layer_names()
+    assert len(set(names)) == 4 and names[2] == "x-y"
+    assert set(names) == {"x_y", "x_y_2", "x-y", "x_y_3"}
+    x = _inputs(spec)
+    got = rnnspec.predict(rnnspec.build(spec, "numpy", weights=weights), x)
+    assert np.max(np.abs(got - _keras_out(model, x))) <= TOL

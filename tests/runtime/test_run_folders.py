@@ -249,8 +249,11 @@ def test_kill_9_while_a_run_is_written_leaves_the_old_run(finished: Path) -> Non
         child.wait(timeout=30)
     assert _contents(finished) == before
     # the staging folder, and the checkpoint of the last epoch the killed run completed (for --resume)
-    hidden = _hidden(finished)
-    assert hidden[0] == ".run.checkpoint.npz" and [n.startswith(".run.partial-") for n in hidden[1:]] == [True]
+    # (and the lock file, holding the dead pid; perhaps the temp file of a checkpoint write cut short)
+    hidden = [n for n in _hidden(finished) if not n.endswith(".tmp")]
+    assert hidden[:2] == [".run.checkpoint.npz", ".run.lock"]
+    assert [n.startswith(".run.partial-") for n in hidden[2:]] == [True]
+    assert (finished.parent / ".run.lock").read_text().strip() == str(child.pid)
     with pytest.raises(RnnspecError, match="left a checkpoint"):
         RunFolder(finished)  # neither --resume nor --overwrite: refused, the checkpoint kept
     RunFolder(finished, overwrite=True).abort()  # --overwrite starts afresh: the stale checkpoint goes too
@@ -263,3 +266,56 @@ def test_the_working_folder_is_refused_as_a_run_folder(tmp_path: Path, monkeypat
     assert _train(Path(".")) == 1
     assert "is the working folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+# -- one run at a time in a folder ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_second_train_into_a_folder_being_written_is_refused_with_the_holders_pid(
+    tmp_path: Path, overwrite: bool
+) -> None:
+    """Two concurrent ``train -o run``: the second is refused (naming the first's pid) while the first holds the
+    folder's lock; once the first is gone (even by kill -9), its lock no longer blocks."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "rnnspec", "train", HELLO, "-b", "torch"]
+    first = subprocess.Popen([*command, "--epochs", "100000", "-o", str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline().startswith("training")
+        second = subprocess.run(
+            [*command, "--epochs", "1", "-o", str(out), *(["--overwrite"] if overwrite else [])],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"process {first.pid}" in second.stderr and "is being written by another run" in second.stderr
+        assert "Traceback" not in second.stderr and "training" not in second.stdout
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert not out.exists()  # the first never finished; the second wrote nothing
+    RunFolder(out, overwrite=True).abort()  # the dead process's lock file does not block
+    assert _hidden(out) == []
+
+
+def test_a_run_folder_that_cannot_be_replaced_is_refused_before_the_first_epoch(
+    finished: Path, monkeypatch, capsys
+) -> None:
+    """The preflight probes the target itself (the rename that replaces it), not only its parent."""
+    before = _contents(finished)
+    capsys.readouterr()
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src) == finished:  # as an immutable folder (chattr +i) answers
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    assert _train(finished, "--overwrite") == 1
+    printed = capsys.readouterr()
+    assert "cannot replace the run folder" in printed.err and "nothing was trained" in printed.err
+    assert "Epoch" not in printed.out and "training" not in printed.out
+    monkeypatch.undo()
+    assert _contents(finished) == before and _hidden(finished) == []

@@ -150,3 +150,25 @@ def test_live_models_are_not_trained_and_the_note_says_so():
     report = compare("torch", module, spec, steps=3)
     assert report.passed and not report.training
     assert any("training parity not run" in note for note in report.notes)
+
+
+def test_a_control_character_in_a_model_path_gives_valid_junit_xml_and_html(files, tmp_path: Path, capsys):
+    """The --model paths go into the JUnit XML and the page; a control character (XML 1.0 cannot hold it, not even
+    as ``&#1;``) is written as a visible escape, and both files parse."""
+    import shutil
+    import xml.etree.ElementTree as ET
+    from html.parser import HTMLParser
+
+    odd = tmp_path / "ri\x01ght\x1b[31m.pt"
+    shutil.copy(files["right"], odd)
+    xml, page = tmp_path / "r.xml", tmp_path / "r.html"
+    assert main(_check(files, str(files["keras"]), str(odd), extra=("--junit", str(xml), "--html", str(page)))) == 0
+    out = ET.parse(xml).getroot().find("testsuite").find("system-out").text
+    assert "ri\\x01ght\\x1b[31m.pt" in out
+    text = page.read_text(encoding="utf-8")
+    assert "\x01" not in text and "\x1b" not in text
+    found: list[str] = []
+    parser = HTMLParser()
+    parser.handle_data = found.append  # type: ignore[method-assign]
+    parser.feed(text)
+    assert any("ri\\x01ght\\x1b[31m.pt" in piece for piece in found)

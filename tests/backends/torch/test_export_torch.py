@@ -333,3 +333,53 @@ def test_refuses_a_path_that_is_not_python(tmp_path: Path) -> None:
     spec = rnnspec.loads_spec(SPECS["native_lstm"])
     with pytest.raises(RnnspecError, match=r"\.py"):
         te.export_torch(spec, _weights(spec), tmp_path / "model.pt")
+
+
+# -- generated source: no value from a file name or a layer name escapes its place -----------------------------
+
+PWN_NAME = 'a"""+str(__import__("os").system("touch PWNED"))+"""b.py'
+
+
+def _load_generated(source: Path, weights_file: Path) -> object:
+    found = importlib.util.spec_from_file_location("exported_hostile", source)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    model = module.Model()
+    model.load_state_dict(safetensors_torch.load_file(str(weights_file)))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", [PWN_NAME, "my\\user.py", "a'b\"c.py", "tab\there\u00e9.py", "x\\N{y}.py"])
+def test_a_file_name_runs_no_code_and_compiles(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The output's name goes into model.py's docstring escaped: the module compiles, importing it runs nothing
+    of the name (no PWNED file), and it loads its weights."""
+    monkeypatch.chdir(tmp_path)
+    spec = rnnspec.loads_spec(SPECS["native_lstm"])
+    weights = _weights(spec)
+    source, weights_file = te.export_torch(spec, weights, tmp_path / name)
+    text = source.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    assert name.removesuffix(".py") in ast.get_docstring(tree, clean=False)  # the name, as it is, in the docstring
+    model = _load_generated(source, weights_file)
+    assert not (tmp_path / "PWNED").exists()
+    x = _inputs(spec, 3, 4)
+    assert np.abs(_run(model, x) - nb.forward(spec, weights, x)).max() <= TOL
+
+
+def test_dunder_layer_names_load_their_state_dict(tmp_path: Path) -> None:
+    """A layer named ``__x`` would be name-mangled inside ``class Model`` (``self._Model__x``): it gets a name
+    that is not, and model.py loads its own state dict."""
+    spec = rnnspec.loads_spec(
+        _tokens(
+            "recurrent:\n  - {cell: lstm, units: 4, name: __enc, return_sequences: true}\n"
+            "  - {cell: gru, units: 3, name: __dec__, reset_after: false}\nhead: {units: 2, name: _head}"
+        )
+    )
+    weights = _weights(spec)
+    source, weights_file = te.export_torch(spec, weights, tmp_path / "model.py")
+    model = _load_generated(source, weights_file)
+    names = [name for name, _ in model.named_children()]
+    assert not any(name.startswith("_") for name in names), names
+    x = _inputs(spec, 3, 5)
+    assert np.abs(_run(model, x) - nb.forward(spec, weights, x)).max() <= TOL

@@ -1,0 +1,185 @@
+"""One writer for artifacts (rnnspec.util.staged_outputs): every command that writes files writes them as one unit,
+never over one of its own inputs, under any name the OS allows."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnnspec
+from rnnspec.cli import main
+from rnnspec.core.weights import save_weights_file
+from rnnspec.util import write_bytes_atomic
+from tests.conftest import SPECS
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A spec and its canonical weights, copied into a fresh folder."""
+    spec = tmp_path / "model.yaml"
+    shutil.copyfile(SPECS / "char_rnn_hello.yaml", spec)
+    loaded = rnnspec.load_spec(spec)
+    weights = tmp_path / "W.safetensors"
+    save_weights_file(rnnspec.initial_weights(loaded, seed=3), weights, loaded)
+    return spec, weights
+
+
+def _listing(folder: Path) -> dict[bytes, bytes | str]:
+    """Every entry of ``folder`` (bytes names) with its contents: what a command left behind."""
+    out: dict[bytes, bytes | str] = {}
+    for name in os.listdir(os.fsencode(folder)):
+        path = os.path.join(os.fsencode(folder), name)
+        out[name] = open(path, "rb").read() if os.path.isfile(path) and not os.path.islink(path) else "other"
+    return out
+
+
+# -- outputs that are the command's own inputs ---------------------------------------------------------------
+
+
+def test_export_onnx_over_its_own_spec_is_refused_and_the_spec_kept(pair, capsys) -> None:
+    pytest.importorskip("onnx")
+    spec, weights = pair
+    before = _listing(spec.parent)
+    assert main(["export", str(spec), "--weights", str(weights), "-f", "onnx", "-o", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "is also an input of this command" in err and "Traceback" not in err
+    assert _listing(spec.parent) == before
+
+
+def test_export_onnx_through_a_link_to_the_spec_is_refused(pair, capsys) -> None:
+    pytest.importorskip("onnx")
+    spec, weights = pair
+    link = spec.with_name("link.onnx")
+    link.symlink_to(spec.name)
+    before = _listing(spec.parent)
+    assert main(["export", str(spec), "--weights", str(weights), "-f", "onnx", "-o", str(link)]) == 1
+    assert "is also an input" in capsys.readouterr().err
+    assert _listing(spec.parent) == before
+
+
+def test_export_torch_whose_weights_would_replace_the_weights_input_is_refused(pair, capsys) -> None:
+    pytest.importorskip("torch")
+    spec, weights = pair  # W.safetensors: export -o W.py writes W.py and W.safetensors
+    before = _listing(spec.parent)
+    assert main(["export", str(spec), "--weights", str(weights), "-f", "torch", "-o", str(spec.with_name("W.py"))]) == 1
+    err = capsys.readouterr().err
+    assert "W.safetensors" in err and "is also an input" in err
+    assert _listing(spec.parent) == before  # no W.py beside the untouched weights, no temp file
+
+
+def test_check_html_over_its_spec_is_refused_before_any_work(pair, capsys) -> None:
+    spec, _ = pair
+    before = _listing(spec.parent)
+    assert main(["check", str(spec), "--html", str(spec)]) == 1
+    assert "is also an input" in capsys.readouterr().err
+    hard = spec.with_name("hard.xml")
+    os.link(spec, hard)  # the spec under another name
+    assert main(["check", str(spec), "--junit", str(hard)]) == 1
+    assert "is also an input" in capsys.readouterr().err
+    hard.unlink()
+    assert _listing(spec.parent) == before
+
+
+def test_build_output_holding_the_weights_input_is_refused(pair, capsys) -> None:
+    spec, weights = pair
+    loaded = rnnspec.load_spec(spec)
+    named = spec.with_name(f"{loaded.name}.weights.safetensors")  # the name build -o writes
+    weights.rename(named)
+    before = _listing(spec.parent)
+    assert main(["build", str(spec), "-b", "numpy", "--weights", str(named), "-o", str(spec.parent)]) == 1
+    assert "is also an input" in capsys.readouterr().err
+    assert _listing(spec.parent) == before
+
+
+# -- all files or none ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_weights_write_leaves_neither_file_of_a_torch_export(pair, monkeypatch, capsys, failure) -> None:
+    pytest.importorskip("torch")
+    import rnnspec_backends.torch.export as torch_export
+
+    spec, weights = pair
+    old_py, old_weights = spec.with_name("m.py"), spec.with_name("m.safetensors")
+    old_py.write_text("# the previous export\n")
+    old_weights.write_bytes(b"previous weights")
+    before = _listing(spec.parent)
+
+    def write(path, data):
+        if str(path).endswith(".safetensors"):
+            raise failure
+        write_bytes_atomic(path, data)
+
+    monkeypatch.setattr(torch_export, "write_bytes_atomic", write)
+    code = main(["export", str(spec), "--weights", str(weights), "-f", "torch", "-o", str(old_py)])
+    assert code == (130 if isinstance(failure, KeyboardInterrupt) else 1)
+    assert "Traceback" not in capsys.readouterr().err
+    assert _listing(spec.parent) == before  # the old pair whole, no new model.py, no temp or staging file
+
+
+def test_a_fifo_at_the_weights_path_of_a_torch_export_is_refused_and_nothing_written(pair, capsys) -> None:
+    pytest.importorskip("torch")
+    spec, weights = pair
+    os.mkfifo(spec.with_name("m.safetensors"))
+    before = _listing(spec.parent)
+    assert main(["export", str(spec), "--weights", str(weights), "-f", "torch", "-o", str(spec.with_name("m.py"))]) == 1
+    assert "FIFO" in capsys.readouterr().err
+    assert _listing(spec.parent) == before
+
+
+def test_a_failed_rename_puts_back_the_files_already_replaced(tmp_path: Path, monkeypatch) -> None:
+    """The commit renames file after file; when one fails, those already in place are undone."""
+    from rnnspec.util import staged_outputs
+
+    for name in ("a", "b"):
+        (tmp_path / name).write_text(f"old {name}")
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("/b"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(src, dst)
+
+    with pytest.raises(OSError), staged_outputs() as out:
+        write_bytes_atomic(out.stage(tmp_path / "a"), b"new a")
+        write_bytes_atomic(out.stage(tmp_path / "b"), b"new b")
+        monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.undo()
+    assert _listing(tmp_path) == {b"a": b"old a", b"b": b"old b"}
+
+
+def test_staged_outputs_refuse_a_target_that_is_an_input(tmp_path: Path) -> None:
+    from rnnspec.util import OutputPathError, staged_outputs
+
+    source = tmp_path / "in.csv"
+    source.write_text("x\n")
+    with pytest.raises(OutputPathError, match="is also an input"), staged_outputs([source]) as out:
+        out.stage(tmp_path / "." / "in.csv")
+    assert _listing(tmp_path) == {b"in.csv": b"x\n"}
+
+
+# -- any name the OS allows ------------------------------------------------------------------------------------
+
+
+def test_non_utf8_output_names_work_for_export_and_import(pair, capsys) -> None:
+    pytest.importorskip("torch")
+    spec, weights = pair
+    folder = os.fsencode(spec.parent)
+    target = Path(os.fsdecode(folder + b"/out\xff.py"))
+    assert main(["export", str(spec), "--weights", str(weights), "-f", "torch", "-o", str(target)]) == 0
+    printed = capsys.readouterr()
+    assert "out\\xff.py" in printed.out and "Traceback" not in printed.err
+    assert os.path.isfile(folder + b"/out\xff.py") and os.path.isfile(folder + b"/out\xff.safetensors")
+    imported = Path(os.fsdecode(folder + b"/imp\xff"))
+    assert main(["import", str(weights), "-o", str(imported)]) == 0
+    printed = capsys.readouterr()
+    assert "imp\\xff" in printed.out and "Traceback" not in printed.err
+    assert sorted(os.listdir(folder + b"/imp\xff")) == [b"spec.yaml", b"weights.safetensors"]
+    back = rnnspec.load_weights(imported / "weights.safetensors", spec=rnnspec.load_spec(imported / "spec.yaml"))
+    original = rnnspec.load_weights(weights, spec=rnnspec.load_spec(spec))
+    assert all(np.array_equal(back[k], original[k]) for k in original)
