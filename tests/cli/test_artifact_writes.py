@@ -33,8 +33,8 @@ def _listing(folder: Path) -> dict[bytes, bytes | str]:
     """Every entry of ``folder`` (bytes names) with its contents: what a command left behind."""
     out: dict[bytes, bytes | str] = {}
     for name in os.listdir(os.fsencode(folder)):
-        path = os.path.join(os.fsencode(folder), name)
-        out[name] = open(path, "rb").read() if os.path.isfile(path) and not os.path.islink(path) else "other"
+        path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+        out[name] = path.read_bytes() if path.is_file() and not path.is_symlink() else "other"
     return out
 
 
