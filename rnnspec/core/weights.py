@@ -198,10 +198,12 @@ def check_weights(spec: ModelSpec, weights: Mapping[str, np.ndarray], convention
             problems.append(f"{name}: shape {tuple(np.shape(weights[name]))}, expected {shape}")
     problems += [f"unexpected {name} (not a weight of this spec)" for name in weights if name not in expected]
     if problems:
+        from rnnspec.core.budget import cap_lines
+
         conv = convention or spec.convention
         raise WeightsError(
             f"the weights do not fit spec {spec.name!r} ({conv} convention):\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(cap_lines(problems, indent=""))
             + "\n  fix: use weights saved for this spec, or `rnnspec convert` them first"
         )
 
@@ -248,13 +250,11 @@ def load_weights_file(
         raise WeightsError(f"{path} is a folder; name the .safetensors weights file inside it")
     if not p.is_file():
         raise WeightsError(f"{path}: no such weights file (expected a .safetensors file written by rnnspec)")
-    try:
+    from rnnspec.core.budget import foreign_bytes
+
+    fix = "it may be truncated or corrupted; write it again with `rnnspec build -o` or `rnnspec.save_weights`"
+    with foreign_bytes(path, "safetensors file", fix, WeightsError):
         tensors, metadata = _read_safetensors(p)
-    except (ValueError, OSError, RecursionError, KeyError, TypeError) as exc:
-        raise WeightsError(
-            f"{path}: not a readable safetensors file ({exc}); it may be truncated or corrupted. "
-            "fix: write it again with `rnnspec build -o` or `rnnspec.save_weights`"
-        ) from None
     if not allow_nonfinite:
         bad = [name for name, value in tensors.items() if not np.all(np.isfinite(value))]
         if bad:
@@ -282,6 +282,7 @@ def _read_safetensors(p: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             raise ValueError("the header is not a JSON object")
         metadata = header.pop("__metadata__", None) or {}
         spans = {name: _span(name, entry) for name, entry in header.items()}
+        _check_disjoint(spans)
         data_bytes = max((end for _, end, _, _ in spans.values()), default=0)
         if 8 + n + data_bytes != size:
             raise ValueError(f"the header describes {data_bytes:,} bytes of tensors, the file holds {size - 8 - n:,}")
@@ -301,7 +302,12 @@ def _span(name: str, entry: object) -> tuple[int, int, str, tuple[int, ...]]:
     if not isinstance(entry, dict):
         raise ValueError(f"tensor {name!r} has no description")
     begin, end = entry["data_offsets"]
-    shape = tuple(int(d) for d in entry["shape"])
+    dims = entry["shape"]
+    if not isinstance(dims, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise ValueError(f"tensor {name!r} has shape {str(dims)[:80]}, not a list of integers")
+    if len(dims) > 64:
+        raise ValueError(f"tensor {name!r} has {len(dims)} dimensions")
+    shape = tuple(dims)
     dtype = str(entry["dtype"])
     if dtype not in _FLOAT_DTYPES:
         raise WeightsError(
@@ -317,6 +323,20 @@ def _span(name: str, entry: object) -> tuple[int, int, str, tuple[int, ...]]:
     if not (0 <= begin <= end) or end - begin != count * itemsize:
         raise ValueError(f"tensor {name!r}: offsets {begin}..{end} do not hold shape {shape} of {dtype}")
     return int(begin), int(end), dtype, shape
+
+
+def _check_disjoint(spans: Mapping[str, tuple[int, int, str, tuple[int, ...]]]) -> None:
+    """Tensors must not share bytes: each would be copied out separately, so overlapping spans would let a
+    small file ask for many times its size (safetensors' own format forbids overlaps)."""
+    previous_end, previous = 0, None
+    for name, (begin, end, _, _) in sorted(spans.items(), key=lambda item: (item[1][0], item[1][1])):
+        if begin < previous_end:
+            raise ValueError(
+                f"tensors {previous!r} and {name!r} share bytes (offsets overlap at {begin}); each tensor must "
+                "have bytes of its own"
+            )
+        if end > begin:
+            previous_end, previous = end, name
 
 
 def _tensor(name: str, raw: bytes, begin: int, end: int, dtype: str, shape: tuple[int, ...]) -> np.ndarray:

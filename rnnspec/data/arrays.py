@@ -196,6 +196,9 @@ def read_xy_npz(path: Path) -> tuple[Any, np.ndarray]:
                         where=where,
                         received=f"{info.file_size} bytes",
                     )
+                if info.filename in ("x.npy", "y.npy"):
+                    with archive.open(info) as member:  # the header against the bytes stored, before NumPy allocates
+                        npy_header(member, info.file_size, f"{where}[{info.filename[0]}]")
         with np.load(path, allow_pickle=False) as npz:
             x, y = npz["x"], npz["y"]
     except ValueError as exc:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.budget import ReadBudget, foreign_bytes
 from rnnspec.lang.errors import RnnspecError
 
 __all__ = ["KerasFile", "KerasFileError", "KerasLayer", "read_keras_file"]
@@ -85,7 +86,7 @@ class KerasFile:
     @property
     def keras_major(self) -> int:
         head = self.keras_version.split(".", 1)[0]
-        return int(head) if head.isdigit() else 2
+        return int(head) if head.isascii() and head.isdigit() and len(head) < 6 else 2
 
 
 def read_keras_file(path: str | Path) -> KerasFile:
@@ -95,10 +96,14 @@ def read_keras_file(path: str | Path) -> KerasFile:
         raise KerasFileError(f"{p}: no such file (expected a .keras or .h5 Keras model file)")
     with p.open("rb") as fh:
         magic = fh.read(8)
+    budget = ReadBudget(p, error=KerasFileError)
+    fix = "save the model again with `model.save('model.keras')`"
     if magic.startswith(b"PK"):
-        return _read_zip(p)
+        with foreign_bytes(p, ".keras file", fix, KerasFileError):
+            return _read_zip(p, budget)
     if magic == b"\x89HDF\r\n\x1a\n":
-        return _read_h5(p)
+        with foreign_bytes(p, "Keras HDF5 file", fix, KerasFileError):
+            return _read_h5(p, budget)
     raise KerasFileError(
         f"{p}: not a Keras model file (neither a .keras zip nor an HDF5 file); "
         "expected a file written by `model.save(...)`"
@@ -108,28 +113,30 @@ def read_keras_file(path: str | Path) -> KerasFile:
 # -- .keras (zip) -----------------------------------------------------------------------------------
 
 
-def _read_zip(path: Path) -> KerasFile:
+def _read_zip(path: Path, budget: ReadBudget) -> KerasFile:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise KerasFileError(f"{path}: not a readable .keras file ({exc}); it may be truncated") from None
     with zf:
-        members = {info.filename: info for info in zf.infolist()}
+        infos = zf.infolist()
+        budget.count("zip members", len(infos))
+        members = {info.filename: info for info in infos}
         if "config.json" not in members:
             raise KerasFileError(
                 f"{path}: a zip without config.json, so not a Keras 3 model file; "
                 "fix: save the whole model with `model.save('model.keras')`"
             )
-        config = _json(_member(zf, members["config.json"], MAX_CONFIG_BYTES, path), path, "config.json")
+        config = _json(_member(zf, members["config.json"], MAX_CONFIG_BYTES, path, budget), path, "config.json")
         metadata: dict[str, Any] = {}
         if "metadata.json" in members:
-            raw = _member(zf, members["metadata.json"], MAX_CONFIG_BYTES, path)
+            raw = _member(zf, members["metadata.json"], MAX_CONFIG_BYTES, path, budget)
             metadata = _json(raw, path, "metadata.json")
         if "model.weights.h5" not in members:
             if "model.weights.npz" in members:
                 raise KerasFileError(f"{path}: weights saved in the npz format are not read; save with the default h5")
             raise KerasFileError(f"{path}: the file holds no model.weights.h5")
-        weights_raw = _member(zf, members["model.weights.h5"], MAX_WEIGHTS_BYTES, path)
+        weights_raw = _member(zf, members["model.weights.h5"], MAX_WEIGHTS_BYTES, path, budget)
     model = _model_config(config, path)
     version = str(metadata.get("keras_version", "3"))
     kfile = _kfile(path, "keras", version, model)
@@ -137,13 +144,13 @@ def _read_zip(path: Path) -> KerasFile:
 
     try:
         with h5py.File(io.BytesIO(weights_raw), "r") as h5:
-            _attach_zip_weights(kfile, h5)
+            _attach_zip_weights(kfile, h5, budget)
     except OSError as exc:
         raise KerasFileError(f"{path}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
     return kfile
 
 
-def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path, budget: ReadBudget) -> bytes:
     from rnnspec.util import available_memory, human_bytes
 
     free = available_memory()
@@ -159,6 +166,14 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) 
             f"{path}: member {info.filename} inflates {info.file_size // max(info.compress_size, 1)}-fold "
             "(a decompression bomb?); Keras writes members uncompressed"
         )
+    if info.flag_bits & 0x1:
+        raise KerasFileError(f"{path}: member {info.filename} is encrypted; Keras never encrypts its files")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise KerasFileError(
+            f"{path}: member {info.filename} uses zip compression method {info.compress_type}; Keras writes "
+            "stored or deflated members only. fix: save the model again with `model.save('model.keras')`"
+        )
+    budget.charge(info.file_size, f"member {info.filename}")
     with zf.open(info) as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
@@ -166,41 +181,51 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) 
     return data
 
 
-def _attach_zip_weights(kfile: KerasFile, h5: Any) -> None:
+def _attach_zip_weights(kfile: KerasFile, h5: Any, budget: ReadBudget) -> None:
     root = _child(h5, "layers", kfile.path) or _child(h5, "_layer_checkpoint_dependencies", kfile.path)
     by_name: dict[str, Any] = {}
     if root is not None:
         for key in root:
+            budget.count("layer groups")
             group = _child(root, key, kfile.path)
             vars_group = _child(group, "vars", kfile.path) if _is_group(group) else None
             name = vars_group.attrs.get("name") if vars_group is not None else None
             by_name[_text(name) if name is not None else key] = group
     for layer in kfile.layers:
         group = by_name.get(layer.name)
-        layer.weights = _zip_layer_weights(group, kfile.path) if group is not None else []
+        layer.weights = _zip_layer_weights(group, kfile.path, budget) if group is not None else []
 
 
 _SUBOBJECTS = ("forward_layer", "backward_layer", "layer", "cell")
 """Attribute paths of the wrapped objects, in the order Keras lists their weights."""
 
 
-def _zip_layer_weights(group: Any, path: Path) -> list[np.ndarray]:
+def _zip_layer_weights(group: Any, path: Path, budget: ReadBudget) -> list[np.ndarray]:
+    """The weights under a layer's group and its wrapped objects', walked without recursion.
+
+    A group met again on the way down (a hard-link cycle) is refused, and the depth is bounded.
+    """
     out: list[np.ndarray] = []
-    vars_group = _child(group, "vars", path)
-    if vars_group is not None:
-        keys = sorted((k for k in vars_group if k.isdigit()), key=int)
-        out += [_dataset(_child(vars_group, k, path), path) for k in keys]
-    for sub in _SUBOBJECTS:
-        child = _child(group, sub, path)
-        if child is not None and _is_group(child):
-            out += _zip_layer_weights(child, path)
+    stack: list[tuple[Any, int, frozenset[Any]]] = [(group, 0, frozenset())]
+    while stack:
+        node, level, above = stack.pop()
+        budget.depth(level, f"{group.name}", limit=64)
+        if node.id in above:
+            raise KerasFileError(f"{path}: {node.name} links back to a group above it (an HDF5 link cycle); refused")
+        above = above | {node.id}
+        vars_group = _child(node, "vars", path)
+        if vars_group is not None:
+            keys = sorted((k for k in vars_group if k.isascii() and k.isdigit()), key=int)
+            out += [_dataset(_child(vars_group, k, path), path, budget) for k in keys]
+        children = [_child(node, sub, path) for sub in _SUBOBJECTS]
+        stack += [(c, level + 1, above) for c in reversed(children) if c is not None and _is_group(c)]
     return out
 
 
 # -- legacy .h5 -----------------------------------------------------------------------------------
 
 
-def _read_h5(path: Path) -> KerasFile:
+def _read_h5(path: Path, budget: ReadBudget) -> KerasFile:
     import h5py
 
     try:
@@ -225,20 +250,23 @@ def _read_h5(path: Path) -> KerasFile:
             weights_root = h5
         for layer in kfile.layers:
             group = _child(weights_root, layer.name, path)
-            layer.weights = _h5_layer_weights(group, path) if group is not None else []
+            layer.weights = _h5_layer_weights(group, path, budget) if group is not None else []
     return kfile
 
 
-def _h5_layer_weights(group: Any, path: Path) -> list[np.ndarray]:
+def _h5_layer_weights(group: Any, path: Path, budget: ReadBudget) -> list[np.ndarray]:
     names = _chunked_attr(group, "weight_names")
+    budget.count("weight names", len(names))
     out = []
     for name in names:
         node = group
-        for part in name.split("/"):
+        parts = name.split("/")
+        budget.depth(len(parts), f"weight {name[:80]!r}", limit=64)
+        for part in parts:
             node = _child(node, part, path)
             if node is None:
                 raise KerasFileError(f"{path}: weight {name!r} is listed in {group.name} but missing")
-        out.append(_dataset(node, path))
+        out.append(_dataset(node, path, budget))
     return out
 
 
@@ -302,20 +330,22 @@ def _kfile(path: Path, fmt: str, version: str, model: dict[str, Any]) -> KerasFi
     )
 
 
-def _foreign_modules(value: Any, depth: int = 0) -> set[str]:
-    """Every ``module`` named in the config that is not Keras's own (``keras``, ``keras.src...``)."""
+def _foreign_modules(value: Any) -> set[str]:
+    """Every ``module`` named in the config that is not Keras's own (``keras``, ``keras.src...``).
+
+    Searched with a stack, not recursion, so a key nested at any depth the JSON parser accepted is seen.
+    """
     found: set[str] = set()
-    if depth > 64:
-        return found
-    if isinstance(value, dict):
-        module = value.get("module")
-        if isinstance(module, str) and module.split(".")[0] != "keras":
-            found.add(module)
-        for item in value.values():
-            found |= _foreign_modules(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _foreign_modules(item, depth + 1)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if isinstance(module, str) and module.split(".")[0] != "keras":
+                found.add(module)
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
     return found
 
 
@@ -377,7 +407,21 @@ def _child(group: Any, key: str, path: Path) -> Any:
     return group[key]
 
 
-def _dataset(node: Any, path: Path) -> np.ndarray:
+def _dataset(node: Any, path: Path, budget: ReadBudget) -> np.ndarray:
+    """The array of ``node``, charged to the file's budget; a dataset reached again (a hard link, a
+    repeated ``weight_names`` entry) is the same array, read and charged once."""
+    budget.count("datasets")
+    key = ("dataset", node.id) if hasattr(node, "id") else None
+    cached = budget.cache.get(key) if key is not None else None
+    if cached is not None:
+        return cached
+    value = _read_dataset(node, path, budget)
+    if key is not None:
+        budget.cache[key] = value
+    return value
+
+
+def _read_dataset(node: Any, path: Path, budget: ReadBudget) -> np.ndarray:
     import h5py
 
     if not isinstance(node, h5py.Dataset):
@@ -392,4 +436,5 @@ def _dataset(node: Any, path: Path) -> np.ndarray:
     stored = node.id.get_storage_size()
     if declared > 64 * 1024**2 and declared > BOMB_RATIO * max(stored, 1):
         raise KerasFileError(f"{path}: {node.name} declares {declared} bytes but stores {stored} (a bomb?); refused")
+    budget.charge(declared, f"dataset {node.name}")
     return np.asarray(node[()])

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.budget import cap_lines
 from rnnspec.core.emit import spec_name
 from rnnspec.core.kinds import DuplicateKindError, KindRegistry
 from rnnspec.interop.keras_files import KerasFile, KerasLayer
@@ -75,7 +76,7 @@ class UnsupportedModelError(RnnspecError):
     def __init__(self, source: str, refusals: list[Refusal]):
         self.refusals = refusals
         lines = [f"{source}: the model cannot be imported; the spec cannot express:"]
-        lines += [f"  - layer {r.name!r} ({r.class_name}): {r.reason}" for r in refusals]
+        lines += cap_lines([f"  - layer {r.name!r} ({r.class_name}): {r.reason}" for r in refusals])
         lines.append(
             f"  fix: remove or replace these layers in the original model (rnnspec expresses {_EXPRESSIBLE}), "
             "then save it again. Nothing was written."
@@ -150,11 +151,21 @@ _ALIASES = {"silu": "swish", None: "linear"}
 
 def _activation(value: Any, ctx: _Context, allowed: tuple[str, ...], what: str = "activation") -> str:
     if isinstance(value, dict):
-        value = value.get("config", {}).get("name") if value.get("class_name") == "function" else value
-        if isinstance(value, dict):
+        cfg, module = value.get("config"), value.get("module")
+        registered = value.get("registered_name")
+        custom = (isinstance(module, str) and module.split(".")[0] != "keras") or (
+            isinstance(registered, str) and ">" in registered
+        )
+        if value.get("class_name") == "function" and not custom:
+            value = cfg.get("name") if isinstance(cfg, dict) else cfg
+        if custom or not isinstance(value, str):
+            shown = registered if isinstance(registered, str) else value
+            shown = shown.get("class_name") if isinstance(shown, dict) else shown
             raise _Unsupported(
-                f"{what} is a custom object ({value.get('class_name')}); only Keras's built-ins are read"
+                f"{what} is a custom object ({str(shown)[:80]}); only Keras's built-in activations are read"
             )
+    if not isinstance(value, str):
+        raise _Unsupported(f"{what} {str(value)[:80]} is not an activation's name")
     name = _ALIASES.get(value, value)
     if name == "hard_sigmoid" and ctx.keras_major < 3:
         raise _Unsupported(
@@ -424,8 +435,9 @@ def keras_to_spec(kfile: KerasFile, name: str | None = None) -> tuple[dict[str, 
         except _Unsupported as exc:
             refusals.append(Refusal(layer.name, layer.class_name, exc.reason))
             continue
-        except (KeyError, TypeError, ValueError) as exc:
-            refusals.append(Refusal(layer.name, layer.class_name, f"an unreadable config or weights ({exc!r})"))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            detail = f"{type(exc).__name__}: {str(exc)[:120]}"
+            refusals.append(Refusal(layer.name, layer.class_name, f"an unreadable config or weights ({detail})"))
             continue
         if piece is not None:
             pieces.append(piece)

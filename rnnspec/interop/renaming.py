@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnspec.core.budget import cap_lines
 from rnnspec.interop.errors import ImportError_
 from rnnspec.lang.spec import ModelSpec
 
@@ -36,7 +37,7 @@ def rename_weights(
     if problems:
         raise ImportError_(
             f"{source}: the spec does not describe the model in the file:\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(cap_lines(problems, indent=""))
             + "\n  fix: import without --spec to use the file's own architecture"
         )
     renamed = {}

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.budget import cap_lines
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import permute_gates
 from rnnspec.lang.errors import RnnspecError
@@ -107,7 +108,7 @@ def state_dict_to_weights(
     if problems:
         raise StateDictError(
             f"{source}: the state dict does not fit spec {spec.name!r}:\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(cap_lines(problems, indent=""))
             + "\n  fix: check the spec against the module (sizes, num_layers, bidirectional, bias), "
             "or save the state_dict of the module the spec describes"
         )

@@ -1,0 +1,56 @@
+"""An .npz of x/y whose .npy header declares a shape far beyond the bytes it stores, given to
+`rnnspec train --data` (issue 20, left open by round 1): refused from the header, before NumPy allocates."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SPEC = (
+    "rnnspec: 1.1\nname: t\ninput: {features: 10}\nrecurrent: [{cell: gru, units: 2}]\n"
+    "head: {units: 1, activation: sigmoid}\n"
+    "training: {optimizer: adam, loss: binary_crossentropy}\n"
+)
+
+
+def _npy(shape: tuple[int, ...], payload: bytes, descr: str = "<f4") -> bytes:
+    fp = io.BytesIO()
+    np.lib.format.write_array_header_1_0(fp, {"descr": descr, "fortran_order": False, "shape": shape})
+    return fp.getvalue() + payload
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_a_huge_header_shape_is_refused_on_the_train_path(compression: int, tmp_path: Path) -> None:
+    path = tmp_path / "xy.npz"
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        zf.writestr("x.npy", _npy((10**11, 10), b"\0" * 64))
+        zf.writestr("y.npy", _npy((2,), b"\0" * 8))
+    assert path.stat().st_size < 1024
+    (tmp_path / "s.yaml").write_text(SPEC)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnnspec",
+            "train",
+            str(tmp_path / "s.yaml"),
+            "--data",
+            str(path),
+            "-o",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "xy.npz" in result.stderr and "header does not match its data" in result.stderr
