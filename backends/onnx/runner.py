@@ -20,5 +20,6 @@ def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
         return None
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(written[0]), providers=["CPUExecutionProvider"])
+    # the model's bytes, not its path: onnxruntime takes UTF-8 paths only (any file name works this way)
+    session = onnxruntime.InferenceSession(Path(written[0]).read_bytes(), providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]

@@ -185,7 +185,10 @@ def _check_models(
 def _print_report(report: Any, plot: Path | None) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from rnnspec.util import printable
 
     table = Table(title=f"rnnspec check: {report.spec}", box=box.SIMPLE_HEAVY)
     for column in ("check", "value", "tolerance", "result"):
@@ -197,5 +200,5 @@ def _print_report(report: Any, plot: Path | None) -> None:
     for note in report.notes:
         console.print(f"note: {note}")
     if plot is not None and report.curves:
-        console.print(f"wrote {plot}")
+        console.print(f"wrote {escape(printable(plot))}")
     console.print("all checks passed" if report.passed else "some checks FAILED")

@@ -70,11 +70,11 @@ def schema(
 ) -> None:
     """Print the JSON Schema of the spec (for editor completion and validation)."""
     from rnnspec.lang.schema import spec_schema
-    from rnnspec.util import write_text_atomic
+    from rnnspec.util import printable, write_text_atomic
 
     text = json.dumps(spec_schema(), indent=2) + "\n"
     if output is None:
         typer.echo(text, nl=False)
     else:
         write_text_atomic(output, text)
-        typer.echo(f"wrote {output}")
+        typer.echo(f"wrote {printable(output)}")

@@ -210,7 +210,7 @@ def _train_into(run: RunFolder | SilentRunFolder, spec: Any, backend: str, impl:
     from rnnspec.runtime.models import build, predict
     from rnnspec.runtime.runs import SilentRunFolder, checkpoint_writer, write_run
     from rnnspec.runtime.training import NonFiniteLossError, fit
-    from rnnspec.util import quiet_stderr
+    from rnnspec.util import printable, quiet_stderr
 
     with quiet_stderr():
         model = build(spec, backend, seed=seed)
@@ -270,7 +270,7 @@ def _train_into(run: RunFolder | SilentRunFolder, spec: Any, backend: str, impl:
         console.print(f"nothing written: no epoch finished{kept}", soft_wrap=True)
         return 130 if interrupted else 1
     for path in write_run(run, impl, model, history, dataset, spec.name, backend, seed):
-        console.print(f"wrote {run.final(path)}", soft_wrap=True)
+        console.print(f"wrote {printable(run.final(path))}", soft_wrap=True, markup=False)
     if stopped is not None:
         return 1
     return 130 if interrupted else 0

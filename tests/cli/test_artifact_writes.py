@@ -183,3 +183,16 @@ def test_non_utf8_output_names_work_for_export_and_import(pair, capsys) -> None:
     back = rnnspec.load_weights(imported / "weights.safetensors", spec=rnnspec.load_spec(imported / "spec.yaml"))
     original = rnnspec.load_weights(weights, spec=rnnspec.load_spec(spec))
     assert all(np.array_equal(back[k], original[k]) for k in original)
+
+
+@pytest.mark.parametrize(("fmt", "module"), [("onnx", "onnxruntime"), ("keras", "keras")])
+def test_non_utf8_output_names_work_for_the_other_export_formats(pair, capsys, fmt: str, module: str) -> None:
+    """The proof reads the exported file back: by its bytes where a runtime takes UTF-8 paths only (onnxruntime)."""
+    pytest.importorskip(module)
+    spec, weights = pair
+    name = os.fsencode(spec.parent) + b"/out\xff." + fmt.encode()
+    assert main(["export", str(spec), "--weights", str(weights), "-f", fmt, "-o", os.fsdecode(name)]) == 0
+    printed = capsys.readouterr()
+    assert f"out\\xff.{fmt}" in printed.out and " ok" in printed.out and "Traceback" not in printed.err
+    assert os.path.isfile(name)
+    assert not [n for n in os.listdir(os.path.dirname(name)) if n.startswith(b".")]  # no staging folder left
