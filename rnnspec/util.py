@@ -130,6 +130,23 @@ def is_int_at_least(value: object, least: int) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
 
 
+LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+"""What torchrun (and ``--nproc``) sets beside ``WORLD_SIZE`` for each process it starts."""
+
+
+def launched_world_size() -> int:
+    """How many processes a launcher (torchrun, ``--nproc``) started this one among: ``WORLD_SIZE`` when it is a
+    number above 1 and the launcher's other variables (:data:`LAUNCHER_VARIABLES`) are set too; else 1. A stray
+    ``WORLD_SIZE`` left in the environment, without a launcher, does not make a process group."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    except ValueError:
+        return 1
+    if size <= 1 or any(not os.environ.get(name) for name in LAUNCHER_VARIABLES):
+        return 1
+    return size
+
+
 def available_memory() -> int | None:
     """Bytes of memory the machine can still give (Linux ``MemAvailable``); None where it cannot be read."""
     try:

@@ -19,6 +19,7 @@ from datetime import timedelta
 import torch
 
 from rnnspec.lang.errors import RnnspecError
+from rnnspec.util import launched_world_size
 
 __all__ = ["all_gather", "all_reduce_sum", "finish", "init_from_env", "launch", "world"]
 
@@ -36,11 +37,8 @@ def world() -> tuple[int, int]:
 
 
 def in_launched_group() -> bool:
-    """Whether torchrun started this process as one of several (``WORLD_SIZE`` > 1 in the environment)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1")) > 1
-    except ValueError:
-        return False
+    """Whether torchrun started this process as one of several (:func:`rnnspec.util.launched_world_size`)."""
+    return launched_world_size() > 1
 
 
 def init_from_env(device: str | None) -> tuple[int, int]:

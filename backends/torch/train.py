@@ -97,6 +97,15 @@ class KerasOptimizer:
         self.iterations = 0
         self.state: list[dict[str, Tensor]] = [{} for _ in params]
 
+    def slot_names(self) -> list[str]:
+        """The names of the state each parameter gets at its first step (what ``_update`` makes)."""
+        s = self.spec
+        if isinstance(s, SGD):
+            return ["m"] if s.momentum != 0 else []
+        if isinstance(s, RMSprop):
+            return ["v", *(["a"] if s.centered else []), *(["m"] if s.momentum > 0 else [])]
+        return ["m", "v", *(["v_hat"] if s.amsgrad else [])]
+
     def clip(self, grad: Tensor) -> Tensor:
         """Keras's per-variable ``clipnorm`` or ``clipvalue``."""
         return clip_gradient(grad, self.spec.clipnorm, self.spec.clipvalue)
@@ -413,7 +422,8 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         else:
             out["dropout_generator"] = generator.cpu().numpy().copy()
         for i, slots in enumerate(self.optimizer.state):
-            for name, value in slots.items():
+            for name in self.optimizer.slot_names():  # a slot not made yet is zeros (what its first step makes)
+                value = slots[name] if name in slots else torch.zeros_like(self.params[i])
                 out[f"slot/{i}/{name}"] = value.detach().cpu().numpy().copy()  # not a view
         return out
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from rnnspec.cli.errors import user_errors
-from rnnspec.cli.options import AllowNonfinite, BackendName, SpecArg
+from rnnspec.cli.options import AllowNonfinite, BackendName, SpecArg, seed_option
 from rnnspec.cli.output import write_outputs
 
 __all__ = ["build"]
@@ -38,7 +38,7 @@ def build(
     ] = None,
     seed: Annotated[
         Optional[int],
-        typer.Option("--seed", min=0, help="Seed of the initial weights (the same on every backend)."),
+        seed_option("Seed of the initial weights (the same on every backend)."),
     ] = None,
     weights: Annotated[
         Optional[Path],

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from rnnspec.cli.errors import fail, user_errors
-from rnnspec.cli.options import SpecArg
+from rnnspec.cli.options import SpecArg, seed_option
 from rnnspec.core.registry import BUILTIN_BACKENDS, BackendNotFoundError, compared_backends
 
 __all__ = ["check"]
@@ -28,7 +28,7 @@ def check(
         Optional[str],
         typer.Option("--optimizer", help="Train with this optimizer (sgd, adam, rmsprop) instead of the spec's."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of weights, inputs and targets.")] = 0,
+    seed: Annotated[int, seed_option("Seed of weights, inputs and targets.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     plot: Annotated[
         Optional[Path],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +45,10 @@ def evaluate(
     from rnnspec.runtime.distributed import launch_processes
 
     if nproc > 1:
-        code = launch_processes(backend, nproc, without_nproc(arguments()))
+        from rnnspec.runtime.runs import resolve_run
+
+        check = partial(resolve_run, spec, weights)  # the spec and weights read once, before any process starts
+        code = launch_processes(backend, nproc, without_nproc(arguments()), check)
         if code:
             raise typer.Exit(code)
         return

@@ -62,7 +62,7 @@ def _original(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
 
 
 def run_import(source: Path, output: Path, spec_path: Path | None, name: str | None, overwrite: bool,
-               echo: Echo) -> bool:  # fmt: skip
+               echo: Echo, allow_nonfinite: bool = False) -> bool:  # fmt: skip
     """Import ``source`` into ``output``; print what was read, what was written and the proof. True if it agrees."""
     from rnnspec.interop.proof import agreement, hard_inputs
     from rnnspec.lang.analysis import analyze
@@ -70,7 +70,7 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     from rnnspec.util import printable, quiet_stderr
 
     with quiet_stderr():
-        spec, weights = import_model(source, spec_path, name=name)
+        spec, weights = import_model(source, spec_path, name=name, allow_nonfinite=allow_nonfinite)
     x = hard_inputs(spec)
     rows: list[Agreement] = []
     with quiet_stderr():
@@ -152,6 +152,7 @@ def import_(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace spec.yaml/weights.safetensors in -o.")
     ] = False,
+    allow_nonfinite: AllowNonfinite = False,
 ) -> None:
     """Import a trained Keras model or PyTorch state dict: writes a spec and canonical weights, then proves them.
 
@@ -161,7 +162,7 @@ def import_(
 
     Exit 1 if they differ, or if the model has layers the spec cannot express (all are listed).
     """
-    if not run_import(source, output, spec, name, overwrite, typer.echo):
+    if not run_import(source, output, spec, name, overwrite, typer.echo, allow_nonfinite):
         raise typer.Exit(1)
 
 

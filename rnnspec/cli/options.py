@@ -14,6 +14,7 @@ from rnnspec.core.registry import BUILTIN_BACKENDS, ENTRY_POINT_GROUP, backends_
 
 __all__ = [
     "BACKENDS_HELP",
+    "SEED_MAX",
     "AllowNonfinite",
     "BackendName",
     "Convention",
@@ -30,6 +31,7 @@ __all__ = [
     "backend_name",
     "data_base_dir",
     "root",
+    "seed_option",
 ]
 
 
@@ -71,6 +73,15 @@ AllowNonfinite = Annotated[
     bool, typer.Option("--allow-nonfinite", help="Accept weights holding NaN or inf (refused by default).")
 ]
 SpecArg = Annotated[Path, typer.Argument(help="A spec file (.yaml, .yml or .json).", show_default=False)]
+
+SEED_MAX = 2**32 - 1
+"""The largest seed: NumPy's legacy generator and Keras take seeds 0..2**32-1 (torch's ``manual_seed`` fails
+past 2**64); every ``--seed`` is bounded where it is parsed (a usage error, exit 2)."""
+
+
+def seed_option(help: str, show_default: bool = True) -> typer.models.OptionInfo:
+    """The ``--seed`` option of every command that takes one: an integer from 0 to :data:`SEED_MAX`."""
+    return typer.Option("--seed", min=0, max=SEED_MAX, help=help, show_default=show_default)
 
 
 class ConventionName(str, Enum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -16,6 +17,7 @@ from rnnspec.cli.options import (
     TextColumn,
     TrainBackendName,
     data_base_dir,
+    seed_option,
 )
 from rnnspec.core.registry import DEFAULT_BACKEND
 
@@ -44,10 +46,8 @@ def train(
     ] = None,
     seed: Annotated[
         Optional[int],
-        typer.Option(
-            "--seed",
-            min=0,
-            help="Seed of the initial weights, the shuffles, dropout and built-in data [default: 0; with --resume, "
+        seed_option(
+            "Seed of the initial weights, the shuffles, dropout and built-in data [default: 0; with --resume, "
             "the run's].",
             show_default=False,
         ),
@@ -101,7 +101,11 @@ def train(
     from rnnspec.runtime.distributed import launch_processes
 
     if nproc > 1:
-        code = launch_processes(backend, nproc, without_nproc(arguments()))
+        columns = {"text_column": text_column, "label_column": label_column}
+        check = partial(
+            check_before_launch, spec, data, epochs=epochs, batch_size=batch_size, limit=limit, columns=columns
+        )
+        code = launch_processes(backend, nproc, without_nproc(arguments()), check)
         if code:
             raise typer.Exit(code)
         return
@@ -127,6 +131,26 @@ def train(
 def _epoch_line(epoch: int, epochs: int, batches: int, seconds: float, logs: dict[str, float]) -> str:
     metrics = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
     return f"Epoch {epoch + 1}/{epochs}\n{batches}/{batches} - {seconds:.0f}s - {metrics}"
+
+
+def check_before_launch(
+    spec_path: Path,
+    data: str | None,
+    *,
+    epochs: int | None,
+    batch_size: int | None,
+    limit: int | None,
+    columns: dict[str, str],
+) -> None:
+    """``--nproc N``: the spec, its training settings and the data are read once, here, before any process starts
+    (a bad spec is then refused once, without the launcher's noise, not once per process)."""
+    from rnnspec.data import load_data
+    from rnnspec.lang.loader import load_spec
+    from rnnspec.runtime.training import training_of
+
+    spec = load_spec(spec_path)
+    training_of(spec, epochs=epochs, batch_size=batch_size)
+    load_data(spec, data, split="train", seed=0, limit=limit, base_dir=data_base_dir(spec_path, data), **columns)
 
 
 def run_train(

@@ -43,6 +43,7 @@ from rnnspec.util import is_int_at_least
 __all__ = [
     "WEIGHTS_FORMAT",
     "WeightsError",
+    "check_finite",
     "check_seed",
     "check_weights",
     "initial_weights",
@@ -97,9 +98,10 @@ def permute_gates(
 
 
 def check_seed(seed: object) -> None:
-    """A seed is None or a non-negative integer (NumPy's rule), else a clear error."""
-    if seed is not None and not is_int_at_least(seed, 0):
-        raise WeightsError(f"a seed must be a non-negative integer or None, received {seed!r}")
+    """A seed is None or an integer from 0 to 2**32-1 (what NumPy's legacy generator and Keras take), else a clear
+    error."""
+    if seed is not None and not (is_int_at_least(seed, 0) and int(seed) < 2**32):  # type: ignore[call-overload]
+        raise WeightsError(f"a seed must be an integer from 0 to 2**32-1 (4294967295) or None, received {seed!r}")
 
 
 def _glorot_uniform(rng: np.random.Generator, shape: Shape) -> np.ndarray:
@@ -256,14 +258,28 @@ def load_weights_file(
     with foreign_bytes(path, "safetensors file", fix, WeightsError):
         tensors, metadata = _read_safetensors(p)
     if not allow_nonfinite:
-        bad = [name for name, value in tensors.items() if not np.all(np.isfinite(value))]
-        if bad:
-            raise WeightsError(
-                f"{path}: {len(bad)} weight(s) hold NaN or infinite values ({', '.join(bad[:5])}"
-                f"{', ...' if len(bad) > 5 else ''}); a model with them computes NaN. fix: use the weights of "
-                "the last finite epoch, or pass --allow-nonfinite (Python: allow_nonfinite=True) to inspect them"
-            )
+        check_finite(tensors, str(path))
     return tensors, metadata
+
+
+def check_finite(tensors: Mapping[str, np.ndarray], where: str, what: str = "weight") -> None:
+    """Refuse tensors holding NaN or infinite values, naming each (first 5) with its count of such values.
+
+    The one check of every path weights enter by (weights files, imports, checkpoints); callers skip it
+    for ``allow_nonfinite``."""
+    bad = []
+    for name, value in tensors.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind in "fc":
+            count = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            if count:
+                bad.append(f"{name} ({count:,} of {arr.size:,} values)")
+    if bad:
+        raise WeightsError(
+            f"{where}: {len(bad)} {what}(s) hold NaN or infinite values: {', '.join(bad[:5])}"
+            f"{f', and {len(bad) - 5} more' if len(bad) > 5 else ''}; a model with them computes NaN. fix: use the "
+            "weights of the last finite epoch, or pass --allow-nonfinite (Python: allow_nonfinite=True) to inspect them"
+        )
 
 
 def _read_safetensors(p: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -50,7 +50,7 @@ def read_any(
     if _foreign(source):
         from rnnspec.runtime.importing import import_model
 
-        return import_model(source, spec_path)
+        return import_model(source, spec_path, allow_nonfinite=allow_nonfinite)
     override = load_spec(spec_path) if spec_path is not None else None
     artifact_of = backend_for_artifact(str(source))
     if artifact_of is not None:

@@ -4,21 +4,22 @@ capability (:class:`~rnnspec.core.backend.DataParallel`: ``launch``, ``init_dist
 
 from __future__ import annotations
 
-import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from rnnspec.core.backend import DataParallel
 from rnnspec.core.registry import backends_with
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.runtime.backends import load_backend
+from rnnspec.util import launched_world_size
 
 __all__ = ["in_process_group", "join_process_group", "launch_processes", "leave_process_group"]
 
 
 def in_process_group() -> bool:
-    """Whether a launcher started this process as one of several (``WORLD_SIZE`` > 1)."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    """Whether a launcher started this process as one of several (:func:`rnnspec.util.launched_world_size`)."""
+    return launched_world_size() > 1
 
 
 def join_process_group(impl: Any, device: str) -> int:
@@ -54,15 +55,18 @@ def _stop_once_on_signals() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def launch_processes(backend: str, nproc: int, args: list[str]) -> int:
+def launch_processes(backend: str, nproc: int, args: list[str], check: Callable[[], None] | None = None) -> int:
     """``rnnspec train --nproc N``: the command ``args`` (the CLI's arguments less ``--nproc``) in N processes
-    through the backend's launcher; the exit code."""
+    through the backend's launcher; the exit code. ``check`` reads the command's inputs (spec, data) once, here,
+    before any process starts: a bad input is refused once, not once per process amid the launcher's log."""
     impl = load_backend(backend)
     if not isinstance(impl, DataParallel):
         options = " or ".join(f"-b {name}" for name in backends_with("data_parallel"))
         raise RnnspecError(
             f"the {backend} backend trains in one process; --nproc runs on the {_parallel()} backend ({options})"
         )
+    if check is not None:
+        check()
     return int(impl.launch(nproc, args))
 
 

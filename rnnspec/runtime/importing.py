@@ -22,7 +22,7 @@ from rnnspec.core.backend import StateDictReader
 from rnnspec.core.emit import yaml_document, yaml_scalar
 from rnnspec.core.registry import backends_with, get_backend
 from rnnspec.core.specs import as_spec
-from rnnspec.core.weights import check_weights, save_weights_file, spec_from_weights_file
+from rnnspec.core.weights import check_finite, check_weights, save_weights_file, spec_from_weights_file
 from rnnspec.interop.errors import ImportError_
 from rnnspec.interop.formats import foreign_safetensors, model_format
 from rnnspec.interop.keras_files import read_keras_file
@@ -38,6 +38,23 @@ __all__ = ["import_model", "spec_yaml", "write_import"]
 
 
 def import_model(
+    path: str | Path,
+    spec: ModelSpec | str | Path | Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    allow_nonfinite: bool = False,
+) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """The spec and canonical weights of a Keras model file or a PyTorch state dict (see :func:`_import_model`).
+
+    Weights holding NaN or infinite values are refused, each named with its count of such values, unless
+    ``allow_nonfinite`` (the check every path weights enter by makes: :func:`rnnspec.core.weights.check_finite`)."""
+    found, weights = _import_model(path, spec, name=name)
+    if not allow_nonfinite:
+        check_finite(weights, str(path))
+    return found, weights
+
+
+def _import_model(
     path: str | Path, spec: ModelSpec | str | Path | Mapping[str, Any] | None = None, *, name: str | None = None
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """The spec and canonical weights of a Keras model file or a PyTorch state dict.
@@ -60,7 +77,7 @@ def import_model(
         items = foreign_safetensors(p)
         if items is None:  # canonical weights written by rnnspec
             found = given or spec_from_weights_file(p)
-            return found, load_weights(p, spec=found)
+            return found, load_weights(p, spec=found, allow_nonfinite=True)  # checked by import_model
     else:
         items = _state_dict_reader().read_state_dict(p)
     if given is None:

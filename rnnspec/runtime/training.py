@@ -25,7 +25,7 @@ from rnnspec.core.registry import backends_with
 from rnnspec.core.weights import check_seed
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
-from rnnspec.runtime.checkpoint import Checkpoint, fingerprint
+from rnnspec.runtime.checkpoint import Checkpoint, check_fits, fingerprint
 from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_weights, spec_of
 from rnnspec.util import is_int_at_least
 
@@ -190,6 +190,12 @@ def fit(
     if resume is not None:
         carry = resume.epoch_carry
         history, first = _resume(model, trainer, resume, run_id, training, seed)
+        batches = math.ceil(len(x_arr) / training.batch_size)
+        if carry is not None and resume.steps_done >= batches:
+            raise RnnspecError(
+                f"cannot resume: the checkpoint is at {resume.position}, but an epoch of this data has {batches} "
+                "batches. fix: resume from an unedited checkpoint, or start the run afresh with --overwrite"
+            )
         for _ in range(first):  # the data order of the epochs done: each epoch's permutation comes from the seed
             if training.shuffle:
                 rng.permutation(len(x_arr))
@@ -284,6 +290,7 @@ def _resume(
         )
     if not isinstance(trainer, CheckpointingTrainer):
         raise RnnspecError(f"the {_backend_of(model).name} backend's trainer cannot restore a checkpoint")
+    check_fits(checkpoint, get_weights(model), trainer.state())  # every array, before any is put in
     set_weights(model, checkpoint.weights)
     trainer.load_state(checkpoint.trainer_state)
     history = {k: (list(v) if isinstance(v, list) else v) for k, v in checkpoint.history.items()}

@@ -120,14 +120,22 @@ class SpecFolder(pytest.Collector):
         return items
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    places = config.getoption("rnnspec_specs")
-    if not places:
-        return
-    folder = SpecFolder.from_parent(
-        session, name="rnnspec-specs", places=places, pairs=_pairs(config.getoption("rnnspec_pairs"))
-    )
-    items.extend(folder.collect())
+def pytest_configure(config: pytest.Config) -> None:
+    """Bad ``--rnnspec-pairs`` are a usage error (exit 4) before anything is collected."""
+    if config.getoption("rnnspec_specs", None):
+        _pairs(config.getoption("rnnspec_pairs"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """The spec folder joins the session's own collectors, in pytest's collection phase: its tests are counted
+    ("N tests collected"), listed by ``--collect-only`` and selected by ``-k``/``-m`` like any other."""
+    report = yield
+    places = collector.config.getoption("rnnspec_specs")
+    if isinstance(collector, pytest.Session) and places and report.passed:
+        pairs = _pairs(collector.config.getoption("rnnspec_pairs"))
+        report.result.append(SpecFolder.from_parent(collector, name="rnnspec-specs", places=places, pairs=pairs))
+    return report
 
 
 @pytest.fixture

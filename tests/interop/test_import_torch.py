@@ -277,3 +277,19 @@ def test_get_weights_of_a_users_module_given_its_spec() -> None:
     assert np.max(np.abs(got - _reference(module, x))) <= TOL
     with pytest.raises(rnnspec.RnnspecError, match="spec=SPEC"):
         rnnspec.get_weights(module)
+
+
+def test_nan_weights_in_a_state_dict_are_named_and_refused_unless_allowed(tmp_path: Path, capsys) -> None:
+    module = _module(StackedGRU)
+    state = module.state_dict()
+    state["out.weight"][0, :2] = float("nan")
+    state["out.bias"][1] = float("inf")
+    torch.save(state, tmp_path / "nan.pt")
+    (tmp_path / "spec.yaml").write_text(StackedGRU.spec)
+    args = ["import", str(tmp_path / "nan.pt"), "--spec", str(tmp_path / "spec.yaml"), "-o", str(tmp_path / "o")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "2 weight(s) hold NaN or infinite values" in err and "(2 of 18 values)" in err and "(1 of 3 values)" in err
+    assert "--allow-nonfinite" in err and "Traceback" not in err and not (tmp_path / "o").exists()
+    main([*args, "--allow-nonfinite"])  # accepted: the proof then compares NaN outputs
+    assert (tmp_path / "o" / "weights.safetensors").exists()

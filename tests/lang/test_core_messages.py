@@ -16,14 +16,14 @@ from rnnspec.lang.loader import loads_spec
 from tests.conftest import TESTS
 
 
-@pytest.mark.parametrize("seed", [True, False, 1.5, 3.0, "3", -1, [1], np.float64(2.0)])
-def test_a_seed_that_is_not_a_non_negative_integer_is_refused(seed: object):
+@pytest.mark.parametrize("seed", [True, False, 1.5, 3.0, "3", -1, [1], np.float64(2.0), 2**32, 2**63, 2**64])
+def test_a_seed_that_is_not_an_integer_from_0_to_2_32_is_refused(seed: object):
     with pytest.raises(WeightsError) as info:
         check_seed(seed)
-    assert str(info.value) == f"a seed must be a non-negative integer or None, received {seed!r}"
+    assert str(info.value) == f"a seed must be an integer from 0 to 2**32-1 (4294967295) or None, received {seed!r}"
 
 
-@pytest.mark.parametrize("seed", [None, 0, 7, 2**63, np.int64(5), np.uint8(3)])
+@pytest.mark.parametrize("seed", [None, 0, 7, 2**32 - 1, np.int64(5), np.uint8(3), np.uint64(2**32 - 1)])
 def test_a_non_negative_integer_seed_is_taken(seed: object):
     check_seed(seed)
 
@@ -262,9 +262,9 @@ def test_nonfinite_weights_are_named_up_to_five(count: int, tmp_path):
     w.save_weights_file(weights, path)
     with pytest.raises(WeightsError) as info:
         w.load_weights_file(path)
-    names = "w0, w1, w2, w3, w4" + (", ..." if count > 5 else "")
+    names = ", ".join(f"w{i} (1 of 1 values)" for i in range(5)) + (", and 1 more" if count > 5 else "")
     assert str(info.value) == (
-        f"{path}: {count} weight(s) hold NaN or infinite values ({names}); a model with them computes NaN. fix: "
+        f"{path}: {count} weight(s) hold NaN or infinite values: {names}; a model with them computes NaN. fix: "
         "use the weights of the last finite epoch, or pass --allow-nonfinite (Python: allow_nonfinite=True) to "
         "inspect them"
     )

@@ -278,3 +278,40 @@ def test_a_process_killed_mid_run_stops_the_group_and_the_last_epoch_is_written(
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert 1 <= len(history["loss"]) < 4 and history["interrupted"] is True
     assert load_checkpoint(tmp_path / "run" / "checkpoint.npz").epochs_done == len(history["loss"])
+
+
+def test_nproc_reads_the_spec_once_before_any_process_starts(tmp_path: Path, capfd: pytest.CaptureFixture[str]):
+    missing = tmp_path / "missing.yaml"
+    assert main(["train", str(missing), "--nproc", "3", "-o", str(tmp_path / "run")]) == 1
+    out = capfd.readouterr()
+    assert out.err.count("no such file") == 1 and str(missing) in out.err
+    assert "torch.distributed" not in out.err and "Traceback" not in out.err
+    bad_data = tmp_path / "s.yaml"
+    bad_data.write_text(SENTIMENT)
+    assert main(["train", str(bad_data), "--data", str(tmp_path / "none.npz"), "--nproc", "2"]) == 1
+    out = capfd.readouterr()
+    assert out.err.count("error:") == 1 and "data file not found" in out.err and "process 0 of 2" not in out.err
+    assert main(["evaluate", str(tmp_path / "norun"), "--nproc", "2"]) == 1
+    assert "process 0 of 2" not in capfd.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_a_stray_world_size_without_a_launcher_trains_in_one_process(tmp_path: Path, monkeypatch, capsys):
+    from rnnspec.util import launched_world_size
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SENTIMENT.replace("epochs: 2", "epochs: 1"))
+    for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert launched_world_size() == 1
+    assert main(["train", str(spec), "--limit", "40", "-o", str(tmp_path / "run")]) == 0
+    assert "Traceback" not in capsys.readouterr().err and (tmp_path / "run" / "history.json").is_file()
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    assert launched_world_size() == 1
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert launched_world_size() == 2  # what torchrun sets: a process group

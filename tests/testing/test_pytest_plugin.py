@@ -72,3 +72,20 @@ def test_the_fixture_in_a_users_own_suite(tmp_path: Path):
     run = _pytest(tmp_path, "-q", "test_port.py")
     assert "1 passed" in run.stdout and "1 failed" in run.stdout, run.stdout + run.stderr
     assert "recurrent_kernel (PyTorch's weight_hh) were used transposed" in run.stdout  # names the mistake
+
+
+def test_the_spec_tests_are_collected_in_the_collection_phase(tmp_path: Path):
+    """Counted with the suite's own tests, and selected or deselected by -k like them."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for cell in ("gru", "lstm"):
+        (specs / f"{cell}.yaml").write_text(SMALL.format(cell=cell))
+    (tmp_path / "test_own.py").write_text("def test_own():\n    pass\n")
+    options = ("--rnnspec-specs", "specs", "--rnnspec-pairs", "torch:numpy")
+    listed = _pytest(tmp_path, "--collect-only", *options)
+    assert "collected 3 items" in listed.stdout and "3 tests collected" in listed.stdout, listed.stdout
+    assert "3 tests collected" in _pytest(tmp_path, "--collect-only", "-q", *options).stdout
+    none = _pytest(tmp_path, "-q", "-k", "nomatch", *options)
+    assert "3 deselected" in none.stdout and "-" not in none.stdout.split("deselected")[0].split()[-1], none.stdout
+    some = _pytest(tmp_path, "--collect-only", "-q", "-k", "lstm", *options)
+    assert "1/3 tests collected (2 deselected)" in some.stdout, some.stdout
