@@ -371,14 +371,21 @@ def _check_config_matches(path: Path, spec: ModelSpec) -> None:
     Read without Keras by rnnspec's importer; torch-convention files hold rnnspec's own cells, which
     the importer does not read, so only their counts are compared (below).
     """
-    if spec.convention != "keras":
-        return
     from rnnspec.interop import rename_weights
     from rnnspec.interop.keras_files import read_keras_file
     from rnnspec.interop.keras_import import keras_to_spec
 
+    kfile = read_keras_file(path)  # the reader's budget and size checks, before Keras sees any byte of it
+    if spec.convention != "keras":
+        foreign = [m for m in kfile.foreign_modules if m.split(".")[0] not in ("rnnspec", "rnnspec_backends")]
+        if foreign:
+            raise RnnspecError(
+                f"{path}: its config names modules outside Keras and rnnspec ({', '.join(foreign[:5])}); "
+                "the file was altered. fix: save the model again with rnnspec"
+            )
+        return
     try:
-        data, weights = keras_to_spec(read_keras_file(path))
+        data, weights = keras_to_spec(kfile)
         rename_weights(spec_from_dict(data), weights, spec, str(path))
     except RnnspecError as exc:
         raise RnnspecError(
