@@ -7,6 +7,7 @@ error, never executed); JSON with the standard library. Both give a map from fie
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import stat
@@ -324,7 +325,8 @@ def _walk(
     if isinstance(node, yaml.ScalarNode):
         problem = _number_problem(node)
         if problem is not None:
-            issues.append(_issue(file, problem[0], pos=_mark(node.start_mark), received=node.value[:40], **problem[1]))
+            issue = _issue(file, problem[0], pos=_mark(node.start_mark), received=node.value[:40], **problem[1])
+            issues.append(dataclasses.replace(issue, path=path))  # names the field: recurrent[0].units
     elif isinstance(node, yaml.MappingNode):
         seen: dict[Any, Position] = {}
         for key_node, value_node in node.value:

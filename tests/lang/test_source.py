@@ -111,3 +111,20 @@ def test_control_characters_are_located():
         loads_spec("rnnspec: 1\nname: a\x01b\n")
     issue = _only_issue(exc)
     assert "control character" in issue.message and (issue.line, issue.column) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("1:30", "reads 1:30 as the number 90 (base 60)"),
+        ("010", "reads 010 as an octal number (8)"),
+        ("0x10", "reads 0x10 as the number 16 (hexadecimal)"),
+    ],
+)
+def test_a_yaml_1_1_number_names_its_field(value: str, fragment: str):
+    text = f"rnnspec: 1\nname: n\ninput: {{features: 3}}\nrecurrent:\n  - cell: gru\n    units: {value}\n"
+    with pytest.raises(SpecError) as info:
+        loads_spec(text)
+    (issue,) = info.value.issues
+    assert issue.path == ("recurrent", 0, "units") and (issue.line, issue.column) == (6, 12)
+    assert f"6:12: recurrent[0].units: YAML 1.1 {fragment}" in info.value.render()
