@@ -196,3 +196,19 @@ def test_non_utf8_output_names_work_for_the_other_export_formats(pair, capsys, f
     assert f"out\\xff.{fmt}" in printed.out and " ok" in printed.out and "Traceback" not in printed.err
     assert os.path.isfile(name)
     assert not [n for n in os.listdir(os.path.dirname(name)) if n.startswith(b".")]  # no staging folder left
+
+
+def test_a_failed_spec_write_leaves_no_half_import(pair, monkeypatch, capsys) -> None:
+    """import writes weights.safetensors and spec.yaml as one unit: the second failing leaves neither (nor -o)."""
+    import rnnspec.runtime.importing as importing
+
+    spec, weights = pair
+    before = _listing(spec.parent)
+
+    def fail(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(importing, "write_text_atomic", fail)
+    assert main(["import", str(weights), "-o", str(spec.parent / "imported")]) == 1
+    assert "No space left" in capsys.readouterr().err
+    assert _listing(spec.parent) == before  # no weights.safetensors alone, no staging folder, no empty -o folder
