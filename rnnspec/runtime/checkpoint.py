@@ -32,7 +32,15 @@ import numpy as np
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "check_fits", "fingerprint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Checkpoint",
+    "check_checkpoint",
+    "check_fits",
+    "fingerprint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "rnnspec-checkpoint/1"
 
@@ -319,6 +327,23 @@ def _check_carry(carry: dict[str, np.ndarray], steps: int, found: dict[str, Any]
         indices = sorted(int(k.split("/")[1]) for k in carry if k.startswith("metric/") and k[7:].isdigit())
         if indices != list(range(len(indices))) or len(indices) != sum(k.startswith("metric/") for k in carry):
             raise _Invalid("the carry's metric/K arrays are not numbered 0, 1, 2, ...")
+
+
+def check_checkpoint(checkpoint: Checkpoint, where: str = "the checkpoint") -> Checkpoint:
+    """The checks :func:`load_checkpoint` makes, for a checkpoint made in memory (``fit(resume=Checkpoint(...))``)."""
+    carry = checkpoint.epoch_carry or {}
+    steps = carry.get("steps", 0)
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "epochs_done": checkpoint.epochs_done,
+        "steps_done": int(steps) if np.ndim(steps) == 0 and np.asarray(steps).dtype.kind in "iu" else steps,
+        "history": checkpoint.history,
+        "fingerprint": checkpoint.fingerprint,
+    }
+    arrays = {f"weights/{k}": np.asarray(v) for k, v in checkpoint.weights.items()}
+    arrays.update({f"trainer/{k}": np.asarray(v) for k, v in checkpoint.trainer_state.items()})
+    arrays.update({f"carry/{k}": np.asarray(v) for k, v in carry.items()})
+    return _validated(meta, arrays, where)
 
 
 def check_fits(checkpoint: Checkpoint, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnspec.core.registry import BUILTIN_BACKENDS, backend_for_artifact, backend_for_format
-from rnnspec.core.weights import WEIGHTS_FORMAT, WeightsError, check_weights, load_weights_file
+from rnnspec.core.weights import WEIGHTS_FORMAT, WeightsError, check_finite, check_weights, load_weights_file
 from rnnspec.interop.formats import KERAS_SPEC_MEMBER
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.loader import load_spec, loads_spec
@@ -84,5 +84,7 @@ def read_any(
             raise WeightsError(f"{source}: the file carries no spec; pass it with --spec SPEC")
     if override is not None:
         spec = override
+    if not allow_nonfinite:  # an artifact's weights too (a weights file was checked as it was read)
+        check_finite(weights, str(source))
     check_weights(spec, weights)
     return spec, weights

@@ -25,7 +25,7 @@ from rnnspec.core.registry import backends_with
 from rnnspec.core.weights import check_seed
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
-from rnnspec.runtime.checkpoint import Checkpoint, check_fits, fingerprint
+from rnnspec.runtime.checkpoint import Checkpoint, check_checkpoint, check_fits, fingerprint
 from rnnspec.runtime.models import _backend_of, check_inputs, get_weights, set_weights, spec_of
 from rnnspec.util import is_int_at_least
 
@@ -154,6 +154,8 @@ def fit(
         raise RnnspecError(
             f"checkpoint_every must be a positive number of batches, with on_checkpoint; received {checkpoint_every!r}"
         )
+    if resume is not None:
+        check_checkpoint(resume)  # one made in memory gets the checks a file gets
     if seed is None and resume is not None:  # the resumed run's seed
         seed = int(resume.fingerprint.get("seed", 0))
     seeds_dropout = seed is not None

@@ -146,3 +146,21 @@ def test_build_resolves_its_backend_once(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(registry, "_load", counting)
     assert main(["build", str(SPECS / "imdb_lstm.yaml"), "--backend", "numpy"]) == 0
     assert loads == ["backend numpy"]
+
+
+def test_convert_refuses_an_artifact_holding_nan_unless_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    backend_or_skip("keras")
+    spec_path = SPECS / "reuters_gru.yaml"
+    weights = rnnspec.initial_weights(rnnspec.load_spec(spec_path), 5)
+    name = sorted(weights)[0]
+    weights[name].flat[:2] = np.nan
+    rnnspec.save_weights(weights, tmp_path / "nan.safetensors", rnnspec.load_spec(spec_path))
+    build = ["build", str(spec_path), "-b", "keras", "--weights", str(tmp_path / "nan.safetensors"), "-o"]
+    assert main([*build, str(tmp_path / "k"), "--allow-nonfinite"]) == 0
+    artifact = tmp_path / "k" / "reuters-gru.keras"  # a Keras artifact: read by Keras, not as a weights file
+    capsys.readouterr()
+    assert main(["convert", str(artifact), "--to", "numpy", "-o", str(tmp_path / "n")]) == 1
+    err = capsys.readouterr().err
+    assert f"1 weight(s) hold NaN or infinite values: {name} (2 of {weights[name].size:,} values)" in err, err
+    assert not (tmp_path / "n").exists()
+    assert main(["convert", str(artifact), "--to", "numpy", "-o", str(tmp_path / "n"), "--allow-nonfinite"]) == 0

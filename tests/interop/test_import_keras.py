@@ -559,3 +559,26 @@ def test_keras_names_that_clean_to_one_name_get_distinct_names(tmp_path: Path) -
     x = _inputs(spec)
     got = rnnspec.predict(rnnspec.build(spec, "numpy", weights=weights), x)
     assert np.max(np.abs(got - _keras_out(model, x))) <= TOL
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_nan_weights_in_a_keras_file_are_named_and_refused_unless_allowed(fmt: str, tmp_path: Path, capsys) -> None:
+    model = _m_backwards()
+    _randomize(model)
+    kernel = next(w for w in model.weights if "dense" in w.path and w.path.endswith("kernel"))
+    value = np.asarray(kernel.numpy()).copy()
+    value.flat[:3] = [np.nan, np.inf, -np.inf]
+    kernel.assign(value)
+    model.save(tmp_path / f"nan.{fmt}")
+    out = tmp_path / "o"
+    _, weights = import_model(tmp_path / f"nan.{fmt}", allow_nonfinite=True)
+    (name,) = [k for k, v in weights.items() if not np.isfinite(v).all()]
+    assert name.endswith("kernel") and int(np.isnan(weights[name]).sum()) == 1
+    for command in (["import", str(tmp_path / f"nan.{fmt}"), "-o", str(out)],
+                    ["convert", str(tmp_path / f"nan.{fmt}"), "--to", "numpy", "-o", str(out)]):  # fmt: skip
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert f"1 weight(s) hold NaN or infinite values: {name} (3 of {value.size} values)" in err, err
+        assert "--allow-nonfinite" in err and "Traceback" not in err and not out.exists()
+    with pytest.raises(rnnspec.RnnspecError, match="hold NaN"):
+        import_model(tmp_path / f"nan.{fmt}")

@@ -190,3 +190,12 @@ def test_a_nan_checkpoint_is_refused_before_the_runs_good_weights_are_touched(sa
     err = capsys.readouterr().err
     assert "1 weight(s) hold NaN or infinite values: head/kernel (3 of 4 values)" in err and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_checkpoint_made_in_memory_gets_the_same_checks(saved):
+    checkpoint = load_checkpoint(saved["epoch"])
+    checkpoint.epochs_done = -3
+    x, y = _data()
+    model = rnnspec.build(rnnspec.loads_spec(SPEC), "torch", seed=1)
+    with pytest.raises(RnnspecError, match="epochs_done is -3, expected a whole number"):
+        rnnspec.fit(model, x, y, epochs=4, batch_size=8, resume=checkpoint)
