@@ -199,3 +199,25 @@ def test_a_checkpoint_made_in_memory_gets_the_same_checks(saved):
     model = rnnspec.build(rnnspec.loads_spec(SPEC), "torch", seed=1)
     with pytest.raises(RnnspecError, match="epochs_done is -3, expected a whole number"):
         rnnspec.fit(model, x, y, epochs=4, batch_size=8, resume=checkpoint)
+
+
+def test_a_keras_checkpoint_is_checked_against_the_keras_trainer(tmp_path: Path):
+    backend_or_skip("keras")
+    x, y = _data()
+    spec = rnnspec.loads_spec(SPEC)
+    path = tmp_path / "keras.npz"
+    model = rnnspec.build(spec, "keras", seed=0)
+    rnnspec.fit(model, x, y, epochs=1, batch_size=8, seed=3, on_checkpoint=lambda c: save_checkpoint(c, path))
+    with np.load(path) as npz:
+        names = [n for n in npz.files if n.startswith("trainer/optimizer/")]
+    slot = max(names, key=lambda n: int(n.split("/")[-1]))  # a slot (0 is the step count)
+
+    def to_int(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        arrays[slot] = arrays[slot].astype(np.int32)
+
+    edited = _edited(path, tmp_path / "edited.npz", to_int)
+    with pytest.raises(RnnspecError, match=f"{slot[len('trainer/') :]} is int32"):
+        rnnspec.fit(rnnspec.build(spec, "keras", seed=1), x, y, epochs=2, batch_size=8, resume=load_checkpoint(edited))
+    missing = _edited(path, tmp_path / "missing.npz", _drop(slot))
+    with pytest.raises(RnnspecError, match="is missing"):
+        rnnspec.fit(rnnspec.build(spec, "keras", seed=1), x, y, epochs=2, batch_size=8, resume=load_checkpoint(missing))
