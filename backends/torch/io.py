@@ -31,7 +31,7 @@ def read_state_dict(path: str | Path) -> list[tuple[str, np.ndarray]]:
     with foreign_bytes(p, "torch.save file", "save it again with `torch.save(model.state_dict(), 'model.pt')`"):
         _check_archive(p, budget)
         value = _load(p)
-    state = _find_state(value)
+        state = _find_state(value)  # a checkpoint nested deeper than Python recurses is a located error too
     if state is None:
         raise RnnspecError(
             f"{p}: holds a {type(value).__name__} without tensors at its top level or under "

@@ -297,7 +297,10 @@ def _read_safetensors(p: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         metadata = header.pop("__metadata__", None) or {}
-        spans = {name: _span(name, entry) for name, entry in header.items()}
+        try:
+            spans = {name: _span(name, entry) for name, entry in header.items()}
+        except WeightsError as exc:
+            raise WeightsError(f"{p}: {exc}") from None
         _check_disjoint(spans)
         data_bytes = max((end for _, end, _, _ in spans.values()), default=0)
         if 8 + n + data_bytes != size:
