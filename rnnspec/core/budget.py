@@ -25,7 +25,7 @@ from typing import Any
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.util import available_memory, human_bytes
 
-__all__ = ["MAX_DEPTH", "MAX_ITEMS", "ForeignFileError", "ReadBudget", "cap_lines", "foreign_bytes"]
+__all__ = ["MAX_DEPTH", "MAX_ITEMS", "ZIP_ERRORS", "ForeignFileError", "ReadBudget", "cap_lines", "foreign_bytes"]
 
 MAX_TOTAL_BYTES = 16 * 1024**3
 """The most bytes one foreign file may make rnnspec allocate, whatever the machine has."""
@@ -98,6 +98,18 @@ class ReadBudget:
     def depth(self, level: int, what: str, limit: int = MAX_DEPTH) -> None:
         if level > limit:
             raise self.error(f"{what} nests deeper than {limit:,} levels (a cycle?); refused")
+
+
+def _zip_errors() -> tuple[type[BaseException], ...]:
+    import zipfile
+    import zlib
+
+    return (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError)
+
+
+ZIP_ERRORS = _zip_errors()
+"""What :mod:`zipfile` raises for a damaged, encrypted or unsupported member (bad CRC, corrupt deflate stream,
+deflate64, a password needed, a truncated file): a reader that catches less lets a traceback through."""
 
 
 def _describe(exc: BaseException) -> str:

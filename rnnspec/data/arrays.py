@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.budget import ZIP_ERRORS
 from rnnspec.data.lazy import lazy_npz_member
 from rnnspec.data.npy import npy_header
 from rnnspec.data.tokenizer import DataError, loads_json
@@ -198,7 +199,7 @@ def read_xy_npz(path: Path) -> tuple[Any, np.ndarray]:
                     )
                 if info.filename in ("x.npy", "y.npy"):
                     with archive.open(info) as member:  # the header against the bytes stored, before NumPy allocates
-                        npy_header(member, info.file_size, f"{where}[{info.filename[0]}]")
+                        _check_member_header(member, info.file_size, where, info.filename[0])
         with np.load(path, allow_pickle=False) as npz:
             x, y = npz["x"], npz["y"]
     except ValueError as exc:
@@ -208,12 +209,26 @@ def read_xy_npz(path: Path) -> tuple[Any, np.ndarray]:
             received=str(exc),
             fix="save padded numeric arrays: np.savez(path, x=x.astype('float32'), y=y)",
         ) from None
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:
-        raise DataError("not a readable .npz file", where=where, received=str(exc)) from None
+    except (*ZIP_ERRORS, KeyError) as exc:
+        raise DataError("not a readable .npz file", where=where, received=str(exc) or type(exc).__name__) from None
     for name, arr in (("x", x), ("y", y)):
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise DataError(f"{name} is not numeric", where=where, received=f"dtype {arr.dtype}")
     return x, y
+
+
+def _check_member_header(member: Any, size: int, where: str, name: str) -> None:
+    try:
+        npy_header(member, size, f"{where}[{name}]")
+    except DataError as exc:
+        if exc.received and exc.received.startswith("dtype "):  # not numbers: said for x and y alike
+            raise DataError(
+                "x and y must be plain numeric arrays (object arrays are not read)",
+                where=f"{where}[{name}]",
+                received=exc.received,
+                fix="save padded numeric arrays: np.savez(path, x=x.astype('float32'), y=y)",
+            ) from None
+        raise
 
 
 def reads_on_demand(path: Path) -> bool:
@@ -251,8 +266,8 @@ def _read_y(path: Path, where: str) -> np.ndarray:
                 npy_header(member, info.file_size, f"{where}[y]")
                 member.seek(0)
                 y = np.lib.format.read_array(member, allow_pickle=False)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise DataError("not a readable .npz file", where=where, received=str(exc)) from None
+    except (*ZIP_ERRORS, KeyError, ValueError) as exc:
+        raise DataError("not a readable .npz file", where=where, received=str(exc) or type(exc).__name__) from None
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
         raise DataError("y is not numeric", where=where, received=f"dtype {y.dtype}")
     return y
@@ -286,7 +301,7 @@ def read_input_array(path: Path) -> np.ndarray:
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="C")
     except FileNotFoundError:
         raise DataError("input file not found", where=where, fix="check the path") from None
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+    except (*ZIP_ERRORS, ValueError) as exc:
         raise DataError("not a readable .npy/.npz file", where=where, received=str(exc) or type(exc).__name__) from None
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 import sys
 import zipfile
@@ -54,3 +55,41 @@ def test_a_huge_header_shape_is_refused_on_the_train_path(compression: int, tmp_
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "xy.npz" in result.stderr and "header does not match its data" in result.stderr
+
+
+def _patch_headers(path: Path, local: dict[int, bytes], central: dict[int, bytes]) -> None:
+    data = bytearray(path.read_bytes())
+    for signature, fields in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        at = data.find(signature)
+        while at >= 0:
+            for offset, value in fields.items():
+                data[at + offset : at + offset + len(value)] = value
+            at = data.find(signature, at + 1)
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_stream(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    start = data.find(b"x.npy") + len("x.npy")
+    data[start + 200 : start + 260] = b"\xff" * 60
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: _patch_headers(p, {8: struct.pack("<H", 9)}, {10: struct.pack("<H", 9)}),  # deflate64
+        lambda p: _patch_headers(p, {6: struct.pack("<H", 1)}, {8: struct.pack("<H", 1)}),  # encrypted
+        _corrupt_stream,
+    ],
+    ids=["deflate64", "encrypted", "corrupt_deflate"],
+)
+def test_zip_defects_in_an_xy_npz_are_data_errors(damage, tmp_path: Path) -> None:
+    from rnnspec.data import DataError
+    from rnnspec.data.arrays import read_xy_npz
+
+    path = tmp_path / "xy.npz"
+    np.savez_compressed(path, x=np.arange(4000, dtype=np.float32).reshape(400, 10), y=np.zeros(400))
+    damage(path)
+    with pytest.raises(DataError, match=r"xy\.npz: not a readable \.npz file"):
+        read_xy_npz(path)
