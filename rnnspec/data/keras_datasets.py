@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.budget import ZIP_ERRORS
 from rnnspec.data.tokenizer import DataError
 
 __all__ = [
@@ -214,7 +215,10 @@ def read_keras_npz(path: str | os.PathLike[str], name: str | None = None) -> tup
                 received=f"{total / 2**30:.1f} GiB uncompressed",
                 expected=f"at most {MAX_NPZ_BYTES / 2**30:.0f} GiB",
             )
-        raw = {info.filename[: -len(".npy")]: archive.read(info) for info in infos}
+        try:
+            raw = {info.filename[: -len(".npy")]: archive.read(info) for info in infos}
+        except ZIP_ERRORS as exc:
+            raise DataError("not a readable .npz file", where=where, received=str(exc) or type(exc).__name__) from None
     arrays = {key: _read_npy(data, f"{where}[{key}]") for key, data in raw.items()}
     return name, _check_keras_arrays(name, arrays, where)
 

@@ -93,3 +93,14 @@ def test_zip_defects_in_an_xy_npz_are_data_errors(damage, tmp_path: Path) -> Non
     damage(path)
     with pytest.raises(DataError, match=r"xy\.npz: not a readable \.npz file"):
         read_xy_npz(path)
+
+
+def test_a_corrupt_member_of_a_keras_dataset_file_is_a_data_error(tmp_path: Path) -> None:
+    from rnnspec.data import DataError
+    from rnnspec.data.keras_datasets import read_keras_npz
+
+    path = tmp_path / "reuters.npz"
+    np.savez_compressed(path, x=np.arange(4000, dtype=np.int64), y=np.zeros(4000, np.int64))
+    _corrupt_stream(path)
+    with pytest.raises(DataError, match=r"reuters\.npz: not a readable \.npz file"):
+        read_keras_npz(path)
