@@ -103,8 +103,9 @@ def train(
     if nproc > 1:
         columns = {"text_column": text_column, "label_column": label_column}
         check = partial(
-            check_before_launch, spec, data, epochs=epochs, batch_size=batch_size, limit=limit, columns=columns
-        )
+            check_before_launch, spec, data, epochs=epochs, batch_size=batch_size, limit=limit, columns=columns,
+            resume_in=(output, backend) if resume else None,
+        )  # fmt: skip
         code = launch_processes(backend, nproc, without_nproc(arguments()), check)
         if code:
             raise typer.Exit(code)
@@ -141,15 +142,22 @@ def check_before_launch(
     batch_size: int | None,
     limit: int | None,
     columns: dict[str, str],
+    resume_in: tuple[Path | None, str] | None = None,
 ) -> None:
-    """``--nproc N``: the spec, its training settings and the data are read once, here, before any process starts
-    (a bad spec is then refused once, without the launcher's noise, not once per process)."""
+    """``--nproc N``: the spec, its training settings, the checkpoint to resume (``resume_in``: ``-o`` and the
+    backend) and the data are read once, here, before any process starts (a bad input is then refused once,
+    without the launcher's noise, not once per process)."""
     from rnnspec.data import load_data
     from rnnspec.lang.loader import load_spec
+    from rnnspec.runtime.checkpoint import load_checkpoint
+    from rnnspec.runtime.runs import checkpoint_to_resume
     from rnnspec.runtime.training import training_of
 
     spec = load_spec(spec_path)
     training_of(spec, epochs=epochs, batch_size=batch_size)
+    if resume_in is not None:
+        output, backend = resume_in
+        load_checkpoint(checkpoint_to_resume(output or Path("runs") / f"{spec.name}-{backend}"))
     load_data(spec, data, split="train", seed=0, limit=limit, base_dir=data_base_dir(spec_path, data), **columns)
 
 

@@ -294,6 +294,10 @@ def test_nproc_reads_the_spec_once_before_any_process_starts(tmp_path: Path, cap
     assert main(["evaluate", str(tmp_path / "norun"), "--nproc", "2"]) == 1
     assert "process 0 of 2" not in capfd.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+    (tmp_path / ".run.checkpoint.npz").write_bytes(b"PK\x03\x04 edited")  # a damaged checkpoint to resume
+    assert main(["train", str(bad_data), "--nproc", "2", "-o", str(tmp_path / "run"), "--resume"]) == 1
+    out = capfd.readouterr()
+    assert out.err.count("not a readable rnnspec checkpoint") == 1 and "process 0 of 2" not in out.err
 
 
 def test_a_stray_world_size_without_a_launcher_trains_in_one_process(tmp_path: Path, monkeypatch, capsys):
