@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["ExclusiveLock", "LockHeldError", "OutputPathError", "StagedOutputs", "available_memory",
+__all__ = ["ExclusiveLock", "LockHeldError", "OutputPathError", "StagedOutputs", "available_memory", "cap_lines",
            "check_output_path", "is_int_at_least", "printable", "quiet_stderr", "staged_outputs", "write_bytes_atomic",
            "write_text_atomic"]  # fmt: skip
 
@@ -145,6 +145,18 @@ def launched_world_size() -> int:
     if size <= 1 or any(not os.environ.get(name) for name in LAUNCHER_VARIABLES):
         return 1
     return size
+
+
+LIST_CAP = 20
+"""A refusal or error lists this many items, then says how many more there are."""
+
+
+def cap_lines(lines: list[str], limit: int = LIST_CAP, indent: str = "  ") -> list[str]:
+    """``lines`` as a refusal lists them: the first ``limit``, then ``... and N more`` (a 20,000-layer file
+    gives a short refusal). The one helper behind every list of refusals, mismatches and spec errors."""
+    if len(lines) <= limit:
+        return list(lines)
+    return [*lines[:limit], f"{indent}... and {len(lines) - limit:,} more"]
 
 
 def available_memory() -> int | None:

@@ -28,7 +28,7 @@ def read_state_dict(path: str | Path) -> list[tuple[str, np.ndarray]]:
     """
     p = Path(path)
     budget = ReadBudget(p)
-    with foreign_bytes(p, "torch.save file", "save it again with `torch.save(model.state_dict(), 'model.pt')`"):
+    with foreign_bytes(p, "torch.save file", "fix: save it again with `torch.save(model.state_dict(), 'model.pt')`"):
         _check_archive(p, budget)
         value = _load(p)
         state = _find_state(value)  # a checkpoint nested deeper than Python recurses is a located error too

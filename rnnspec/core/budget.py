@@ -17,13 +17,13 @@ OverflowError, RecursionError, MemoryError...) into a :class:`ForeignFileError` 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.util import available_memory, human_bytes
+from rnnspec.util import available_memory, cap_lines, human_bytes
 
 __all__ = ["MAX_DEPTH", "MAX_ITEMS", "ZIP_ERRORS", "ForeignFileError", "ReadBudget", "cap_lines", "foreign_bytes"]
 
@@ -33,8 +33,6 @@ MAX_ITEMS = 1_000_000
 """The most members, datasets or links one file may make rnnspec visit."""
 MAX_DEPTH = 10_000
 """The deepest nesting of groups or containers followed in one file (real files nest under 20)."""
-LIST_CAP = 20
-"""A refusal lists this many items, then says how many more there are."""
 
 
 class ForeignFileError(RnnspecError):
@@ -115,14 +113,14 @@ deflate64, a password needed, a truncated file): a reader that catches less lets
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
     name = type(exc).__name__
-    return f"{name}: {text}" if text else name
+    return text or name
 
 
 @contextmanager
 def foreign_bytes(
     path: str | Path,
     what: str,
-    fix: str = "check that the file is complete and not damaged",
+    fix: str = "fix: check that the file is complete and not damaged",
     error: type[RnnspecError] = ForeignFileError,
 ) -> Iterator[None]:
     """Run a parser on ``path``; any exception it raises becomes one located :class:`ForeignFileError`.
@@ -140,11 +138,4 @@ def foreign_bytes(
             detail = "it nests too deeply (a cycle?)"
         else:
             detail = _describe(exc)
-        raise error(f"{path}: not a readable {what} ({detail}); fix: {fix}") from None
-
-
-def cap_lines(lines: Sequence[str], limit: int = LIST_CAP, indent: str = "  ") -> list[str]:
-    """``lines`` as a refusal lists them: the first ``limit``, then ``... and N more``."""
-    if len(lines) <= limit:
-        return list(lines)
-    return [*lines[:limit], f"{indent}... and {len(lines) - limit:,} more"]
+        raise error(f"{path}: not a readable {what} ({detail}); {fix}") from None

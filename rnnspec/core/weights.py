@@ -254,7 +254,7 @@ def load_weights_file(
         raise WeightsError(f"{path}: no such weights file (expected a .safetensors file written by rnnspec)")
     from rnnspec.core.budget import foreign_bytes
 
-    fix = "it may be truncated or corrupted; write it again with `rnnspec build -o` or `rnnspec.save_weights`"
+    fix = "it may be truncated or corrupted. fix: write it again with `rnnspec build -o` or `rnnspec.save_weights`"
     with foreign_bytes(path, "safetensors file", fix, WeightsError):
         tensors, metadata = _read_safetensors(p)
     if not allow_nonfinite:

@@ -97,7 +97,7 @@ def read_keras_file(path: str | Path) -> KerasFile:
     with p.open("rb") as fh:
         magic = fh.read(8)
     budget = ReadBudget(p, error=KerasFileError)
-    fix = "save the model again with `model.save('model.keras')`"
+    fix = "fix: save the model again with `model.save('model.keras')`"
     if magic.startswith(b"PK"):
         with foreign_bytes(p, ".keras file", fix, KerasFileError):
             return _read_zip(p, budget)

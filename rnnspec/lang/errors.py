@@ -91,7 +91,11 @@ class SpecError(RnnspecError):
     def render(self) -> str:
         n = len(self.issues)
         head = f"{n} error{'s' if n != 1 else ''} in spec"
-        return head + ":\n" + "\n".join(i.render() for i in self.issues)
+        from rnnspec.util import LIST_CAP
+
+        shown = "\n".join(i.render() for i in self.issues[:LIST_CAP])
+        more = f"\n... and {n - LIST_CAP:,} more" if n > LIST_CAP else ""
+        return head + ":\n" + shown + more
 
     def __str__(self) -> str:
         return self.render()
