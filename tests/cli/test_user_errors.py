@@ -51,9 +51,10 @@ def test_negative_seed_is_a_usage_error(command: str):
     assert main(args) == 2
 
 
-def test_negative_seed_in_the_api():
-    with pytest.raises(rnnspec.RnnspecError, match="non-negative integer"):
-        rnnspec.build(SPECS / "imdb_lstm.yaml", "numpy", seed=-1)
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_out_of_range_in_the_api(seed: int):
+    with pytest.raises(rnnspec.RnnspecError, match=r"a seed must be an integer from 0 to 2\*\*32-1"):
+        rnnspec.build(SPECS / "imdb_lstm.yaml", "numpy", seed=seed)
 
 
 def test_output_that_is_a_file_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
