@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.data.npy import npy_header
+from rnnspec.data.tokenizer import DataError
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec, TrainingSpec
 
@@ -157,8 +159,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
     try:
         with zipfile.ZipFile(path) as archive:
             total = sum(info.file_size for info in archive.infolist())
-        if total > MAX_CHECKPOINT_BYTES:
-            raise RnnspecError(f"{where}: the checkpoint claims {total:,} bytes; not a checkpoint rnnspec wrote")
+            if total > MAX_CHECKPOINT_BYTES:
+                raise RnnspecError(f"{where}: the checkpoint claims {total:,} bytes; not a checkpoint rnnspec wrote")
+            for info in archive.infolist():  # each array's header against its stored bytes, before NumPy allocates
+                _check_header(archive, info, where)
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         if "meta" not in arrays:
@@ -174,6 +178,19 @@ def load_checkpoint(path: Path) -> Checkpoint:
             "damaged. fix: start the run afresh with --overwrite"
         ) from None
     return _validated(meta, arrays, where)
+
+
+def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> None:
+    try:
+        with archive.open(info) as member:
+            npy_header(member, info.file_size, info.filename)
+    except DataError as exc:
+        received = f" ({exc.received})" if exc.received else ""
+        raise RnnspecError(
+            f"{where}: not a readable rnnspec checkpoint: array {info.filename.removesuffix('.npy')}: "
+            f"{exc.message}{received}; it was edited or damaged. fix: resume from an unedited checkpoint, or start "
+            "the run afresh with --overwrite"
+        ) from None
 
 
 MAX_META_DEPTH = 64

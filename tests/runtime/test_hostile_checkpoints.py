@@ -221,3 +221,23 @@ def test_a_keras_checkpoint_is_checked_against_the_keras_trainer(tmp_path: Path)
     missing = _edited(path, tmp_path / "missing.npz", _drop(slot))
     with pytest.raises(RnnspecError, match="is missing"):
         rnnspec.fit(rnnspec.build(spec, "keras", seed=1), x, y, epochs=2, batch_size=8, resume=load_checkpoint(missing))
+
+
+def test_an_array_header_declaring_more_than_is_stored_is_refused_before_allocating(saved, tmp_path: Path):
+    """A 1 KB checkpoint whose slot declares shape (10**11,) float32 (400 GB) is refused from its header."""
+    import io
+    import zipfile
+
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(saved["epoch"]) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith("trainer/"):
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    header, {"descr": "<f4", "fortran_order": False, "shape": (10**11,)}
+                )
+                data = header.getvalue() + b"\0" * 4
+            target.writestr(info, data)
+    with pytest.raises(RnnspecError, match=r"header does not match its data"):
+        load_checkpoint(path)
