@@ -1,20 +1,7 @@
 """Moved to :mod:`rnnspec.core.weights` (the contracts below the backends); this name keeps old imports working."""
 
-from __future__ import annotations
-
-import warnings
-from typing import Any
-
 from rnnspec.core import weights as _moved
+from rnnspec.core.moved import forwarder
 
 __all__ = list(_moved.__all__)
-
-
-def __getattr__(name: str) -> Any:
-    value = getattr(_moved, name)  # AttributeError for a name the module never had
-    warnings.warn(
-        f"rnnspec.runtime.weights.{name} moved to rnnspec.core.weights.{name}; import it from there",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return value
+__getattr__ = forwarder(__name__, _moved.__name__)
