@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,9 @@ def _check_kind(p: Path, key: str, tensor: torch.Tensor) -> None:
 
 def _load(p: Path) -> Any:
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a mutated file's pickle-protocol warning is not the user's business
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise RnnspecError(
             f"{p}: not a plain state dict; torch.load(weights_only=True) refused it "

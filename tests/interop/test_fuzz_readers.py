@@ -1,6 +1,6 @@
 """Fuzzing the readers of foreign bytes (issue 20): mutated `.keras` zips, `.h5` files, state dicts and
 safetensors headers. Each mutation is read or refused with an RnnspecError: never another exception, never
-a hang, never an allocation over the file's budget (tracemalloc's peak stays small for these small files).
+a hang, never an allocation over the file's budget (tests/fuzzing.py watches tracemalloc and the peak resident set).
 CI runs a brief pass; ``RNNSPEC_FUZZ_EXAMPLES=5000 python -m pytest tests/interop/test_fuzz_readers.py``
 runs a long one."""
 
@@ -10,7 +10,6 @@ import io
 import json
 import os
 import struct
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -22,12 +21,10 @@ from hypothesis import strategies as st
 
 from rnnspec.core.weights import load_weights_file
 from rnnspec.interop.keras_files import read_keras_file
-from rnnspec.lang.errors import RnnspecError
+from tests.fuzzing import mutate, mutations, read_within_budget
 
 EXAMPLES = int(os.environ.get("RNNSPEC_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-PEAK = 256 * 1024**2
-"""No mutation of these files (a few KB) may make a reader allocate more than this."""
 
 
 def _config() -> dict:
@@ -74,57 +71,31 @@ def _safetensors_bytes() -> bytes:
     return struct.pack("<Q", len(raw)) + raw + b"\0" * 20
 
 
-def _mutations(size: int):
-    """A list of (position, byte) overwrites, plus an optional truncation."""
-    edit = st.tuples(st.integers(0, size - 1), st.integers(0, 255))
-    return st.tuples(st.lists(edit, min_size=1, max_size=8), st.one_of(st.none(), st.integers(0, size)))
-
-
-def _mutate(data: bytes, mutation) -> bytes:
-    edits, cut = mutation
-    out = bytearray(data)
-    for at, value in edits:
-        out[at] = value
-    return bytes(out[:cut] if cut is not None else out)
-
-
-def _read_within_budget(read, path: Path) -> None:
-    tracemalloc.start()
-    try:
-        read(path)
-    except RnnspecError as exc:
-        assert str(path) in str(exc) or path.name in str(exc), str(exc)[:300]
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert peak < PEAK, f"peak {peak:,} bytes"
-
-
 KERAS, H5, SAFETENSORS = _keras_bytes(), _h5_bytes(), _safetensors_bytes()
 
 
 @FUZZ
-@given(mutation=_mutations(len(KERAS)))
+@given(mutation=mutations(len(KERAS)))
 def test_mutated_keras_zips(mutation, tmp_path: Path) -> None:
     path = tmp_path / "m.keras"
-    path.write_bytes(_mutate(KERAS, mutation))
-    _read_within_budget(read_keras_file, path)
+    path.write_bytes(mutate(KERAS, mutation))
+    read_within_budget(read_keras_file, path)
 
 
 @FUZZ
-@given(mutation=_mutations(len(H5)))
+@given(mutation=mutations(len(H5)))
 def test_mutated_h5_files(mutation, tmp_path: Path) -> None:
     path = tmp_path / "m.h5"
-    path.write_bytes(_mutate(H5, mutation))
-    _read_within_budget(read_keras_file, path)
+    path.write_bytes(mutate(H5, mutation))
+    read_within_budget(read_keras_file, path)
 
 
 @FUZZ
-@given(mutation=_mutations(len(SAFETENSORS)))
+@given(mutation=mutations(len(SAFETENSORS)))
 def test_mutated_safetensors_headers(mutation, tmp_path: Path) -> None:
     path = tmp_path / "m.safetensors"
-    path.write_bytes(_mutate(SAFETENSORS, mutation))
-    _read_within_budget(load_weights_file, path)
+    path.write_bytes(mutate(SAFETENSORS, mutation))
+    read_within_budget(load_weights_file, path)
 
 
 _KEYS = st.sampled_from(["dtype", "shape", "data_offsets", "a"])
@@ -140,7 +111,7 @@ def test_arbitrary_safetensors_header_values(header, tmp_path: Path) -> None:
     raw = json.dumps({"a": header}).encode()
     path = tmp_path / "h.safetensors"
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 16)
-    _read_within_budget(load_weights_file, path)
+    read_within_budget(load_weights_file, path)
 
 
 @FUZZ
@@ -154,5 +125,5 @@ def test_mutated_state_dicts(data, tmp_path: Path) -> None:
         torch.save({"w": torch.ones(3, 4), "b": torch.zeros(4)}, good)
     raw = good.read_bytes()
     path = tmp_path / "m.pt"
-    path.write_bytes(_mutate(raw, data.draw(_mutations(len(raw)))))
-    _read_within_budget(read_state_dict, path)
+    path.write_bytes(mutate(raw, data.draw(mutations(len(raw)))))
+    read_within_budget(read_state_dict, path)

@@ -5,17 +5,21 @@ tiny run, then edited the way an attacker (or a broken disk) would."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import rnnspec
 from rnnspec.cli import main
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.runtime.checkpoint import load_checkpoint, save_checkpoint
+from rnnspec.runtime.checkpoint import check_fits, load_checkpoint, save_checkpoint
+from tests.fuzzing import mutate, mutations, read_within_budget
 from tests.parity import backend_or_skip
 
 SPEC = """rnnspec: 1.1
@@ -241,3 +245,54 @@ def test_an_array_header_declaring_more_than_is_stored_is_refused_before_allocat
             target.writestr(info, data)
     with pytest.raises(RnnspecError, match=r"header does not match its data"):
         load_checkpoint(path)
+
+
+# The fuzzer (issue 20): mutated bytes of a real checkpoint, and arbitrary JSON in its meta fields, are read or
+# refused with an RnnspecError (never another exception, never an allocation over the budget), then checked
+# against the run the unedited checkpoint came from.
+_FUZZ = settings(
+    max_examples=int(os.environ.get("RNNSPEC_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _load_and_fit(template: Any) -> Callable[[Path], object]:
+    def read(path: Path) -> object:
+        checkpoint = load_checkpoint(path)
+        check_fits(checkpoint, template.weights, template.trainer_state)
+        return checkpoint
+
+    return read
+
+
+@_FUZZ
+@given(data=st.data())
+def test_fuzz_mutated_checkpoint_bytes(data, saved, tmp_path: Path) -> None:
+    which = data.draw(st.sampled_from(["epoch", "within"]))
+    raw = saved[which].read_bytes()
+    path = tmp_path / "m.npz"
+    path.write_bytes(mutate(raw, data.draw(mutations(len(raw)))))
+    read_within_budget(_load_and_fit(load_checkpoint(saved[which])), path)
+
+
+_LEAVES = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
+_JSON = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@_FUZZ
+@given(data=st.data())
+def test_fuzz_arbitrary_checkpoint_meta_values(data, saved, tmp_path: Path) -> None:
+    which = data.draw(st.sampled_from(["epoch", "within"]))
+    field = data.draw(st.sampled_from(["format", "epochs_done", "steps_done", "history", "fingerprint", "extra"]))
+    value = data.draw(_JSON)
+
+    def edit(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        meta[field] = value
+
+    path = _edited(saved[which], tmp_path / "m.npz", edit)
+    read_within_budget(_load_and_fit(load_checkpoint(saved[which])), path)
