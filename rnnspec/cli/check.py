@@ -77,11 +77,10 @@ def check(
 
     with quiet_stderr():
         report = run_check(model_spec, steps=steps, seed=seed, optimizer=optimizer, backends=backends)
-    if plot is not None and report.curves:
-        plot_curves(report, str(plot))
     from rnnspec.testing.pages import from_check_report
 
-    _write_pages(from_check_report(report), (html_out, junit_out), inputs)
+    png = {plot: plot_curves(report)} if plot is not None and report.curves else {}
+    _write_pages(from_check_report(report), (html_out, junit_out), inputs, png)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
     else:
@@ -119,19 +118,26 @@ def _check_pages(targets: tuple[Path | None, ...], inputs: tuple[Any, ...]) -> N
         raise fail(f"error: {printable(given[0])} is named for two outputs; give each its own file", 2)
 
 
-def _write_pages(verdict: Any, targets: tuple[Path | None, Path | None], inputs: tuple[Any, ...] = ()) -> None:
-    """``--html`` and ``--junit``: the report written as one unit (after it is computed: a failed check still
-    writes them), never over one of the command's ``inputs``."""
+def _write_pages(
+    verdict: Any,
+    targets: tuple[Path | None, Path | None],
+    inputs: tuple[Any, ...] = (),
+    extra: dict[Path, bytes] | None = None,
+) -> None:
+    """``--html``, ``--junit`` (and ``extra`` files: ``--plot``'s PNG): the report written as one unit (after it
+    is computed: a failed check still writes them), never over one of the command's ``inputs``."""
     from rnnspec.testing.pages import html_page, junit_xml
-    from rnnspec.util import printable, staged_outputs, write_text_atomic
+    from rnnspec.util import printable, staged_outputs, write_bytes_atomic, write_text_atomic
 
-    _check_pages(targets, inputs)
+    _check_pages((*targets, *(extra or {})), inputs)
     written = []
     with staged_outputs(inputs) as out:
         for target, render in zip(targets, (html_page, junit_xml), strict=True):
             if target is not None:
                 write_text_atomic(out.stage(target), render(verdict))
                 written.append(target)
+        for target, data in (extra or {}).items():
+            write_bytes_atomic(out.stage(target), data)
     for target in written:
         typer.echo(f"wrote {printable(target)}", err=True)
 

@@ -26,7 +26,6 @@ from rnnspec.lang.loader import spec_from_dict
 from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
 from rnnspec.runtime.models import build, get_weights, predict, set_weights
 from rnnspec.runtime.training import fit
-from rnnspec.util import write_bytes_atomic
 
 __all__ = ["CheckReport", "CheckRow", "run_check"]
 
@@ -373,8 +372,9 @@ def pyplot() -> Any:
     return plt
 
 
-def plot_curves(report: CheckReport, path: str) -> None:
-    """The two loss curves overlaid, as a PNG (each backend in its declared line style)."""
+def plot_curves(report: CheckReport) -> bytes:
+    """The two loss curves overlaid, as PNG bytes (each backend in its declared line style); the command writes
+    them with its other outputs, as one unit."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(report.curves)
@@ -388,4 +388,4 @@ def plot_curves(report: CheckReport, path: str) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    return buf.getvalue()

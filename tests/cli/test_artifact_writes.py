@@ -85,6 +85,29 @@ def test_check_html_over_its_spec_is_refused_before_any_work(pair, capsys) -> No
     assert _listing(spec.parent) == before
 
 
+def test_check_plot_over_its_spec_is_refused_and_the_plot_is_written_with_the_pages_as_one_unit(
+    pair, monkeypatch, capsys
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    import rnnspec.util
+
+    spec, _ = pair
+    before = _listing(spec.parent)
+    assert main(["check", str(spec), "--plot", str(spec)]) == 1
+    assert "is also an input" in capsys.readouterr().err
+    assert _listing(spec.parent) == before
+
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rnnspec.util, "write_text_atomic", full_disk)  # the JUnit page cannot be written
+    plot, junit = spec.with_name("curves.png"), spec.with_name("report.xml")
+    code = main(["check", str(spec), "--steps", "2", "--plot", str(plot), "--junit", str(junit)])
+    assert code == 1 and "No space left on device" in capsys.readouterr().err
+    assert _listing(spec.parent) == before  # no PNG without its report, no staged file left
+
+
 def test_build_output_holding_the_weights_input_is_refused(pair, capsys) -> None:
     spec, weights = pair
     loaded = rnnspec.load_spec(spec)
