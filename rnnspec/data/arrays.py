@@ -170,7 +170,7 @@ def is_xy_npz(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except ZIP_ERRORS:
         return False
     return {"x.npy", "y.npy"} <= names
 
@@ -236,7 +236,7 @@ def reads_on_demand(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo("x.npy")
-    except (KeyError, OSError, zipfile.BadZipFile):
+    except (*ZIP_ERRORS, KeyError):
         return False
     return info.file_size > LAZY_BYTES and info.compress_type == zipfile.ZIP_STORED
 
@@ -247,7 +247,7 @@ def _lazy_x(path: Path) -> Any:
         return None
     try:
         return lazy_npz_member(path, "x")
-    except (KeyError, OSError, zipfile.BadZipFile):
+    except (*ZIP_ERRORS, KeyError):
         return None  # read_xy_npz's own path reports it
 
 

@@ -216,7 +216,17 @@ def lazy_npz_member(path: str | os.PathLike[str], name: str) -> LazyRows | None:
             if local[:4] != b"PK\x03\x04":
                 raise DataError("not a valid .npz member", where=where)
             name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+            stored_name = fh.read(name_len)
+            size = os.fstat(fh.fileno()).st_size
     if not shape:
         raise DataError("the array has no rows", where=where, received=f"shape {shape}")
     start = info.header_offset + 30 + name_len + extra_len
+    # Rows are read from these bytes directly (no CRC): the member's local header must agree with the central
+    # directory, and its bytes must lie inside the file, or the rows would be some other part of the file.
+    if stored_name != info.filename.encode() or info.compress_size != info.file_size or start + info.file_size > size:
+        raise DataError(
+            "not a valid .npz member: its local header disagrees with the archive's directory",
+            where=where,
+            fix="save the arrays again with np.savez",
+        )
     return LazyRows(Path(path), start + offset, shape, dtype)

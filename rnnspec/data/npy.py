@@ -4,6 +4,7 @@ whole arrays (:mod:`rnnspec.data.arrays`) and of rows read on demand (:mod:`rnns
 
 from __future__ import annotations
 
+import tokenize
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,9 @@ import numpy as np
 from rnnspec.data.tokenizer import DataError
 
 __all__ = ["npy_header"]
+
+
+_HEADER_ERRORS = (ValueError, SyntaxError, TypeError, tokenize.TokenError, RecursionError, OverflowError, EOFError)
 
 
 def npy_header(fh: Any, size: int, where: str) -> tuple[int, tuple[int, ...], np.dtype]:
@@ -24,8 +28,8 @@ def npy_header(fh: Any, size: int, where: str) -> tuple[int, tuple[int, ...], np
             shape, fortran, dtype = fmt.read_array_header_2_0(fh)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except ValueError as exc:
-        raise DataError("not a valid .npy array", where=where, received=str(exc)) from None
+    except _HEADER_ERRORS as exc:  # NumPy parses the header with ast.literal_eval and tokenize
+        raise DataError("not a valid .npy array", where=where, received=f"{type(exc).__name__}: {exc}") from None
     if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
         raise DataError(
             "the inputs are not a plain numeric array (object arrays are not read)",
