@@ -130,7 +130,7 @@ def matrix_spec(case: dict) -> ModelSpec:
     return rnnspec.spec_from_dict(data)
 
 
-def matrix_cases(full: bool, sample: int = 40, seed: int = 7) -> list[dict]:
+def matrix_cases(full: bool, sample: int = 28, seed: int = 7) -> list[dict]:
     """Every point of the matrix, or a fixed sample that still covers every value of every axis."""
     keys = list(AXES)
     points = [dict(zip(keys, values, strict=True)) for values in itertools.product(*AXES.values())]
