@@ -69,8 +69,9 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     from rnnspec.runtime.importing import import_model, write_import
     from rnnspec.util import printable, quiet_stderr
 
+    notes: list[str] = []  # what the file says that the spec does not keep (frozen layers, compile settings)
     with quiet_stderr():
-        spec, weights = import_model(source, spec_path, name=name, allow_nonfinite=allow_nonfinite)
+        spec, weights = import_model(source, spec_path, name=name, allow_nonfinite=allow_nonfinite, notes=notes)
     x = hard_inputs(spec)
     rows: list[Agreement] = []
     with quiet_stderr():
@@ -85,6 +86,8 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     layers = analyze(spec).layers
     params = sum(r.params for r in layers)
     echo(f"read {printable(source)}: {len(layers)} layers, {params:,} parameters ({spec.convention} convention)")
+    for note in notes:
+        echo(note if note.startswith("WARNING") else f"note: {note}")
     for path in written:
         echo(f"wrote {printable(path)}")
     what = "the original model" if original is not None else "each other"

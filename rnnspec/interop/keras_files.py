@@ -59,6 +59,12 @@ class KerasLayer:
     weights: list[np.ndarray] = field(default_factory=list)
     inbound: list[str] = field(default_factory=list)
     """Names of the layers feeding it (functional models; empty for Sequential)."""
+    mask_inbound: list[str] = field(default_factory=list)
+    """Names of the entries whose outputs it takes as its ``mask`` argument (functional models)."""
+    module: str | None = None
+    """The entry's ``module`` (``keras.layers``; ``keras.src.ops.numpy`` for an op such as ``NotEqual``)."""
+    constants: list[Any] = field(default_factory=list)
+    """The plain numbers among the call's positional arguments (an op's ``NotEqual(x, 0.0)``: ``[0.0]``)."""
 
     @property
     def name(self) -> str:
@@ -82,6 +88,12 @@ class KerasFile:
     build_input_shape: list[Any] | None = None
     foreign_modules: list[str] = field(default_factory=list)
     """``module`` values of the config outside Keras (a file naming them is refused, and never loaded)."""
+    trainable: bool = True
+    """The model's own ``trainable`` flag (False: every layer is frozen)."""
+    compile_config: dict[str, Any] | None = None
+    """What ``model.compile`` was given, as the file stores it: ``optimizer`` (``{class_name, config}``), ``loss``,
+    ``metrics``, ``loss_weights``, ``weighted_metrics``... (``.keras``: ``compile_config``; ``.h5``:
+    ``training_config``, its ``optimizer_config`` under ``optimizer``); None when the model was not compiled."""
 
     @property
     def keras_major(self) -> int:
@@ -140,6 +152,7 @@ def _read_zip(path: Path, budget: ReadBudget) -> KerasFile:
     model = _model_config(config, path)
     version = str(metadata.get("keras_version", "3"))
     kfile = _kfile(path, "keras", version, model)
+    kfile.compile_config = _compile_config(config.get("compile_config"))
     import h5py
 
     try:
@@ -245,6 +258,12 @@ def _read_h5(path: Path, budget: ReadBudget) -> KerasFile:
         config = _json(text.encode(), path, "model_config")
         version = _text(h5.attrs.get("keras_version", "1"))
         kfile = _kfile(path, "h5", version, _model_config(config, path))
+        raw_training = h5.attrs.get("training_config")
+        if raw_training is not None:
+            training = _text(raw_training)
+            if len(training) > MAX_CONFIG_BYTES:
+                raise KerasFileError(f"{path}: training_config is larger than {MAX_CONFIG_BYTES} bytes")
+            kfile.compile_config = _compile_config(_json(training.encode(), path, "training_config"))
         weights_root = _child(h5, "model_weights", path)
         if weights_root is None:
             weights_root = h5
@@ -295,6 +314,17 @@ def _json(raw: bytes, path: Path, what: str) -> dict[str, Any]:
     return value
 
 
+def _compile_config(value: Any) -> dict[str, Any] | None:
+    """The compile settings of a ``.keras`` ``compile_config`` or an ``.h5`` ``training_config`` (Keras 2 and 3),
+    the optimizer under ``optimizer``; None for an uncompiled model (absent, ``null`` or ``{}``)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    out = dict(value)
+    if "optimizer_config" in out and "optimizer" not in out:
+        out["optimizer"] = out.pop("optimizer_config")
+    return out
+
+
 def _model_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     if not isinstance(config.get("config"), dict) or not isinstance(config.get("class_name"), str):
         raise KerasFileError(f"{path}: the model config has no class_name/config; not a Keras model file")
@@ -313,7 +343,17 @@ def _kfile(path: Path, fmt: str, version: str, model: dict[str, Any]) -> KerasFi
     for entry in raw_layers:
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             raise KerasFileError(f"{path}: a layer entry of the model config is not an object")
-        layers.append(KerasLayer(str(entry.get("class_name")), entry["config"], inbound=_inbound(entry)))
+        module = entry.get("module")
+        layers.append(
+            KerasLayer(
+                str(entry.get("class_name")),
+                entry["config"],
+                inbound=_inbound(entry),
+                mask_inbound=_inbound(entry, masks=True),
+                module=module if isinstance(module, str) else None,
+                constants=_constants(entry),
+            )
+        )
         if "name" in entry and "name" not in entry["config"]:
             entry["config"]["name"] = entry["name"]
     return KerasFile(
@@ -327,6 +367,7 @@ def _kfile(path: Path, fmt: str, version: str, model: dict[str, Any]) -> KerasFi
         output_layers=_endpoint_names(cfg.get("output_layers")),
         build_input_shape=cfg.get("build_input_shape"),
         foreign_modules=sorted(_foreign_modules(model)),
+        trainable=cfg.get("trainable", True) is not False,
     )
 
 
@@ -349,28 +390,41 @@ def _foreign_modules(value: Any) -> set[str]:
     return found
 
 
-def _inbound(entry: dict[str, Any]) -> list[str]:
-    """Names of the layers whose outputs a functional layer takes (Keras 3 and Keras 2 node formats)."""
+def _inbound(entry: dict[str, Any], masks: bool = False) -> list[str]:
+    """Names of the layers whose outputs a functional layer takes (Keras 3 and Keras 2 node formats); with
+    ``masks``, those it takes as its ``mask`` argument instead (Keras 3: the ``mask`` keyword of the call)."""
     names: list[str] = []
 
-    def walk(value: Any) -> None:
+    def walk(value: Any, in_mask: bool = False) -> None:
         if isinstance(value, dict):
-            history = value.get("config", {}).get("keras_history") if value.get("class_name") else None
+            config = value.get("config")
+            history = config.get("keras_history") if value.get("class_name") and isinstance(config, dict) else None
             if isinstance(history, list) and history:
-                names.append(str(history[0]))
+                if in_mask == masks:
+                    names.append(str(history[0]))
                 return
             for key, item in value.items():
-                if key != "mask":
-                    walk(item)
+                walk(item, in_mask or key == "mask")
         elif isinstance(value, list):
             if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
-                names.append(value[0])  # Keras 2: [layer_name, node_index, tensor_index, kwargs]
+                if in_mask == masks:
+                    names.append(value[0])  # Keras 2: [layer_name, node_index, tensor_index, kwargs]
                 return
             for item in value:
-                walk(item)
+                walk(item, in_mask)
 
     walk(entry.get("inbound_nodes", []))
     return names
+
+
+def _constants(entry: dict[str, Any]) -> list[Any]:
+    """The plain numbers among the positional arguments of an entry's first call (Keras 3's node format)."""
+    nodes = entry.get("inbound_nodes")
+    node = nodes[0] if isinstance(nodes, list) and nodes else None
+    args = node.get("args") if isinstance(node, dict) else None
+    if not isinstance(args, list):
+        return []
+    return [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
 
 
 def _endpoint_names(value: Any) -> list[str]:

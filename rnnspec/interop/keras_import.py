@@ -14,6 +14,7 @@ math), a missing ``reset_after`` is read from the bias shape (the older single-b
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 from rnnspec.core.budget import cap_lines
 from rnnspec.core.emit import spec_name
 from rnnspec.core.kinds import DuplicateKindError, KindRegistry
+from rnnspec.interop.keras_compile import training_section
 from rnnspec.interop.keras_files import KerasFile, KerasLayer
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
@@ -34,6 +36,7 @@ from rnnspec.lang.layers import (
     DenseSpec,
     RecurrentLayer,
 )
+from rnnspec.lang.loader import spec_from_dict
 
 __all__ = ["CONVERTERS", "KIND_CONVERTERS", "Refusal", "UnsupportedModelError", "converter", "keras_to_spec"]
 
@@ -73,13 +76,13 @@ _EXPRESSIBLE = _expressible()
 class UnsupportedModelError(RnnspecError):
     """The model has layers or options the spec cannot express; every one is listed."""
 
-    def __init__(self, source: str, refusals: list[Refusal]):
+    def __init__(self, source: str, refusals: list[Refusal], fix: str | None = None):
         self.refusals = refusals
         lines = [f"{source}: the model cannot be imported; the spec cannot express:"]
         lines += cap_lines([f"  - layer {r.name!r} ({r.class_name}): {r.reason}" for r in refusals])
         lines.append(
-            f"  fix: remove or replace these layers in the original model (rnnspec expresses {_EXPRESSIBLE}), "
-            "then save it again. Nothing was written."
+            f"  fix: {fix or 'remove or replace these layers in the original model'} (rnnspec expresses "
+            f"{_EXPRESSIBLE}), then save it again. Nothing was written."
         )
         super().__init__("\n".join(lines))
 
@@ -398,8 +401,81 @@ def _bidirectional(layer: KerasLayer, ctx: _Context) -> Piece:
 
 # -- assembling the spec ---------------------------------------------------------------------------------
 
-_MASK_OPS = {"NotEqual"}
-"""Op entries Keras 3 writes into functional configs to compute an Embedding's mask."""
+
+@dataclass(frozen=True)
+class _MaskRecipe:
+    """How Keras 3 writes a masking layer's mask into a functional config: op entries applied to the layer's input."""
+
+    ops: tuple[str, ...]
+    """The op classes, from the layer's input to the mask."""
+    value: Callable[[dict[str, Any]], float | None]
+    """The number ``NotEqual`` compares with, from the layer's config; None where the layer makes no mask."""
+
+
+_MASK_RECIPES = {
+    "Masking": _MaskRecipe(("NotEqual", "Any"), lambda cfg: float(cfg.get("mask_value", 0.0))),
+    "Embedding": _MaskRecipe(("NotEqual",), lambda cfg: 0.0 if cfg.get("mask_zero") else None),
+}
+"""Keras class of each layer that makes a mask → its recipe (Keras 3.15: ``Masking``: ``any(x != v, axis=-1)``;
+``Embedding(mask_zero=True)``: ``ids != 0``)."""
+
+
+def _is_op(layer: KerasLayer) -> bool:
+    """An entry of Keras's ops (``keras.src.ops.numpy``...), not a layer: Keras 3 writes one per op a functional
+    model applies to tensors. A ``.h5`` file's config names no modules: there an op is told by its config, which
+    holds its name and arguments only (every layer's config has ``trainable``)."""
+    if layer.module is not None:
+        return layer.module.split(".")[:3] in (["keras", "src", "ops"], ["keras", "ops"])
+    return "trainable" not in layer.config
+
+
+def _mask_ops(layers: list[KerasLayer]) -> tuple[set[str], list[Refusal]]:
+    """The op entries that only compute a masking layer's mask (to skip), and the masks computed otherwise.
+
+    Each ``mask`` argument of a layer is followed back through op entries to the tensor they start from; the
+    ops are the mask of a masking layer when that layer takes the same tensor and its recipe (:data:`_MASK_RECIPES`)
+    names the same ops and number. Any other mask (one the model's author computed with their own ops) is refused:
+    the spec's masks are those of its masking layers.
+    """
+    by_name = {layer.name: layer for layer in layers}
+    skip: set[str] = set()
+    refusals: list[Refusal] = []
+    for mask in dict.fromkeys(name for layer in layers for name in layer.mask_inbound):
+        chain: list[KerasLayer] = []
+        node = by_name.get(mask)
+        while node is not None and _is_op(node) and len(node.inbound) == 1 and len(chain) < 8:
+            chain.insert(0, node)
+            node = by_name.get(node.inbound[0])
+        if chain and node is not None and _is_mask_of(chain, node.name, layers):
+            skip.update(op.name for op in chain)
+        elif mask not in skip:
+            source = by_name.get(mask)
+            refusals.append(
+                Refusal(
+                    mask,
+                    source.class_name if source is not None else "?",
+                    "computes a mask that is not the mask of a Masking or Embedding(mask_zero=True) layer; the "
+                    "spec's masks come from those layers",
+                )
+            )
+    used_as_data = {name for layer in layers if layer.name not in skip for name in layer.inbound}
+    return skip - used_as_data, refusals
+
+
+def _is_mask_of(chain: list[KerasLayer], source: str, layers: list[KerasLayer]) -> bool:
+    """Whether the op ``chain`` applied to ``source`` is the mask of a masking layer that takes ``source``."""
+    ops = tuple(op.class_name for op in chain)
+    constants = chain[0].constants
+    if any(op.class_name == "Any" and (op.config.get("axis") != -1 or op.config.get("keepdims")) for op in chain):
+        return False
+    for layer in layers:
+        recipe = _MASK_RECIPES.get(layer.class_name)
+        if recipe is None or layer.inbound != [source] or recipe.ops != ops:
+            continue
+        value = recipe.value(layer.config)
+        if value is not None and len(constants) == 1 and float(constants[0]) == value:
+            return True
+    return False
 
 
 def _safe_name(name: str) -> str:
@@ -415,12 +491,21 @@ def _layer_names(pieces: list[Piece]) -> list[str]:
     return taken
 
 
-def keras_to_spec(kfile: KerasFile, name: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The spec (as a dict) and canonical weights (Keras convention) of a read Keras model."""
+def keras_to_spec(
+    kfile: KerasFile, name: str | None = None, notes: list[str] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The spec (as a dict) and canonical weights (Keras convention) of a read Keras model.
+
+    What the import keeps that the file says but the spec cannot (a frozen layer, a compile setting) is named in
+    ``notes``, each a line to print; without ``notes``, frozen layers are a :class:`UserWarning`.
+    """
     ctx = _Context(kfile.keras_major)
+    _refuse_endpoints(kfile)
     refusals: list[Refusal] = []
     pieces: list[Piece] = []
-    layers = [layer for layer in kfile.layers if layer.class_name not in _MASK_OPS]
+    skipped, mask_refusals = _mask_ops(kfile.layers)
+    layers = [layer for layer in kfile.layers if layer.name not in skipped]
+    refusals += mask_refusals
     refusals += _graph_refusals(kfile, layers)
     if kfile.foreign_modules:
         reason = f"its config names modules outside Keras ({', '.join(kfile.foreign_modules[:5])}); rnnspec reads "
@@ -445,26 +530,89 @@ def keras_to_spec(kfile: KerasFile, name: str | None = None) -> tuple[dict[str, 
     if refusals:
         raise UnsupportedModelError(str(kfile.path), refusals)
     spec["name"] = _safe_name(name or kfile.model_name)
+    found: list[str] = []
+    frozen = _frozen_note(kfile, layers, pieces)
+    if frozen:
+        found.append(frozen)
+    _add_training(spec, kfile, found)
+    if notes is not None:
+        notes += found
+    elif frozen:
+        warnings.warn(frozen, UserWarning, stacklevel=2)
     return spec, weights
+
+
+def _refuse_endpoints(kfile: KerasFile) -> None:
+    """A model of several inputs or outputs (an encoder–decoder, a siamese model) is refused for that cause alone:
+    the layers that join or split its branches are its symptoms, not further causes."""
+    refusals = []
+    for what, names in (("input", kfile.input_layers), ("output", kfile.output_layers)):
+        if len(names) > 1:
+            reason = f"the model has {len(names)} {what}s ({', '.join(names[:6])}); a spec describes one {what}"
+            refusals.append(Refusal(kfile.model_name, kfile.model_class, reason))
+    if refusals:
+        raise UnsupportedModelError(
+            str(kfile.path),
+            refusals,
+            fix="import a one-input, one-output model: save such a part of it as a model of its own (a siamese "
+            "model's shared branch, the encoder of an encoder-decoder without return_state)",
+        )
+
+
+def _frozen_note(kfile: KerasFile, layers: list[KerasLayer], pieces: list[Piece]) -> str | None:
+    """The warning naming the layers with weights the file freezes (``trainable: false``), or None."""
+    with_weights = {piece.name for piece in pieces if piece.weights}
+    frozen = [
+        f"{layer.name!r} ({layer.class_name})"
+        for layer in layers
+        if layer.name in with_weights and (not kfile.trainable or _frozen(layer.config))
+    ]
+    if not frozen:
+        return None
+    return (
+        f"WARNING: frozen in the file (trainable: false): {', '.join(cap_lines(frozen, limit=10, indent=''))}. The "
+        "spec has no `trainable` field yet, so the import is trainable: training it would fine-tune the weights its "
+        "author froze. Use it for prediction, or keep these layers' weights fixed in your own training code."
+    )
+
+
+def _frozen(config: dict[str, Any]) -> bool:
+    inner = config.get("layer")
+    inner_cfg = inner.get("config") if isinstance(inner, dict) else None
+    return config.get("trainable") is False or (isinstance(inner_cfg, dict) and inner_cfg.get("trainable") is False)
+
+
+def _add_training(spec: dict[str, Any], kfile: KerasFile, notes: list[str]) -> None:
+    """The file's compile settings as the spec's ``training`` section, where the spec takes them with this model."""
+    training = training_section(kfile.compile_config, notes)
+    if training is None:
+        return
+    try:
+        spec_from_dict({**spec, "training": training})
+    except RnnspecError as exc:
+        lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        reason = (lines[0] if lines else str(exc))[:200]
+        notes.append(f"no `training` section was written: the spec refuses the file's compile settings ({reason})")
+        return
+    spec["training"] = training
 
 
 def _unknown_reason(layer: KerasLayer) -> str:
     if layer.class_name in ("Sequential", "Functional", "Model"):
         return "a nested model; save the inner layers as one flat model"
+    if _is_op(layer):
+        return (
+            f"an operation on tensors (keras.ops {layer.class_name}) in the model's graph; the spec has no such layer"
+        )
     if layer.class_name == "Lambda":
         return "a Lambda runs Python code; the spec has none (and rnnspec never runs code from a file)"
     return f"the spec has no {layer.class_name} layer"
 
 
 def _graph_refusals(kfile: KerasFile, layers: list[KerasLayer]) -> list[Refusal]:
-    """A functional model must be one chain: one input, one output, each layer fed by the one before."""
+    """A functional model must be one chain (one input and one output: :func:`_refuse_endpoints`), each layer fed by
+    the one before."""
     out: list[Refusal] = []
-    if len(kfile.input_layers) > 1:
-        out.append(Refusal(kfile.model_name, kfile.model_class, f"{len(kfile.input_layers)} inputs; the spec has one"))
-    if len(kfile.output_layers) > 1:
-        out.append(
-            Refusal(kfile.model_name, kfile.model_class, f"{len(kfile.output_layers)} outputs; the spec has one")
-        )
     if kfile.model_class == "Sequential":
         return out
     previous: str | None = None

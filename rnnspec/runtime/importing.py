@@ -43,19 +43,25 @@ def import_model(
     *,
     name: str | None = None,
     allow_nonfinite: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """The spec and canonical weights of a Keras model file or a PyTorch state dict (see :func:`_import_model`).
 
     Weights holding NaN or infinite values are refused, each named with its count of such values, unless
-    ``allow_nonfinite`` (the check every path weights enter by makes: :func:`rnnspec.core.weights.check_finite`)."""
-    found, weights = _import_model(path, spec, name=name)
+    ``allow_nonfinite`` (the check every path weights enter by makes: :func:`rnnspec.core.weights.check_finite`).
+    What a Keras file says that the spec cannot keep (frozen layers, compile settings) is added to ``notes``."""
+    found, weights = _import_model(path, spec, name=name, notes=notes)
     if not allow_nonfinite:
         check_finite(weights, str(path))
     return found, weights
 
 
 def _import_model(
-    path: str | Path, spec: ModelSpec | str | Path | Mapping[str, Any] | None = None, *, name: str | None = None
+    path: str | Path,
+    spec: ModelSpec | str | Path | Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """The spec and canonical weights of a Keras model file or a PyTorch state dict.
 
@@ -67,7 +73,7 @@ def _import_model(
     given = None if spec is None else as_spec(spec)
     kind = model_format(p)
     if kind == "keras":
-        data, weights = keras_to_spec(read_keras_file(p), name=name)
+        data, weights = keras_to_spec(read_keras_file(p), name=name, notes=notes)
         imported = spec_from_dict(data)
         check_weights(imported, weights)
         if given is not None:

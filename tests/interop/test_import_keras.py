@@ -363,7 +363,8 @@ def test_two_inputs_and_return_state_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedModelError) as info:
         import_model(tmp_path / "two.keras")
     message = str(info.value)
-    assert "2 inputs" in message and "Concatenate" in message and "return_state" in message
+    assert "the model has 2 inputs" in message  # the cause alone, not its symptoms (Concatenate, return_state)
+    assert "Concatenate" not in message and "'lstm'" not in message
 
 
 def test_external_links_in_the_h5_are_refused(tmp_path: Path) -> None:
