@@ -13,12 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnspec.core.noise import ulp_perturbed
+
 __all__ = ["run_file"]
 
 
-def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
+def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
     """Inference with the Keras model in ``written[0]`` (``safe_mode``: only Keras's own classes; not compiled);
-    None where Keras or TensorFlow is not installed or Keras 3 cannot open the file (a Keras 2 file)."""
+    None where Keras or TensorFlow is not installed or Keras 3 cannot open the file (a Keras 2 file).
+
+    ``nudge``: a seed; every float32 weight of the opened model is first moved by one ulp (the proofs' noise floor,
+    :func:`rnnspec.core.noise.ulp_perturbed`)."""
     if find_spec("keras") is None or find_spec("tensorflow") is None:
         return None
     from .runtime import keras  # TensorFlow chosen as Keras's backend before Keras is imported
@@ -27,4 +32,9 @@ def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
         model = keras.saving.load_model(written[0], safe_mode=True, compile=False)
     except Exception:
         return None
+    if nudge is not None:
+        values = model.get_weights()
+        floats = {str(i): v for i, v in enumerate(values) if v.dtype == np.float32}
+        moved = ulp_perturbed(floats, nudge)
+        model.set_weights([moved.get(str(i), v) for i, v in enumerate(values)])
     return lambda x: np.asarray(model.predict(x, verbose=0))

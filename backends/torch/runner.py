@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.noise import ulp_perturbed
+
 __all__ = ["run_file"]
 
 
-def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
-    """Inference with the exported ``Model`` class and its state dict, in eval mode."""
+def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Inference with the exported ``Model`` class and its state dict, in eval mode; with ``nudge`` (a seed), every
+    float32 tensor of the state dict moved by one ulp first (the proof's noise floor)."""
     import torch
     from safetensors.torch import load
 
@@ -28,7 +31,11 @@ def run_file(written: list[Path]) -> Callable[[np.ndarray], np.ndarray] | None:
     module: Any = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     model = module.Model()
-    model.load_state_dict(load(Path(weights).read_bytes()))  # any file name (load_file takes UTF-8 only)
+    state = load(Path(weights).read_bytes())  # any file name (load_file takes UTF-8 only)
+    if nudge is not None:
+        floats = {k: v.numpy() for k, v in state.items() if v.dtype == torch.float32}
+        state.update({k: torch.from_numpy(v) for k, v in ulp_perturbed(floats, nudge).items()})
+    model.load_state_dict(state)
     model.eval()
 
     def run(x: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from rnnspec.core.registry import DEFAULT_BACKEND, EXPORT_FORMATS, format_of_fil
 if TYPE_CHECKING:
     import numpy as np
 
-    from rnnspec.interop.proof import Agreement
+    from rnnspec.interop.proof import Agreement, Outputs
     from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["ExportFormat", "convert", "export", "import_", "run_export", "run_import"]
@@ -39,94 +39,156 @@ def _predictor(spec: ModelSpec, weights: dict[str, np.ndarray], backend: str) ->
     return lambda x: predict(model, x)
 
 
-def _builds(spec: ModelSpec, weights: dict[str, np.ndarray]) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """rnnspec's build on the reference and on every built-in backend whose framework is installed."""
+def _side(spec: ModelSpec, weights: dict[str, np.ndarray], backend: str, x: np.ndarray) -> Outputs:
+    """rnnspec's build on ``backend`` run on ``x``, and its noise floor (the build from weights nudged by one ulp)."""
+    from rnnspec.core.noise import ulp_perturbed
+    from rnnspec.interop.proof import run_side
+
+    nudged = _predictor(spec, ulp_perturbed(weights), backend)
+    return run_side(_predictor(spec, weights, backend), x, nudged)
+
+
+def _builds(spec: ModelSpec, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, Outputs]:
+    """rnnspec's build on the reference and on every built-in backend whose framework is installed, run on ``x``."""
     from rnnspec.core.registry import BUILTIN_BACKENDS, compared_backends, reference_backend
 
     reference = reference_backend()
-    out = {reference: _predictor(spec, weights, reference)}
+    out = {reference: _side(spec, weights, reference, x)}
     for name in compared_backends():
         entry = BUILTIN_BACKENDS.get(name)
         if name != reference and entry is not None and all(map(_installed, entry.framework_modules)):
-            out[name] = _predictor(spec, weights, name)
+            out[name] = _side(spec, weights, name, x)
     return out
 
 
-def _original(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
+def _original(path: Path, x: np.ndarray) -> Outputs | None:
     """The file opened by its own framework (a .keras/.h5 by Keras: safe_mode, every class checked to be a Keras
-    built-in), through the runner of the export format it is; None where that cannot be done."""
+    built-in), through the runner of the export format it is, run on ``x`` (and opened again with its weights nudged,
+    for its noise floor); None where that cannot be done."""
+    from rnnspec.core.noise import NUDGE_SEED
     from rnnspec.core.registry import get_runner
+    from rnnspec.interop.proof import run_side
 
     fmt = format_of_file(str(path))
-    return get_runner(fmt)([path]) if fmt is not None else None
+    run = get_runner(fmt)([path]) if fmt is not None else None
+    if run is None:
+        return None
+    return run_side(run, x, get_runner(fmt)([path], nudge=NUDGE_SEED))
+
+
+def _proof_lines(rows: list[Agreement], echo: Echo) -> None:
+    """The rows, and what the noise floor means where it raised an allowance."""
+    from rnnspec.core.noise import floor_note
+
+    for row in rows:
+        echo(row.line())
+    if any(row.raised for row in rows):
+        echo(f"  ({floor_note('output on that input row')})")
+
+
+UNSEEN_FORWARD = (
+    "  this proof cannot see your module's forward(): a state dict holds weights only, so it compares rnnspec's\n"
+    "  builds of the spec with each other, and a spec that does not describe the module (a missing log_softmax,\n"
+    "  another padding id, another bidirectional order) passes it. To prove the module itself, run its forward\n"
+    "  on the same inputs from Python: rnnspec.testing.assert_equivalent(module, 'numpy', spec=SPEC)"
+)
+"""What a state-dict import's proof says it cannot see."""
 
 
 def run_import(source: Path, output: Path, spec_path: Path | None, name: str | None, overwrite: bool,
                echo: Echo, allow_nonfinite: bool = False) -> bool:  # fmt: skip
-    """Import ``source`` into ``output``; print what was read, what was written and the proof. True if it agrees."""
+    """Import ``source`` into ``output``; print what was read, the proof and what was written. True if it agrees;
+    where it does not, nothing is written."""
     from rnnspec.interop.proof import agreement, hard_inputs
     from rnnspec.lang.analysis import analyze
-    from rnnspec.runtime.importing import import_model, write_import
+    from rnnspec.runtime.importing import import_model, import_targets, write_import
     from rnnspec.util import printable, quiet_stderr
 
     notes: list[str] = []  # what the file says that the spec does not keep (frozen layers, compile settings)
     with quiet_stderr():
         spec, weights = import_model(source, spec_path, name=name, allow_nonfinite=allow_nonfinite, notes=notes)
+    targets = import_targets(output, overwrite=overwrite)
     x = hard_inputs(spec)
-    rows: list[Agreement] = []
     with quiet_stderr():
-        builds = _builds(spec, weights)
-        original = _original(source)
-        if original is not None:
-            rows = [agreement(f"original Keras model vs rnnspec {b}", original, fn, x) for b, fn in builds.items()]
-        else:
-            (ref, run_ref), *others = builds.items()
-            rows = [agreement(f"rnnspec {ref} vs rnnspec {b}", run_ref, fn, x) for b, fn in others]
-    written = write_import(spec, weights, output, str(source.name), overwrite=overwrite, inputs=(source, spec_path))
+        builds = _builds(spec, weights, x)
+        original = _original(source, x)
+    if original is not None:
+        rows = [agreement(f"original Keras model vs rnnspec {b}", original, side) for b, side in builds.items()]
+    else:
+        (ref, first), *others = builds.items()
+        rows = [agreement(f"rnnspec {ref} vs rnnspec {b}", first, side) for b, side in others]
     layers = analyze(spec).layers
     params = sum(r.params for r in layers)
     echo(f"read {printable(source)}: {len(layers)} layers, {params:,} parameters ({spec.convention} convention)")
     for note in notes:
         echo(note if note.startswith("WARNING") else f"note: {note}")
-    for path in written:
-        echo(f"wrote {printable(path)}")
     what = "the original model" if original is not None else "each other"
     echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1), compared with {what}:")
     if original is None and format_of_file(str(source)) is not None:
         echo("  (Keras 3 could not open the original file itself: a Keras 2 file or no Keras installed)")
-    for row in rows:
-        echo(row.line())
+    elif original is None:
+        echo(UNSEEN_FORWARD)
+    _proof_lines(rows, echo)
+    if not all(r.passed for r in rows):
+        echo(
+            f"proof failed: nothing was written ({', '.join(printable(t) for t in targets)} left as they were); "
+            "the copy differs beyond what float32 rounding explains"
+        )
+        return False
+    written = write_import(spec, weights, output, str(source.name), overwrite=overwrite, inputs=(source, spec_path))
+    for path in written:
+        echo(f"wrote {printable(path)}")
     echo(f"next: rnnspec build {printable(written[0])} --backend {DEFAULT_BACKEND} --weights {printable(written[1])}")
-    return all(r.passed for r in rows)
+    return True
+
+
+class _ProofFailed(Exception):
+    """Raised inside the staging of an export whose proof failed, so that nothing staged is committed."""
 
 
 def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output: Path, echo: Echo,
                inputs: tuple[Path | None, ...] = ()) -> bool:  # fmt: skip
-    """Export (every file as one unit, none of them over one of ``inputs``); then run the exported file on the hard
-    inputs and compare with rnnspec's NumPy reference."""
+    """Export (every file as one unit, none of them over one of ``inputs``), after running the staged files on the
+    hard inputs and comparing them with rnnspec's NumPy reference: where they differ, nothing is written."""
+    from rnnspec.core.noise import NUDGE_SEED
     from rnnspec.core.registry import get_exporter, get_runner, reference_backend
-    from rnnspec.interop.proof import agreement, hard_inputs
+    from rnnspec.interop.proof import agreement, hard_inputs, run_side
     from rnnspec.util import printable, quiet_stderr, staged_outputs
 
     exporter = get_exporter(fmt)
-    with staged_outputs(inputs) as out:
-        staged = out.stage(output)
-        with quiet_stderr():
-            written = [out.final(p) for p in exporter(spec, weights, staged)]
-    for path in written:
-        echo(f"wrote {printable(path)}")
     x = hard_inputs(spec)
-    with quiet_stderr():
-        ref = reference_backend()
-        reference = _predictor(spec, weights, ref)
-        runner = get_runner(fmt)(written)
-        row = agreement(f"exported {fmt} vs rnnspec {ref}", reference, runner, x) if runner else None
+    ref = reference_backend()
+    row = None
+    try:
+        with staged_outputs(inputs) as out:
+            staged = out.stage(output)
+            with quiet_stderr():
+                files = exporter(spec, weights, staged)
+                runner = get_runner(fmt)
+                run = runner(files)
+                if run is not None:
+                    exported = run_side(run, x, runner(files, nudge=NUDGE_SEED))
+                    row = agreement(f"exported {fmt} vs rnnspec {ref}", exported, _side(spec, weights, ref, x))
+            if row is not None and not row.passed:
+                raise _ProofFailed
+            written = [out.final(p) for p in files]
+    except _ProofFailed:
+        assert row is not None
+        echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1):")
+        _proof_lines([row], echo)
+        echo(
+            f"proof failed: nothing was written ({printable(output)} left as it was); the exported model differs "
+            "beyond what float32 rounding explains"
+        )
+        return False
     if row is None:
         echo(f"proof skipped: the {fmt} runtime is not installed here")
-        return True
-    echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1):")
-    echo(row.line())
-    return row.passed
+    else:
+        echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1):")
+        _proof_lines([row], echo)
+    for path in written:
+        echo(f"wrote {printable(path)}")
+    return True
 
 
 ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
@@ -161,9 +223,12 @@ def import_(
 
     Nothing in the file is executed. A state dict needs --spec (it holds no activations or head).
 
-    Proof: hard inputs (pre-/post-padded, holes, length 1) through the original and rnnspec's builds.
+    Proof: hard inputs (pre-/post-padded, holes, length 1) through the original and rnnspec's builds, each row
+    within 1e-5 or 100 x its noise floor (each side's own change when every weight moves by one float32 ulp). A state
+    dict has no forward() to run: its proof compares rnnspec's builds with each other (rnnspec.testing.assert_equivalent
+    runs your module).
 
-    Exit 1 if they differ, or if the model has layers the spec cannot express (all are listed).
+    Exit 1, writing nothing, if they differ, or if the model has layers the spec cannot express (all are listed).
     """
     if not run_import(source, output, spec, name, overwrite, typer.echo, allow_nonfinite):
         raise typer.Exit(1)
@@ -181,9 +246,10 @@ def export(
 ) -> None:
     """Export a spec and its weights as ONNX, plain PyTorch (source + state dict) or a plain .keras file.
 
-    The exported model needs no rnnspec to run. Proof: it is run on hard inputs and compared with rnnspec.
+    The exported model needs no rnnspec to run. Proof: it is run on hard inputs and compared with rnnspec (within 1e-5
+    or 100 x the noise floor), before any file is put in place.
 
-    Exit 1 if they differ.
+    Exit 1, writing nothing, if they differ.
     """
     from rnnspec.lang.loader import load_spec
     from rnnspec.runtime.models import load_weights

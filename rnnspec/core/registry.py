@@ -62,7 +62,8 @@ class BackendEntry:
     format, of the files its runner opens by themselves (for ``import``'s proof against the original)."""
     runner: str | None = None
     """For an export format: ``module:function`` that opens the written files with the format's own runtime,
-    ``fn(paths) -> predict or None`` (None: that runtime is not installed), for the export's proof."""
+    ``fn(paths, nudge=None) -> predict or None`` (None: that runtime is not installed; ``nudge``, a seed: every float32
+    weight moved by one ulp first, for the proof's noise floor), for the export's proof."""
     artifact_format: str | None = None
     """The ``format`` its artifacts carry in their metadata, where an artifact is a safetensors file whose name
     does not say (for ``convert``)."""
@@ -302,8 +303,8 @@ def get_exporter(fmt: str) -> Any:
 
 
 def get_runner(fmt: str) -> Any:
-    """The function that runs files written in export format ``fmt``: ``fn(paths) -> predict`` (None where the
-    format's runtime is not installed)."""
+    """The function that runs files written in export format ``fmt``: ``fn(paths, nudge=None) -> predict`` (None where
+    the format's runtime is not installed; ``nudge``: see :attr:`BackendEntry.runner`)."""
     entry = EXPORT_FORMATS.get(fmt)
     if entry is None or entry.runner is None:
         raise BackendNotFoundError(f"no runner for export format {fmt!r}; available: {', '.join(EXPORT_FORMATS)}")

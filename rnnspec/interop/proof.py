@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnspec.core.noise import FLOOR_FACTOR, allowance
 from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["TOLERANCE", "Agreement", "agreement", "hard_inputs"]
+__all__ = ["TOLERANCE", "Agreement", "Outputs", "Predict", "agreement", "hard_inputs", "run_side"]
 
 TOLERANCE = 1e-5
 """Max abs difference of float32 outputs accepted as equal."""
@@ -45,27 +46,110 @@ def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) 
     return x
 
 
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One side of a proof on the hard inputs: its outputs and, per input row, its own noise floor (how far its
+    outputs move when every weight moves by one float32 ulp; None where that side's weights cannot be nudged)."""
+
+    values: np.ndarray
+    floor: np.ndarray | None
+
+
+def run_side(run: Predict, x: np.ndarray, nudged: Predict | None = None) -> Outputs:
+    """``run`` on ``x``; with ``nudged`` (the same side with every weight moved by one ulp:
+    :func:`rnnspec.core.noise.ulp_perturbed`), also its noise floor per row."""
+    values = np.asarray(run(x), dtype=np.float64)
+    if nudged is None:
+        return Outputs(values, None)
+    moved = np.asarray(nudged(x), dtype=np.float64)
+    return Outputs(values, _per_row(moved, values) if moved.shape == values.shape else None)
+
+
+def _per_row(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Max abs difference per input row: equal values (NaN where both are NaN, inf of one sign on both sides, as
+    weights accepted with ``--allow-nonfinite`` give) differ by 0; any other non-finite difference is inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        diff = np.where(same, 0.0, np.abs(a - b)).reshape(len(a), -1)
+    diff = np.where(np.isfinite(diff), diff, np.inf)
+    return diff.max(axis=1) if diff.shape[1] else np.zeros(len(a))
+
+
 @dataclass(frozen=True)
 class Agreement:
-    """One comparison: what was compared with what, and the max abs difference."""
+    """One comparison: what was compared with what and, per input row, the max abs difference, the noise floor (the
+    larger of the two sides' own; None: not measured) and the allowance (:data:`TOLERANCE`, or ``FLOOR_FACTOR x
+    floor`` where larger: :func:`rnnspec.core.noise.allowance`, the yardstick ``check`` uses)."""
 
     label: str
-    max_diff: float
+    diffs: tuple[float, ...]
+    floors: tuple[float, ...] | None = None
+    allowed: tuple[float, ...] = ()
+
+    @property
+    def max_diff(self) -> float:
+        return max(self.diffs, default=0.0)
+
+    @property
+    def worst(self) -> int:
+        """The row whose difference comes closest to (or goes furthest over) its allowance."""
+        ratios = [d / a if np.isfinite(d) else np.inf for d, a in zip(self.diffs, self._allowed, strict=True)]
+        return int(np.argmax(ratios)) if ratios else 0
+
+    @property
+    def _allowed(self) -> tuple[float, ...]:
+        return self.allowed or (TOLERANCE,) * len(self.diffs)
 
     @property
     def passed(self) -> bool:
-        return bool(np.isfinite(self.max_diff)) and self.max_diff <= TOLERANCE
+        return all(np.isfinite(d) and d <= a for d, a in zip(self.diffs, self._allowed, strict=True))
+
+    @property
+    def raised(self) -> bool:
+        """Whether a noise floor, not the fixed tolerance, decided that some row is within its allowance."""
+        return any(d > TOLERANCE for d in self.diffs) and self.passed
+
+    def _floor(self, row: int) -> str:
+        return "noise floor not measured" if self.floors is None else f"noise floor {self.floors[row]:.1e}"
 
     def line(self) -> str:
         verdict = "ok" if self.passed else "DIFFERENT"
-        return f"  {self.label:<44} max |diff| {self.max_diff:.1e}  (tolerance {TOLERANCE:.0e})  {verdict}"
+        if not self.diffs:
+            why = "shapes differ" if "shapes" in self.label else "no outputs"
+        elif not self.passed:
+            row = self.worst
+            d, a = self.diffs[row], self._allowed[row]
+            if a > TOLERANCE:
+                why = f"row {row}: {d:.1e}, over the {a:.1e} allowed = {FLOOR_FACTOR:g} x its {self._floor(row)}"
+            else:
+                why = f"row {row}: {d:.1e}, over the tolerance {TOLERANCE:.0e}; its {self._floor(row)}"
+        elif self.raised:
+            row = int(np.argmax(self.diffs))
+            why = (
+                f"row {row}: over the tolerance {TOLERANCE:.0e}, within the {self._allowed[row]:.1e} allowed = "
+                f"{FLOOR_FACTOR:g} x its {self._floor(row)}"
+            )
+        else:
+            top = self._floor(0) if self.floors is None else f"noise floor {max(self.floors, default=0.0):.1e}"
+            why = f"tolerance {TOLERANCE:.0e}; {top}"
+        return f"  {self.label:<44} max |diff| {self.max_diff:.1e}  ({why})  {verdict}"
 
 
-def agreement(label: str, a: Callable[[np.ndarray], np.ndarray], b: Callable[[np.ndarray], np.ndarray],
-              x: np.ndarray) -> Agreement:  # fmt: skip
-    """Run both on ``x`` and compare."""
-    ya = np.asarray(a(x), dtype=np.float64)
-    yb = np.asarray(b(x), dtype=np.float64)
-    if ya.shape != yb.shape:
-        return Agreement(f"{label} (shapes {ya.shape} vs {yb.shape})", float("inf"))
-    return Agreement(label, float(np.max(np.abs(ya - yb))) if ya.size else 0.0)
+def agreement(label: str, a: Outputs, b: Outputs) -> Agreement:
+    """Compare two sides, each input row against its own allowance: :data:`TOLERANCE`, or
+    :data:`~rnnspec.core.noise.FLOOR_FACTOR` times the larger of the two sides' noise floors on that row. A side
+    whose floor was not measured contributes none; with neither measured, the fixed tolerance decides."""
+    if a.values.shape != b.values.shape:
+        return Agreement(f"{label} (shapes {a.values.shape} vs {b.values.shape})", (float("inf"),))
+    diff = _per_row(a.values, b.values) if a.values.size else np.zeros(len(a.values))
+    measured = [side.floor for side in (a, b) if side.floor is not None]
+    floor = np.maximum.reduce(measured) if measured else np.zeros(len(diff))
+    return Agreement(
+        label,
+        tuple(float(d) for d in diff),
+        tuple(float(f) for f in floor) if measured else None,
+        tuple(float(v) for v in allowance(TOLERANCE, floor)),
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.core.noise import FLOOR_FACTOR, allowance, ulp_perturbed
 from rnnspec.core.registry import backend_entry, backends_with, compared_backends, get_backend
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
@@ -32,12 +33,6 @@ __all__ = ["CheckReport", "CheckRow", "run_check"]
 FORWARD_TOL = 1e-5
 LOSS_TOL = 1e-4
 WEIGHT_TOL = 1e-4
-# A step passes within FLOOR_FACTOR x the noise floor: the floor perturbs the starting weights once by
-# one ulp, while the two frameworks round differently at every op of every step, so the cross-backend
-# difference is a sum of many such perturbations. Measured on imdb_simplernn (10 steps, batch 8): the
-# cross difference reaches 2-8x the floor of a single perturbation; a wrong optimizer formula (RMSprop's
-# epsilon outside the square root, Adam without bias correction) exceeds it 1,000-100,000-fold.
-FLOOR_FACTOR = 100.0
 
 
 @dataclass
@@ -205,17 +200,6 @@ def run_check(
     return report
 
 
-def ulp_perturbed(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """Every nonzero weight moved by one float32 ulp, up or down at random (zeros stay zero)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, value in weights.items():
-        value = np.asarray(value, dtype=np.float32)
-        direction = np.where(rng.random(value.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
-        out[name] = np.where(value != 0, np.nextafter(value, direction), value).astype(np.float32)
-    return out
-
-
 def _relative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
@@ -293,7 +277,7 @@ def parity_rows(
     cross = _relative(tl, kl)
     own = {name: _relative(shaken[name].losses, runs[name].losses) for name in runs}
     floor = np.maximum.accumulate(np.maximum(own[first], own[second]))
-    allowed = np.maximum(LOSS_TOL, FLOOR_FACTOR * floor)
+    allowed = allowance(LOSS_TOL, floor)
     bad = np.flatnonzero(~(cross <= allowed))
     parts = np.flatnonzero(cross > LOSS_TOL)
     report.floor = {name: own[name].tolist() for name in own}
@@ -326,7 +310,7 @@ def parity_rows(
             f"train {steps} steps ({opt}): final weights",
             f"max abs {_fmt(wcross)}; own noise floor {_fmt(wfloor)}",
             f"<= {WEIGHT_TOL:g}, or <= {FLOOR_FACTOR:g} x noise floor",
-            wcross <= max(WEIGHT_TOL, FLOOR_FACTOR * wfloor),
+            bool(wcross <= allowance(WEIGHT_TOL, wfloor)),
         )
     )
     report.notes.extend(_verdict(cross, floor, allowed, bad, parts))

@@ -34,7 +34,7 @@ from rnnspec.lang.spec import ModelSpec
 from rnnspec.runtime.models import load_weights
 from rnnspec.util import printable, staged_outputs, write_text_atomic
 
-__all__ = ["import_model", "spec_yaml", "write_import"]
+__all__ = ["import_model", "import_targets", "spec_yaml", "write_import"]
 
 
 def import_model(
@@ -122,6 +122,17 @@ def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Pat
                  overwrite: bool = False, inputs: tuple[Path | None, ...] = ()) -> list[Path]:  # fmt: skip
     """Write ``DIR/spec.yaml`` and ``DIR/weights.safetensors`` as one unit (both or neither, never over one of the
     command's ``inputs``); existing files need ``overwrite``."""
+    targets = import_targets(directory, overwrite=overwrite)
+    text = spec_yaml(spec, origin)
+    with staged_outputs(inputs) as out:
+        save_weights_file(weights, out.stage(targets[1]), spec)
+        write_text_atomic(out.stage(targets[0]), text)
+    return targets
+
+
+def import_targets(directory: Path, *, overwrite: bool = False) -> list[Path]:
+    """``DIR/spec.yaml`` and ``DIR/weights.safetensors``, once it is sure they may be written (existing files need
+    ``overwrite``; ``DIR`` must be a folder or nothing): the import checks this before it proves anything."""
     targets = [directory / "spec.yaml", directory / "weights.safetensors"]
     existing = [printable(t) for t in targets if t.exists()]
     if existing and not overwrite:
@@ -131,10 +142,6 @@ def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Pat
         )
     if directory.exists() and not directory.is_dir():
         raise ImportError_(f"{printable(directory)} is a file, not a folder; choose a folder for -o")
-    text = spec_yaml(spec, origin)
-    with staged_outputs(inputs) as out:
-        save_weights_file(weights, out.stage(targets[1]), spec)
-        write_text_atomic(out.stage(targets[0]), text)
     return targets
 
 

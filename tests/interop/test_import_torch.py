@@ -291,5 +291,9 @@ def test_nan_weights_in_a_state_dict_are_named_and_refused_unless_allowed(tmp_pa
     err = capsys.readouterr().err
     assert "2 weight(s) hold NaN or infinite values" in err and "(2 of 18 values)" in err and "(1 of 3 values)" in err
     assert "--allow-nonfinite" in err and "Traceback" not in err and not (tmp_path / "o").exists()
-    main([*args, "--allow-nonfinite"])  # accepted: the proof then compares NaN outputs
-    assert (tmp_path / "o" / "weights.safetensors").exists()
+    # accepted: the proof then compares the outputs, NaN where both sides are NaN counted equal; Keras's build
+    # propagates the NaN head differently from the NumPy reference, so the proof fails and nothing is written
+    assert main([*args, "--allow-nonfinite"]) == 1
+    captured = capsys.readouterr()
+    assert "hold NaN" not in captured.err and "proof failed: nothing was written" in captured.out
+    assert not (tmp_path / "o").exists()
