@@ -9,9 +9,9 @@ summary lists exactly the spec's layers, while a functional ``keras.Model`` woul
 Every layer kind of :meth:`ModelSpec.stack() <rnnspec.lang.spec.ModelSpec.stack>` has one builder
 in :data:`BUILDERS`: ``masking`` → ``Masking``, ``embedding`` → ``Embedding``, ``dropout`` →
 ``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, ``layer_norm`` →
-``LayerNormalization``, and each recurrent cell → its Keras layer (in ``Bidirectional`` when
-asked). A recurrent cell is one :func:`register_cell` call: its Keras layer and its torch-convention
-cell.
+``LayerNormalization``, ``activation`` → ``Activation``, and each recurrent cell → its Keras layer
+(in ``Bidirectional`` when asked). A recurrent cell is one :func:`register_cell` call: its Keras layer
+and its torch-convention cell.
 
 Conventions:
 
@@ -136,6 +136,11 @@ def _dense(layer: Any, name: str, inputs: int, convention: str) -> Layer:
 @BUILDERS.register("layer_norm")
 def _layer_norm(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.LayerNormalization(epsilon=layer.epsilon, center=layer.center, scale=layer.scale, name=name)
+
+
+@BUILDERS.register("activation")
+def _activation(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Activation(layer.activation, name=name)
 
 
 # -- recurrent cells ---------------------------------------------------------------------------

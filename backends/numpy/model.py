@@ -9,7 +9,7 @@ time. It is the third voice in every parity check, so it favours plainness over 
 function in :data:`FORWARD`, ``fn(layer, w, h, mask) -> (h, mask)``, where ``w`` holds the layer's
 own weights by leaf (``kernel``, ``forward/bias``...). The mask flows as in Keras: ``Masking`` and
 an ``Embedding`` with ``mask_zero`` create it; ``Dropout``, ``SpatialDropout1D``, ``Dense`` and
-``LayerNormalization`` pass it on; a recurrent layer passes it on when it returns sequences and
+``LayerNormalization`` and ``Activation`` pass it on; a recurrent layer passes it on when it returns sequences and
 drops it otherwise.
 Dropout layers are the identity (inference only).
 
@@ -101,9 +101,13 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "swish": lambda x: x * _sigmoid(x),
     "exponential": np.exp,
     "softmax": _softmax,
+    "log_softmax": lambda x: (
+        (x - x.max(axis=-1, keepdims=True))
+        - np.log(np.exp(x - x.max(axis=-1, keepdims=True)).sum(axis=-1, keepdims=True))
+    ),
 }
 """Keras's activations by name: every element-wise one of :data:`rnnspec.lang.layers.ACTIVATIONS`, and
-``softmax`` over the last axis (output layers only)."""
+``softmax`` / ``log_softmax`` over the last axis."""
 
 # -- the registries ---------------------------------------------------------------------------------
 
@@ -206,6 +210,12 @@ def _layer_norm(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[
     if "beta" in w:
         out = out + w["beta"]
     return out, mask
+
+
+@FORWARD.register("activation")
+def _activation(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Activation``: the activation alone (softmax / log_softmax over the last axis); the mask passes on."""
+    return ACTIVATIONS[layer.activation](h), mask
 
 
 # -- the recurrent layer: loop over time, directions, merge ------------------------------------------

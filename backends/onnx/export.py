@@ -4,7 +4,8 @@ The graph is built node by node with :mod:`onnx.helper` (no framework exporter).
 int64 token ids ``[batch, time]`` or float32 features ``[batch, time, features]``, both axes
 symbolic; its output ``y`` is float32. Recurrent layers use ONNX's fused ``RNN`` / ``LSTM`` /
 ``GRU`` ops (``layout=0``, time-major); Dense layers are ``MatMul`` + ``Add`` + the activation; a
-``layer_norm`` is ONNX's ``LayerNormalization`` (opset 17).
+``layer_norm`` is ONNX's ``LayerNormalization`` (opset 17); an ``activation`` entry is its activation's node(s)
+(``Softmax`` / ``LogSoftmax`` over the last axis).
 
 Weights: kernels are transposed to ONNX's ``[gates·units, inputs]``, LSTM gate blocks go from
 Keras's i, f, c, o to ONNX's i, o, f, c (GRU's z, r, h is the same in both), and ``B`` is the input
@@ -37,7 +38,15 @@ import numpy as np
 from rnnspec.core.kinds import KindRegistry, MissingKindError
 from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError, render_problem
-from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, LayerNormSpec, LayerSpec, MaskingSpec, RecurrentLayer
+from rnnspec.lang.layers import (
+    ActivationSpec,
+    DenseSpec,
+    EmbeddingSpec,
+    LayerNormSpec,
+    LayerSpec,
+    MaskingSpec,
+    RecurrentLayer,
+)
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.util import write_bytes_atomic
 
@@ -244,8 +253,9 @@ DENSE_ACTIVATIONS: dict[str, Callable[[_Graph, str], str]] = {
     "swish": lambda g, x: g.op("Mul", x, g.op("Sigmoid", x)),
     "exponential": lambda g, x: g.op("Exp", x),
     "softmax": lambda g, x: g.op("Softmax", x, axis=-1),
+    "log_softmax": lambda g, x: g.op("LogSoftmax", x, axis=-1),
 }
-"""Keras's Dense activations as ONNX nodes (gelu in its exact erf form, as Keras's default)."""
+"""Keras's Dense and Activation activations as ONNX nodes (gelu in its exact erf form, as Keras's default)."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +378,11 @@ def _layer_norm(g: _Graph, name: str, layer: LayerNormSpec, w: Leaves, flow: _Fl
     return _Flow(h, flow.mask, flow.per_step)
 
 
+def _activation(g: _Graph, name: str, layer: ActivationSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``Activation``: the activation's node(s) (``Softmax`` / ``LogSoftmax`` over the last axis)."""
+    return _Flow(DENSE_ACTIVATIONS[layer.activation](g, flow.h), flow.mask, flow.per_step)
+
+
 def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Flow) -> _Flow:
     """One direction (``go_backwards`` reverses the input and the mask) or Keras's ``Bidirectional``."""
     attrs = _rnn_activations(name, layer)
@@ -467,6 +482,7 @@ BUILDERS.add("embedding", _embedding)
 BUILDERS.register("dropout", "spatial_dropout")(_identity)
 BUILDERS.add("dense", _dense)
 BUILDERS.add("layer_norm", _layer_norm)
+BUILDERS.add("activation", _activation)
 BUILDERS.register("simple_rnn", "lstm", "gru")(_recurrent)
 
 

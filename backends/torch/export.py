@@ -42,6 +42,7 @@ from rnnspec.core.kinds import KindRegistry, MissingKindError
 from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
+    ActivationSpec,
     DenseSpec,
     DropoutSpec,
     EmbeddingSpec,
@@ -76,6 +77,7 @@ _ACTIVATION_CODE: dict[str, str] = {
     "swish": "F.silu({})",
     "exponential": "torch.exp({})",
     "softmax": "torch.softmax({}, dim=-1)",
+    "log_softmax": "torch.log_softmax({}, dim=-1)",
 }
 """Keras's activations as PyTorch expressions (gelu: the exact, erf form, PyTorch's default)."""
 
@@ -305,6 +307,15 @@ class {ctx.cls}(nn.Module):
         classes=[source],
         state={"bias": w["beta"]},
         doc=f"{ctx.cls}: F.layer_norm({n} features, eps={eps}) plus a bias (Keras LayerNormalization, scale off)",
+    )
+
+
+@LAYER_CODE.register("activation")
+def _activation_code(layer: ActivationSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``Activation``: the activation as an expression of the forward (no module, no weights)."""
+    return _Code(
+        forward=[f"h = {_act(layer.activation, 'h')}  # Keras Activation({layer.activation!r})"],
+        doc=f"(no module) Keras Activation({layer.activation!r}) in forward()",
     )
 
 

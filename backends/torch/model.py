@@ -185,6 +185,20 @@ class _LayerNorm(_Layer):
         return F.layer_norm(h, (h.shape[-1],), self.gamma, self.beta, self.epsilon), mask
 
 
+@BUILDERS.register("activation")
+class _Activation(_Layer):
+    """Keras ``Activation``: the activation alone (softmax / log_softmax over the last axis); the mask passes on.
+    ``activate=False`` gives its input (the logits when it makes the model's outputs)."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.activation = layer.activation
+        self.act = activation(layer.activation)
+
+    def forward(self, h: Tensor, mask: Tensor | None, activate: bool = True) -> tuple[Tensor, Tensor | None]:
+        return (self.act(h) if activate else h), mask
+
+
 # -- recurrent cells ----------------------------------------------------------------------------------
 
 StepFunction = Callable[["_Direction", Tensor, tuple[Tensor, ...], "Tensor | None"], tuple[Tensor, tuple[Tensor, ...]]]
@@ -597,7 +611,8 @@ def gru_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: T
 
 class RnnspecModule(nn.Module):
     """A spec compiled to PyTorch. ``forward(x)`` gives the outputs as the head defines them
-    (probabilities for sigmoid/softmax); ``forward(x, logits=True)`` the output layer's pre-activation.
+    (probabilities for sigmoid/softmax); ``forward(x, logits=True)`` the pre-activation of the layer whose activation
+    makes the outputs (the output Dense layer, or an ``activation`` entry after it).
 
     After each call :attr:`output_mask` holds Keras's mask of the outputs (``(batch, time)`` bool for
     per-step outputs of a masked model, else None): the trainer's losses and metrics skip padding with it.
@@ -618,8 +633,8 @@ class RnnspecModule(nn.Module):
             layers[row.name] = BUILDERS.get(row.layer.kind, row.name)(row.layer, row.name, shapes)
         self.layers = nn.ModuleDict(layers)
         self.embedding_name = next((name for name, layer in stack if layer is spec.embedding), None)
-        output = spec.output_layer
-        self.output_name = next((name for name, layer in stack if output is not None and layer is output), None)
+        output = spec.output_activation_layer  # the Dense layer or Activation whose activation makes the outputs
+        self.output_name = output[0] if output is not None else None
         self.head_name = self.output_name
         self.recurrent_names = [name for name, layer in stack if isinstance(layer, RecurrentLayer)]
         self.capture_embedding = False

@@ -50,9 +50,10 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "swish": F.silu,
     "exponential": torch.exp,
     "softmax": lambda x: torch.softmax(x, dim=-1),
+    "log_softmax": lambda x: torch.log_softmax(x, dim=-1),
 }
 """Keras's activations by name: every element-wise one of :data:`rnnspec.lang.layers.ACTIVATIONS`, and
-``softmax`` over the last axis (output layers only)."""
+``softmax`` / ``log_softmax`` over the last axis."""
 
 
 def activation(name: str) -> Callable[[Tensor], Tensor]:

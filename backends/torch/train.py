@@ -208,8 +208,8 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         self.metrics = list(dict.fromkeys(training.metrics))
         spec = self.spec
         self.masked_outputs = spec.output_masked
-        output = spec.output_layer
-        self.output_activation = output.activation if output is not None else "linear"
+        output = spec.output_activation_layer  # the output Dense layer, or an Activation after it
+        self.output_activation = getattr(output[1], "activation", "linear") if output is not None else "linear"
         self.activate = activation(self.output_activation)
         loss = training.loss
         self.loss_kind = LOSSES[loss.name]

@@ -30,6 +30,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
     ACTIVATIONS,
     KINDS,
+    LAYER_ACTIVATIONS,
     LAYER_KINDS,
     RECURRENT_ACTIVATIONS,
     RECURRENT_KINDS,
@@ -283,6 +284,13 @@ def _layer_norm(layer: KerasLayer, ctx: _Context) -> Piece:
     weights = dict(zip([leaf for leaf, kept in (("gamma", scale), ("beta", center)) if kept], arrays, strict=True))
     entry = {"layer_norm": {"epsilon": epsilon, "center": center, "scale": scale}, "_axis": axes[0]}
     return Piece("layer_norm", layer.name, layer.class_name, entry, weights)
+
+
+@converter("activation")
+def _activation_layer(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras's standalone ``Activation`` (no weights): any activation the spec has, softmax and log_softmax too."""
+    name = _activation(layer.config.get("activation"), ctx, LAYER_ACTIVATIONS)
+    return Piece("activation", layer.name, layer.class_name, {"activation": name})
 
 
 @converter(classes=("TimeDistributed",))
@@ -685,6 +693,8 @@ def _assemble(
             seen_cell = True
             masked = masked and bool(entry.get("return_sequences"))
             rank = 3 if entry.get("return_sequences") else 2
+        elif piece.kind == "activation":
+            (head if head else recurrent).append({**entry, "name": layer_name})
         elif piece.kind in ("dropout", "spatial_dropout"):
             target = head if head else recurrent
             if piece.kind == "spatial_dropout" and head:
@@ -715,8 +725,9 @@ def _assemble(
         weights.update({f"{layer_name}/{leaf}": value for leaf, value in piece.weights.items()})
     if not seen_cell:
         refusals.append(Refusal(kfile.model_name, kfile.model_class, "no SimpleRNN, LSTM, GRU or Bidirectional layer"))
-    if head and "units" not in head[-1]:
-        last = pieces[names.index(head[-1]["name"])]
+    output = [e for e in head if "units" in e or "activation" not in e]  # an Activation may follow the output
+    if head and "units" not in output[-1]:
+        last = pieces[names.index(output[-1]["name"])]
         refusals.append(Refusal(last.name, last.class_name, f"a {last.class_name} after the output Dense layer"))
     spec["input"] = _input_section(spec, shape, pieces, refusals)
     if "embedding" in spec:

@@ -41,10 +41,12 @@ __all__ = [
     "FRAMEWORKS",
     "KERAS_CELL_NAMES",
     "KINDS",
+    "LAYER_ACTIVATIONS",
     "LAYER_KINDS",
     "PLACEMENTS",
     "RECURRENT_ACTIVATIONS",
     "RECURRENT_KINDS",
+    "ActivationSpec",
     "Convention",
     "CrossFieldIssue",
     "CrossFieldIssues",
@@ -106,6 +108,10 @@ RecurrentActivation = Literal[
     "exponential",
 ]
 DenseActivation = Literal[Activation, "softmax"]
+LayerActivation = Literal[Activation, "softmax", "log_softmax"]
+LAYER_ACTIVATIONS: tuple[str, ...] = (*ACTIVATIONS, "softmax", "log_softmax")
+"""What an ``activation`` entry (Keras's standalone ``Activation`` layer) applies: every element-wise activation,
+and ``softmax`` / ``log_softmax`` over the last axis."""
 MergeMode = Literal["concat", "sum", "mul", "ave"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -622,6 +628,35 @@ class LayerNormSpec(LayerSpec):
         return "{layer_norm: {" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}}"
 
 
+# -- Activation ------------------------------------------------------------------------------------
+
+
+class ActivationSpec(LayerSpec):
+    """Keras's standalone ``Activation(name)`` layer: the activation applied element-wise (``softmax`` and
+    ``log_softmax`` over the last axis), as in ``Dense(1)`` then ``Activation('sigmoid')``. No weights; keeps the
+    time axis and passes Keras's mask on. PyTorch has no one module for it (a function of the forward)."""
+
+    kind: ClassVar[str] = "activation"
+    keras_class: ClassVar[str] = "Activation"
+    default_name: ClassVar[str] = "activation_{n}"
+    entry_key: ClassVar[str | None] = "activation"
+    entry_form: ClassVar[str] = "`{activation: NAME}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent", "head"})
+
+    activation: LayerActivation
+    """The activation: an element-wise one (`sigmoid`, `relu`, `tanh`...), or `softmax` / `log_softmax` over the
+    features."""
+    name: Name | None = None
+    """Layer name; default `activation_N` (N counts the model's Activation layers from 0)."""
+
+    @classmethod
+    def matches_entry(cls, value: dict[str, Any]) -> bool:
+        return "activation" in value and "units" not in value  # `{units: N, activation: ...}` is a Dense layer
+
+    def output_activation(self, incoming: str) -> str:
+        return incoming if self.activation == "linear" else self.activation
+
+
 # -- the registries and the list entries -----------------------------------------------------------
 
 KINDS: tuple[type[LayerSpec], ...] = (
@@ -634,6 +669,7 @@ KINDS: tuple[type[LayerSpec], ...] = (
     DropoutSpec,
     SpatialDropoutSpec,
     LayerNormSpec,
+    ActivationSpec,
 )
 """Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
 which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry
@@ -711,10 +747,10 @@ def _entry_union(placement: str) -> Any:
 
 
 RecurrentEntry = _entry_union("recurrent")
-"""An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}``, ``{spatial_dropout: RATE}`` or
-``{layer_norm: {}}``."""
+"""An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}``, ``{spatial_dropout: RATE}``,
+``{layer_norm: {}}`` or ``{activation: NAME}``."""
 HeadEntry = _entry_union("head")
-"""An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}``, ``{dropout: RATE}`` or
-``{layer_norm: {}}``."""
+"""An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}``, ``{dropout: RATE}``,
+``{layer_norm: {}}`` or ``{activation: NAME}``."""
 
 RECURRENT_ACTIVATIONS: tuple[str, ...] = RecurrentActivation.__args__  # type: ignore[attr-defined]

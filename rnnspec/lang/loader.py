@@ -79,7 +79,7 @@ def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
 
 
 def _version_issue(source: Source) -> Issue | None:
-    """``rnnspec: true`` and ``rnnspec: 1.0`` equal 1 in Python, so pydantic takes them; versions are 1 and 1.1."""
+    """``rnnspec: true`` and ``rnnspec: 1.0`` equal 1 in Python, so pydantic takes them; versions are 1, 1.1 and 1.2."""
     data = source.data
     value = data.get("rnnspec") if isinstance(data, dict) else None
     if not (isinstance(value, bool) or (isinstance(value, float) and value == 1.0)):
@@ -93,8 +93,8 @@ def _version_issue(source: Source) -> Issue | None:
         line=line,
         column=column,
         received=f"{shown} ({'boolean' if isinstance(value, bool) else 'number'})",
-        expected="1 or 1.1",
-        fix="write `rnnspec: 1.1` (or `rnnspec: 1`)",
+        expected="1, 1.1 or 1.2",
+        fix="write `rnnspec: 1.2` (or `rnnspec: 1.1`, `rnnspec: 1`)",
     )
 
 
@@ -299,8 +299,8 @@ def _translate(err: dict[str, Any], source: Source) -> list[Issue]:
                     loc,
                     f"unsupported spec format version {value!r}",
                     received=_describe(value),
-                    expected="rnnspec: 1 or 1.1 (the versions this rnnspec reads)",
-                    fix="set `rnnspec: 1.1`; a newer format needs a newer rnnspec",
+                    expected="rnnspec: 1, 1.1 or 1.2 (the versions this rnnspec reads)",
+                    fix="set `rnnspec: 1.2`; a newer format needs a newer rnnspec",
                 )
             ]
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")]

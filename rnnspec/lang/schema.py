@@ -12,8 +12,8 @@ SCHEMA_ID = "https://rnnspec.invalid/schema/v1/rnnspec.schema.json"
 
 
 def spec_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of spec format version 1, with a description on every field."""
+    """JSON Schema (draft 2020-12) of spec format version 1 (1, 1.1 and 1.2), with a description on every field."""
     schema = ModelSpec.model_json_schema(mode="validation")
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
-    schema["title"] = "rnnspec model spec (format 1.1)"
+    schema["title"] = "rnnspec model spec (format 1.2)"
     return schema

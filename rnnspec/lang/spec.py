@@ -1,4 +1,4 @@
-"""The spec language, format 1.1, as pydantic models.
+"""The spec language, format 1.2, as pydantic models.
 
 The field names are Keras's terms of art (``units``, ``return_sequences``, ``go_backwards``...),
 and every default is Keras's default, so a Keras user reads a spec without a manual. Attribute
@@ -10,8 +10,8 @@ live on that object; checks that relate several parts of the model (the stack, t
 the head...) live in :meth:`ModelSpec._check_model` and raise :class:`CrossFieldIssues`, which the
 loader turns into located errors.
 
-Format 1.1 is additive: every ``rnnspec: 1`` file is valid and means the same; ``rnnspec: 1.1``
-names the same language.
+Formats 1.1 and 1.2 are additive: every ``rnnspec: 1`` or ``rnnspec: 1.1`` file is valid and means the
+same; ``rnnspec: 1.1`` and ``rnnspec: 1.2`` name the same language (1.2 adds layer kinds: ``activation``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from rnnspec.lang.layers import (
     ACTIVATIONS,
     CELL_TAGS,
     RECURRENT_ACTIVATIONS,
+    ActivationSpec,
     Convention,
     CrossFieldIssue,
     CrossFieldIssues,
@@ -54,6 +55,7 @@ __all__ = [
     "RECURRENT_ACTIVATIONS",
     "REGRESSION_LOSSES",
     "SGD",
+    "ActivationSpec",
     "Adam",
     "CrossFieldIssue",
     "CrossFieldIssues",
@@ -73,7 +75,7 @@ __all__ = [
     "TrainingSpec",
 ]
 
-FORMAT_VERSION = 1.1
+FORMAT_VERSION = 1.2
 
 LossName = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
 """The loss names, from the loss registry (:mod:`rnnspec.lang.losses`)."""
@@ -306,8 +308,9 @@ HeadField = Annotated[
 class ModelSpec(_Strict):
     """A recurrent sequence model: input, optional embedding, a stack of recurrent layers, optional head."""
 
-    rnnspec: Literal[1, 1.1]
-    """Format version of the spec: 1 or 1.1 (1.1 is a superset; every version-1 file means the same)."""
+    rnnspec: Literal[1, 1.1, 1.2]
+    """Format version of the spec: 1, 1.1 or 1.2 (each a superset of the one before; every older file means the
+    same)."""
     name: Name
     """Model name: letters, digits, '-' and '_'."""
     convention: Convention = "keras"
@@ -318,11 +321,11 @@ class ModelSpec(_Strict):
     """Optional embedding of token ids (only with `vocab_size`)."""
     recurrent: Annotated[list[RecurrentEntry], Field(min_length=1)]
     """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
-    `{spatial_dropout: RATE}` / `{layer_norm: {}}` layers before, between or after them."""
+    `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them."""
     head: HeadField | None = None
-    """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}` and
-    `{layer_norm: {}}` entries whose last entry is the output Dense layer. Omitted: the last recurrent layer's
-    outputs are the outputs."""
+    """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}`, `{layer_norm: {}}`
+    and `{activation: NAME}` entries ending with the output Dense layer (and, after it, only `{activation: NAME}`
+    entries). Omitted: the last recurrent layer's outputs are the outputs."""
     training: TrainingSpec | None = None
     """Optional training settings."""
 
@@ -377,6 +380,17 @@ class ModelSpec(_Strict):
         """The Dense layer whose outputs are the model's outputs (None without a head)."""
         dense = [e for e in self.head_layers if isinstance(e, DenseSpec)]
         return dense[-1] if dense else None
+
+    @property
+    def output_activation_layer(self) -> tuple[str, LayerSpec] | None:
+        """The layer whose activation makes the model's outputs, ``(name, layer)``: the last entry of the stack
+        when it is a Dense layer or an ``activation`` entry (trailing ``activation: linear`` entries skipped, they
+        change nothing). A trainer takes the logits before its activation, as Keras's losses do. None otherwise."""
+        for name, layer in reversed(self.stack()):
+            if isinstance(layer, ActivationSpec) and layer.activation == "linear":
+                continue
+            return (name, layer) if isinstance(layer, (DenseSpec, ActivationSpec)) else None
+        return None
 
     @property
     def masked(self) -> bool:
@@ -514,16 +528,20 @@ def _cross_field_issues(spec: ModelSpec):
 
 
 def _head_list_issues(head: list[Any]):
-    last = len(head) - 1
-    if not isinstance(head[last], DenseSpec):
+    dense = [k for k, entry in enumerate(head) if isinstance(entry, DenseSpec)]
+    output = dense[-1] if dense else -1
+    after = [k for k, entry in enumerate(head) if k > output and not isinstance(entry, ActivationSpec)]
+    if not dense or after:
+        last = after[-1] if after else len(head) - 1
         yield CrossFieldIssue(
             path=("head", last),
-            message="the last entry of a head list is the output layer and must be a Dense layer",
-            received=f"{head[last].entry_label()} last",
+            message="the last entry of a head list is the output layer and must be a Dense layer (only "
+            "`{activation: NAME}` entries may follow it)",
+            received=f"{head[last].entry_label()} last" if dense else f"no Dense entry ({head[last].entry_label()})",
             expected="a Dense entry `{units: N, activation: ...}` last",
             fix="add the output layer after it, e.g. `- {units: 1, activation: sigmoid}`",
         )
-    for k, entry in enumerate(head[:last]):
+    for k, entry in enumerate(head[: max(output, 0)]):
         if isinstance(entry, DenseSpec) and entry.activation == "softmax":
             yield CrossFieldIssue(
                 path=("head", k, "activation"),

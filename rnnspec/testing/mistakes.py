@@ -302,8 +302,10 @@ def _activation_missing(spec: ModelSpec) -> list[Mistake]:
 
         def logits(data: dict[str, Any]) -> dict[str, Any]:
             head = data["head"]
-            dense = [e for e in (head if isinstance(head, list) else [head]) if "units" in e]
-            dense[-1]["activation"] = "linear"
+            entries = head if isinstance(head, list) else [head]
+            last = max(k for k, e in enumerate(entries) if "units" in e)
+            for entry in entries[last:]:  # the output Dense layer and any Activation after it (`Dense(1)`,
+                entry["activation"] = "linear"  # then `Activation('sigmoid')`)
             return data
 
         out.append(Mistake(

@@ -283,11 +283,11 @@ def test_gelu_is_the_exact_erf_form():
 
 
 def test_every_kind_has_one_forward_function_and_every_cell_one_step():
-    from rnnspec.lang.layers import LAYER_KINDS, RECURRENT_KINDS
+    from rnnspec.lang.layers import LAYER_ACTIVATIONS, LAYER_KINDS, RECURRENT_KINDS
 
     assert nb.FORWARD.kinds() == sorted(LAYER_KINDS)
     assert nb.STEPS.kinds() == sorted(RECURRENT_KINDS)
-    assert set(ACTIVATIONS) | {"softmax"} == set(nb.ACTIVATIONS)
+    assert set(ACTIVATIONS) | {"softmax", "log_softmax"} == set(LAYER_ACTIVATIONS) == set(nb.ACTIVATIONS)
     with pytest.raises(DuplicateKindError):
         nb.FORWARD.register("dense")(lambda layer, w, h, mask: (h, mask))
     with pytest.raises(DuplicateKindError):
