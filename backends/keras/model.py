@@ -9,9 +9,9 @@ summary lists exactly the spec's layers, while a functional ``keras.Model`` woul
 Every layer kind of :meth:`ModelSpec.stack() <rnnspec.lang.spec.ModelSpec.stack>` has one builder
 in :data:`BUILDERS`: ``masking`` → ``Masking``, ``embedding`` → ``Embedding``, ``dropout`` →
 ``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, ``layer_norm`` →
-``LayerNormalization``, ``activation`` → ``Activation``, and each recurrent cell → its Keras layer
-(in ``Bidirectional`` when asked). A recurrent cell is one :func:`register_cell` call: its Keras layer
-and its torch-convention cell.
+``LayerNormalization``, ``activation`` → ``Activation``, ``repeat_vector`` → ``RepeatVector``, and each
+recurrent cell → its Keras layer (in ``Bidirectional`` when asked). A recurrent cell is one
+:func:`register_cell` call: its Keras layer and its torch-convention cell.
 
 Conventions:
 
@@ -141,6 +141,11 @@ def _layer_norm(layer: Any, name: str, inputs: int, convention: str) -> Layer:
 @BUILDERS.register("activation")
 def _activation(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.Activation(layer.activation, name=name)
+
+
+@BUILDERS.register("repeat_vector")
+def _repeat_vector(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.RepeatVector(layer.repeat_vector, name=name)
 
 
 # -- recurrent cells ---------------------------------------------------------------------------
@@ -495,7 +500,9 @@ class KerasBackend(TrainableBackend, Threads, QuietTraining, TableLiveModels):
         spec = spec_of(model)
         arr = np.asarray(x, dtype=np.int32 if spec.input.vocab_size is not None else np.float32)
         if arr.shape[0] == 0:
-            tail = (arr.shape[1], spec.output_units) if spec.output_per_step else (spec.output_units,)
+            tail = (
+                (spec.output_steps(arr.shape[1]), spec.output_units) if spec.output_per_step else (spec.output_units,)
+            )
             return np.zeros((0, *tail), dtype=np.float32)
         if batch_size is not None and batch_size < len(arr):
             return np.asarray(model.predict(arr, batch_size=batch_size, verbose=0), dtype=np.float32)

@@ -218,6 +218,13 @@ def _activation(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[
     return ACTIVATIONS[layer.activation](h), mask
 
 
+@FORWARD.register("repeat_vector")
+def _repeat_vector(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``RepeatVector(n)``: ``(batch, features)`` → ``(batch, n, features)``, the vector at every step; Keras
+    drops any mask here."""
+    return np.repeat(h[:, None, :], layer.repeat_vector, axis=1), None
+
+
 # -- the recurrent layer: loop over time, directions, merge ------------------------------------------
 
 

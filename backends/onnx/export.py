@@ -46,6 +46,7 @@ from rnnspec.lang.layers import (
     LayerSpec,
     MaskingSpec,
     RecurrentLayer,
+    RepeatVectorSpec,
 )
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.util import write_bytes_atomic
@@ -383,6 +384,12 @@ def _activation(g: _Graph, name: str, layer: ActivationSpec, w: Leaves, flow: _F
     return _Flow(DENSE_ACTIVATIONS[layer.activation](g, flow.h), flow.mask, flow.per_step)
 
 
+def _repeat_vector(g: _Graph, name: str, layer: RepeatVectorSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``RepeatVector(n)``: ``Unsqueeze`` to ``[batch, 1, features]`` then ``Tile`` ``n`` times; no mask after."""
+    h = g.op("Tile", g.op("Unsqueeze", flow.h, g.ints(1)), g.const(np.array([1, layer.repeat_vector, 1]), np.int64))
+    return _Flow(h, None, True)
+
+
 def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Flow) -> _Flow:
     """One direction (``go_backwards`` reverses the input and the mask) or Keras's ``Bidirectional``."""
     attrs = _rnn_activations(name, layer)
@@ -483,6 +490,7 @@ BUILDERS.register("dropout", "spatial_dropout")(_identity)
 BUILDERS.add("dense", _dense)
 BUILDERS.add("layer_norm", _layer_norm)
 BUILDERS.add("activation", _activation)
+BUILDERS.add("repeat_vector", _repeat_vector)
 BUILDERS.register("simple_rnn", "lstm", "gru")(_recurrent)
 
 
@@ -497,7 +505,8 @@ def _model(onnx: ModuleType, spec: ModelSpec, weights: dict[str, np.ndarray], op
     g.nodes.append(helper.make_node("Identity", [flow.h], ["y"], name="output/y"))
     tokens = spec.input.vocab_size is not None
     in_shape: list[Any] = ["batch", "time"] if tokens else ["batch", "time", spec.input.features]
-    out_shape: list[Any] = ["batch", "time", features] if flow.per_step else ["batch", features]
+    steps = spec.output_steps(None) or "time"  # a repeat_vector's N, else the input's time axis
+    out_shape: list[Any] = ["batch", steps, features] if flow.per_step else ["batch", features]
     graph = helper.make_graph(
         g.nodes,
         spec.name,

@@ -51,6 +51,7 @@ from rnnspec.lang.layers import (
     LSTMSpec,
     MaskingSpec,
     RecurrentLayer,
+    RepeatVectorSpec,
     SimpleRNNSpec,
     SpatialDropoutSpec,
 )
@@ -316,6 +317,18 @@ def _activation_code(layer: ActivationSpec, ctx: _Context, w: dict[str, Array]) 
     return _Code(
         forward=[f"h = {_act(layer.activation, 'h')}  # Keras Activation({layer.activation!r})"],
         doc=f"(no module) Keras Activation({layer.activation!r}) in forward()",
+    )
+
+
+@LAYER_CODE.register("repeat_vector")
+def _repeat_vector_code(layer: RepeatVectorSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``RepeatVector(n)``: the last output repeated ``n`` times; no mask after it (Keras drops it)."""
+    n = layer.repeat_vector
+    return _Code(
+        forward=[
+            f"h = h.unsqueeze(1).repeat(1, {n}, 1)  # Keras RepeatVector({n}): (batch, features) -> (batch, {n}, ...)"
+        ],
+        doc=f"(no module) Keras RepeatVector({n}) in forward(): the vector at each of {n} steps",
     )
 
 

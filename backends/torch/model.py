@@ -199,6 +199,18 @@ class _Activation(_Layer):
         return (self.act(h) if activate else h), mask
 
 
+@BUILDERS.register("repeat_vector")
+class _RepeatVector(_Layer):
+    """Keras ``RepeatVector(n)``: ``(batch, features)`` → ``(batch, n, features)``; Keras drops any mask here."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.n = int(layer.repeat_vector)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return h.unsqueeze(1).repeat(1, self.n, 1), None
+
+
 # -- recurrent cells ----------------------------------------------------------------------------------
 
 StepFunction = Callable[["_Direction", Tensor, tuple[Tensor, ...], "Tensor | None"], tuple[Tensor, tuple[Tensor, ...]]]

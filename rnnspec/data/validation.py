@@ -109,7 +109,7 @@ def _check_inputs(spec: ModelSpec, x: np.ndarray, src: str) -> None:
 def _check_label_shape(spec: ModelSpec, x: np.ndarray, y: np.ndarray, src: str) -> None:
     cells = [i for i, entry in enumerate(spec.recurrent) if getattr(entry, "cell", None)]
     last = f"recurrent[{cells[-1]}]"
-    lead = x.shape[:2] if spec.output_per_step else x.shape[:1]
+    lead = (len(x), spec.output_steps(x.shape[1])) if spec.output_per_step else x.shape[:1]
     if y.shape == lead:
         return
     # targets with a unit axis: numbers (regression) or one-hot rows, as many as the output units
@@ -119,7 +119,7 @@ def _check_label_shape(spec: ModelSpec, x: np.ndarray, y: np.ndarray, src: str) 
         raise DataError(
             f"the spec predicts one output per step, but {src} has one label per sequence",
             received=f"labels of shape {y.shape}",
-            expected=f"per-step labels of shape {x.shape[:2]}",
+            expected=f"per-step labels of shape {lead}",
             fix=f"set `return_sequences: false` on the last recurrent layer ({last})",
         )
     raise DataError(

@@ -293,6 +293,15 @@ def _activation_layer(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("activation", layer.name, layer.class_name, {"activation": name})
 
 
+@converter("repeat_vector")
+def _repeat_vector(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``RepeatVector(n)`` (no weights): a vector repeated over ``n`` steps, before a recurrent decoder."""
+    n = layer.config.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise _Unsupported(f"n {n!r}; RepeatVector repeats a positive whole number of times")
+    return Piece("repeat_vector", layer.name, layer.class_name, {"repeat_vector": n})
+
+
 @converter(classes=("TimeDistributed",))
 def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
     inner = layer.config.get("layer", {})
@@ -695,6 +704,11 @@ def _assemble(
             rank = 3 if entry.get("return_sequences") else 2
         elif piece.kind == "activation":
             (head if head else recurrent).append({**entry, "name": layer_name})
+        elif piece.kind == "repeat_vector":
+            if head:
+                refusals.append(Refusal(piece.name, piece.class_name, "a RepeatVector after a Dense layer"))
+            recurrent.append({**entry, "name": layer_name})
+            masked, rank = False, 3  # Keras's RepeatVector drops any mask
         elif piece.kind in ("dropout", "spatial_dropout"):
             target = head if head else recurrent
             if piece.kind == "spatial_dropout" and head:

@@ -132,6 +132,7 @@ def _analyze(spec: ModelSpec, conv: Convention) -> Analysis:
         params = layer.params(dim, conv)
         out = layer.output_features(dim)
         per_step = layer.output_per_step(per_step)
+        time = layer.output_steps(time)
         shape: Shape = (None, time, out) if per_step else (None, out)
         rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer))
         dim = out

@@ -62,6 +62,7 @@ __all__ = [
     "MaskingSpec",
     "RecurrentEntry",
     "RecurrentLayer",
+    "RepeatVectorSpec",
     "SimpleRNNSpec",
     "SpatialDropoutSpec",
     "entry_kind",
@@ -193,6 +194,10 @@ class LayerSpec(_Strict):
     def output_per_step(self, per_step: bool) -> bool:
         """Whether the output still has a time axis, given whether the input has one."""
         return per_step
+
+    def output_steps(self, steps: int | None) -> int | None:
+        """The length of the output's time axis, given the input's (None: variable)."""
+        return steps
 
     def output_activation(self, incoming: str) -> str:
         """The activation whose range the outputs are in, given the input's (``linear``: any number); a layer
@@ -657,6 +662,37 @@ class ActivationSpec(LayerSpec):
         return incoming if self.activation == "linear" else self.activation
 
 
+# -- RepeatVector ----------------------------------------------------------------------------------
+
+
+class RepeatVectorSpec(LayerSpec):
+    """Keras ``RepeatVector(n)``: a vector ``(batch, features)`` becomes the sequence ``(batch, n, features)``, the
+    same vector at every step, as a sequence encoder (``return_sequences: false``) feeds a recurrent decoder (LSTM
+    autoencoders, keras.io's addition RNN). No weights. Keras drops any mask here (``RepeatVector`` does not
+    support masking), so the layers after it see none."""
+
+    kind: ClassVar[str] = "repeat_vector"
+    keras_class: ClassVar[str] = "RepeatVector"
+    default_name: ClassVar[str] = "repeat_vector_{n}"
+    entry_key: ClassVar[str | None] = "repeat_vector"
+    entry_form: ClassVar[str] = "`{repeat_vector: N}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
+
+    repeat_vector: PositiveInt
+    """How many steps the output has (Keras's `n`)."""
+    name: Name | None = None
+    """Layer name; default `repeat_vector_N` (N counts the model's RepeatVector layers from 0)."""
+
+    def output_per_step(self, per_step: bool) -> bool:
+        return True
+
+    def output_steps(self, steps: int | None) -> int | None:
+        return self.repeat_vector
+
+    def keeps_mask(self) -> bool:
+        return False
+
+
 # -- the registries and the list entries -----------------------------------------------------------
 
 KINDS: tuple[type[LayerSpec], ...] = (
@@ -670,6 +706,7 @@ KINDS: tuple[type[LayerSpec], ...] = (
     SpatialDropoutSpec,
     LayerNormSpec,
     ActivationSpec,
+    RepeatVectorSpec,
 )
 """Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
 which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry
@@ -748,7 +785,7 @@ def _entry_union(placement: str) -> Any:
 
 RecurrentEntry = _entry_union("recurrent")
 """An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}``, ``{spatial_dropout: RATE}``,
-``{layer_norm: {}}`` or ``{activation: NAME}``."""
+``{layer_norm: {}}``, ``{activation: NAME}`` or ``{repeat_vector: N}``."""
 HeadEntry = _entry_union("head")
 """An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}``, ``{dropout: RATE}``,
 ``{layer_norm: {}}`` or ``{activation: NAME}``."""

@@ -11,7 +11,8 @@ the head...) live in :meth:`ModelSpec._check_model` and raise :class:`CrossField
 loader turns into located errors.
 
 Formats 1.1 and 1.2 are additive: every ``rnnspec: 1`` or ``rnnspec: 1.1`` file is valid and means the
-same; ``rnnspec: 1.1`` and ``rnnspec: 1.2`` name the same language (1.2 adds layer kinds: ``activation``).
+same; ``rnnspec: 1.1`` and ``rnnspec: 1.2`` name the same language (1.2 adds layer kinds: ``activation``,
+``repeat_vector``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from rnnspec.lang.layers import (
     PositiveInt,
     RecurrentEntry,
     RecurrentLayer,
+    RepeatVectorSpec,
     SimpleRNNSpec,
     SpatialDropoutSpec,
     _Strict,
@@ -321,7 +323,8 @@ class ModelSpec(_Strict):
     """Optional embedding of token ids (only with `vocab_size`)."""
     recurrent: Annotated[list[RecurrentEntry], Field(min_length=1)]
     """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
-    `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them."""
+    `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them, and
+    `{repeat_vector: N}` between an encoder's last output and a decoder."""
     head: HeadField | None = None
     """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}`, `{layer_norm: {}}`
     and `{activation: NAME}` entries ending with the output Dense layer (and, after it, only `{activation: NAME}`
@@ -399,8 +402,19 @@ class ModelSpec(_Strict):
 
     @property
     def output_per_step(self) -> bool:
-        """True when the model outputs one vector per time step."""
-        return self.cells[-1].return_sequences
+        """True when the model outputs one vector per time step (folded over the stack: a recurrent layer's
+        ``return_sequences``, a ``repeat_vector``...)."""
+        per_step = True
+        for _, layer in self.stack():
+            per_step = layer.output_per_step(per_step)
+        return per_step
+
+    def output_steps(self, steps: int | None) -> int | None:
+        """The number of output steps for ``steps`` input steps (per-step outputs): the input's, or a
+        ``repeat_vector``'s ``N``."""
+        for _, layer in self.stack():
+            steps = layer.output_steps(steps)
+        return steps
 
     @property
     def output_masked(self) -> bool:
@@ -412,8 +426,12 @@ class ModelSpec(_Strict):
 
     @property
     def output_units(self) -> int:
-        layer = self.output_layer
-        return layer.units if layer is not None else self.cells[-1].output_units
+        """Features of each output (folded over the stack)."""
+        features = self.input.vocab_size if self.embedding is not None else self.input.features
+        features = features or 0
+        for _, layer in self.stack():
+            features = layer.output_features(features)
+        return features
 
     @property
     def output_activation(self) -> str:
@@ -478,17 +496,31 @@ def _cross_field_issues(spec: ModelSpec):
             fix="add a recurrent layer, e.g. `- {cell: lstm, units: 32}`",
         )
         return
-    for i, j in itertools.pairwise(cells):
-        if not spec.recurrent[i].return_sequences:
-            yield CrossFieldIssue(
-                path=("recurrent", i, "return_sequences"),
-                message=f"{_layer_label(spec, i)} feeds {_layer_label(spec, j)}, so it must return the whole sequence",
-                received="return_sequences: false",
-                expected="return_sequences: true on every recurrent layer but the last",
-                fix=f"set `return_sequences: true` on recurrent[{i}]",
-            )
-    per_step = True
+    per_step, vector_from = True, 0  # whether the entry's input has a time axis; the entry that took it away
     for i, entry in enumerate(spec.recurrent):
+        if isinstance(entry, RecurrentLayer) and not per_step:
+            yield CrossFieldIssue(
+                path=("recurrent", vector_from, "return_sequences"),
+                message=f"{_layer_label(spec, vector_from)} feeds {_layer_label(spec, i)}, so it must return the "
+                "whole sequence",
+                received="return_sequences: false",
+                expected="return_sequences: true on every recurrent layer but the last (or a `{repeat_vector: N}` "
+                "between an encoder's last output and a decoder)",
+                fix=f"set `return_sequences: true` on recurrent[{vector_from}], or put `{{repeat_vector: N}}` "
+                "between them to repeat its last output N times",
+            )
+        if isinstance(entry, RepeatVectorSpec) and per_step:
+            yield CrossFieldIssue(
+                path=("recurrent", i, "repeat_vector"),
+                message="RepeatVector repeats one vector per sample, but its input is a sequence (Keras's "
+                "RepeatVector takes (batch, features) only)",
+                received="repeat_vector after the input or after a layer with return_sequences: true",
+                expected="repeat_vector after a recurrent layer with return_sequences: false",
+                fix="set `return_sequences: false` on the recurrent layer before it, or remove it",
+            )
+        after = entry.output_per_step(per_step)
+        if not after and (per_step or isinstance(entry, RecurrentLayer)):
+            vector_from = i
         if isinstance(entry, SpatialDropoutSpec) and not per_step:
             yield CrossFieldIssue(
                 path=("recurrent", i, "spatial_dropout"),
@@ -498,7 +530,7 @@ def _cross_field_issues(spec: ModelSpec):
                 expected="spatial_dropout after the embedding or after a layer with return_sequences: true",
                 fix=f"use `dropout: {entry.spatial_dropout}` here, or move it before that layer",
             )
-        per_step = entry.output_per_step(per_step)
+        per_step = after
     for i, layer in enumerate(spec.recurrent):
         if isinstance(layer, RecurrentLayer) and layer.bidirectional and layer.go_backwards:
             yield CrossFieldIssue(

@@ -72,7 +72,7 @@ def _check_xy(spec: ModelSpec, training: TrainingSpec, x: Any, y: Any, what: str
 
 def _check_target_shape(spec: ModelSpec, training: TrainingSpec, x: np.ndarray, y: np.ndarray, what: str) -> None:
     units, loss = spec.output_units, training.loss.name
-    lead = (len(x), x.shape[1]) if spec.output_per_step else (len(x),)
+    lead = (len(x), spec.output_steps(x.shape[1])) if spec.output_per_step else (len(x),)
     if loss == "sparse_categorical_crossentropy":
         shapes = [lead, (*lead, 1)]
     else:

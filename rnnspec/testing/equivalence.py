@@ -217,7 +217,7 @@ def _loss_of(spec: ModelSpec) -> dict[str, Any]:
 
 def _targets(spec: ModelSpec, x: np.ndarray, loss: dict[str, Any], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 2)
-    lead = x.shape[:2] if spec.output_per_step else x.shape[:1]
+    lead = (len(x), spec.output_steps(x.shape[1])) if spec.output_per_step else x.shape[:1]
     units, name = spec.output_units, loss["name"]
     if name == "sparse_categorical_crossentropy":
         return rng.integers(0, units, size=lead)
