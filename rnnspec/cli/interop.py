@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from rnnspec.interop.proof import Agreement, Outputs
     from rnnspec.lang.spec import ModelSpec
+    from rnnspec.runtime.importing import ModuleRun
 
 __all__ = ["ExportFormat", "convert", "export", "import_", "run_export", "run_import"]
 
@@ -89,19 +90,51 @@ def _proof_lines(rows: list[Agreement], echo: Echo) -> None:
 UNSEEN_FORWARD = (
     "  this proof cannot see your module's forward(): a state dict holds weights only, so it compares rnnspec's\n"
     "  builds of the spec with each other, and a spec that does not describe the module (a missing log_softmax,\n"
-    "  another padding id, another bidirectional order) passes it. To prove the module itself, run its forward\n"
-    "  on the same inputs from Python: rnnspec.testing.assert_equivalent(module, 'numpy', spec=SPEC)"
+    "  another padding id, another bidirectional order) passes it. To prove the module itself, name its class:\n"
+    "  --module my_model.py:MyModule [--args JSON] (this runs that file), or from Python:\n"
+    "  rnnspec.testing.assert_equivalent(module, 'numpy', spec=SPEC)"
 )
 """What a state-dict import's proof says it cannot see."""
 
 
+def _module_verdict(mine: ModuleRun, rows: list[Agreement], builds: dict[str, Outputs], spec: ModelSpec,
+                    spec_path: Path | None, echo: Echo) -> None:  # fmt: skip
+    """Where the user's module and the spec's builds part (rows, steps, outputs), and what may explain it."""
+    from rnnspec.interop.proof import differences, row_names
+    from rnnspec.util import printable
+
+    names = row_names(spec, len(mine.outputs.values))
+    if not mine.rerun.passed:
+        bad = [names[i] for i, d in enumerate(mine.rerun.diffs) if not d <= mine.rerun.allowed[i]]
+        echo(
+            f"  {mine.label}'s forward is not deterministic: two runs on the same inputs differ on {len(bad)} of "
+            f"{len(names)} rows, by up to {mine.rerun.max_diff:.1e} (a random initial state, torch.randn in "
+            "forward, or dropout that eval mode does not turn off; rnnspec's recurrent layers start from zeros)"
+        )
+    for row, (backend, side) in zip(rows[1:], builds.items(), strict=True):
+        if not row.passed:
+            echo(f"  {mine.label} vs rnnspec {backend}:")
+            for line in differences(row, mine.outputs, side, names, ("your module", f"rnnspec {backend}")):
+                echo(line)
+            break
+    spec_arg = f"'{printable(spec_path)}'" if spec_path is not None else "SPEC"
+    echo(
+        f"  the spec does not describe {mine.label}'s forward (a log_softmax the head lacks, a bidirectional\n"
+        "  concat in another order, another padding id or packed sequences, an initial state that is not zeros...).\n"
+        "  For a diagnosis by the catalogue of porting mistakes, run from Python, with the state dict loaded:\n"
+        f"  rnnspec.testing.assert_equivalent(module, 'numpy', spec={spec_arg})"
+    )
+
+
 def run_import(source: Path, output: Path, spec_path: Path | None, name: str | None, overwrite: bool,
-               echo: Echo, allow_nonfinite: bool = False) -> bool:  # fmt: skip
+               echo: Echo, allow_nonfinite: bool = False, module: str | None = None,
+               args: str | None = None) -> bool:  # fmt: skip
     """Import ``source`` into ``output``; print what was read, the proof and what was written. True if it agrees;
-    where it does not, nothing is written."""
+    where it does not, nothing is written. ``module`` (``FILE.py:CLASS``, with the JSON keyword arguments ``args``):
+    a state dict is proven against that module's own forward, which RUNS the user's file."""
     from rnnspec.interop.proof import agreement, hard_inputs
     from rnnspec.lang.analysis import analyze
-    from rnnspec.runtime.importing import import_model, import_targets, write_import
+    from rnnspec.runtime.importing import import_model, import_targets, run_user_module, write_import
     from rnnspec.util import printable, quiet_stderr
 
     notes: list[str] = []  # what the file says that the spec does not keep (frozen layers, compile settings)
@@ -109,10 +142,13 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
         spec, weights = import_model(source, spec_path, name=name, allow_nonfinite=allow_nonfinite, notes=notes)
     targets = import_targets(output, overwrite=overwrite)
     x = hard_inputs(spec)
-    with quiet_stderr():
+    with quiet_stderr():  # the user's module first: its file's own errors come before any build
+        mine = run_user_module(source, module, args, x) if module is not None else None
         builds = _builds(spec, weights, x)
-        original = _original(source, x)
-    if original is not None:
+        original = _original(source, x) if module is None else None
+    if mine is not None:
+        rows = [mine.rerun] + [agreement(f"{mine.label} vs rnnspec {b}", mine.outputs, s) for b, s in builds.items()]
+    elif original is not None:
         rows = [agreement(f"original Keras model vs rnnspec {b}", original, side) for b, side in builds.items()]
     else:
         (ref, first), *others = builds.items()
@@ -123,17 +159,24 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     for note in notes:
         echo(note if note.startswith("WARNING") else f"note: {note}")
     what = "the original model" if original is not None else "each other"
+    if mine is not None:
+        what = f"{mine.label}'s own forward (--module, run in eval mode with the state dict loaded)"
     echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1), compared with {what}:")
-    if original is None and format_of_file(str(source)) is not None:
-        echo("  (Keras 3 could not open the original file itself: a Keras 2 file or no Keras installed)")
-    elif original is None:
-        echo(UNSEEN_FORWARD)
+    if mine is None and original is None:
+        if format_of_file(str(source)) is not None:
+            echo("  (Keras 3 could not open the original file itself: a Keras 2 file or no Keras installed)")
+        else:
+            echo(UNSEEN_FORWARD)
     _proof_lines(rows, echo)
+    if mine is not None and not all(r.passed for r in rows):
+        _module_verdict(mine, rows, builds, spec, spec_path, echo)
     if not all(r.passed for r in rows):
-        echo(
-            f"proof failed: nothing was written ({', '.join(printable(t) for t in targets)} left as they were); "
-            "the copy differs beyond what float32 rounding explains"
-        )
+        why = "the copy differs beyond what float32 rounding explains"
+        if mine is not None:
+            why = (
+                f"rnnspec's build of the spec differs from {mine.label}'s forward beyond what float32 rounding explains"
+            )
+        echo(f"proof failed: nothing was written ({', '.join(printable(t) for t in targets)} left as they were); {why}")
         return False
     written = write_import(spec, weights, output, str(source.name), overwrite=overwrite, inputs=(source, spec_path))
     for path in written:
@@ -218,19 +261,37 @@ def import_(
         bool, typer.Option("--overwrite", help="Replace spec.yaml/weights.safetensors in -o.")
     ] = False,
     allow_nonfinite: AllowNonfinite = False,
+    module: Annotated[
+        Optional[str],
+        typer.Option(
+            "--module",
+            metavar="FILE.py:CLASS",
+            help="A state dict's own torch.nn.Module class: the proof runs its forward. This RUNS the code in FILE.py "
+            "(only the file you name here).",
+        ),
+    ] = None,
+    args: Annotated[
+        Optional[str],
+        typer.Option(
+            "--args", metavar="JSON", help='With --module: the constructor\'s keyword arguments, {"hidden": 8}.'
+        ),
+    ] = None,
 ) -> None:
     """Import a trained Keras model or PyTorch state dict: writes a spec and canonical weights, then proves them.
 
-    Nothing in the file is executed. A state dict needs --spec (it holds no activations or head).
+    Nothing in the model file is executed. A state dict needs --spec (it holds no activations or head).
 
     Proof: hard inputs (pre-/post-padded, holes, length 1) through the original and rnnspec's builds, each row
     within 1e-5 or 100 x its noise floor (each side's own change when every weight moves by one float32 ulp). A state
-    dict has no forward() to run: its proof compares rnnspec's builds with each other (rnnspec.testing.assert_equivalent
-    runs your module).
+    dict has no forward() to run: its proof compares rnnspec's builds with each other, unless --module names the
+    module's class: then rnnspec RUNS that Python file, makes the module (--args), loads the state dict into it
+    (strict), and compares its forward in eval mode with rnnspec's builds.
 
     Exit 1, writing nothing, if they differ, or if the model has layers the spec cannot express (all are listed).
     """
-    if not run_import(source, output, spec, name, overwrite, typer.echo, allow_nonfinite):
+    if args is not None and module is None:
+        raise typer.BadParameter("--args gives --module's constructor arguments; pass --module FILE.py:CLASS too")
+    if not run_import(source, output, spec, name, overwrite, typer.echo, allow_nonfinite, module, args):
         raise typer.Exit(1)
 
 

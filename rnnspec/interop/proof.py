@@ -14,10 +14,25 @@ import numpy as np
 from rnnspec.core.noise import FLOOR_FACTOR, allowance
 from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["TOLERANCE", "Agreement", "Outputs", "Predict", "agreement", "hard_inputs", "run_side"]
+__all__ = [
+    "ROW_PATTERNS",
+    "TOLERANCE",
+    "Agreement",
+    "Outputs",
+    "Predict",
+    "agreement",
+    "differences",
+    "hard_inputs",
+    "row_names",
+    "run_side",
+]
 
 TOLERANCE = 1e-5
 """Max abs difference of float32 outputs accepted as equal."""
+
+
+ROW_PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully padded", "length 1")
+"""What :func:`hard_inputs` makes of its first rows when the input can be padded, in order; the other rows are full."""
 
 
 def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) -> np.ndarray:
@@ -44,6 +59,14 @@ def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) 
     for row, fill in zip(x, patterns, strict=False):
         fill(row)
     return x
+
+
+def row_names(spec: ModelSpec, count: int) -> list[str]:
+    """``row I (PATTERN)`` for the first ``count`` rows of :func:`hard_inputs` (the proofs' and
+    :mod:`rnnspec.testing`'s names of them)."""
+    padded = spec.input.vocab_size is not None or spec.input.mask_value is not None
+    patterns = ROW_PATTERNS if padded else ()
+    return [f"row {i} ({patterns[i] if i < len(patterns) else 'full'})" for i in range(count)]
 
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -153,3 +176,44 @@ def agreement(label: str, a: Outputs, b: Outputs) -> Agreement:
         tuple(float(f) for f in floor) if measured else None,
         tuple(float(v) for v in allowance(TOLERANCE, floor)),
     )
+
+
+def _spans(indices: list[int]) -> str:
+    """``0-5, 9`` for the indices 0, 1, 2, 3, 4, 5, 9."""
+    parts: list[tuple[int, int]] = []
+    for i in indices:
+        if parts and parts[-1][1] == i - 1:
+            parts[-1] = (parts[-1][0], i)
+        else:
+            parts.append((i, i))
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
+
+
+def differences(row: Agreement, a: Outputs, b: Outputs, names: list[str], labels: tuple[str, str]) -> list[str]:
+    """Where a failed comparison ``row`` of ``a`` and ``b`` (named ``labels``) differs, in words: the input rows
+    (``names``: :func:`row_names`) over their allowance and those within it, and the largest difference with its
+    position (the output step and unit) and both values. Empty when ``row`` passed or the shapes differ."""
+    if row.passed or a.values.shape != b.values.shape or not row.diffs:
+        return []
+    bad = [i for i, (d, al) in enumerate(zip(row.diffs, row._allowed, strict=True)) if not d <= al]
+    good = [i for i in range(len(row.diffs)) if i not in bad]
+    lines = [f"    differs on {', '.join(names[i] for i in bad)}"]
+    if good:
+        lines[0] += f"; agrees on {', '.join(names[i] for i in good)}"
+    worst = int(np.argmax(row.diffs))
+    va, vb = a.values[worst], b.values[worst]
+    with np.errstate(invalid="ignore"):
+        gap = np.where((va == vb) | (np.isnan(va) & np.isnan(vb)), 0.0, np.abs(va - vb))
+    gap = np.where(np.isnan(gap), np.inf, gap)
+    at = np.unravel_index(int(np.argmax(gap)), gap.shape) if gap.size else ()
+    where = []
+    if va.ndim == 2:  # per-step outputs: (steps, units)
+        steps = [int(t) for t in np.flatnonzero(gap.max(axis=1) > row._allowed[worst])]
+        where.append(f"step {int(at[0])} (steps {_spans(steps)} of {va.shape[0]} differ)")
+    if va.ndim >= 1 and va.shape[-1] > 1:
+        where.append(f"output {int(at[-1])}")
+    position = f" at {', '.join(where)}" if where else ""
+    lines.append(
+        f"    largest on {names[worst]}{position}: {labels[0]} {float(va[at]):.6g}, {labels[1]} {float(vb[at]):.6g}"
+    )
+    return lines

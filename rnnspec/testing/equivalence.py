@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnspec.interop.proof import ROW_PATTERNS
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.spec import ModelSpec
 from rnnspec.testing.mistakes import Mistake, mistakes_for, reference
@@ -24,7 +25,8 @@ Keras and PyTorch models computing the same thing measured at most 2.1e-6 (tests
 MISTAKE_ATOL = 1e-4
 """A mistaken reference (float64) explains a model when their outputs agree this closely."""
 
-PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully padded", "length 1")
+PATTERNS = ROW_PATTERNS
+"""What the hard inputs' first rows are (:data:`rnnspec.interop.proof.ROW_PATTERNS`, where they are made)."""
 
 
 @dataclass
@@ -120,15 +122,13 @@ class Report:
 
 
 def _probe(spec: ModelSpec, seed: int, inputs: Any) -> tuple[np.ndarray, list[str]]:
-    from rnnspec.interop.proof import hard_inputs
+    from rnnspec.interop.proof import hard_inputs, row_names
 
     if inputs is not None:
         x = np.asarray(inputs)
         return x, [f"row {i}" for i in range(len(x))]
     x = hard_inputs(spec, seed=seed)
-    padded = spec.input.vocab_size is not None or spec.input.mask_value is not None
-    names = [*PATTERNS, "full", "full", "full"] if padded else ["full"] * len(x)
-    return x, [f"row {i} ({names[i]})" for i in range(len(x))]
+    return x, row_names(spec, len(x))
 
 
 def _weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
