@@ -9,9 +9,10 @@ summary lists exactly the spec's layers, while a functional ``keras.Model`` woul
 Every layer kind of :meth:`ModelSpec.stack() <rnnspec.lang.spec.ModelSpec.stack>` has one builder
 in :data:`BUILDERS`: ``masking`` → ``Masking``, ``embedding`` → ``Embedding``, ``dropout`` →
 ``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, ``layer_norm`` →
-``LayerNormalization``, ``activation`` → ``Activation``, ``repeat_vector`` → ``RepeatVector``, and each
-recurrent cell → its Keras layer (in ``Bidirectional`` when asked). A recurrent cell is one
-:func:`register_cell` call: its Keras layer and its torch-convention cell.
+``LayerNormalization``, ``activation`` → ``Activation``, ``repeat_vector`` → ``RepeatVector``, the
+global poolings → ``GlobalMaxPooling1D`` / ``GlobalAveragePooling1D``, and each recurrent cell → its
+Keras layer (in ``Bidirectional`` when asked). A recurrent cell is one :func:`register_cell` call: its
+Keras layer and its torch-convention cell.
 
 Conventions:
 
@@ -141,6 +142,16 @@ def _layer_norm(layer: Any, name: str, inputs: int, convention: str) -> Layer:
 @BUILDERS.register("activation")
 def _activation(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.Activation(layer.activation, name=name)
+
+
+@BUILDERS.register("global_max_pool")
+def _global_max_pool(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.GlobalMaxPooling1D(keepdims=layer.keepdims, name=name)
+
+
+@BUILDERS.register("global_average_pool")
+def _global_average_pool(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.GlobalAveragePooling1D(keepdims=layer.keepdims, name=name)
 
 
 @BUILDERS.register("repeat_vector")

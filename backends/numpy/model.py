@@ -225,6 +225,24 @@ def _repeat_vector(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tup
     return np.repeat(h[:, None, :], layer.repeat_vector, axis=1), None
 
 
+@FORWARD.register("global_max_pool")
+def _global_max_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``GlobalMaxPooling1D``: the max over **every** step (Keras's layer ignores the mask); no mask after."""
+    return h.max(axis=1, keepdims=layer.keepdims), None
+
+
+@FORWARD.register("global_average_pool")
+def _global_average_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``GlobalAveragePooling1D``: the mean over the valid steps, ``sum(where(mask, h, 0)) / sum(mask)``
+    (a fully padded row is 0/0: NaN, as in Keras); no mask after."""
+    if mask is None:
+        return h.mean(axis=1, keepdims=layer.keepdims), None
+    keep = mask[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(keep, h, 0.0).sum(axis=1, keepdims=layer.keepdims)
+        return total / keep.sum(axis=1, keepdims=layer.keepdims), None
+
+
 # -- the recurrent layer: loop over time, directions, merge ------------------------------------------
 
 

@@ -42,6 +42,8 @@ from rnnspec.lang.layers import (
     ActivationSpec,
     DenseSpec,
     EmbeddingSpec,
+    GlobalAveragePoolSpec,
+    GlobalMaxPoolSpec,
     LayerNormSpec,
     LayerSpec,
     MaskingSpec,
@@ -384,6 +386,28 @@ def _activation(g: _Graph, name: str, layer: ActivationSpec, w: Leaves, flow: _F
     return _Flow(DENSE_ACTIVATIONS[layer.activation](g, flow.h), flow.mask, flow.per_step)
 
 
+def _global_max_pool(g: _Graph, name: str, layer: GlobalMaxPoolSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``GlobalMaxPooling1D`` over every step (Keras ignores the mask): the values at ``ArgMax`` over time
+    (``GatherElements``: exact, and the same nodes in every opset); no mask after."""
+    h = g.op("GatherElements", flow.h, g.op("ArgMax", flow.h, axis=1, keepdims=1), axis=1)
+    return _Flow(h if layer.keepdims else g.op("Squeeze", h, g.ints(1)), None, layer.keepdims)
+
+
+def _global_average_pool(g: _Graph, name: str, layer: GlobalAveragePoolSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``GlobalAveragePooling1D``: ``sum(where(mask, x, 0)) / sum(mask)`` over time (a fully padded row is
+    0/0, NaN, as in Keras), the plain mean without a mask; no mask after."""
+    keepdims = int(layer.keepdims)
+    if flow.mask is None:  # ReduceSum over the time axis by its length (ReduceMean's axes differ by opset)
+        steps = g.op("Cast", g.op("Shape", flow.h, start=1, end=2), to=g.float_type)
+        h = g.op("Div", g.op("ReduceSum", flow.h, g.ints(1), keepdims=keepdims), steps)
+        return _Flow(h, None, layer.keepdims)
+    keep = g.op("Unsqueeze", flow.mask.keep, g.ints(2))
+    valid = g.op("Where", g.op("Greater", keep, g.const(0.0)), flow.h, g.const(0.0))
+    total = g.op("ReduceSum", valid, g.ints(1), keepdims=keepdims)
+    h = g.op("Div", total, g.op("ReduceSum", keep, g.ints(1), keepdims=keepdims))
+    return _Flow(h, None, layer.keepdims)
+
+
 def _repeat_vector(g: _Graph, name: str, layer: RepeatVectorSpec, w: Leaves, flow: _Flow) -> _Flow:
     """Keras ``RepeatVector(n)``: ``Unsqueeze`` to ``[batch, 1, features]`` then ``Tile`` ``n`` times; no mask after."""
     h = g.op("Tile", g.op("Unsqueeze", flow.h, g.ints(1)), g.const(np.array([1, layer.repeat_vector, 1]), np.int64))
@@ -491,6 +515,8 @@ BUILDERS.add("dense", _dense)
 BUILDERS.add("layer_norm", _layer_norm)
 BUILDERS.add("activation", _activation)
 BUILDERS.add("repeat_vector", _repeat_vector)
+BUILDERS.add("global_max_pool", _global_max_pool)
+BUILDERS.add("global_average_pool", _global_average_pool)
 BUILDERS.register("simple_rnn", "lstm", "gru")(_recurrent)
 
 

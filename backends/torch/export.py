@@ -46,6 +46,8 @@ from rnnspec.lang.layers import (
     DenseSpec,
     DropoutSpec,
     EmbeddingSpec,
+    GlobalAveragePoolSpec,
+    GlobalMaxPoolSpec,
     GRUSpec,
     LayerNormSpec,
     LSTMSpec,
@@ -317,6 +319,35 @@ def _activation_code(layer: ActivationSpec, ctx: _Context, w: dict[str, Array]) 
     return _Code(
         forward=[f"h = {_act(layer.activation, 'h')}  # Keras Activation({layer.activation!r})"],
         doc=f"(no module) Keras Activation({layer.activation!r}) in forward()",
+    )
+
+
+@LAYER_CODE.register("global_max_pool")
+def _global_max_pool_code(layer: GlobalMaxPoolSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``GlobalMaxPooling1D``: the max over every step (Keras ignores the mask)."""
+    keep = ", keepdim=True" if layer.keepdims else ""
+    return _Code(
+        forward=[f"h = h.amax(dim=1{keep})  # Keras GlobalMaxPooling1D: every step, padded ones included"],
+        doc="(no module) Keras GlobalMaxPooling1D in forward(): the max over every step",
+    )
+
+
+@LAYER_CODE.register("global_average_pool")
+def _global_average_pool_code(layer: GlobalAveragePoolSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``GlobalAveragePooling1D``: the mean over the valid steps (0/0, NaN, on a fully padded row)."""
+    keep = ", keepdim=True" if layer.keepdims else ""
+    if not ctx.masked:
+        forward = [f"h = h.mean(dim=1{keep})  # Keras GlobalAveragePooling1D"]
+    else:
+        forward = [
+            "# Keras GlobalAveragePooling1D: the mean over the valid steps (a fully padded row is 0/0: NaN)",
+            f"h = torch.where(mask.unsqueeze(-1), h, torch.zeros_like(h)).sum(dim=1{keep}) "
+            f"/ mask.unsqueeze(-1).to(h.dtype).sum(dim=1{keep})",
+        ]
+    return _Code(
+        forward=forward,
+        doc="(no module) Keras GlobalAveragePooling1D in forward(): the mean over the "
+        + ("valid steps" if ctx.masked else "steps"),
     )
 
 

@@ -199,6 +199,35 @@ class _Activation(_Layer):
         return (self.act(h) if activate else h), mask
 
 
+@BUILDERS.register("global_max_pool")
+class _GlobalMaxPool(_Layer):
+    """Keras ``GlobalMaxPooling1D``: the max over every step (Keras's layer ignores the mask); no mask after."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.keepdims = bool(layer.keepdims)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return h.amax(dim=1, keepdim=self.keepdims), None
+
+
+@BUILDERS.register("global_average_pool")
+class _GlobalAveragePool(_Layer):
+    """Keras ``GlobalAveragePooling1D``: the mean over the valid steps (a fully padded row is 0/0, NaN, as in
+    Keras); no mask after."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.keepdims = bool(layer.keepdims)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if mask is None:
+            return h.mean(dim=1, keepdim=self.keepdims), None
+        keep = mask.unsqueeze(-1)
+        total = torch.where(keep, h, torch.zeros((), dtype=h.dtype, device=h.device)).sum(1, keepdim=self.keepdims)
+        return total / keep.to(h.dtype).sum(1, keepdim=self.keepdims), None
+
+
 @BUILDERS.register("repeat_vector")
 class _RepeatVector(_Layer):
     """Keras ``RepeatVector(n)``: ``(batch, features)`` → ``(batch, n, features)``; Keras drops any mask here."""
@@ -621,36 +650,6 @@ def gru_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: T
 # -- the model ----------------------------------------------------------------------------------------
 
 
-class _Layers(nn.Module):
-    """The layer modules by their spec names, in order. ``nn.ModuleDict`` and ``add_module`` refuse a name that
-    is an attribute of the container (``forward``, ``training``, ``keys``, ``to``...), while Keras and a spec take
-    any such name for a layer: such a module is held under the name plus ``_`` (its state-dict key), and looked up,
-    listed and iterated by its spec name."""
-
-    def __init__(self, layers: dict[str, nn.Module]):
-        super().__init__()
-        keys: dict[str, str] = {}
-        for name, module in layers.items():
-            key = name
-            while hasattr(self, key):
-                key += "_"
-            self.add_module(key, module)
-            keys[name] = key
-        self.keys_by_name = keys
-
-    def __getitem__(self, name: str) -> nn.Module:
-        return self._modules[self.keys_by_name[name]]  # type: ignore[return-value]
-
-    def __iter__(self) -> Any:
-        return iter(self.keys_by_name)
-
-    def __len__(self) -> int:
-        return len(self.keys_by_name)
-
-    def items(self) -> Any:
-        return [(name, self._modules[key]) for name, key in self.keys_by_name.items()]
-
-
 class RnnspecModule(nn.Module):
     """A spec compiled to PyTorch. ``forward(x)`` gives the outputs as the head defines them
     (probabilities for sigmoid/softmax); ``forward(x, logits=True)`` the pre-activation of the layer whose activation
@@ -673,7 +672,7 @@ class RnnspecModule(nn.Module):
             assert row.layer is not None
             shapes = row.layer.weight_shapes(row.input_dim, spec.convention)
             layers[row.name] = BUILDERS.get(row.layer.kind, row.name)(row.layer, row.name, shapes)
-        self.layers = _Layers(layers)
+        self.layers = nn.ModuleDict(layers)
         self.embedding_name = next((name for name, layer in stack if layer is spec.embedding), None)
         output = spec.output_activation_layer  # the Dense layer or Activation whose activation makes the outputs
         self.output_name = output[0] if output is not None else None

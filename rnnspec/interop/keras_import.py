@@ -302,6 +302,17 @@ def _repeat_vector(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("repeat_vector", layer.name, layer.class_name, {"repeat_vector": n})
 
 
+@converter("global_max_pool", "global_average_pool")
+def _global_pool(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``GlobalMaxPooling1D`` / ``GlobalAveragePooling1D`` over the time axis (no weights)."""
+    cfg = layer.config
+    if cfg.get("data_format", "channels_last") not in ("channels_last", None):
+        raise _Unsupported(f"data_format {cfg.get('data_format')!r} pools over the features; the spec pools time")
+    kind = "global_max_pool" if layer.class_name == "GlobalMaxPooling1D" else "global_average_pool"
+    options = {"keepdims": True} if cfg.get("keepdims") else {}
+    return Piece(kind, layer.name, layer.class_name, {kind: options})
+
+
 @converter(classes=("TimeDistributed",))
 def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
     inner = layer.config.get("layer", {})
@@ -704,6 +715,11 @@ def _assemble(
             rank = 3 if entry.get("return_sequences") else 2
         elif piece.kind == "activation":
             (head if head else recurrent).append({**entry, "name": layer_name})
+        elif piece.kind in ("global_max_pool", "global_average_pool"):
+            if head:
+                refusals.append(Refusal(piece.name, piece.class_name, f"a {piece.class_name} after a Dense layer"))
+            recurrent.append({**entry, "name": layer_name})
+            masked, rank = False, 3 if entry[piece.kind].get("keepdims") else 2  # Keras's mask ends here
         elif piece.kind == "repeat_vector":
             if head:
                 refusals.append(Refusal(piece.name, piece.class_name, "a RepeatVector after a Dense layer"))

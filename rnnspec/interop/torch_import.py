@@ -121,7 +121,9 @@ READERS = KindRegistry("torch import", "state-dict reader", owner="the state-dic
 dict's units (:func:`_take`), writes its canonical weights into ``out`` and returns what did not fit."""
 
 
-@READERS.register("masking", "dropout", "spatial_dropout", "activation", "repeat_vector")
+@READERS.register(
+    "masking", "dropout", "spatial_dropout", "activation", "repeat_vector", "global_max_pool", "global_average_pool"
+)
 def _no_weights(units: list[_Unit], layer: Any, name: str, inputs: int, out: dict[str, np.ndarray]) -> list[str]:
     """A layer without weights takes nothing from the state dict."""
     return []

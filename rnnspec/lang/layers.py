@@ -54,6 +54,9 @@ __all__ = [
     "DropoutSpec",
     "EmbeddingSpec",
     "GRUSpec",
+    "GlobalAveragePoolSpec",
+    "GlobalMaxPoolSpec",
+    "GlobalPoolOptions",
     "HeadEntry",
     "LSTMSpec",
     "LayerNormOptions",
@@ -693,6 +696,85 @@ class RepeatVectorSpec(LayerSpec):
         return False
 
 
+# -- GlobalMaxPooling1D / GlobalAveragePooling1D ------------------------------------------------------
+
+
+class GlobalPoolOptions(_Strict):
+    """The settings of a ``global_max_pool`` / ``global_average_pool`` entry: Keras's arguments and defaults."""
+
+    keepdims: bool = False
+    """Keep the time axis with one step, `(batch, 1, features)` (Keras's `keepdims`); false: `(batch, features)`."""
+
+
+class _GlobalPoolSpec(LayerSpec):
+    """What both global poolings share: one vector per sample from a sequence, no weights, no mask after them."""
+
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
+
+    @classmethod
+    def options_of(cls, layer: Any) -> GlobalPoolOptions:
+        return getattr(layer, cls.kind)
+
+    @property
+    def keepdims(self) -> bool:
+        return type(self).options_of(self).keepdims
+
+    def output_per_step(self, per_step: bool) -> bool:
+        return self.keepdims
+
+    def output_steps(self, steps: int | None) -> int | None:
+        return 1
+
+    def keeps_mask(self) -> bool:
+        return False
+
+    def entry_label(self) -> str:
+        return f"{{{self.kind}: {{{'keepdims: true' if self.keepdims else ''}}}}}"
+
+
+class GlobalMaxPoolSpec(_GlobalPoolSpec):
+    """Keras ``GlobalMaxPooling1D()``: the largest value of each feature over **all** steps. Keras's layer does not
+    support masking: padded steps take part in the max (what a recurrent layer outputs there: the previous
+    output, or zeros) and the mask ends here."""
+
+    kind: ClassVar[str] = "global_max_pool"
+    keras_class: ClassVar[str] = "GlobalMaxPooling1D"
+    default_name: ClassVar[str] = "global_max_pool_{n}"
+    entry_key: ClassVar[str | None] = "global_max_pool"
+    entry_form: ClassVar[str] = "`{global_max_pool: {}}`"
+
+    global_max_pool: GlobalPoolOptions
+    """The settings: `{}` (or nothing) for Keras's defaults, or `{keepdims: true}`."""
+    name: Name | None = None
+    """Layer name; default `global_max_pool_N` (N counts the model's GlobalMaxPooling1D layers from 0)."""
+
+    @field_validator("global_max_pool", mode="before", json_schema_input_type=Union[GlobalPoolOptions, None])
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class GlobalAveragePoolSpec(_GlobalPoolSpec):
+    """Keras ``GlobalAveragePooling1D()``: the mean of each feature over the valid steps (Keras's masked mean:
+    ``sum(where(mask, x, 0)) / sum(mask)``; a fully padded row is 0/0, NaN, as in Keras); the mask ends here."""
+
+    kind: ClassVar[str] = "global_average_pool"
+    keras_class: ClassVar[str] = "GlobalAveragePooling1D"
+    default_name: ClassVar[str] = "global_average_pool_{n}"
+    entry_key: ClassVar[str | None] = "global_average_pool"
+    entry_form: ClassVar[str] = "`{global_average_pool: {}}`"
+
+    global_average_pool: GlobalPoolOptions
+    """The settings: `{}` (or nothing) for Keras's defaults, or `{keepdims: true}`."""
+    name: Name | None = None
+    """Layer name; default `global_average_pool_N` (N counts the model's GlobalAveragePooling1D layers from 0)."""
+
+    @field_validator("global_average_pool", mode="before", json_schema_input_type=Union[GlobalPoolOptions, None])
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
 # -- the registries and the list entries -----------------------------------------------------------
 
 KINDS: tuple[type[LayerSpec], ...] = (
@@ -707,6 +789,8 @@ KINDS: tuple[type[LayerSpec], ...] = (
     LayerNormSpec,
     ActivationSpec,
     RepeatVectorSpec,
+    GlobalMaxPoolSpec,
+    GlobalAveragePoolSpec,
 )
 """Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
 which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry
@@ -785,7 +869,8 @@ def _entry_union(placement: str) -> Any:
 
 RecurrentEntry = _entry_union("recurrent")
 """An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}``, ``{spatial_dropout: RATE}``,
-``{layer_norm: {}}``, ``{activation: NAME}`` or ``{repeat_vector: N}``."""
+``{layer_norm: {}}``, ``{activation: NAME}``, ``{repeat_vector: N}``, ``{global_max_pool: {}}`` or
+``{global_average_pool: {}}``."""
 HeadEntry = _entry_union("head")
 """An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}``, ``{dropout: RATE}``,
 ``{layer_norm: {}}`` or ``{activation: NAME}``."""

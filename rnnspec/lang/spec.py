@@ -12,12 +12,11 @@ loader turns into located errors.
 
 Formats 1.1 and 1.2 are additive: every ``rnnspec: 1`` or ``rnnspec: 1.1`` file is valid and means the
 same; ``rnnspec: 1.1`` and ``rnnspec: 1.2`` name the same language (1.2 adds layer kinds: ``activation``,
-``repeat_vector``).
+``repeat_vector``, ``global_max_pool``, ``global_average_pool``).
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Annotated, Any, Literal, Union
 
 from annotated_types import MinLen
@@ -324,7 +323,8 @@ class ModelSpec(_Strict):
     recurrent: Annotated[list[RecurrentEntry], Field(min_length=1)]
     """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
     `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them, and
-    `{repeat_vector: N}` between an encoder's last output and a decoder."""
+    `{repeat_vector: N}` between an encoder's last output and a decoder, `{global_max_pool: {}}` /
+    `{global_average_pool: {}}` over a sequence."""
     head: HeadField | None = None
     """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}`, `{layer_norm: {}}`
     and `{activation: NAME}` entries ending with the output Dense layer (and, after it, only `{activation: NAME}`
@@ -498,7 +498,20 @@ def _cross_field_issues(spec: ModelSpec):
         return
     per_step, vector_from = True, 0  # whether the entry's input has a time axis; the entry that took it away
     for i, entry in enumerate(spec.recurrent):
-        if isinstance(entry, RecurrentLayer) and not per_step:
+        if (
+            isinstance(entry, RecurrentLayer)
+            and not per_step
+            and not isinstance(spec.recurrent[vector_from], RecurrentLayer)
+        ):
+            yield CrossFieldIssue(
+                path=("recurrent", vector_from),
+                message=f"{_layer_label(spec, vector_from)} pools the sequence into one vector per sample, but "
+                f"{_layer_label(spec, i)} reads a sequence",
+                received=f"{spec.recurrent[vector_from].entry_label()} before a recurrent layer",
+                expected="global pooling after the last recurrent layer (or `{repeat_vector: N}` after it)",
+                fix=f"move recurrent[{vector_from}] after the last recurrent layer, or use `keepdims: true`",
+            )
+        elif isinstance(entry, RecurrentLayer) and not per_step:
             yield CrossFieldIssue(
                 path=("recurrent", vector_from, "return_sequences"),
                 message=f"{_layer_label(spec, vector_from)} feeds {_layer_label(spec, i)}, so it must return the "
@@ -508,6 +521,15 @@ def _cross_field_issues(spec: ModelSpec):
                 "between an encoder's last output and a decoder)",
                 fix=f"set `return_sequences: true` on recurrent[{vector_from}], or put `{{repeat_vector: N}}` "
                 "between them to repeat its last output N times",
+            )
+        if entry.kind in ("global_max_pool", "global_average_pool") and not per_step:
+            yield CrossFieldIssue(
+                path=("recurrent", i, entry.kind),
+                message=f"{entry.keras_class} pools a sequence over its steps, but its input has no time axis "
+                "(the layer before it returns one vector per sample)",
+                received=f"{entry.entry_label()} after a layer with return_sequences: false",
+                expected="global pooling after a recurrent layer with return_sequences: true",
+                fix="set `return_sequences: true` on the recurrent layer before it, or remove it",
             )
         if isinstance(entry, RepeatVectorSpec) and per_step:
             yield CrossFieldIssue(
