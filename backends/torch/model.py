@@ -650,6 +650,36 @@ def gru_step(d: _Direction, xk: Tensor, states: tuple[Tensor, ...], rec_masks: T
 # -- the model ----------------------------------------------------------------------------------------
 
 
+class _Layers(nn.Module):
+    """The layer modules by their spec names, in order. ``nn.ModuleDict`` and ``add_module`` refuse a name that
+    is an attribute of the container (``forward``, ``training``, ``keys``, ``to``...), while Keras and a spec take
+    any such name for a layer: such a module is held under the name plus ``_`` (its state-dict key), and looked up,
+    listed and iterated by its spec name."""
+
+    def __init__(self, layers: dict[str, nn.Module]):
+        super().__init__()
+        keys: dict[str, str] = {}
+        for name, module in layers.items():
+            key = name
+            while hasattr(self, key):
+                key += "_"
+            self.add_module(key, module)
+            keys[name] = key
+        self.keys_by_name = keys
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._modules[self.keys_by_name[name]]  # type: ignore[return-value]
+
+    def __iter__(self) -> Any:
+        return iter(self.keys_by_name)
+
+    def __len__(self) -> int:
+        return len(self.keys_by_name)
+
+    def items(self) -> Any:
+        return [(name, self._modules[key]) for name, key in self.keys_by_name.items()]
+
+
 class RnnspecModule(nn.Module):
     """A spec compiled to PyTorch. ``forward(x)`` gives the outputs as the head defines them
     (probabilities for sigmoid/softmax); ``forward(x, logits=True)`` the pre-activation of the layer whose activation
@@ -672,7 +702,7 @@ class RnnspecModule(nn.Module):
             assert row.layer is not None
             shapes = row.layer.weight_shapes(row.input_dim, spec.convention)
             layers[row.name] = BUILDERS.get(row.layer.kind, row.name)(row.layer, row.name, shapes)
-        self.layers = nn.ModuleDict(layers)
+        self.layers = _Layers(layers)
         self.embedding_name = next((name for name, layer in stack if layer is spec.embedding), None)
         output = spec.output_activation_layer  # the Dense layer or Activation whose activation makes the outputs
         self.output_name = output[0] if output is not None else None
