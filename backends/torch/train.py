@@ -214,6 +214,10 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         loss = training.loss
         self.loss_kind = LOSSES[loss.name]
         self.on_logits = loss.from_logits or self.output_activation == self.loss_kind.logits_of
+        # the logits behind the output activation stand for the outputs only where Keras reads them so (a sigmoid or
+        # softmax under its loss without from_logits); with from_logits the outputs themselves are the logits (a
+        # log_softmax head: log_softmax of its outputs, PyTorch's NLLLoss, as Keras computes it)
+        self.behind = not loss.from_logits and self.output_activation == self.loss_kind.logits_of
 
     def _per_occurrence(self) -> bool:
         """Whether the embedding's gradient follows TensorFlow's per-occurrence slices (Adam, RMSprop, clipping)."""
@@ -262,7 +266,7 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
 
     def _elementwise_loss(self, raw: Tensor, target: Tensor) -> Tensor:
         """Per-element loss (the last axis reduced as Keras does), from logits where Keras uses them."""
-        out = raw if self.on_logits else self.activate(raw)
+        out = raw if self.behind else self.activate(raw)
         delta = self.training.loss.huber_delta
         return self.loss_kind.elementwise(out, target, LossOps, from_logits=self.on_logits, delta=delta)
 

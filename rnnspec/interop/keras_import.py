@@ -252,7 +252,7 @@ def _dense(layer: KerasLayer, ctx: _Context) -> Piece:
     arrays = _split(layer.weights, 2 if use_bias else 1, layer)
     entry = {
         "units": int(cfg["units"]),
-        "activation": _activation(cfg.get("activation"), ctx, (*ACTIVATIONS, "softmax")),
+        "activation": _activation(cfg.get("activation"), ctx, (*ACTIVATIONS, "softmax", "log_softmax")),
     }
     if not use_bias:
         entry["use_bias"] = False

@@ -111,7 +111,7 @@ RecurrentActivation = Literal[
     "swish",
     "exponential",
 ]
-DenseActivation = Literal[Activation, "softmax"]
+DenseActivation = Literal[Activation, "softmax", "log_softmax"]
 LayerActivation = Literal[Activation, "softmax", "log_softmax"]
 LAYER_ACTIVATIONS: tuple[str, ...] = (*ACTIVATIONS, "softmax", "log_softmax")
 """What an ``activation`` entry (Keras's standalone ``Activation`` layer) applies: every element-wise activation,
@@ -525,7 +525,7 @@ class DenseSpec(LayerSpec):
     units: PositiveInt
     """Number of outputs (per step for a per-step head)."""
     activation: DenseActivation = "linear"
-    """Activation; softmax only on the output layer."""
+    """Activation; softmax and log_softmax (over the units) only on the output layer."""
     use_bias: bool = True
     """Whether the layer has a bias vector."""
     name: Name | None = None
@@ -548,14 +548,15 @@ class DenseSpec(LayerSpec):
 
     @model_validator(mode="after")
     def _softmax_needs_classes(self) -> DenseSpec:
-        if self.activation == "softmax" and self.units == 1:
+        if self.activation in ("softmax", "log_softmax") and self.units == 1:
+            always = "1.0" if self.activation == "softmax" else "0.0 (log 1)"
             raise CrossFieldIssues(
                 [
                     CrossFieldIssue(
                         path=("activation",),
-                        message="a softmax over 1 unit is always 1.0, so the model cannot learn",
-                        received="units: 1, activation: softmax",
-                        expected="softmax with units >= 2 (one per class), or one sigmoid unit",
+                        message=f"a {self.activation} over 1 unit is always {always}, so the model cannot learn",
+                        received=f"units: 1, activation: {self.activation}",
+                        expected=f"{self.activation} with units >= 2 (one per class), or one sigmoid unit",
                         fix="use `activation: sigmoid` for a binary output, or set `units` to the number of classes",
                     )
                 ]

@@ -596,14 +596,14 @@ def _head_list_issues(head: list[Any]):
             fix="add the output layer after it, e.g. `- {units: 1, activation: sigmoid}`",
         )
     for k, entry in enumerate(head[: max(output, 0)]):
-        if isinstance(entry, DenseSpec) and entry.activation == "softmax":
+        if isinstance(entry, DenseSpec) and entry.activation in ("softmax", "log_softmax"):
             yield CrossFieldIssue(
                 path=("head", k, "activation"),
-                message="softmax belongs on the output layer only; a hidden Dense layer takes an element-wise "
-                "activation",
-                received="activation: softmax on a hidden Dense layer",
+                message=f"{entry.activation} belongs on the output layer only; a hidden Dense layer takes an "
+                "element-wise activation",
+                received=f"activation: {entry.activation} on a hidden Dense layer",
                 expected=f"one of: {', '.join(ACTIVATIONS)}",
-                fix="use `activation: relu` here, and softmax on the last entry",
+                fix=f"use `activation: relu` here, and {entry.activation} on the last entry",
             )
 
 
@@ -617,6 +617,43 @@ def _path_of_name(spec: ModelSpec, name: str) -> tuple[str | int, ...]:
     elif isinstance(spec.head, list):
         hits += [("head", k, "name") for k, entry in enumerate(spec.head) if entry.name == name]
     return hits[-1] if hits else ()
+
+
+def _log_softmax_issues(name: str, from_logits: bool, units: int, received: str):
+    """A cross-entropy on log_softmax outputs (log-probabilities, PyTorch's taggers): exact only as NLLLoss, which is
+    a categorical loss with ``from_logits: true`` (log_softmax of log-probabilities is themselves, so Keras's loss
+    on them is -log p of the label, and so is the gradient)."""
+    path = ("training", "loss")
+    if units < 2:
+        yield CrossFieldIssue(
+            path=path,
+            message=f"{name} needs a distribution over classes, but a log_softmax over {units} unit is always 0.0",
+            received=received,
+            expected="a log_softmax over one unit per class (>= 2)",
+            fix="set the output layer's `units` to the number of classes",
+        )
+    elif name == "binary_crossentropy":
+        yield CrossFieldIssue(
+            path=path,
+            message="binary_crossentropy scores independent yes/no probabilities, but log_softmax outputs are the "
+            f"log-probabilities of {units} exclusive classes; Keras would read them as probabilities (clipped to "
+            "[1e-7, 1 - 1e-7]) or, with from_logits, as logits of independent outputs: neither is PyTorch's NLLLoss",
+            received=received,
+            expected="a categorical loss with from_logits: true on log_softmax outputs (PyTorch's NLLLoss)",
+            fix="use `loss: {name: sparse_categorical_crossentropy, from_logits: true}` (integer labels) or "
+            "`categorical_crossentropy` (one-hot labels) with `from_logits: true`",
+        )
+    elif not from_logits:
+        yield CrossFieldIssue(
+            path=path,
+            message=f"{name} without from_logits reads the outputs as probabilities and takes their log after "
+            "clipping them to [1e-7, 1 - 1e-7]; log_softmax outputs are log-probabilities (<= 0), all clipped to "
+            "1e-7: a constant loss with no gradient. PyTorch's NLLLoss on log_softmax outputs is the same loss with "
+            "from_logits: true (log_softmax of log-probabilities is themselves)",
+            received=received,
+            expected="from_logits: true with log_softmax outputs",
+            fix=f"use `loss: {{name: {name}, from_logits: true}}` (or a softmax head without from_logits)",
+        )
 
 
 def _loss_issues(spec: ModelSpec):
@@ -637,6 +674,9 @@ def _loss_issues(spec: ModelSpec):
             expected="from_logits: true only when the outputs are raw scores (linear head, or no head)",
             fix=f"drop `from_logits`, or set the head's activation to linear (the loss then applies {act})",
         )
+        return
+    if act == "log_softmax":
+        yield from _log_softmax_issues(loss.name, loss.from_logits, units, received)
         return
     if loss.name == "binary_crossentropy":
         if act == "softmax":

@@ -187,6 +187,15 @@ def test_a_log_softmax_head_the_spec_lacks_fails_naming_where(tmp_path, capsys, 
     assert f"largest on row {worst} (" in out and "at output " in out
 
 
+def test_a_log_softmax_head_in_the_spec_passes(tmp_path, capsys, two_backends):
+    """The same module with ``head: {units: 3, activation: log_softmax}``: the spec now describes it."""
+    spec = SPEC.replace("head: {units: 3}", "head: {units: 3, activation: log_softmax}")
+    source, pt, spec_path, _ = _saved(tmp_path, "LogSoftmaxTagger", spec)
+    assert _import(pt, spec_path, tmp_path / "out", "--module", f"{source}:LogSoftmaxTagger") == 0
+    assert "DIFFERENT" not in capsys.readouterr().out
+    assert "activation: log_softmax" in (tmp_path / "out" / "spec.yaml").read_text()
+
+
 def test_a_bidirectional_concat_in_reversed_order_fails(tmp_path, capsys, two_backends):
     out, per_row = _fails(tmp_path, capsys, "ReversedTagger")
     _named_rows(out, per_row)
