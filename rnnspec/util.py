@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import numbers
 import os
 import shutil
@@ -272,6 +273,8 @@ def _identity(path: str | Path) -> tuple[str, tuple[int, int] | None]:
 
 
 _STAGE_PREFIX = ".rnnspec-staging-"
+_JOURNAL = ".commit-journal"
+"""In a staging folder while its files are renamed into place (see :meth:`StagedOutputs._write_journals`)."""
 
 
 class StagedOutputs:
@@ -355,6 +358,7 @@ class StagedOutputs:
                     continue
                 user = shown / item.name
                 moves.append((item, self.check_target(Path(key) / item.name), user))
+        journals = self._write_journals(moves)
         done: list[tuple[Path, Path | None, bool]] = []
         try:
             for staged, target, _user in moves:
@@ -374,7 +378,32 @@ class StagedOutputs:
                 elif not existed:
                     target.unlink(missing_ok=True)
             raise
+        for journal in journals:  # every rename done: nothing for a later write to undo
+            journal.unlink(missing_ok=True)
         self._committed = True
+
+    def _write_journals(self, moves: list[tuple[Path, Path, Path]]) -> list[Path]:
+        """Before the first rename, each staging folder gets the list of every move of this commit (staged file,
+        target, the staged file's inode, whether the target existed): if the process is killed between two renames,
+        the next write into any of these folders puts back the files already replaced (:func:`_tidy_staging`)."""
+        entries = []
+        for staged, target, _user in moves:
+            info = staged.stat()
+            entries.append(
+                {
+                    "staged": os.fsencode(staged).hex(),
+                    "target": os.fsencode(target).hex(),
+                    "inode": [info.st_dev, info.st_ino],
+                    "existed": target.exists(),
+                }
+            )
+        text = json.dumps(entries)
+        journals = []
+        for staging, _shown in self._folders.values():
+            journal = staging / _JOURNAL
+            journal.write_text(text)
+            journals.append(journal)
+        return journals
 
     def cleanup(self) -> None:
         """Remove the staging folders and whatever is left in them (everything, when the command failed)."""
@@ -397,7 +426,35 @@ def _tidy_staging(folder: Path) -> None:
     for entry in entries:
         pid = entry.name[len(_STAGE_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            _roll_back(entry / _JOURNAL)
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def _roll_back(journal: Path) -> None:
+    """Undo the renames of a commit killed half-way (its journal still there): each target that holds the file
+    renamed into it (same inode) gets back the file it replaced (``NAME.previous``), or is removed where there was
+    none; files not renamed yet are left. The folder is then as before the killed command: old files, never a mix."""
+    try:
+        entries = json.loads(journal.read_text())
+    except (OSError, ValueError):
+        return  # no journal: the process died before committing (or after its last rename)
+    for entry in reversed(entries if isinstance(entries, list) else []):
+        try:
+            staged = Path(os.fsdecode(bytes.fromhex(entry["staged"])))
+            target = Path(os.fsdecode(bytes.fromhex(entry["target"])))
+            dev, ino = entry["inode"]
+            if staged.exists():
+                continue  # never renamed
+            info = target.stat()
+            if (info.st_dev, info.st_ino) != (dev, ino):
+                continue  # the target holds something else now: not ours to undo
+            backup = staged.with_name(f"{staged.name}.previous")
+            if backup.exists():
+                os.replace(backup, target)
+            elif not entry["existed"]:
+                target.unlink()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
 
 
 def _alive(pid: int) -> bool:

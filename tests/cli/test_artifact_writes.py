@@ -14,7 +14,7 @@ import pytest
 import rnnspec
 from rnnspec.cli import main
 from rnnspec.core.weights import save_weights_file
-from rnnspec.util import write_bytes_atomic
+from rnnspec.util import staged_outputs, write_bytes_atomic
 from tests.conftest import SPECS
 
 
@@ -235,3 +235,60 @@ def test_a_failed_spec_write_leaves_no_half_import(pair, monkeypatch, capsys) ->
     assert main(["import", str(weights), "-o", str(spec.parent / "imported")]) == 1
     assert "No space left" in capsys.readouterr().err
     assert _listing(spec.parent) == before  # no weights.safetensors alone, no staging folder, no empty -o folder
+
+
+_KILLED_MID_COMMIT = """
+import os, signal, sys
+from pathlib import Path
+from rnnspec.util import staged_outputs, write_bytes_atomic
+
+folder = Path(sys.argv[1])
+real_replace, calls = os.replace, []
+
+def replace(src, dst):
+    if Path(dst).parent == folder:  # a rename into place (not a write into the staging folder)
+        calls.append(dst)
+    if len(calls) == 2:  # kill -9 between the first and the second rename into place
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+
+os.replace = replace
+with staged_outputs() as out:
+    write_bytes_atomic(out.stage(folder / "model.py"), b"new model")
+    write_bytes_atomic(out.stage(folder / "model.safetensors"), b"new weights")
+    write_bytes_atomic(out.stage(folder / "notes.txt"), b"new notes")
+"""
+
+
+def test_kill_9_between_two_renames_is_undone_by_the_next_write_into_the_folder(tmp_path: Path) -> None:
+    """A commit killed after its first rename left a new model.py beside the old weights (found by the re-attack);
+    its journal lets the next write into that folder put the old model.py back before it removes the staging."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "model.py").write_bytes(b"old model")
+    (folder / "model.safetensors").write_bytes(b"old weights")
+    done = subprocess.run([sys.executable, "-c", _KILLED_MID_COMMIT, str(folder)], capture_output=True, timeout=60)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    assert (folder / "model.py").read_bytes() == b"new model"  # the mix the kill left
+    assert (folder / "model.safetensors").read_bytes() == b"old weights"
+    with staged_outputs() as out:  # any later write into the folder
+        write_bytes_atomic(out.stage(folder / "other.onnx"), b"other")
+    assert _listing(folder) == {
+        b"model.py": b"old model",
+        b"model.safetensors": b"old weights",
+        b"other.onnx": b"other",
+    }
+
+
+def test_a_finished_commit_leaves_nothing_to_undo(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "model.py").write_bytes(b"old model")
+    with staged_outputs() as out:
+        write_bytes_atomic(out.stage(folder / "model.py"), b"new model")
+    with staged_outputs() as out:
+        write_bytes_atomic(out.stage(folder / "other.onnx"), b"other")
+    assert _listing(folder) == {b"model.py": b"new model", b"other.onnx": b"other"}
