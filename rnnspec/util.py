@@ -245,21 +245,26 @@ def busy_cpus(interval: float = 0.1) -> int:
 
 
 def printable(text: object) -> str:
-    """``text`` (or a path) as a string any terminal can print: bytes of a non-UTF-8 file name (which Python keeps
-    as lone surrogates) become ``\\xff``-style escapes instead of a UnicodeEncodeError."""
+    """``text`` (or a path) as a string any terminal can print, and print as it is: bytes of a non-UTF-8 file name
+    (which Python keeps as lone surrogates) become ``\\xff``-style escapes instead of a UnicodeEncodeError, and
+    control characters other than line breaks and tabs (ESC, BEL, a carriage return, DEL, C1 codes) become
+    ``\\x1b``-style escapes, so a file name cannot retitle the terminal, clear it, or hide part of a message."""
     value = os.fspath(text) if isinstance(text, os.PathLike) else text
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        value = value.decode("utf-8", "backslashreplace")
     value = str(value)
     try:
         value.encode("utf-8")
-        return value
     except UnicodeEncodeError:
-        pass
-    try:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        try:
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value.translate(_CONTROLS)
+
+
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+"""What :func:`printable` escapes: C0 controls but line feed and tab, DEL, C1 controls."""
 
 
 def _identity(path: str | Path) -> tuple[str, tuple[int, int] | None]:

@@ -292,3 +292,18 @@ def test_a_finished_commit_leaves_nothing_to_undo(tmp_path: Path) -> None:
     with staged_outputs() as out:
         write_bytes_atomic(out.stage(folder / "other.onnx"), b"other")
     assert _listing(folder) == {b"model.py": b"new model", b"other.onnx": b"other"}
+
+
+@pytest.mark.parametrize("name", ["e\x1b]0;TITLE\x07.onnx", "f\x1b[2J.onnx", "g\rhidden.onnx", "h\x9b31m.onnx"])
+def test_control_characters_in_a_file_name_are_printed_escaped(pair, capsys, name: str) -> None:
+    """A name with ESC, BEL, CR or a C1 code would retitle or clear the terminal, or print a name that is not the
+    file's ("wrote f.onnx"); every message prints such characters as escapes (found by the re-attack)."""
+    pytest.importorskip("onnx")
+    spec, weights = pair
+    target = spec.with_name(name)
+    assert main(["export", str(spec), "--weights", str(weights), "-f", "onnx", "-o", str(target)]) == 0
+    assert target.exists()
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert not any(c in printed for c in "\x1b\x07\r\x9b")
+    assert repr(name[1])[1:-1] in printed or f"\\x{ord(name[1]):02x}" in printed
