@@ -103,8 +103,13 @@ class KerasLive:
         with tf.GradientTape() as tape:
             value = self._loss(x, y, loss, weight)
         grads = tape.gradient(value, [w.value if hasattr(w, "value") else w for _, w in weights])
+        # what training sees: a frozen weight (not in model.trainable_variables, which fit and its optimizer use) has
+        # no gradient, as a PyTorch parameter with requires_grad False
+        trained = {id(v) for v in self.model.trainable_variables}
         items, self.occurrence_squares = [], []
         for (key, variable), grad in zip(weights, grads, strict=True):
+            if id(variable) not in trained:
+                grad = None
             dense = np.zeros(tuple(variable.shape)) if grad is None else np.asarray(tf.convert_to_tensor(grad))
             items.append((key, dense.astype(np.float64)))
             if isinstance(grad, tf.IndexedSlices):

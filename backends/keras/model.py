@@ -173,7 +173,9 @@ class KerasCell:
     """A cell with PyTorch's second bias ``recurrent_bias``, run by ``keras.layers.RNN`` (torch convention)."""
 
 
-_SEQUENCE_OPTIONS = frozenset({"cell", "name", "return_sequences", "go_backwards", "bidirectional", "merge_mode"})
+_SEQUENCE_OPTIONS = frozenset(
+    {"cell", "name", "return_sequences", "go_backwards", "bidirectional", "merge_mode", "trainable"}
+)
 """Fields of a recurrent layer that are not options of its cell (the layer and Bidirectional take them)."""
 
 
@@ -248,7 +250,10 @@ def _layers(spec: ModelSpec) -> list[Layer]:
     inputs = (spec.input.vocab_size if spec.embedding is not None else spec.input.features) or 0
     layers: list[Layer] = []
     for name, layer in stack:
-        layers.append(BUILDERS.get(layer.kind, name)(layer, name, inputs, spec.convention))
+        built = BUILDERS.get(layer.kind, name)(layer, name, inputs, spec.convention)
+        if not layer.is_trainable():
+            built.trainable = False  # Keras's frozen layer: its weights are non_trainable_weights
+        layers.append(built)
         inputs = layer.output_features(inputs)
     return layers
 

@@ -641,7 +641,11 @@ def _layer_codes(spec: ModelSpec, weights: dict[str, Array]) -> tuple[list[tuple
             raise RnnspecError(str(exc)) from None
         prefix = f"{name}/"
         w = {k[len(prefix) :]: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k.startswith(prefix)}
-        out.append((ident, build(layer, _Context(ident, cls, features, masked), w)))
+        code = build(layer, _Context(ident, cls, features, masked), w)
+        if code.state and not layer.is_trainable():  # `trainable: false`: frozen, as the spec's layer
+            code.init.append(f"self.{ident}.requires_grad_(False)  # frozen (trainable: false in the spec)")
+            code.doc += "; frozen (requires_grad False)"
+        out.append((ident, code))
         masked = layer.makes_mask() or (masked and layer.keeps_mask())
         features, per_step = layer.output_features(features), layer.output_per_step(per_step)
     return out, features, per_step

@@ -701,7 +701,11 @@ class RnnspecModule(nn.Module):
         for row in analyze(spec).layers:
             assert row.layer is not None
             shapes = row.layer.weight_shapes(row.input_dim, spec.convention)
-            layers[row.name] = BUILDERS.get(row.layer.kind, row.name)(row.layer, row.name, shapes)
+            module = BUILDERS.get(row.layer.kind, row.name)(row.layer, row.name, shapes)
+            for leaf in shapes:
+                if not row.layer.leaf_trainable(leaf):  # frozen (`trainable: false`): the trainer never updates it
+                    module.parameter(leaf).requires_grad_(False)
+            layers[row.name] = module
         self.layers = _Layers(layers)
         self.embedding_name = next((name for name, layer in stack if layer is spec.embedding), None)
         output = spec.output_activation_layer  # the Dense layer or Activation whose activation makes the outputs

@@ -195,11 +195,14 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         self.training = training
         self.device = resolve_device(device)
         model.to(self.device)
-        self.params = list(model.parameters())
+        # a frozen layer's weights (`trainable: false`, requires_grad False) are not the optimizer's: no update and no
+        # slots, as Keras builds its optimizer from model.trainable_variables only
+        self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = KerasOptimizer(self.params, training.optimizer)
         self.generator: torch.Generator | None = None
         """Where dropout masks come from: None (PyTorch's global generator) until ``fit`` gives a seed."""
-        self.embedding = model.layers[model.embedding_name].embeddings if model.embedding_name else None
+        embedding = model.layers[model.embedding_name].embeddings if model.embedding_name else None
+        self.embedding = embedding if embedding is not None and embedding.requires_grad else None
         self.embedding_index = next((i for i, p in enumerate(self.params) if p is self.embedding), None)
         self.rank, self.world = world()
         self.forward: Any = model
@@ -374,7 +377,8 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
                     for p in self.params:
                         p.grad = None
                     loss, batch_value, sums = self._batch(self._shard(xb), self._shard(yb), self.forward)
-                    loss.backward()
+                    if loss.requires_grad:  # not when every layer is frozen (Keras then warns and fits nothing)
+                        loss.backward()
                     grads, squares = self._gradients()
                     self.optimizer.step(grads, squares)
                     value = float(batch_value)

@@ -524,8 +524,10 @@ def keras_to_spec(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The spec (as a dict) and canonical weights (Keras convention) of a read Keras model.
 
-    What the import keeps that the file says but the spec cannot (a frozen layer, a compile setting) is named in
-    ``notes``, each a line to print; without ``notes``, frozen layers are a :class:`UserWarning`.
+    A layer the file freezes (``trainable=False`` on it, on a ``Bidirectional``'s inner layer or on the whole
+    model) is ``trainable: false`` in the spec. What the file says but the spec cannot (a compile setting; a frozen
+    layer of a kind without ``trainable``) is named in ``notes``, each a line to print; without ``notes``, such
+    frozen layers are a :class:`UserWarning`.
     """
     ctx = _Context(kfile.keras_major)
     _refuse_endpoints(kfile)
@@ -553,6 +555,8 @@ def keras_to_spec(
             refusals.append(Refusal(layer.name, layer.class_name, f"an unreadable config or weights ({detail})"))
             continue
         if piece is not None:
+            if piece.weights and (not kfile.trainable or _frozen(layer.config)) and _takes_trainable(piece):
+                piece.entry["trainable"] = False  # frozen in the file: frozen in the spec
             pieces.append(piece)
     spec, weights = _assemble(kfile, pieces, refusals)
     if refusals:
@@ -587,27 +591,62 @@ def _refuse_endpoints(kfile: KerasFile) -> None:
         )
 
 
+def _takes_trainable(piece: Piece) -> bool:
+    """Whether the spec's kind of ``piece`` has a ``trainable`` field (every kind with weights should)."""
+    cls = LAYER_KINDS.get(piece.entry.get("cell", piece.kind))
+    return cls is not None and "trainable" in cls.model_fields
+
+
 def _frozen_note(kfile: KerasFile, layers: list[KerasLayer], pieces: list[Piece]) -> str | None:
-    """The warning naming the layers with weights the file freezes (``trainable: false``), or None."""
-    with_weights = {piece.name for piece in pieces if piece.weights}
+    """The warning naming the layers with weights the file freezes that the spec cannot freeze (a kind without
+    ``trainable``), and the wrappers whose own flag alone says frozen (Keras trains them), or None."""
+    with_weights = {piece.name for piece in pieces if piece.weights and not _takes_trainable(piece)}
     frozen = [
         f"{layer.name!r} ({layer.class_name})"
         for layer in layers
         if layer.name in with_weights and (not kfile.trainable or _frozen(layer.config))
     ]
-    if not frozen:
-        return None
-    return (
-        f"WARNING: frozen in the file (trainable: false): {', '.join(cap_lines(frozen, limit=10, indent=''))}. The "
-        "spec has no `trainable` field yet, so the import is trainable: training it would fine-tune the weights its "
-        "author froze. Use it for prediction, or keep these layers' weights fixed in your own training code."
-    )
+    wrapped = [
+        f"{layer.name!r} ({layer.class_name})"
+        for layer in layers
+        if kfile.trainable and _wrapper_only_frozen(layer.config) and layer.name in {p.name for p in pieces}
+    ]
+    parts = []
+    if frozen:
+        parts.append(
+            f"frozen in the file (trainable: false): {', '.join(cap_lines(frozen, limit=10, indent=''))}. The spec's "
+            "kind of these layers has no `trainable` field, so they are imported trainable: training the import would "
+            "fine-tune the weights their author froze. Use it for prediction, or keep these layers' weights fixed in "
+            "your own training code."
+        )
+    if wrapped:
+        parts.append(
+            f"{', '.join(cap_lines(wrapped, limit=10, indent=''))}: the wrapper says trainable: false but its inner "
+            "layer does not, and Keras 3 trains such a layer (a flag given to the wrapper's constructor does not reach "
+            "the weights), so the import is trainable as Keras runs it. To freeze it, set `trainable: false` on it in "
+            "the spec."
+        )
+    return "WARNING: " + " ".join(parts) if parts else None
+
+
+def _inner_config(config: dict[str, Any]) -> dict[str, Any] | None:
+    inner = config.get("layer")
+    inner_cfg = inner.get("config") if isinstance(inner, dict) else None
+    return inner_cfg if isinstance(inner_cfg, dict) else None
 
 
 def _frozen(config: dict[str, Any]) -> bool:
-    inner = config.get("layer")
-    inner_cfg = inner.get("config") if isinstance(inner, dict) else None
-    return config.get("trainable") is False or (isinstance(inner_cfg, dict) and inner_cfg.get("trainable") is False)
+    """Whether Keras freezes the layer's weights. A wrapper (``Bidirectional``, ``TimeDistributed``) holds them in
+    its inner layer, so its inner layer's flag decides: ``layer.trainable = False`` sets both flags, while
+    ``Bidirectional(..., trainable=False)`` sets the wrapper's alone and Keras 3 still trains the weights (measured:
+    ``model.trainable_weights`` keeps them, before and after loading)."""
+    inner = _inner_config(config)
+    return (inner if inner is not None else config).get("trainable") is False
+
+
+def _wrapper_only_frozen(config: dict[str, Any]) -> bool:
+    inner = _inner_config(config)
+    return inner is not None and config.get("trainable") is False and inner.get("trainable") is not False
 
 
 def _add_training(spec: dict[str, Any], kfile: KerasFile, notes: list[str]) -> None:

@@ -42,6 +42,8 @@ class LayerRow:
     """Features per step entering the layer (vocabulary size for the embedding)."""
     layer: LayerSpec | None = None
     """The layer's spec."""
+    non_trainable: int = 0
+    """The part of ``params`` that training leaves unchanged (a frozen layer's weights: ``trainable: false``)."""
 
     def shape_text(self) -> str:
         inner = ", ".join("None" if d is None else str(d) for d in self.output_shape)
@@ -62,11 +64,11 @@ class Analysis:
 
     @property
     def trainable_params(self) -> int:
-        return self.total_params
+        return self.total_params - self.non_trainable_params
 
     @property
     def non_trainable_params(self) -> int:
-        return 0
+        return sum(row.non_trainable for row in self.layers)
 
     def to_dict(self) -> dict[str, object]:
         """The ``rnnspec summary --json`` document."""
@@ -134,6 +136,7 @@ def _analyze(spec: ModelSpec, conv: Convention) -> Analysis:
         per_step = layer.output_per_step(per_step)
         time = layer.output_steps(time)
         shape: Shape = (None, time, out) if per_step else (None, out)
-        rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer))
+        frozen = layer.non_trainable_params(dim, conv)
+        rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer, frozen))
         dim = out
     return Analysis(name=spec.name, convention=conv, layers=tuple(rows))

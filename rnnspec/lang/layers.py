@@ -71,6 +71,7 @@ __all__ = [
     "entry_kind",
     "entry_kinds",
     "one_of",
+    "trainable_field",
 ]
 
 Convention = Literal["keras", "torch"]
@@ -219,6 +220,37 @@ class LayerSpec(_Strict):
         """The ``Layer (type)`` of the summary."""
         return self.keras_class
 
+    def is_trainable(self) -> bool:
+        """Whether training may update the layer's weights: a kind with weights declares the field ``trainable``
+        (:func:`trainable_field`), whose ``false`` freezes them as Keras's ``layer.trainable = False``."""
+        return getattr(self, "trainable", True) is not False
+
+    def leaf_trainable(self, leaf: str) -> bool:
+        """Whether training updates the weight ``leaf`` (Keras's ``trainable_weights``; the others are its
+        ``non_trainable_weights``, which the optimizer never sees). A kind with weights that are never trained
+        (moving statistics) says so here."""
+        return self.is_trainable()
+
+    def non_trainable_params(self, inputs: int, convention: Convention) -> int:
+        """The part of :meth:`params` that training leaves unchanged (Keras's "Non-trainable params")."""
+        total = 0
+        for leaf, shape in self.weight_shapes(inputs, convention).items():
+            if not self.leaf_trainable(leaf):
+                size = 1
+                for d in shape:
+                    size *= d
+                total += size
+        return total
+
+
+def trainable_field() -> Any:
+    """The ``trainable`` field every kind with weights declares (before its ``name``)."""
+    return Field(
+        True,
+        description="False freezes the layer's weights: training leaves them unchanged and the optimizer keeps no "
+        "state for them (Keras's `trainable=False`; PyTorch's `requires_grad_(False)`), as for a pretrained table.",
+    )
+
 
 # -- input-side layers ---------------------------------------------------------------------------
 
@@ -253,6 +285,7 @@ class EmbeddingSpec(LayerSpec):
     """Size of each token's vector."""
     mask_zero: bool = False
     """Keras semantics: id 0 is padding; masked steps keep the recurrent state."""
+    trainable: bool = trainable_field()
     name: Name | None = None
     """Layer name; default `embedding`."""
 
@@ -367,6 +400,7 @@ class RecurrentLayer(LayerSpec):
     """Wrap the layer in Keras `Bidirectional`: a forward and a backward copy."""
     merge_mode: MergeMode = "concat"
     """How a bidirectional layer merges the two directions."""
+    trainable: bool = trainable_field()
     name: Name | None = None
     """Layer name; default `recurrent_<index>` (the index counts recurrent layers only)."""
 
@@ -528,6 +562,7 @@ class DenseSpec(LayerSpec):
     """Activation; softmax and log_softmax (over the units) only on the output layer."""
     use_bias: bool = True
     """Whether the layer has a bias vector."""
+    trainable: bool = trainable_field()
     name: Name | None = None
     """Layer name; default `head` (mapping form) or `head_N` (list form)."""
 
@@ -598,6 +633,7 @@ class LayerNormSpec(LayerSpec):
 
     layer_norm: LayerNormOptions
     """The settings: `{}` (or nothing) for Keras's defaults, or `{epsilon: 0.001, center: true, scale: true}`."""
+    trainable: bool = trainable_field()
     name: Name | None = None
     """Layer name; default `layer_norm_N` (N counts the model's LayerNormalization layers from 0)."""
 

@@ -1,8 +1,8 @@
 """Two things a Keras file says that the importer must not lose in silence or in a list of symptoms:
 
-* a frozen layer (``trainable=False``: a pretrained embedding table): the spec has no ``trainable`` field yet, so
-  the import is trainable; it says so in a WARNING that names the frozen layers, in the import's notes (the
-  command prints them) or, from Python without ``notes``, as a ``UserWarning``;
+* a frozen layer (``trainable=False``: a pretrained embedding table; on a ``Bidirectional``'s inner layer; the whole
+  model frozen): the spec says ``trainable: false`` on exactly those layers, with no WARNING left (the import was
+  once silently trainable, then trainable with a WARNING);
 * a model of several inputs or outputs (an encoder–decoder with ``return_state``/``initial_state``, a siamese
   model): refused for that cause alone, not with the layers that join its branches.
 
@@ -41,30 +41,39 @@ def _frozen_embedding() -> keras.Model:
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5"])
-def test_a_frozen_embedding_is_named_in_a_warning(tmp_path: Path, fmt: str) -> None:
+def test_a_frozen_embedding_is_imported_frozen(tmp_path: Path, fmt: str) -> None:
     _frozen_embedding().save(tmp_path / f"m.{fmt}")
     notes: list[str] = []
     spec, weights = import_model(tmp_path / f"m.{fmt}", notes=notes)
     assert spec.embedding is not None and weights["glove/embeddings"].shape == (20, 4)
-    (warning,) = [n for n in notes if n.startswith("WARNING")]
-    assert "'glove' (Embedding)" in warning and "fine-tune" in warning
-    assert "encoder" not in warning and "'out'" not in warning
+    assert spec.embedding.trainable is False
+    assert [layer.trainable for layer in spec.cells] == [True] and spec.output_layer.trainable is True
+    assert not [n for n in notes if n.startswith("WARNING")]
 
 
-def test_from_python_without_notes_it_is_a_user_warning(tmp_path: Path) -> None:
+def test_from_python_without_notes_nothing_is_warned(tmp_path: Path) -> None:
+    import warnings
+
     _frozen_embedding().save(tmp_path / "m.keras")
-    with pytest.warns(UserWarning, match="glove"):
-        import_model(tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        spec, _ = import_model(tmp_path / "m.keras")
+    assert spec.embedding.trainable is False
 
 
-def test_the_command_prints_the_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_writes_trainable_false(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _frozen_embedding().save(tmp_path / "m.keras")
     assert main(["import", str(tmp_path / "m.keras"), "-o", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
-    assert "WARNING: frozen in the file (trainable: false): 'glove' (Embedding)" in printed
+    assert "WARNING" not in printed
+    (written,) = (tmp_path / "out").glob("*.yaml")
+    from rnnspec import load_spec
+
+    assert load_spec(written).embedding.trainable is False
+    assert "trainable: false" in written.read_text()
 
 
-def test_a_frozen_model_and_a_frozen_bidirectional_layer_are_named(tmp_path: Path) -> None:
+def test_a_frozen_model_and_a_frozen_bidirectional_layer_are_frozen(tmp_path: Path) -> None:
     model = keras.Sequential(
         [
             keras.Input((5, 2)),
@@ -76,13 +85,22 @@ def test_a_frozen_model_and_a_frozen_bidirectional_layer_are_named(tmp_path: Pat
     model.get_layer("bi").trainable = False
     model.save(tmp_path / "bi.keras")
     notes: list[str] = []
-    import_model(tmp_path / "bi.keras", notes=notes)
-    assert any("'bi' (Bidirectional)" in n and "'top'" not in n for n in notes)
+    spec, _ = import_model(tmp_path / "bi.keras", notes=notes)
+    assert {n: layer.is_trainable() for n, layer in spec.stack()} == {"bi": False, "top": True, "out": True}
+    assert notes == []
+    model.get_layer("bi").trainable = True
+    model.get_layer("bi").forward_layer.trainable = False  # the inner layer's flag (the wrapper's stays True)
+    model.get_layer("bi").backward_layer.trainable = False
+    model.save(tmp_path / "inner.keras")
+    spec, _ = import_model(tmp_path / "inner.keras")
+    assert spec.recurrent[0].trainable is False
+    model.get_layer("bi").trainable = True
     model.trainable = False
     model.save(tmp_path / "all.keras")
     notes = []
-    import_model(tmp_path / "all.keras", notes=notes)
-    assert any("'bi'" in n and "'top' (LSTM)" in n and "'out' (Dense)" in n for n in notes)
+    spec, _ = import_model(tmp_path / "all.keras", notes=notes)
+    assert {n: layer.is_trainable() for n, layer in spec.stack()} == {"bi": False, "top": False, "out": False}
+    assert notes == []
 
 
 def test_a_trainable_model_has_no_warning(tmp_path: Path) -> None:
