@@ -159,6 +159,16 @@ def _repeat_vector(layer: Any, name: str, inputs: int, convention: str) -> Layer
     return keras.layers.RepeatVector(layer.repeat_vector, name=name)
 
 
+@BUILDERS.register("max_pool")
+def _max_pool(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.MaxPooling1D(layer.pool_size, strides=layer.strides, padding=layer.padding, name=name)
+
+
+@BUILDERS.register("average_pool")
+def _average_pool(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.AveragePooling1D(layer.pool_size, strides=layer.strides, padding=layer.padding, name=name)
+
+
 # -- recurrent cells ---------------------------------------------------------------------------
 
 

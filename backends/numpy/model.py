@@ -41,7 +41,7 @@ import numpy as np
 from rnnspec.core.backend import MODEL_BACKEND_ATTR, MODEL_SPEC_ATTR, Backend, ReferenceVariants
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import weight_shapes
-from rnnspec.lang.layers import RecurrentLayer
+from rnnspec.lang.layers import RecurrentLayer, pooled_steps, same_padding
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = [
@@ -241,6 +241,35 @@ def _global_average_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) 
     with np.errstate(invalid="ignore", divide="ignore"):
         total = np.where(keep, h, 0.0).sum(axis=1, keepdims=layer.keepdims)
         return total / keep.sum(axis=1, keepdims=layer.keepdims), None
+
+
+def _windows(layer: Any, steps: int) -> list[range]:
+    """The real steps in each of Keras's pooling windows: ``valid`` whole windows only; ``same`` windows padded as
+    Keras pads (:func:`rnnspec.lang.layers.same_padding`), clipped to the sequence."""
+    k, s = layer.pool_size, layer.strides
+    left = same_padding(steps, k, s)[0] if layer.padding == "same" else 0
+    count = pooled_steps(steps, k, s, layer.padding) or 0
+    return [range(max(i * s - left, 0), min(i * s - left + k, steps)) for i in range(count)]
+
+
+def _pool(layer: Any, h: Array, reduce: Callable[[Array], Array]) -> Array:
+    windows = _windows(layer, h.shape[1])
+    out = np.zeros((h.shape[0], len(windows), h.shape[2]))
+    for i, r in enumerate(windows):
+        out[:, i] = reduce(h[:, r.start : r.stop])
+    return out
+
+
+@FORWARD.register("max_pool")
+def _max_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``MaxPooling1D``: the largest value of each feature in each window (padding never wins); no mask."""
+    return _pool(layer, h, lambda x: x.max(axis=1)), None
+
+
+@FORWARD.register("average_pool")
+def _average_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``AveragePooling1D``: the mean of each feature over each window's real steps; no mask."""
+    return _pool(layer, h, lambda x: x.mean(axis=1)), None
 
 
 # -- the recurrent layer: loop over time, directions, merge ------------------------------------------

@@ -40,6 +40,7 @@ from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError, render_problem
 from rnnspec.lang.layers import (
     ActivationSpec,
+    AveragePoolSpec,
     DenseSpec,
     EmbeddingSpec,
     GlobalAveragePoolSpec,
@@ -47,6 +48,7 @@ from rnnspec.lang.layers import (
     LayerNormSpec,
     LayerSpec,
     MaskingSpec,
+    MaxPoolSpec,
     RecurrentLayer,
     RepeatVectorSpec,
 )
@@ -414,6 +416,19 @@ def _repeat_vector(g: _Graph, name: str, layer: RepeatVectorSpec, w: Leaves, flo
     return _Flow(h, None, True)
 
 
+def _pool(g: _Graph, name: str, layer: MaxPoolSpec | AveragePoolSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``MaxPooling1D`` / ``AveragePooling1D``: ONNX's ``MaxPool`` / ``AveragePool`` over ``[batch, features,
+    time]``; ``same`` is ``auto_pad=SAME_UPPER`` (TensorFlow's padding, the extra step at the end), and an average
+    counts the real steps only (``count_include_pad=0``). No mask after it (Keras drops it)."""
+    attrs: dict[str, Any] = {"kernel_shape": [layer.pool_size], "strides": [layer.strides]}
+    attrs["auto_pad"] = "SAME_UPPER" if layer.padding == "same" else "VALID"
+    if layer.kind == "average_pool":
+        attrs["count_include_pad"] = 0
+    x = g.op("Transpose", flow.h, perm=[0, 2, 1])
+    h = g.op("MaxPool" if layer.kind == "max_pool" else "AveragePool", x, **attrs)
+    return _Flow(g.op("Transpose", h, perm=[0, 2, 1]), None, True)
+
+
 def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Flow) -> _Flow:
     """One direction (``go_backwards`` reverses the input and the mask) or Keras's ``Bidirectional``."""
     attrs = _rnn_activations(name, layer)
@@ -514,6 +529,7 @@ BUILDERS.register("dropout", "spatial_dropout")(_identity)
 BUILDERS.add("dense", _dense)
 BUILDERS.add("layer_norm", _layer_norm)
 BUILDERS.add("activation", _activation)
+BUILDERS.register("max_pool", "average_pool")(_pool)
 BUILDERS.add("repeat_vector", _repeat_vector)
 BUILDERS.add("global_max_pool", _global_max_pool)
 BUILDERS.add("global_average_pool", _global_average_pool)

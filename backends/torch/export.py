@@ -43,6 +43,7 @@ from rnnspec.core.weights import check_weights, permute_gates
 from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
     ActivationSpec,
+    AveragePoolSpec,
     DenseSpec,
     DropoutSpec,
     EmbeddingSpec,
@@ -52,6 +53,7 @@ from rnnspec.lang.layers import (
     LayerNormSpec,
     LSTMSpec,
     MaskingSpec,
+    MaxPoolSpec,
     RecurrentLayer,
     RepeatVectorSpec,
     SimpleRNNSpec,
@@ -361,6 +363,33 @@ def _repeat_vector_code(layer: RepeatVectorSpec, ctx: _Context, w: dict[str, Arr
         ],
         doc=f"(no module) Keras RepeatVector({n}) in forward(): the vector at each of {n} steps",
     )
+
+
+@LAYER_CODE.register("max_pool", "average_pool")
+def _pool_code(layer: MaxPoolSpec | AveragePoolSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``MaxPooling1D`` / ``AveragePooling1D`` as expressions of the forward over ``(batch, features, time)``;
+    ``same`` padding as Keras pads (the extra step on the right, computed from the length): -inf for a max, and an
+    average divided by the window's real steps. No mask after it (Keras drops it)."""
+    k, s = layer.pool_size, layer.strides
+    fn = "F.max_pool1d" if layer.kind == "max_pool" else "F.avg_pool1d"
+    label = f"Keras {layer.keras_class}({k}, strides={s}, padding={layer.padding!r})"
+    if layer.padding == "valid":
+        forward = [f"h = {fn}(h.transpose(1, 2), {k}, {s}).transpose(1, 2)  # {label}"]
+    else:
+        forward = [
+            f"t = h.size(1)  # {label}: the extra padding step on the right",
+            f"pad = max((t + {s - 1}) // {s} * {s} - {s} + {k} - t, 0)",
+            "x = h.transpose(1, 2)",
+        ]
+        if layer.kind == "max_pool":
+            forward.append(f"h = {fn}(F.pad(x, [pad // 2, pad - pad // 2], value=float('-inf')), {k}, {s})")
+        else:
+            forward += [
+                "ones = F.pad(torch.ones_like(x[:1, :1]), [pad // 2, pad - pad // 2])",
+                f"h = {fn}(F.pad(x, [pad // 2, pad - pad // 2]), {k}, {s}) / {fn}(ones, {k}, {s})  # real steps",
+            ]
+        forward.append("h = h.transpose(1, 2)")
+    return _Code(forward=forward, doc=f"(no module) {label} in forward()")
 
 
 def _describe(layer: RecurrentLayer) -> str:

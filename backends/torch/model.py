@@ -53,7 +53,7 @@ from rnnspec.core.builtins import TableLiveModels
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
-from rnnspec.lang.layers import RecurrentLayer
+from rnnspec.lang.layers import RecurrentLayer, same_padding
 from rnnspec.lang.spec import ModelSpec
 
 from .ops import ACTIVATIONS, activation, dropout, dropout_mask
@@ -238,6 +238,34 @@ class _RepeatVector(_Layer):
 
     def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return h.unsqueeze(1).repeat(1, self.n, 1), None
+
+
+class _Pool(_Layer):
+    """Keras ``MaxPooling1D`` / ``AveragePooling1D`` over the time axis of ``(batch, time, features)``; Keras's
+    ``same`` padding (extra step on the right) written out: -inf never wins a max, and an average divides by the
+    window's real steps (PyTorch's ``count_include_pad=False``). Keras drops any mask here."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.mode = layer.kind
+        self.pool_size, self.strides, self.same = layer.pool_size, layer.strides, layer.padding == "same"
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        x = h.transpose(1, 2)
+        k, s = self.pool_size, self.strides
+        pad = same_padding(x.shape[-1], k, s) if self.same else (0, 0)
+        if self.mode == "max_pool":
+            out = F.max_pool1d(F.pad(x, pad, value=float("-inf")) if self.same else x, k, s)
+        elif not self.same:
+            out = F.avg_pool1d(x, k, s)
+        else:
+            total = F.avg_pool1d(F.pad(x, pad), k, s)
+            real = F.avg_pool1d(F.pad(torch.ones_like(x[:1, :1]), pad), k, s)
+            out = total / real
+        return out.transpose(1, 2), None
+
+
+BUILDERS.register("max_pool", "average_pool")(_Pool)
 
 
 # -- recurrent cells ----------------------------------------------------------------------------------
@@ -741,6 +769,16 @@ class RnnspecModule(nn.Module):
             raise KeyError(f"{canonical!r} is not a weight of spec {self.spec.name!r}") from None
 
 
+def _windows_fit(spec: ModelSpec, steps: int) -> bool:
+    """Whether ``steps`` input steps leave at least one step after every layer (a pooling window must fit)."""
+    current: int | None = steps
+    for _, layer in spec.stack():
+        current = layer.output_steps(current)
+        if current is not None and current < 1:
+            return False
+    return True
+
+
 class TorchBackend(
     TrainableBackend, Threads, MatmulTiming, DeviceCheck, DataParallel, TableLiveModels, StateDictReader
 ):
@@ -791,7 +829,8 @@ class TorchBackend(
         from rnnspec.lang.summary import render_rows
 
         spec = model.spec
-        time = spec.input.seq_len or 3
+        time = spec.input.seq_len or next(t for t in itertools.count(3) if _windows_fit(spec, t))
+        rows = {row.name: row.output_shape for row in analyze(spec).layers}  # time None where it is variable
         x = torch.ones((1, time), dtype=torch.long) if spec.embedding else torch.ones((1, time, spec.input.features))
         shapes: dict[str, tuple[int | None, ...]] = {}
 
@@ -800,7 +839,7 @@ class TorchBackend(
             free = spec.input.seq_len is None
             shapes[name] = (
                 None,
-                *(None if (d == time and free and k == 0 and len(dims) > 1) else d for k, d in enumerate(dims)),
+                *(rows[name][1] if (free and k == 0 and len(dims) > 1) else d for k, d in enumerate(dims)),
             )
 
         hooks = [

@@ -313,6 +313,42 @@ def _global_pool(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece(kind, layer.name, layer.class_name, {kind: options})
 
 
+def _one_int(value: Any, what: str, default: int | None = None) -> int:
+    """A 1-D layer's size argument: ``3``, ``[3]`` or ``(3,)`` (Keras's standardized tuple) → 3."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _Unsupported(f"{what} {value!r}; the spec takes one positive whole number")
+    return value
+
+
+def _channels_last(cfg: dict[str, Any]) -> None:
+    if cfg.get("data_format", "channels_last") not in ("channels_last", None):
+        raise _Unsupported(
+            f"data_format {cfg.get('data_format')!r} takes (batch, features, time); the spec's sequences are "
+            "(batch, time, features) (channels_last)"
+        )
+
+
+@converter("max_pool", "average_pool")
+def _pool(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``MaxPooling1D`` / ``AveragePooling1D`` (no weights): pool size, strides and padding."""
+    cfg = layer.config
+    _channels_last(cfg)
+    kind = "max_pool" if layer.class_name == "MaxPooling1D" else "average_pool"
+    size = _one_int(cfg.get("pool_size"), "pool_size", 2)
+    strides = _one_int(cfg.get("strides"), "strides", size)
+    padding = str(cfg.get("padding", "valid")).lower()
+    if padding not in ("valid", "same"):
+        raise _Unsupported(f"padding {padding!r}; the spec's pooling takes valid or same")
+    options: dict[str, Any] = {"pool_size": size, "padding": padding}
+    if strides != size:
+        options["strides"] = strides
+    return Piece(kind, layer.name, layer.class_name, {kind: options})
+
+
 @converter(classes=("TimeDistributed",))
 def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
     inner = layer.config.get("layer", {})
@@ -764,6 +800,12 @@ def _assemble(
                 refusals.append(Refusal(piece.name, piece.class_name, "a RepeatVector after a Dense layer"))
             recurrent.append({**entry, "name": layer_name})
             masked, rank = False, 3  # Keras's RepeatVector drops any mask
+        elif piece.kind in ("max_pool", "average_pool"):
+            if head or rank != 3:
+                where = "after a Dense layer" if head else "after a recurrent layer that returns its last output only"
+                refusals.append(Refusal(piece.name, piece.class_name, f"a {piece.class_name} {where}"))
+            recurrent.append({**entry, "name": layer_name})
+            masked = False  # Keras's pooling layers drop the mask (the spec refuses a masked input, saying so)
         elif piece.kind in ("dropout", "spatial_dropout"):
             target = head if head else recurrent
             if piece.kind == "spatial_dropout" and head:

@@ -47,6 +47,7 @@ __all__ = [
     "RECURRENT_ACTIVATIONS",
     "RECURRENT_KINDS",
     "ActivationSpec",
+    "AveragePoolSpec",
     "Convention",
     "CrossFieldIssue",
     "CrossFieldIssues",
@@ -63,6 +64,8 @@ __all__ = [
     "LayerNormSpec",
     "LayerSpec",
     "MaskingSpec",
+    "MaxPoolSpec",
+    "PoolOptions",
     "RecurrentEntry",
     "RecurrentLayer",
     "RepeatVectorSpec",
@@ -71,6 +74,8 @@ __all__ = [
     "entry_kind",
     "entry_kinds",
     "one_of",
+    "pooled_steps",
+    "same_padding",
     "trainable_field",
 ]
 
@@ -673,6 +678,142 @@ class LayerNormSpec(LayerSpec):
         return "{layer_norm: {" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}}"
 
 
+# -- MaxPooling1D / AveragePooling1D ---------------------------------------------------------------
+
+PoolPadding = Literal["valid", "same"]
+
+
+class PoolOptions(_Strict):
+    """The settings of a ``max_pool`` / ``average_pool`` entry: Keras ``MaxPooling1D`` / ``AveragePooling1D``'s
+    arguments (channels-last)."""
+
+    pool_size: PositiveInt = 2
+    """Steps in each window (Keras's MaxPooling1D default 2; AveragePooling1D has no default in Keras 3, the
+    spec takes 2 for both)."""
+    strides: PositiveInt | None = None
+    """Steps between the windows' starts; default `pool_size` (windows side by side, as Keras)."""
+    padding: PoolPadding = "valid"
+    """`valid`: only whole windows, `floor((T - pool_size) / strides) + 1` steps out; `same`: `ceil(T / strides)`
+    steps out, the windows padded (the extra step on the right, as Keras/TensorFlow). Padding never wins a max,
+    and an average at the edge is over its real steps only (Keras; PyTorch's `count_include_pad=True` differs)."""
+
+
+def pooled_steps(steps: int | None, window: int, strides: int, padding: str) -> int | None:
+    """Output length of a 1-D pooling or convolution window over ``steps`` (None: variable), Keras's formulas:
+    ``valid`` ``floor((T - window) / strides) + 1`` (0 or less: no whole window), ``same`` ``ceil(T / strides)``,
+    ``causal`` (a convolution padded on the left by ``window - 1``) ``floor((T - 1) / strides) + 1``."""
+    if steps is None:
+        return None
+    if padding == "same":
+        return -(-steps // strides)
+    if padding == "causal":
+        return (steps - 1) // strides + 1
+    return (steps - window) // strides + 1 if steps >= window else 0
+
+
+def same_padding(steps: int, window: int, strides: int) -> tuple[int, int]:
+    """Keras's (TensorFlow's) ``same`` padding of ``steps`` for ``window`` and ``strides``: ``(left, right)``,
+    ``total = max((ceil(T / strides) - 1) * strides + window - T, 0)``, the extra step on the right."""
+    total = max((-(-steps // strides) - 1) * strides + window - steps, 0)
+    return total // 2, total - total // 2
+
+
+class _PoolSpec(LayerSpec):
+    """What ``max_pool`` and ``average_pool`` share: a window over the time axis of a sequence (no weights).
+    Keras's pooling layers do not support masking: a mask reaching one is dropped (with a warning) and its
+    padded steps pooled as data, so the spec refuses a masked input (see :func:`rnnspec.lang.spec`'s checks)."""
+
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
+    options_key: ClassVar[str]
+    slides_window: ClassVar[bool] = True
+    """A window over the time axis: needs a sequence without a mask (the spec's checks)."""
+
+    @classmethod
+    def _options(cls, value: Any) -> Any:
+        if value is None:
+            return {}  # `- max_pool:` in YAML is null: Keras's defaults
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"pool_size": value}  # `{max_pool: 3}`: the pool size
+        return value
+
+    @property
+    def options(self) -> PoolOptions:
+        return getattr(self, self.options_key)
+
+    @property
+    def pool_size(self) -> int:
+        return self.options.pool_size
+
+    @property
+    def strides(self) -> int:
+        return self.options.strides or self.options.pool_size
+
+    @property
+    def padding(self) -> str:
+        return self.options.padding
+
+    def output_steps(self, steps: int | None) -> int | None:
+        return pooled_steps(steps, self.pool_size, self.strides, self.padding)
+
+    def keeps_mask(self) -> bool:
+        return False
+
+    def entry_label(self) -> str:
+        options = self.options.model_dump(exclude_defaults=True)
+        return f"{{{self.options_key}: {{" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}}"
+
+
+class MaxPoolSpec(_PoolSpec):
+    """Keras ``MaxPooling1D(pool_size, strides, padding)``: the largest value of each feature in each window of
+    steps; PyTorch's ``nn.MaxPool1d`` over ``(batch, features, time)`` (``same``: padded with -inf)."""
+
+    kind: ClassVar[str] = "max_pool"
+    keras_class: ClassVar[str] = "MaxPooling1D"
+    torch_class: ClassVar[str | None] = "MaxPool1d"
+    onnx_op: ClassVar[str | None] = "MaxPool"
+    default_name: ClassVar[str] = "max_pool_{n}"
+    entry_key: ClassVar[str | None] = "max_pool"
+    entry_form: ClassVar[str] = "`{max_pool: K}`"
+    options_key: ClassVar[str] = "max_pool"
+
+    max_pool: PoolOptions
+    """The settings: `{}` (or nothing) for `pool_size: 2`, a number for the pool size, or
+    `{pool_size: 2, strides: 2, padding: valid}`."""
+    name: Name | None = None
+    """Layer name; default `max_pool_N` (N counts the model's MaxPooling1D layers from 0)."""
+
+    @field_validator("max_pool", mode="before", json_schema_input_type=Union[PoolOptions, PositiveInt, None])
+    @classmethod
+    def _default_options(cls, value: Any) -> Any:
+        return cls._options(value)
+
+
+class AveragePoolSpec(_PoolSpec):
+    """Keras ``AveragePooling1D(pool_size, strides, padding)``: the mean of each feature over each window of steps;
+    with ``same`` padding an edge window averages its real steps only (PyTorch's ``nn.AvgPool1d`` with
+    ``count_include_pad=False``)."""
+
+    kind: ClassVar[str] = "average_pool"
+    keras_class: ClassVar[str] = "AveragePooling1D"
+    torch_class: ClassVar[str | None] = "AvgPool1d"
+    onnx_op: ClassVar[str | None] = "AveragePool"
+    default_name: ClassVar[str] = "average_pool_{n}"
+    entry_key: ClassVar[str | None] = "average_pool"
+    entry_form: ClassVar[str] = "`{average_pool: K}`"
+    options_key: ClassVar[str] = "average_pool"
+
+    average_pool: PoolOptions
+    """The settings: `{}` (or nothing) for `pool_size: 2`, a number for the pool size, or
+    `{pool_size: 2, strides: 2, padding: valid}`."""
+    name: Name | None = None
+    """Layer name; default `average_pool_N` (N counts the model's AveragePooling1D layers from 0)."""
+
+    @field_validator("average_pool", mode="before", json_schema_input_type=Union[PoolOptions, PositiveInt, None])
+    @classmethod
+    def _default_options(cls, value: Any) -> Any:
+        return cls._options(value)
+
+
 # -- Activation ------------------------------------------------------------------------------------
 
 
@@ -828,6 +969,8 @@ KINDS: tuple[type[LayerSpec], ...] = (
     RepeatVectorSpec,
     GlobalMaxPoolSpec,
     GlobalAveragePoolSpec,
+    MaxPoolSpec,
+    AveragePoolSpec,
 )
 """Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
 which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry

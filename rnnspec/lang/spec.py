@@ -563,6 +563,7 @@ def _cross_field_issues(spec: ModelSpec):
                 expected="go_backwards: false (the default) on a bidirectional layer",
                 fix=f"remove `go_backwards` from recurrent[{i}]",
             )
+    yield from _window_issues(spec)
     if isinstance(spec.head, list):
         yield from _head_list_issues(spec.head)
     names = spec.layer_names()
@@ -605,6 +606,62 @@ def _head_list_issues(head: list[Any]):
                 expected=f"one of: {', '.join(ACTIVATIONS)}",
                 fix=f"use `activation: relu` here, and {entry.activation} on the last entry",
             )
+
+
+def _window_issues(spec: ModelSpec):
+    """Layers that slide a window over the time axis (``max_pool``, ``average_pool``): they need a sequence, at
+    least one whole window when ``seq_len`` is fixed, and no mask (Keras's pooling layers drop it)."""
+    index = {id(entry): i for i, entry in enumerate(spec.recurrent)}
+    per_step, masked, steps = True, False, spec.input.seq_len
+    mask_from, mask_what, mask_readers = "", "", []  # who made the mask, its setting, the layers that read it
+    mask_same = True  # whether removing the mask setting leaves the values unchanged (Masking(0) zeroes zeros)
+    for name, layer in spec.stack():
+        i = index.get(id(layer))
+        if i is not None and getattr(layer, "slides_window", False):
+            key, what = layer.entry_key or layer.kind, layer.keras_class
+            if not per_step:
+                yield CrossFieldIssue(
+                    path=("recurrent", i, key),
+                    message=f"{what} slides a window over the time axis, but its input has no time axis (the "
+                    "recurrent layer before it returns only its last output)",
+                    received=f"{key} after a layer with return_sequences: false",
+                    expected=f"{key} after the input, the embedding or a layer with return_sequences: true",
+                    fix="set `return_sequences: true` on the recurrent layer before it, or move it before that layer",
+                )
+            elif masked:
+                read = f"{mask_from}'s mask reaches it after {mask_readers[0]} read it" if mask_readers else ""
+                yield CrossFieldIssue(
+                    path=("recurrent", i, key),
+                    message=f"Keras's {what} does not support masking: it drops the mask (with a warning) and "
+                    "computes over the padded steps as if they were data, so no layer after it sees the padding",
+                    received=f"{key} on a sequence masked by {mask_from}" + (f" ({read})" if read else ""),
+                    expected=f"{key} on an unmasked sequence",
+                    fix=f"remove {mask_what} (Keras's model computes the same without it: the mask is dropped "
+                    "before any layer reads it)"
+                    if not mask_readers and mask_same
+                    else f"move the {key} entry before {(mask_readers or [mask_from])[0]}, or remove {mask_what}",
+                )
+            elif steps is not None and layer.output_steps(steps) < 1:
+                yield CrossFieldIssue(
+                    path=("recurrent", i, key),
+                    message=f"{what} has no whole window in {steps} steps, so its output would be empty (Keras "
+                    "refuses the negative dimension)",
+                    received=f"{steps} input steps, {layer.entry_label()}",
+                    expected="a window no longer than the steps that reach it",
+                    fix="use a smaller window, `padding: same`, or a longer `input.seq_len`",
+                )
+        if layer.makes_mask():
+            mask_from = f"the {name} layer"
+            mask_what = "`mask_zero: true`" if layer.kind == "embedding" else "`input.mask_value`"
+            mask_readers = []
+            mask_same = layer.kind == "embedding" or getattr(layer, "mask_value", 0.0) == 0.0
+        elif masked and isinstance(layer, RecurrentLayer):
+            mask_readers.append(f"recurrent[{i}] ({name})")
+        masked = layer.makes_mask() or (masked and layer.keeps_mask())
+        per_step = layer.output_per_step(per_step)
+        steps = layer.output_steps(steps)
+        if steps is not None and steps < 1:
+            steps = None  # reported above; the layers after it are not judged on it
 
 
 def _path_of_name(spec: ModelSpec, name: str) -> tuple[str | int, ...]:
