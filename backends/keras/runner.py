@@ -20,7 +20,9 @@ __all__ = ["run_file"]
 
 def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
     """Inference with the Keras model in ``written[0]`` (``safe_mode``: only Keras's own classes; not compiled);
-    None where Keras or TensorFlow is not installed or Keras 3 cannot open the file (a Keras 2 file).
+    None where Keras or TensorFlow is not installed. Where Keras 3 cannot open or run the file (a Keras 2 file, a
+    model name Keras refuses as a scope), the exception Keras raised comes out of this call or of the call of the
+    function it returns: the caller says why the original could not be run.
 
     ``nudge``: a seed; every float32 weight of the opened model is first moved by one ulp (the proofs' noise floor,
     :func:`rnnspec.core.noise.ulp_perturbed`)."""
@@ -28,10 +30,7 @@ def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndar
         return None
     from .runtime import keras  # TensorFlow chosen as Keras's backend before Keras is imported
 
-    try:
-        model = keras.saving.load_model(written[0], safe_mode=True, compile=False)
-    except Exception:
-        return None
+    model = keras.saving.load_model(written[0], safe_mode=True, compile=False)
     if nudge is not None:
         values = model.get_weights()
         floats = {str(i): v for i, v in enumerate(values) if v.dtype == np.float32}

@@ -62,19 +62,24 @@ def _builds(spec: ModelSpec, weights: dict[str, np.ndarray], x: np.ndarray) -> d
     return out
 
 
-def _original(path: Path, x: np.ndarray) -> Outputs | None:
+def _original(path: Path, x: np.ndarray) -> tuple[Outputs | None, str | None]:
     """The file opened by its own framework (a .keras/.h5 by Keras: safe_mode, every class checked to be a Keras
     built-in), through the runner of the export format it is, run on ``x`` (and opened again with its weights nudged,
-    for its noise floor); None where that cannot be done."""
+    for its noise floor); else None and why it could not be (None: the file is not one a runner opens)."""
     from rnnspec.core.noise import NUDGE_SEED
     from rnnspec.core.registry import get_runner
     from rnnspec.interop.proof import run_side
 
     fmt = format_of_file(str(path))
-    run = get_runner(fmt)([path]) if fmt is not None else None
-    if run is None:
-        return None
-    return run_side(run, x, get_runner(fmt)([path], nudge=NUDGE_SEED))
+    if fmt is None:
+        return None, None
+    try:
+        run = get_runner(fmt)([path])
+        if run is None:
+            return None, f"{fmt}'s runtime is not installed"
+        return run_side(run, x, get_runner(fmt)([path], nudge=NUDGE_SEED)), None
+    except Exception as exc:  # the framework's own failure on a file it wrote or was given: said, not raised
+        return None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
 
 
 def _proof_lines(rows: list[Agreement], echo: Echo) -> None:
@@ -145,7 +150,7 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
     with quiet_stderr():  # the user's module first: its file's own errors come before any build
         mine = run_user_module(source, module, args, x) if module is not None else None
         builds = _builds(spec, weights, x)
-        original = _original(source, x) if module is None else None
+        original, unrun = _original(source, x) if module is None else (None, None)
     if mine is not None:
         rows = [mine.rerun] + [agreement(f"{mine.label} vs rnnspec {b}", mine.outputs, s) for b, s in builds.items()]
     elif original is not None:
@@ -163,8 +168,9 @@ def run_import(source: Path, output: Path, spec_path: Path | None, name: str | N
         what = f"{mine.label}'s own forward (--module, run in eval mode with the state dict loaded)"
     echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1), compared with {what}:")
     if mine is None and original is None:
-        if format_of_file(str(source)) is not None:
-            echo("  (Keras 3 could not open the original file itself: a Keras 2 file or no Keras installed)")
+        if unrun is not None:
+            echo(f"  (Keras could not run the original file itself ({printable(unrun)}): rnnspec's builds are compared")
+            echo("  with each other, not with the original model)")
         else:
             echo(UNSEEN_FORWARD)
     _proof_lines(rows, echo)
@@ -202,26 +208,35 @@ def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output
     x = hard_inputs(spec)
     ref = reference_backend()
     row = None
+    unrun: str | None = None
     try:
         with staged_outputs(inputs) as out:
             staged = out.stage(output)
             with quiet_stderr():
                 files = exporter(spec, weights, staged)
                 runner = get_runner(fmt)
-                run = runner(files)
-                if run is not None:
-                    exported = run_side(run, x, runner(files, nudge=NUDGE_SEED))
-                    row = agreement(f"exported {fmt} vs rnnspec {ref}", exported, _side(spec, weights, ref, x))
-            if row is not None and not row.passed:
+                try:
+                    run = runner(files)
+                    if run is not None:
+                        exported = run_side(run, x, runner(files, nudge=NUDGE_SEED))
+                        row = agreement(f"exported {fmt} vs rnnspec {ref}", exported, _side(spec, weights, ref, x))
+                except Exception as exc:  # the format's own runtime could not open or run what was written
+                    unrun = (
+                        f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+                    )
+            if unrun is not None or (row is not None and not row.passed):
                 raise _ProofFailed
             written = [out.final(p) for p in files]
     except _ProofFailed:
-        assert row is not None
-        echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1):")
-        _proof_lines([row], echo)
+        if unrun is not None:
+            echo(f"proof: the {fmt} runtime could not open or run the exported file ({printable(unrun)})")
+        else:
+            assert row is not None
+            echo(f"proof: {len(x)} inputs (pre-/post-padded, a hole, fully padded, length 1):")
+            _proof_lines([row], echo)
         echo(
-            f"proof failed: nothing was written ({printable(output)} left as it was); the exported model differs "
-            "beyond what float32 rounding explains"
+            f"proof failed: nothing was written ({printable(output)} left as it was); the exported model "
+            + ("could not be run" if unrun is not None else "differs beyond what float32 rounding explains")
         )
         return False
     if row is None:

@@ -228,8 +228,15 @@ def _zip_layer_weights(group: Any, path: Path, budget: ReadBudget) -> list[np.nd
         above = above | {node.id}
         vars_group = _child(node, "vars", path)
         if vars_group is not None:
-            keys = sorted((k for k in vars_group if k.isascii() and k.isdigit()), key=int)
-            out += [_dataset(_child(vars_group, k, path), path, budget) for k in keys]
+            keys = list(vars_group)
+            if sorted(keys) != sorted(str(i) for i in range(len(keys))):
+                others = [k for k in keys if not (k.isascii() and k.isdigit())] or keys
+                raise KerasFileError(
+                    f"{path}: {vars_group.name} holds {', '.join(repr(k) for k in others[:5])}, not only the "
+                    "numbered weights 0, 1, ... Keras writes; Keras itself refuses to load such a file. fix: save "
+                    "the model again with model.save()"
+                )
+            out += [_dataset(_child(vars_group, k, path), path, budget) for k in sorted(keys, key=int)]
         children = [_child(node, sub, path) for sub in _SUBOBJECTS]
         stack += [(c, level + 1, above) for c in reversed(children) if c is not None and _is_group(c)]
     return out

@@ -180,6 +180,22 @@ def test_an_hdf5_hard_link_cycle_is_refused(tmp_path: Path, capsys) -> None:
     assert "cycle.keras" in err and "cycle" in err.split("cycle.keras", 1)[1]
 
 
+def test_anything_but_numbered_weights_in_a_vars_group_is_refused(tmp_path: Path, capsys) -> None:
+    """A link in a layer's vars group (here a cycle back to the file's root), which Keras itself refuses to load,
+    was skipped by the reader and the file imported (found by the re-attack)."""
+
+    def build(f: h5py.File) -> None:
+        vars_ = f.create_group("layers/lstm/cell/vars")
+        vars_.attrs["name"] = "lstm"
+        for k, shape in enumerate([(3, 16), (4, 16), (16,)]):
+            vars_.create_dataset(str(k), data=np.zeros(shape, np.float32))
+        vars_["loop"] = f["/"]
+
+    path = _keras_zip(tmp_path / "loop.keras", _config([_lstm()]), _h5_bytes(build))
+    err = _import(path, tmp_path, capsys)
+    assert "/layers/lstm/cell/vars holds 'loop', not only the numbered weights" in err
+
+
 def test_a_module_key_nested_80_deep_is_found(tmp_path: Path, capsys) -> None:
     nested: dict = {"module": "evil_pkg.payload", "class_name": "X", "config": {}}
     for _ in range(80):
