@@ -173,7 +173,11 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path, 
             f"machine has available ({human_bytes(free)}); free memory or use a larger machine"
         )
     if info.file_size > limit:
-        raise KerasFileError(f"{path}: member {info.filename} declares {info.file_size} bytes, over the {limit} read")
+        raise KerasFileError(
+            f"{path}: member {info.filename} declares {info.file_size:,} bytes, over the {limit:,} rnnspec reads for "
+            "it; a model's config is a few KB. fix: save the model again with model.save(), or check the file came "
+            "from Keras"
+        )
     if info.compress_type != zipfile.ZIP_STORED and info.file_size > 100 * max(info.compress_size, 1):
         raise KerasFileError(
             f"{path}: member {info.filename} inflates {info.file_size // max(info.compress_size, 1)}-fold "
@@ -493,7 +497,10 @@ def _read_dataset(node: Any, path: Path, budget: ReadBudget) -> np.ndarray:
         raise KerasFileError(f"{path}: {node.name} holds {node.dtype}, not numbers")
     declared = int(np.prod(node.shape, dtype=np.float64) * node.dtype.itemsize)
     if declared > MAX_DATASET_BYTES:
-        raise KerasFileError(f"{path}: {node.name} declares {declared} bytes, over the {MAX_DATASET_BYTES} read")
+        raise KerasFileError(
+            f"{path}: {node.name} declares {declared:,} bytes, over the {MAX_DATASET_BYTES:,} rnnspec reads for one "
+            "weight. fix: check the file came from Keras; a model this large is beyond what rnnspec imports"
+        )
     stored = node.id.get_storage_size()
     if declared > 64 * 1024**2 and declared > BOMB_RATIO * max(stored, 1):
         raise KerasFileError(f"{path}: {node.name} declares {declared} bytes but stores {stored} (a bomb?); refused")
