@@ -65,7 +65,14 @@ def _keras_model(spec):
     else:
         inputs = keras.Input((spec.input.seq_len, spec.input.features))
     for entry in [*spec.recurrent, *spec.head_layers]:
-        if hasattr(entry, "spatial_dropout"):
+        if entry.kind == "conv1d":
+            layers.append(keras.layers.Conv1D(entry.filters, entry.kernel_size, strides=entry.strides,
+                                              padding=entry.padding, activation=entry.activation))  # fmt: skip
+        elif entry.kind == "max_pool":
+            layers.append(keras.layers.MaxPooling1D(entry.pool_size, entry.strides, entry.padding))
+        elif entry.kind == "activation":
+            layers.append(keras.layers.Activation(entry.activation))
+        elif hasattr(entry, "spatial_dropout"):
             layers.append(keras.layers.SpatialDropout1D(entry.spatial_dropout))
         elif not hasattr(entry, "cell") and hasattr(entry, "dropout"):
             layers.append(keras.layers.Dropout(entry.dropout))
@@ -105,8 +112,10 @@ def test_torch_convention_counts_equal_torch_modules(name: str):
     got = []
     for row in rows:
         layer = row.layer
-        if row.kind in ("masking", "dropout", "spatial_dropout"):
-            module = torch.nn.Identity() if row.kind == "masking" else torch.nn.Dropout(0.5)
+        if row.kind in ("masking", "dropout", "spatial_dropout", "max_pool", "activation"):
+            module = torch.nn.Dropout(0.5) if "dropout" in row.kind else torch.nn.Identity()
+        elif row.kind == "conv1d":
+            module = torch.nn.Conv1d(row.input_dim, layer.filters, layer.kernel_size, bias=layer.use_bias)
         elif row.kind == "embedding":
             module = torch.nn.Embedding(spec.input.vocab_size, spec.embedding.output_dim)
         elif row.kind == "dense":

@@ -169,6 +169,20 @@ def _average_pool(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.AveragePooling1D(layer.pool_size, strides=layer.strides, padding=layer.padding, name=name)
 
 
+@BUILDERS.register("conv1d")
+def _conv1d(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Conv1D(
+        layer.filters,
+        layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        dilation_rate=layer.dilation_rate,
+        activation=layer.activation,
+        use_bias=layer.use_bias,
+        name=name,
+    )
+
+
 # -- recurrent cells ---------------------------------------------------------------------------
 
 

@@ -272,6 +272,22 @@ def _average_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tupl
     return _pool(layer, h, lambda x: x.mean(axis=1)), None
 
 
+@FORWARD.register("conv1d")
+def _conv1d(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Conv1D``: zero-padded as Keras pads (``same``: the extra step on the right; ``causal``: on the left),
+    then ``y[t] = bias + sum_j x[t·strides + j·dilation_rate] · kernel[j]``, then the activation; no mask."""
+    left, right = layer.padding_for(h.shape[1])
+    x = np.pad(h, ((0, 0), (left, right), (0, 0)))
+    s, d = layer.strides, layer.dilation_rate
+    steps = max((x.shape[1] - layer.span) // s + 1, 0)
+    z = np.zeros((h.shape[0], steps, layer.filters))
+    for j in range(layer.kernel_size if steps else 0):
+        z = z + x[:, j * d : j * d + (steps - 1) * s + 1 : s] @ w["kernel"][j]
+    if "bias" in w:
+        z = z + w["bias"]
+    return ACTIVATIONS[layer.activation](z), None
+
+
 # -- the recurrent layer: loop over time, directions, merge ------------------------------------------
 
 

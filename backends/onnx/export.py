@@ -41,6 +41,7 @@ from rnnspec.lang.errors import RnnspecError, render_problem
 from rnnspec.lang.layers import (
     ActivationSpec,
     AveragePoolSpec,
+    Conv1DSpec,
     DenseSpec,
     EmbeddingSpec,
     GlobalAveragePoolSpec,
@@ -429,6 +430,28 @@ def _pool(g: _Graph, name: str, layer: MaxPoolSpec | AveragePoolSpec, w: Leaves,
     return _Flow(g.op("Transpose", h, perm=[0, 2, 1]), None, True)
 
 
+def _conv1d(g: _Graph, name: str, layer: Conv1DSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``Conv1D``: ONNX's ``Conv`` over ``[batch, features, time]`` with the kernel as ``[filters, inputs,
+    kernel_size]``; ``same`` is ``auto_pad=SAME_UPPER`` (TensorFlow's padding), ``causal`` a ``Pad`` of
+    ``span - 1`` zeros at the start; then the activation. No mask after it (Keras drops it)."""
+    x = g.op("Transpose", flow.h, perm=[0, 2, 1])
+    if layer.padding == "causal":
+        x = g.op("Pad", x, g.const(np.array([0, 0, layer.span - 1, 0, 0, 0]), np.int64))
+    inputs = [x, g.const(np.ascontiguousarray(w["kernel"].transpose(2, 1, 0)), hint="kernel")]
+    if "bias" in w:
+        inputs.append(g.const(w["bias"], hint="bias"))
+    z = g.op(
+        "Conv",
+        *inputs,
+        kernel_shape=[layer.kernel_size],
+        strides=[layer.strides],
+        dilations=[layer.dilation_rate],
+        auto_pad="SAME_UPPER" if layer.padding == "same" else "VALID",
+    )
+    z = g.op("Transpose", z, perm=[0, 2, 1])
+    return _Flow(DENSE_ACTIVATIONS[layer.activation](g, z), None, True)
+
+
 def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Flow) -> _Flow:
     """One direction (``go_backwards`` reverses the input and the mask) or Keras's ``Bidirectional``."""
     attrs = _rnn_activations(name, layer)
@@ -530,6 +553,7 @@ BUILDERS.add("dense", _dense)
 BUILDERS.add("layer_norm", _layer_norm)
 BUILDERS.add("activation", _activation)
 BUILDERS.register("max_pool", "average_pool")(_pool)
+BUILDERS.add("conv1d", _conv1d)
 BUILDERS.add("repeat_vector", _repeat_vector)
 BUILDERS.add("global_max_pool", _global_max_pool)
 BUILDERS.add("global_average_pool", _global_average_pool)

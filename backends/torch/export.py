@@ -44,6 +44,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
     ActivationSpec,
     AveragePoolSpec,
+    Conv1DSpec,
     DenseSpec,
     DropoutSpec,
     EmbeddingSpec,
@@ -390,6 +391,37 @@ def _pool_code(layer: MaxPoolSpec | AveragePoolSpec, ctx: _Context, w: dict[str,
             ]
         forward.append("h = h.transpose(1, 2)")
     return _Code(forward=forward, doc=f"(no module) {label} in forward()")
+
+
+@LAYER_CODE.register("conv1d")
+def _conv1d_code(layer: Conv1DSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``Conv1D`` as ``nn.Conv1d`` (weight = the kernel's ``(2, 1, 0)`` transpose) over ``(batch, features,
+    time)``, zero-padded as Keras pads: ``same`` computed from the length (the extra step on the right), ``causal``
+    on the left. No mask after it (Keras drops it)."""
+    k, s, d, span = layer.kernel_size, layer.strides, layer.dilation_rate, layer.span
+    options = (f", stride={s}" if s != 1 else "") + (f", dilation={d}" if d != 1 else "")
+    options += "" if layer.use_bias else ", bias=False"
+    state = {"weight": np.ascontiguousarray(w["kernel"].transpose(2, 1, 0))}
+    if layer.use_bias:
+        state["bias"] = w["bias"]
+    label = f"Keras Conv1D({layer.filters}, {k}, padding={layer.padding!r})"
+    forward = ["x = h.transpose(1, 2)"]
+    if layer.padding == "same":
+        forward += [
+            f"t = h.size(1)  # {label}: the extra padding step on the right",
+            f"pad = max((t + {s - 1}) // {s} * {s} - {s} + {span} - t, 0)",
+            "x = F.pad(x, [pad // 2, pad - pad // 2])",
+        ]
+    elif layer.padding == "causal":
+        forward.append(f"x = F.pad(x, [{span - 1}, 0])  # {label}: step t sees steps up to t")
+    forward.append(f"h = {_act(layer.activation, f'self.{ctx.ident}(x).transpose(1, 2)')}")
+    return _Code(
+        init=[f"self.{ctx.ident} = nn.Conv1d({ctx.inputs}, {layer.filters}, {k}{options})"],
+        forward=forward,
+        state=state,
+        doc=f"nn.Conv1d({ctx.inputs}, {layer.filters}, {k}{options}) over (batch, features, time), padding "
+        f"{layer.padding!r} as Keras, activation {layer.activation}",
+    )
 
 
 def _describe(layer: RecurrentLayer) -> str:

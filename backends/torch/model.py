@@ -268,6 +268,28 @@ class _Pool(_Layer):
 BUILDERS.register("max_pool", "average_pool")(_Pool)
 
 
+@BUILDERS.register("conv1d")
+class _Conv1D(_Layer):
+    """Keras ``Conv1D``: ``F.conv1d`` over ``(batch, features, time)`` with the kernel kept in Keras's layout
+    ``(kernel_size, inputs, filters)`` (PyTorch's weight is its ``(2, 1, 0)`` transpose), zero-padded as Keras pads
+    (``same``: the extra step on the right; ``causal``: on the left); ``activate=False`` gives the pre-activation.
+    Keras drops any mask here."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.spec_layer = layer
+        self.kernel = nn.Parameter(torch.zeros(shapes["kernel"]))
+        self.bias = nn.Parameter(torch.zeros(shapes["bias"])) if "bias" in shapes else None
+        self.act = activation(layer.activation)
+
+    def forward(self, h: Tensor, mask: Tensor | None, activate: bool = True) -> tuple[Tensor, Tensor | None]:
+        layer = self.spec_layer
+        x = F.pad(h.transpose(1, 2), layer.padding_for(h.shape[1]))
+        z = F.conv1d(x, self.kernel.permute(2, 1, 0), self.bias, stride=layer.strides, dilation=layer.dilation_rate)
+        z = z.transpose(1, 2)
+        return (self.act(z) if activate else z), None
+
+
 # -- recurrent cells ----------------------------------------------------------------------------------
 
 StepFunction = Callable[["_Direction", Tensor, tuple[Tensor, ...], "Tensor | None"], tuple[Tensor, tuple[Tensor, ...]]]

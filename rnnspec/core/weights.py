@@ -19,6 +19,11 @@ name                                        shape                       notes
 ``head/kernel``, ``head/bias``              ``(inputs, units)``, ``(units,)``
 ``L/gamma``, ``L/beta``                     ``(features,)``             ``layer_norm`` with ``scale`` /
                                                                         ``center``, both conventions
+``L/kernel``, ``L/bias`` (``conv1d``)       ``(kernel_size, inputs,     Keras's Conv1D layout, both
+                                            filters)``, ``(filters,)``  conventions; PyTorch's
+                                                                        ``nn.Conv1d`` weight is
+                                                                        ``kernel.transpose(2, 1, 0)``
+                                                                        ``(filters, inputs, kernel_size)``
 ==========================================  ==========================  =====================================
 
 ``bias`` is PyTorch's ``bias_ih``. In the torch convention a GRU with ``reset_after: true``
@@ -105,7 +110,10 @@ def check_seed(seed: object) -> None:
 
 
 def _glorot_uniform(rng: np.random.Generator, shape: Shape) -> np.ndarray:
-    fan_in, fan_out = shape
+    """Keras ``GlorotUniform``: fans over the last two axes, times the receptive field (the product of the others:
+    a Conv1D kernel ``(kernel_size, inputs, filters)`` has fans ``kernel_size·inputs`` and ``kernel_size·filters``)."""
+    field = int(np.prod(shape[:-2], dtype=np.int64)) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[-2] * field, shape[-1] * field
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape)
 

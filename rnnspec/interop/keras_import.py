@@ -349,6 +349,32 @@ def _pool(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece(kind, layer.name, layer.class_name, {kind: options})
 
 
+@converter("conv1d")
+def _conv1d(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``Conv1D``: filters, kernel size, strides, padding (valid/same/causal), dilation, activation, bias;
+    the kernel ``(kernel_size, inputs, filters)`` as it is (the canonical layout)."""
+    cfg = layer.config
+    _channels_last(cfg)
+    if int(cfg.get("groups", 1) or 1) != 1:
+        raise _Unsupported(f"groups {cfg.get('groups')!r} (a grouped convolution); the spec's conv1d has one group")
+    padding = str(cfg.get("padding", "valid")).lower()
+    if padding not in ("valid", "same", "causal"):
+        raise _Unsupported(f"padding {padding!r}; the spec's conv1d takes valid, same or causal")
+    use_bias = bool(cfg.get("use_bias", True))
+    arrays = _split(layer.weights, 2 if use_bias else 1, layer)
+    options: dict[str, Any] = {
+        "filters": _one_int(cfg.get("filters"), "filters"),
+        "kernel_size": _one_int(cfg.get("kernel_size"), "kernel_size"),
+        "strides": _one_int(cfg.get("strides"), "strides", 1),
+        "padding": padding,
+        "dilation_rate": _one_int(cfg.get("dilation_rate"), "dilation_rate", 1),
+        "activation": _activation(cfg.get("activation"), ctx, ACTIVATIONS),
+        "use_bias": use_bias,
+    }
+    weights = {"kernel": arrays[0], **({"bias": arrays[1]} if use_bias else {})}
+    return Piece("conv1d", layer.name, layer.class_name, {"conv1d": options}, weights)
+
+
 @converter(classes=("TimeDistributed",))
 def _time_distributed(layer: KerasLayer, ctx: _Context) -> Piece:
     inner = layer.config.get("layer", {})
@@ -800,7 +826,7 @@ def _assemble(
                 refusals.append(Refusal(piece.name, piece.class_name, "a RepeatVector after a Dense layer"))
             recurrent.append({**entry, "name": layer_name})
             masked, rank = False, 3  # Keras's RepeatVector drops any mask
-        elif piece.kind in ("max_pool", "average_pool"):
+        elif piece.kind in ("max_pool", "average_pool", "conv1d"):
             if head or rank != 3:
                 where = "after a Dense layer" if head else "after a recurrent layer that returns its last output only"
                 refusals.append(Refusal(piece.name, piece.class_name, f"a {piece.class_name} {where}"))
@@ -874,10 +900,10 @@ def _input_section(
     else:
         features = shape[2] if shape is not None and len(shape) == 3 else None
         if features is None:
-            cells = [p for p in pieces if p.kind == "cell"]
+            cells = [p for p in pieces if p.kind in ("cell", "conv1d")]
             if cells:
                 kernel = next(iter(cells[0].weights.values()))
-                features = int(kernel.shape[0])
+                features = int(kernel.shape[1] if cells[0].kind == "conv1d" else kernel.shape[0])
         if features is None:
             refusals.append(Refusal("input", "InputLayer", "the number of input features is not recorded"))
             features = 1

@@ -27,7 +27,7 @@ from rnnspec.core.budget import cap_lines
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import permute_gates
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.layers import DenseSpec, EmbeddingSpec, GRUSpec, LayerNormSpec, RecurrentLayer
+from rnnspec.lang.layers import Conv1DSpec, DenseSpec, EmbeddingSpec, GRUSpec, LayerNormSpec, RecurrentLayer
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["READERS", "StateDictError", "state_dict_to_weights", "torch_convention"]
@@ -44,8 +44,8 @@ class _Unit:
     """One matchable block of a state dict: an embedding/linear module, or one layer of an RNN module."""
 
     kind: str
-    """``table`` (a lone 2-D weight: Embedding, or Linear without bias), ``linear``, ``rnn`` or ``norm`` (a 1-D
-    weight with or without a bias: LayerNorm)."""
+    """``table`` (a lone 2-D weight: Embedding, or Linear without bias), ``linear``, ``rnn``, ``norm`` (a 1-D
+    weight with or without a bias: LayerNorm) or ``conv`` (a 3-D weight with or without a bias: Conv1d)."""
     label: str
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
     used: bool = False
@@ -75,6 +75,8 @@ def _units(items: list[tuple[str, np.ndarray]]) -> list[_Unit]:
             units.append(_Unit("linear", prefix, params))
         elif set(params) in ({"weight"}, {"weight", "bias"}) and params["weight"].ndim == 1:
             units.append(_Unit("norm", prefix, params))
+        elif set(params) in ({"weight"}, {"weight", "bias"}) and params["weight"].ndim == 3:
+            units.append(_Unit("conv", prefix, params))
         else:
             units += [_Unit("other", f"{prefix}.{leaf}" if prefix else leaf, {leaf: v}) for leaf, v in params.items()]
     return units
@@ -166,6 +168,21 @@ def _take(units: list[_Unit], kinds: tuple[str, ...], fits: Any) -> _Unit | None
             unit.used = True
             return unit
     return None
+
+
+@READERS.register("conv1d")
+def _conv1d(units: list[_Unit], layer: Conv1DSpec, name: str, inputs: int, out: dict[str, np.ndarray]) -> list[str]:
+    """``nn.Conv1d``: ``weight`` ``(filters, inputs, kernel_size)`` is the kernel's ``(2, 1, 0)`` transpose."""
+    shape = (layer.filters, inputs, layer.kernel_size)
+    keys = {"weight", "bias"} if layer.use_bias else {"weight"}
+    unit = _take(units, ("conv",), lambda u: set(u.tensors) == keys and u.tensors["weight"].shape == shape)
+    if unit is None:
+        bias = "with" if layer.use_bias else "without (bias=False)"
+        return [f"conv1d {name!r}: no nn.Conv1d{shape} {bias} bias"]
+    out[f"{name}/kernel"] = unit.tensors["weight"].transpose(2, 1, 0)
+    if layer.use_bias:
+        out[f"{name}/bias"] = unit.tensors["bias"]
+    return []
 
 
 @READERS.register("layer_norm")

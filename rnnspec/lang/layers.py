@@ -48,6 +48,8 @@ __all__ = [
     "RECURRENT_KINDS",
     "ActivationSpec",
     "AveragePoolSpec",
+    "Conv1DOptions",
+    "Conv1DSpec",
     "Convention",
     "CrossFieldIssue",
     "CrossFieldIssues",
@@ -814,6 +816,231 @@ class AveragePoolSpec(_PoolSpec):
         return cls._options(value)
 
 
+# -- Conv1D -----------------------------------------------------------------------------------------
+
+ConvPadding = Literal["valid", "same", "causal"]
+
+
+class Conv1DOptions(_Strict):
+    """The settings of a ``conv1d`` entry: Keras ``Conv1D``'s arguments and defaults (channels-last, one group)."""
+
+    filters: PositiveInt
+    """Output features per step (the number of kernels)."""
+    kernel_size: PositiveInt
+    """Steps each kernel spans (before dilation)."""
+    strides: PositiveInt = 1
+    """Steps between the windows' starts."""
+    padding: ConvPadding = "valid"
+    """`valid`: whole windows only, `floor((T - span) / strides) + 1` steps out (span `(kernel_size - 1) *
+    dilation_rate + 1`); `same`: `ceil(T / strides)` steps out, zero-padded as Keras pads (the extra step on the
+    right); `causal`: zero-padded on the left by `span - 1`, so step t sees steps up to t only."""
+    dilation_rate: PositiveInt = 1
+    """Steps between a kernel's taps (Keras refuses `strides` > 1 together with `dilation_rate` > 1)."""
+    activation: Activation = "linear"
+    """Activation after the bias (Keras's default: none, `linear`)."""
+    use_bias: bool = True
+    """Whether the layer has a bias vector."""
+
+    @model_validator(mode="after")
+    def _strides_or_dilation(self) -> Conv1DOptions:
+        if self.strides > 1 and self.dilation_rate > 1:
+            raise CrossFieldIssues(
+                [
+                    CrossFieldIssue(
+                        path=("dilation_rate",),
+                        message="Keras's Conv1D takes strides > 1 or dilation_rate > 1, not both",
+                        received=f"strides: {self.strides}, dilation_rate: {self.dilation_rate}",
+                        expected="strides: 1 with a dilation, or dilation_rate: 1 with strides",
+                        fix="set `dilation_rate: 1`, or `strides: 1`",
+                    )
+                ]
+            )
+        return self
+
+
+class Conv1DSpec(LayerSpec):
+    """Keras ``Conv1D(filters, kernel_size, ...)`` over the time axis of a sequence, as a front-end before (or
+    between) recurrent layers (Keras's imdb_cnn_lstm example): ``y[t] = activation(bias + sum_j x[t·strides +
+    j·dilation_rate] · kernel[j])`` (cross-correlation, no flip) on the padded input. Weights ``kernel``
+    ``(kernel_size, inputs, filters)`` (Keras's layout; PyTorch's ``nn.Conv1d`` weight is its ``(2, 1, 0)``
+    transpose) and ``bias`` ``(filters,)``. Keras's Conv1D does not support masking: a masked input is refused."""
+
+    kind: ClassVar[str] = "conv1d"
+    keras_class: ClassVar[str] = "Conv1D"
+    torch_class: ClassVar[str | None] = "Conv1d"
+    onnx_op: ClassVar[str | None] = "Conv"
+    default_name: ClassVar[str] = "conv1d_{n}"
+    entry_key: ClassVar[str | None] = "conv1d"
+    entry_form: ClassVar[str] = "`{conv1d: {filters: N, kernel_size: K}}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
+    slides_window: ClassVar[bool] = True
+    """A window over the time axis: needs a sequence without a mask (the spec's checks)."""
+
+    conv1d: Conv1DOptions
+    """The settings: `{filters: N, kernel_size: K}` and optionally `strides`, `padding` (valid/same/causal),
+    `dilation_rate`, `activation`, `use_bias`."""
+    trainable: bool = trainable_field()
+    name: Name | None = None
+    """Layer name; default `conv1d_N` (N counts the model's Conv1D layers from 0)."""
+
+    @property
+    def filters(self) -> int:
+        return self.conv1d.filters
+
+    @property
+    def kernel_size(self) -> int:
+        return self.conv1d.kernel_size
+
+    @property
+    def strides(self) -> int:
+        return self.conv1d.strides
+
+    @property
+    def padding(self) -> str:
+        return self.conv1d.padding
+
+    @property
+    def dilation_rate(self) -> int:
+        return self.conv1d.dilation_rate
+
+    @property
+    def activation(self) -> str:
+        return self.conv1d.activation
+
+    @property
+    def use_bias(self) -> bool:
+        return self.conv1d.use_bias
+
+    @property
+    def span(self) -> int:
+        """Steps one window covers: ``(kernel_size - 1) * dilation_rate + 1``."""
+        return (self.conv1d.kernel_size - 1) * self.conv1d.dilation_rate + 1
+
+    def padding_for(self, steps: int) -> tuple[int, int]:
+        """Zero steps ``(left, right)`` Keras adds to ``steps`` input steps before the valid convolution."""
+        c = self.conv1d
+        if c.padding == "same":
+            return same_padding(steps, self.span, c.strides)
+        if c.padding == "causal":
+            return self.span - 1, 0
+        return 0, 0
+
+    def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
+        c = self.conv1d
+        shapes: dict[str, Shape] = {"kernel": (c.kernel_size, inputs, c.filters)}
+        if c.use_bias:
+            shapes["bias"] = (c.filters,)
+        return shapes
+
+    def initializers(self) -> dict[str, str]:
+        return {"kernel": "glorot_uniform", "bias": "zeros"}
+
+    def output_features(self, inputs: int) -> int:
+        return self.conv1d.filters
+
+    def output_steps(self, steps: int | None) -> int | None:
+        return pooled_steps(steps, self.span, self.conv1d.strides, self.conv1d.padding)
+
+    def output_activation(self, incoming: str) -> str:
+        return self.conv1d.activation
+
+    def keeps_mask(self) -> bool:
+        return False
+
+    def entry_label(self) -> str:
+        options = self.conv1d.model_dump(exclude_defaults=True)
+        return "{conv1d: {" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}}"
+
+
+# -- BatchNormalization ---------------------------------------------------------------------------
+
+Momentum = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class BatchNormOptions(_Strict):
+    """The settings of a ``batch_norm`` entry: Keras ``BatchNormalization``'s arguments and defaults."""
+
+    momentum: Momentum = 0.99
+    """Weight of the old value in the moving statistics' update (Keras default 0.99): `moving = moving * momentum +
+    batch * (1 - momentum)`. PyTorch's `nn.BatchNorm1d(momentum=...)` is `1 - momentum` (0.01 for Keras's default)."""
+    epsilon: Epsilon = 1e-3
+    """Added to the variance before the square root (Keras default 1e-3; PyTorch's `nn.BatchNorm1d` 1e-5)."""
+    center: bool = True
+    """Add the learned offset `beta` (PyTorch: `affine=True`)."""
+    scale: bool = True
+    """Multiply by the learned scale `gamma` (PyTorch: `affine=True`)."""
+
+
+class BatchNormSpec(LayerSpec):
+    """Keras ``BatchNormalization()`` over the feature axis (every other axis reduced: batch and time together for
+    a sequence): ``(x - mean) / sqrt(var + epsilon) * gamma + beta``. At inference ``mean`` / ``var`` are the moving
+    statistics; while training they are the batch's (biased variance; with Keras's mask, over the valid steps only,
+    each sum divided by ``count + 1e-7``), and the moving statistics move towards them by ``1 - momentum`` per
+    batch. A frozen layer (``trainable: false``) always uses the moving statistics, as Keras's. Keeps the time axis
+    and passes Keras's mask on. Weights ``gamma`` (with ``scale``) and ``beta`` (with ``center``), trainable, and
+    ``moving_mean`` / ``moving_variance``, never trained (Keras's non-trainable weights), one per feature."""
+
+    kind: ClassVar[str] = "batch_norm"
+    keras_class: ClassVar[str] = "BatchNormalization"
+    torch_class: ClassVar[str | None] = "BatchNorm1d"
+    onnx_op: ClassVar[str | None] = "BatchNormalization"
+    default_name: ClassVar[str] = "batch_norm_{n}"
+    entry_key: ClassVar[str | None] = "batch_norm"
+    entry_form: ClassVar[str] = "`{batch_norm: {}}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent", "head"})
+    moving_statistics: ClassVar[tuple[str, ...]] = ("moving_mean", "moving_variance")
+    """The weights training sets from the batches (not through the optimizer)."""
+
+    batch_norm: BatchNormOptions
+    """The settings: `{}` (or nothing) for Keras's defaults, or `{momentum: 0.99, epsilon: 0.001, center: true,
+    scale: true}`."""
+    trainable: bool = trainable_field()
+    name: Name | None = None
+    """Layer name; default `batch_norm_N` (N counts the model's BatchNormalization layers from 0)."""
+
+    @field_validator("batch_norm", mode="before", json_schema_input_type=Union[BatchNormOptions, None])
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value  # `- batch_norm:` in YAML is null: Keras's defaults
+
+    @property
+    def momentum(self) -> float:
+        return self.batch_norm.momentum
+
+    @property
+    def epsilon(self) -> float:
+        return self.batch_norm.epsilon
+
+    @property
+    def center(self) -> bool:
+        return self.batch_norm.center
+
+    @property
+    def scale(self) -> bool:
+        return self.batch_norm.scale
+
+    def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {}
+        if self.batch_norm.scale:
+            shapes["gamma"] = (inputs,)
+        if self.batch_norm.center:
+            shapes["beta"] = (inputs,)
+        return {**shapes, "moving_mean": (inputs,), "moving_variance": (inputs,)}
+
+    def initializers(self) -> dict[str, str]:
+        return {"gamma": "ones", "beta": "zeros", "moving_mean": "zeros", "moving_variance": "ones"}
+
+    def leaf_trainable(self, leaf: str) -> bool:
+        return leaf not in self.moving_statistics and self.is_trainable()
+
+    def output_activation(self, incoming: str) -> str:
+        return "linear"
+
+    def entry_label(self) -> str:
+        options = self.batch_norm.model_dump(exclude_defaults=True)
+        return "{batch_norm: {" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}}"
+
+
 # -- Activation ------------------------------------------------------------------------------------
 
 
@@ -971,6 +1198,7 @@ KINDS: tuple[type[LayerSpec], ...] = (
     GlobalAveragePoolSpec,
     MaxPoolSpec,
     AveragePoolSpec,
+    Conv1DSpec,
 )
 """Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
 which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry

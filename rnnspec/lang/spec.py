@@ -609,8 +609,9 @@ def _head_list_issues(head: list[Any]):
 
 
 def _window_issues(spec: ModelSpec):
-    """Layers that slide a window over the time axis (``max_pool``, ``average_pool``): they need a sequence, at
-    least one whole window when ``seq_len`` is fixed, and no mask (Keras's pooling layers drop it)."""
+    """Layers that slide a window over the time axis (``max_pool``, ``average_pool``, ``conv1d``): they need a
+    sequence, at least one whole window when ``seq_len`` is fixed, and no mask (Keras's pooling and Conv1D layers
+    drop it)."""
     index = {id(entry): i for i, entry in enumerate(spec.recurrent)}
     per_step, masked, steps = True, False, spec.input.seq_len
     mask_from, mask_what, mask_readers = "", "", []  # who made the mask, its setting, the layers that read it

@@ -31,6 +31,8 @@ KERAS_COUNTS = {
     "bilstm_dropout.yaml": [32_000, 0, 16_640, 0, 4 * (16 * (64 + 16) + 16), 0, 17],
     "weather_regression.yaml": [0, 4 * (32 * (3 + 32) + 32), 33],
     "pos_tagger.yaml": [200 * 32, 3 * (32 * (32 + 32) + 2 * 32), 32 * 32 + 32, 32 * 7 + 7],
+    # spec 1.2: Keras's imdb_cnn_lstm example (Conv1D k·in·filters + filters; tests/test_conv1d.py builds it in Keras)
+    "imdb_cnn_lstm.yaml": [20_000 * 128, 0, 5 * 128 * 64 + 64, 0, 4 * (70 * (64 + 70) + 70), 71, 0],
 }
 KERAS_TOTALS = {
     "imdb_simplernn.yaml": 322_113,
@@ -46,6 +48,7 @@ KERAS_TOTALS = {
     "bilstm_dropout.yaml": 53_841,
     "weather_regression.yaml": 4_641,
     "pos_tagger.yaml": 14_023,
+    "imdb_cnn_lstm.yaml": 2_638_895,
 }
 # torch convention: nn.RNN(32,32) 2,112; nn.LSTM(32,32) 8,448; nn.LSTM(32,32,bidirectional) 16,896;
 # nn.GRU(256,256) 394,752; nn.GRU(256,128) 148,224; nn.RNN(9,9) 180 (seeds README, reference §1.6-1.7).
