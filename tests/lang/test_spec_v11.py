@@ -138,7 +138,7 @@ def test_registry_names_the_missing_kind_layer_and_known_kinds():
     assert "'dropout' (layer 'dropout_0')" in text and "'dense' (layer 'head')" in text
     assert "it has: embedding, lstm" in text
     with pytest.raises(MissingKindError, match="not a layer kind of the spec language"):
-        registry.get("conv1d", "c")
+        registry.get("conv2d", "c")  # a kind the spec language does not have
 
 
 @pytest.mark.parametrize(
