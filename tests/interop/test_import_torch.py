@@ -239,7 +239,8 @@ def test_a_state_dict_that_does_not_fit_lists_every_mismatch(tmp_path: Path) -> 
         import_model(tmp_path / "m.pt", rnnspec.loads_spec(wrong))
     message = str(info.value)
     assert "no nn.LSTM layer with 8 inputs and 12 units" in message
-    assert "left over: lstm (layer 0)" in message and "extra.weight" in message
+    # the stray 3-D tensor is read as an nn.Conv1d weight (module `extra`) and named as left over
+    assert "left over: lstm (layer 0)" in message and "left over: extra (weight (3, 3, 3))" in message
     assert "no nn.Linear with bias with a weight of shape (1, 12)" in message
 
 
