@@ -586,7 +586,7 @@ class KerasBackend(TrainableBackend, Threads, QuietTraining, TableLiveModels):
                 )
         uncudnn = [name for name, _, keras_layer in recurrent if _cudnn_disabled(keras_layer)]
         if uncudnn:
-            source = "mask_value (Masking)" if spec.input.mask_value is not None else "mask_zero"
+            source = "Masking" if any(layer.kind == "masking" for _, layer in spec.stack()) else "mask_zero"
             notes.append(
                 f"{', '.join(uncudnn)}: use_cudnn=False behind {source}, so on a GPU they keep Keras's masking "
                 "(cuDNN would write zeros at masked steps and needs right-padded masks)"

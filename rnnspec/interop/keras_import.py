@@ -577,8 +577,15 @@ def _layer_names(pieces: list[Piece]) -> list[str]:
     both clean to ``x_y``: the second is ``x_y_2``). Pieces without a layer of their own get ``""``."""
     taken: list[str] = []
     for piece in pieces:
-        taken.append(spec_name(piece.name, taken) if piece.kind not in ("input", "masking") else "")
+        own = piece.kind != "input" and not (piece.kind == "masking" and _on_the_input(pieces, len(taken)))
+        taken.append(spec_name(piece.name, taken) if own else "")
     return taken
+
+
+def _on_the_input(pieces: list[Piece], k: int) -> bool:
+    """Whether piece ``k`` (a Masking) takes the model's input: it is then ``input.mask_value``, else a ``masking``
+    entry of ``recurrent`` (after an Embedding, as published models put it)."""
+    return all(p.kind == "input" for p in pieces[:k])
 
 
 def keras_to_spec(
@@ -781,10 +788,14 @@ def _assemble(
         if piece.kind == "input":
             continue
         if piece.kind == "masking":
-            if any(p.kind not in ("input",) for p in pieces[:k]):
-                refusals.append(Refusal(piece.name, piece.class_name, "a Masking layer after other layers"))
-            spec["_mask_value"] = entry["mask_value"]
-            masked = True
+            if _on_the_input(pieces, k):
+                spec["_mask_value"] = entry["mask_value"]
+            else:
+                if head or rank != 3:
+                    where = "after a Dense layer" if head else "after a layer that returns one vector per sample"
+                    refusals.append(Refusal(piece.name, piece.class_name, f"a Masking layer {where}"))
+                recurrent.append({"masking": entry, "name": layer_name})
+            masked = True  # Keras's Masking ignores the mask it receives: its own replaces it
             continue
         if piece.kind == "embedding":
             if any(p.kind not in ("input",) for p in pieces[:k]):

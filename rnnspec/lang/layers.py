@@ -65,6 +65,7 @@ __all__ = [
     "LayerNormOptions",
     "LayerNormSpec",
     "LayerSpec",
+    "MaskingOptions",
     "MaskingSpec",
     "MaxPoolSpec",
     "PoolOptions",
@@ -262,20 +263,51 @@ def trainable_field() -> Any:
 # -- input-side layers ---------------------------------------------------------------------------
 
 
+class MaskingOptions(_Strict):
+    """The settings of a ``masking`` entry: Keras ``Masking``'s argument and default."""
+
+    mask_value: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    """The padding value (Keras's default 0.0)."""
+
+
 class MaskingSpec(LayerSpec):
-    """Keras ``Masking(mask_value)``, made from ``input.mask_value``: a step is masked where every
-    feature equals the value; masked steps' features are set to 0."""
+    """Keras ``Masking(mask_value)``: a step is masked where every feature equals the value; masked steps' features
+    are set to 0. On the input it is made from ``input.mask_value``; in the ``recurrent`` list it is the entry
+    ``{masking: {mask_value: V}}`` (``{masking: V}``, or ``{masking: {}}`` for 0.0), as published models put
+    ``Masking(mask_value=0.)`` after an ``Embedding``. Keras's ``Masking.compute_mask`` ignores the mask it
+    receives: its mask replaces the one before it (an embedding's ``mask_zero`` included)."""
 
     kind: ClassVar[str] = "masking"
     keras_class: ClassVar[str] = "Masking"
-    default_name: ClassVar[str] = "masking"
-    placements: ClassVar[frozenset[str]] = frozenset({"input"})
+    default_name: ClassVar[str] = "masking_{n}"
+    entry_key: ClassVar[str | None] = "masking"
+    entry_form: ClassVar[str] = "`{masking: {mask_value: V}}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"input", "recurrent"})
 
-    mask_value: float
-    """The padding value."""
+    masking: MaskingOptions
+    """The settings: `{mask_value: V}` (or `V`, or `{}` for Keras's default 0.0)."""
+    name: Name | None = None
+    """Layer name; default `masking_N` (N counts the model's Masking layers from 0; `input.mask_value`'s is
+    `masking`)."""
+
+    @field_validator("masking", mode="before", json_schema_input_type=Union[MaskingOptions, float, None])
+    @classmethod
+    def _value_or_default(cls, value: Any) -> Any:
+        if value is None:
+            return {}  # `- masking:` in YAML is null: Keras's default
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"mask_value": float(value)}
+        return value
+
+    @property
+    def mask_value(self) -> float:
+        return self.masking.mask_value
 
     def makes_mask(self) -> bool:
         return True
+
+    def entry_label(self) -> str:
+        return f"{{masking: {{mask_value: {self.mask_value}}}}}"
 
 
 class EmbeddingSpec(LayerSpec):
@@ -1278,7 +1310,7 @@ def _entry_union(placement: str) -> Any:
 RecurrentEntry = _entry_union("recurrent")
 """An entry of ``recurrent``: a cell (``cell: lstm``...), ``{dropout: RATE}``, ``{spatial_dropout: RATE}``,
 ``{layer_norm: {}}``, ``{activation: NAME}``, ``{repeat_vector: N}``, ``{global_max_pool: {}}`` or
-``{global_average_pool: {}}``."""
+``{global_average_pool: {}}``; also ``{masking: {mask_value: V}}``."""
 HeadEntry = _entry_union("head")
 """An entry of a ``head`` list: a Dense layer ``{units, activation, use_bias, name}``, ``{dropout: RATE}``,
 ``{layer_norm: {}}`` or ``{activation: NAME}``."""

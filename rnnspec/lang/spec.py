@@ -324,7 +324,8 @@ class ModelSpec(_Strict):
     """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
     `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them, and
     `{repeat_vector: N}` between an encoder's last output and a decoder, `{global_max_pool: {}}` /
-    `{global_average_pool: {}}` over a sequence."""
+    `{global_average_pool: {}}` over a sequence, `{masking: {mask_value: V}}` (Keras's Masking, e.g. after the
+    embedding: its mask replaces the embedding's)."""
     head: HeadField | None = None
     """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}`, `{layer_norm: {}}`
     and `{activation: NAME}` entries ending with the output Dense layer (and, after it, only `{activation: NAME}`
@@ -346,7 +347,7 @@ class ModelSpec(_Strict):
             out.append((name, layer))
 
         if self.input.mask_value is not None:
-            add(MaskingSpec(mask_value=self.input.mask_value))
+            add(MaskingSpec(masking={"mask_value": self.input.mask_value}), "masking")
         if self.embedding is not None:
             add(self.embedding)
         for entry in self.recurrent:
@@ -543,6 +544,16 @@ def _cross_field_issues(spec: ModelSpec):
         after = entry.output_per_step(per_step)
         if not after and (per_step or isinstance(entry, RecurrentLayer)):
             vector_from = i
+        if isinstance(entry, MaskingSpec) and not per_step:
+            yield CrossFieldIssue(
+                path=("recurrent", i, "masking"),
+                message="Masking masks the steps of a sequence, but its input has no time axis (the layer before "
+                "it returns one vector per sample)",
+                received=f"{entry.entry_label()} after a layer with return_sequences: false",
+                expected="masking after the input, the embedding or a layer with return_sequences: true",
+                fix="move the masking entry to the start of `recurrent`, or set `return_sequences: true` on the "
+                "layer before it",
+            )
         if isinstance(entry, SpatialDropoutSpec) and not per_step:
             yield CrossFieldIssue(
                 path=("recurrent", i, "spatial_dropout"),
@@ -653,7 +664,13 @@ def _window_issues(spec: ModelSpec):
                 )
         if layer.makes_mask():
             mask_from = f"the {name} layer"
-            mask_what = "`mask_zero: true`" if layer.kind == "embedding" else "`input.mask_value`"
+            mask_what = (
+                "`mask_zero: true`"
+                if layer.kind == "embedding"
+                else f"recurrent[{i}] (masking)"
+                if i is not None
+                else "`input.mask_value`"
+            )
             mask_readers = []
             mask_same = layer.kind == "embedding" or getattr(layer, "mask_value", 0.0) == 0.0
         elif masked and isinstance(layer, RecurrentLayer):
