@@ -170,6 +170,9 @@ class LayerSpec(_Strict):
     """How an entry of the kind is written, for messages (``a Dense layer `{units: N, activation: ...}` ``)."""
     placements: ClassVar[frozenset[str]] = frozenset()
     """Where the kind may appear: ``recurrent`` and/or ``head`` lists, or ``input`` (a section of its own)."""
+    initialisation_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields that say only how the weights start (a pretrained table's file), not what the layer computes: two
+    specs that differ in them describe the same model (an import or an artifact's config is compared without them)."""
 
     @classmethod
     def matches_entry(cls, value: dict[str, Any]) -> bool:
@@ -319,14 +322,61 @@ class EmbeddingSpec(LayerSpec):
     onnx_op: ClassVar[str | None] = "Gather"
     default_name: ClassVar[str] = "embedding"
     placements: ClassVar[frozenset[str]] = frozenset({"input"})
+    initialisation_fields: ClassVar[frozenset[str]] = frozenset({"weights", "vocabulary"})
 
     output_dim: PositiveInt
     """Size of each token's vector."""
     mask_zero: bool = False
     """Keras semantics: id 0 is padding; masked steps keep the recurrent state."""
+    weights: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """A pretrained table that initialises the embedding when the model is built: an `.npy` array of shape
+    (vocab_size, output_dim), or a GloVe text file (`.txt`: a word and its output_dim numbers a line) with
+    `vocabulary`. A relative path starts from the spec file's folder."""
+    vocabulary: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """With a GloVe text file: the ids of the words, an rnnspec tokenizer file (`rnnspec train` writes one) or a
+    JSON object {word: id} (Keras's `tokenizer.word_index`). Rows of words the file lacks keep their initial
+    values."""
     trainable: bool = trainable_field()
     name: Name | None = None
     """Layer name; default `embedding`."""
+
+    @model_validator(mode="after")
+    def _table_and_vocabulary(self) -> EmbeddingSpec:
+        issues = []
+        if self.weights is not None and not self.weights.lower().endswith((".npy", ".txt")):
+            issues.append(
+                CrossFieldIssue(
+                    path=("weights",),
+                    message="the pretrained table must be an .npy array or a GloVe text file (.txt)",
+                    received=self.weights,
+                    expected="a path ending in .npy (shape (vocab_size, output_dim)) or .txt (GloVe)",
+                    fix="save the table with np.save('table.npy', matrix), or name the GloVe .txt file",
+                )
+            )
+        glove = self.weights is not None and self.weights.lower().endswith(".txt")
+        if glove and self.vocabulary is None:
+            issues.append(
+                CrossFieldIssue(
+                    path=("vocabulary",),
+                    message="a GloVe text file gives vectors by word; the spec needs the id of each word",
+                    received=f"weights: {self.weights} without vocabulary",
+                    expected="vocabulary: a tokenizer file (tokenizer.json) or a JSON object {word: id}",
+                    fix="add `vocabulary: tokenizer.json` (the tokenizer `rnnspec train` writes for text data)",
+                )
+            )
+        if self.vocabulary is not None and not glove:
+            issues.append(
+                CrossFieldIssue(
+                    path=("vocabulary",),
+                    message="vocabulary is read with a GloVe text file only (an .npy table is already by id)",
+                    received=f"vocabulary: {self.vocabulary}, weights: {self.weights}",
+                    expected="vocabulary with `weights: FILE.txt`",
+                    fix="remove `vocabulary`, or point `weights` at the GloVe .txt file",
+                )
+            )
+        if issues:
+            raise CrossFieldIssues(issues)
+        return self
 
     def makes_mask(self) -> bool:
         return self.mask_zero

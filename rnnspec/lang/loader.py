@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from rnnspec.lang.spec import (
     TrainingSpec,
 )
 
-__all__ = ["load_spec", "loads_spec", "spec_from_dict"]
+__all__ = ["base_dir_of", "load_spec", "loads_spec", "set_base_dir", "spec_from_dict"]
 
 _CELLS: dict[str, type[BaseModel]] = dict(RECURRENT_KINDS)
 _ENTRY_TAGS = tuple(cls.kind for cls in (*entry_kinds("recurrent"), *entry_kinds("head")))
@@ -62,8 +63,30 @@ def load_spec(path: str | Path) -> ModelSpec:
         >>> spec = load_spec("specs/imdb_lstm.yaml")
         >>> spec.recurrent[0].cell
         'lstm'
+
+    The spec's folder is where the relative paths it names start (:func:`base_dir_of`).
     """
-    return _validate(read_source(path))
+    spec = _validate(read_source(path))
+    set_base_dir(spec, Path(path).resolve().parent)
+    return spec
+
+
+_BASE_DIRS: dict[int, str] = {}
+
+
+def set_base_dir(spec: ModelSpec, folder: str | Path | None) -> None:
+    """Where ``spec``'s relative file paths start (``embedding.weights``...): its file's folder. Kept beside the
+    spec, not in it, so that two equal specs stay equal wherever their files are; None: the working directory."""
+    if folder is None:
+        return
+    if id(spec) not in _BASE_DIRS:
+        weakref.finalize(spec, _BASE_DIRS.pop, id(spec), None)
+    _BASE_DIRS[id(spec)] = str(folder)
+
+
+def base_dir_of(spec: ModelSpec) -> str | None:
+    """The folder ``spec``'s relative file paths start from (:func:`set_base_dir`; None: the working directory)."""
+    return _BASE_DIRS.get(id(spec))
 
 
 def loads_spec(text: str, *, file: str | None = None, fmt: str | None = None) -> ModelSpec:

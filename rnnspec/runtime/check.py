@@ -23,7 +23,7 @@ from rnnspec.core.registry import backend_entry, backends_with, compared_backend
 from rnnspec.core.weights import weight_shapes
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.loader import spec_from_dict
+from rnnspec.lang.loader import base_dir_of, set_base_dir, spec_from_dict
 from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
 from rnnspec.runtime.models import build, get_weights, predict, set_weights
 from rnnspec.runtime.training import fit
@@ -142,7 +142,9 @@ def _training_spec(spec: ModelSpec, optimizer: str | None, batch_size: int, note
             for key in rates:
                 if key in entry:
                     entry[key] = 0.0
-    return spec_from_dict(data)
+    derived = spec_from_dict(data)
+    set_base_dir(derived, base_dir_of(spec))  # a pretrained table's relative path still starts from the spec's folder
+    return derived
 
 
 def run_check(

@@ -38,6 +38,7 @@ __all__ = [
     "get_weights",
     "load_weights",
     "predict",
+    "reset_states",
     "save_weights",
     "set_weights",
     "spec_from_weights_file",
@@ -75,8 +76,9 @@ def build(
 
     The weights are ``weights`` (canonical dict or a weights file) or, without them, drawn once in
     NumPy with Keras's default initializers from ``seed``: the same seed gives bit-identical weights
-    on every backend. The built model's own parameter count is checked against the analytic
-    count, per layer; a mismatch raises :class:`CountMismatchError`.
+    on every backend; a pretrained table (``embedding.weights``) then replaces the embedding's rows it gives.
+    The built model's own parameter count is checked against the analytic count, per layer; a mismatch raises
+    :class:`CountMismatchError`.
     """
     spec = as_spec(spec)
     name = backend if isinstance(backend, str) else backend.name
@@ -84,6 +86,7 @@ def build(
     impl = get_backend(name) if isinstance(backend, str) else backend
     if weights is None:
         values = initial_weights(spec, seed)
+        _pretrained_embedding(spec, values)
     elif isinstance(weights, (str, Path)):
         values = load_weights(weights, spec=spec, allow_nonfinite=allow_nonfinite)
     else:
@@ -93,6 +96,21 @@ def build(
     _check_counts(spec, impl.count_params(model), name)
     impl.set_weights(model, values)
     return model
+
+
+def _pretrained_embedding(spec: ModelSpec, values: dict[str, np.ndarray]) -> None:
+    """Put the table of ``embedding.weights`` (an .npy array or a GloVe text file) into the drawn weights, and say
+    how its rows were filled (a :class:`UserWarning` when some keep their initial values)."""
+    if spec.embedding is None or spec.embedding.weights is None:
+        return
+    import warnings
+
+    from rnnspec.data.embeddings import pretrained_table
+
+    key = next(f"{name}/embeddings" for name, layer in spec.stack() if layer is spec.embedding)
+    values[key], note = pretrained_table(spec, values[key])
+    if "keep their initial values" in note:
+        warnings.warn(note, UserWarning, stacklevel=3)
 
 
 def _check_counts(spec: ModelSpec, counted: Mapping[str, int], backend: str) -> None:
@@ -209,10 +227,50 @@ def predict(model: Any, x: Any, batch_size: int | None = None) -> np.ndarray:
     ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``;
     ``batch_size`` runs it in batches of that many samples (None: all at once), as Keras's
     ``model.predict(x, batch_size=...)`` does.
+
+    A model with a ``stateful: true`` layer runs ``x`` in batches of ``input.batch_size`` (its length a multiple of
+    it), each batch starting from the states the one before left, across calls too, as Keras's stateful layers do;
+    :func:`reset_states` starts again from zeros.
     """
     if batch_size is not None and not is_int_at_least(batch_size, 1):
         raise RnnspecError(f"batch_size must be a positive integer or None; received {batch_size!r}")
-    arr = check_inputs(spec_of(model), x)
+    spec = spec_of(model)
+    arr = check_inputs(spec, x)
+    if spec.stateful:
+        return _predict_stateful(model, spec, arr, batch_size)
     if batch_size is None or batch_size >= len(arr):
         return np.asarray(_backend_of(model).predict(model, arr))
     return np.asarray(_backend_of(model).predict(model, arr, batch_size))
+
+
+def _predict_stateful(model: Any, spec: ModelSpec, arr: np.ndarray, batch_size: int | None) -> np.ndarray:
+    fixed = spec.input.batch_size
+    assert fixed is not None  # the spec's checks: a stateful layer needs input.batch_size
+    if batch_size not in (None, fixed) or len(arr) == 0 or len(arr) % fixed:
+        received = f"{len(arr)} samples" + (f", batch_size {batch_size}" if batch_size not in (None, fixed) else "")
+        raise RnnspecError(
+            f"model {spec.name!r} has a stateful layer, which predicts batches of exactly input.batch_size = "
+            f"{fixed} samples (sample i of a batch continues sample i of the batch before); received {received}; "
+            f"fix: pass {fixed} samples (or a multiple of {fixed}: consecutive batches), without another batch_size"
+        )
+    backend = _backend_of(model)
+    return np.asarray(backend.predict(model, arr) if len(arr) == fixed else backend.predict(model, arr, fixed))
+
+
+def reset_states(model: Any) -> None:
+    """Start a stateful model's next prediction from zero states (Keras's ``model.reset_states()``: each
+    stateful layer's ``reset_state()``). A model without a stateful layer is left as it is.
+
+    >>> model = rnnspec.build(spec, "torch", seed=0)  # doctest: +SKIP
+    >>> first = rnnspec.predict(model, batch_1); rnnspec.predict(model, batch_2)  # doctest: +SKIP
+    >>> rnnspec.reset_states(model); np.array_equal(rnnspec.predict(model, batch_1), first)  # doctest: +SKIP
+    True
+    """
+    spec = spec_of(model)
+    if not spec.stateful:
+        return
+    backend = _backend_of(model)
+    reset = getattr(backend, "reset_states", None)
+    if reset is None:
+        raise RnnspecError(f"the {backend.name} backend cannot reset a stateful model's states")
+    reset(model)
