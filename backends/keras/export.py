@@ -27,6 +27,13 @@ def export_keras(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Pa
     target = Path(path)
     if target.suffix != ".keras":
         raise RnnspecError(f"{target}: a Keras model file must end in .keras (Keras refuses other names)")
+    if spec.embedding is not None and spec.embedding.mask_id:
+        raise RnnspecError(
+            f"{target}: Keras's Embedding masks id 0 only (mask_zero), so a plain .keras file cannot say "
+            f"`padding_idx: {spec.embedding.mask_id}`; fix: export to onnx or torch, or write `rnnspec build SPEC "
+            "--backend keras -o DIR` (rnnspec's artifact, which restores the mask when rnnspec loads it), or re-map "
+            "the ids so that padding is 0 and use `mask_zero: true`"
+        )
     try:
         keras_spec, keras_weights = to_keras_convention(spec, weights)
     except WeightsError as exc:

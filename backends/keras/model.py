@@ -75,6 +75,7 @@ from rnnspec.lang.loader import spec_from_dict
 from rnnspec.lang.spec import ModelSpec
 
 from .cells import TorchGRUCell, TorchLSTMCell, TorchSimpleRNNCell
+from .padding import mask_padding_id
 from .runtime import keras, tf
 
 if TYPE_CHECKING:
@@ -116,7 +117,10 @@ def _masking(layer: Any, name: str, inputs: int, convention: str) -> Layer:
 
 @BUILDERS.register("embedding")
 def _embedding(layer: Any, name: str, inputs: int, convention: str) -> Layer:
-    return keras.layers.Embedding(inputs, layer.output_dim, mask_zero=layer.mask_zero, name=name)
+    embedding = keras.layers.Embedding(inputs, layer.output_dim, mask_zero=layer.mask_id == 0, name=name)
+    if layer.mask_id:  # padding_idx other than 0: Keras's Embedding masks 0 only
+        mask_padding_id(embedding, layer.mask_id)
+    return embedding
 
 
 @BUILDERS.register("dropout")
@@ -295,9 +299,14 @@ def _directions(layer: Any) -> list[Any]:
 
 
 def _configure_runtime(model: Model, spec: ModelSpec) -> None:
-    """Settings Keras does not serialize: no cuDNN behind a mask (it zeroes masked outputs, needs right padding)."""
+    """Settings Keras does not serialize: no cuDNN behind a mask (it zeroes masked outputs, needs right padding), and
+    a padding id other than 0 (``embedding.padding_idx``)."""
     if not spec.masked:
         return
+    for name, layer in spec.stack():
+        mask_id = getattr(layer, "mask_id", None)
+        if mask_id and getattr(model.get_layer(name), "rnnspec_padding_id", None) != mask_id:
+            mask_padding_id(model.get_layer(name), mask_id)
     for _, _, layer in _recurrent_layers(model, spec):
         for rnn in _directions(layer):
             if hasattr(rnn, "use_cudnn"):
@@ -436,6 +445,8 @@ def _check_config_matches(path: Path, spec: ModelSpec) -> None:
         return
     try:
         data, weights = keras_to_spec(kfile)
+        if spec.embedding is not None and spec.embedding.mask_id and "embedding" in data:
+            data["embedding"]["padding_idx"] = spec.embedding.padding_idx  # Keras's config cannot say it (padding.py)
         rename_weights(spec_from_dict(data), weights, spec, str(path))
     except RnnspecError as exc:
         raise RnnspecError(

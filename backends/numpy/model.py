@@ -178,9 +178,10 @@ def _masking(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Arr
 
 @FORWARD.register("embedding")
 def _embedding(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
-    """Keras ``Embedding``: rows of the table; with ``mask_zero`` the mask is ``ids != 0`` (else none)."""
+    """Keras ``Embedding``: rows of the table; with ``mask_zero`` the mask is ``ids != 0``, with ``padding_idx``
+    ``ids != padding_idx`` (else none)."""
     ids = np.asarray(h, dtype=np.int64)
-    return w["embeddings"][ids], (ids != 0) if layer.mask_zero else None
+    return w["embeddings"][ids], (ids != layer.mask_id) if layer.mask_id is not None else None
 
 
 @FORWARD.register("dropout", "spatial_dropout")

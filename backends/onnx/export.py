@@ -354,9 +354,9 @@ def _masking(g: _Graph, name: str, layer: MaskingSpec, w: Leaves, flow: _Flow) -
 
 def _embedding(g: _Graph, name: str, layer: EmbeddingSpec, w: Leaves, flow: _Flow) -> _Flow:
     h = g.op("Gather", g.const(w["embeddings"], hint="embeddings"), flow.h, axis=0)
-    if not layer.mask_zero:
+    if layer.mask_id is None:
         return _Flow(h, flow.mask, flow.per_step)
-    keep = g.op("Not", g.op("Equal", flow.h, g.const(0, np.int64)))
+    keep = g.op("Not", g.op("Equal", flow.h, g.const(layer.mask_id, np.int64)))  # mask_zero: 0; padding_idx
     return _Flow(h, _Mask(g.op("Cast", keep, to=g.float_type)), flow.per_step)
 
 

@@ -236,14 +236,15 @@ def _masking_code(layer: MaskingSpec, ctx: _Context, w: dict[str, Array]) -> _Co
 @LAYER_CODE.register("embedding")
 def _embedding_code(layer: EmbeddingSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     forward = [f"h = self.{ctx.ident}(h)"]
-    if layer.mask_zero:
-        forward.insert(0, "mask = h != 0  # Keras mask_zero: id 0 is padding")
+    pad = layer.mask_id
+    if pad is not None:
+        forward.insert(0, f"mask = h != {pad}  # id {pad} is padding (Keras mask_zero; padding_idx)")
     return _Code(
         init=[f"self.{ctx.ident} = nn.Embedding({ctx.inputs}, {layer.output_dim})"],
         forward=forward,
         state={"weight": w["embeddings"]},
         doc=f"nn.Embedding({ctx.inputs}, {layer.output_dim})"
-        + ("; id 0 is padding (masked)" if layer.mask_zero else ""),
+        + (f"; id {pad} is padding (masked)" if pad is not None else ""),
     )
 
 

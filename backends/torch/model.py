@@ -113,16 +113,17 @@ class _Masking(_Layer):
 
 @BUILDERS.register("embedding")
 class _Embedding(_Layer):
-    """Keras ``Embedding``; with ``mask_zero`` its mask is ``ids != 0`` (row 0 stays an ordinary row)."""
+    """Keras ``Embedding``; with ``mask_zero`` its mask is ``ids != 0``, with ``padding_idx`` ``ids != padding_idx``
+    (the padding row stays an ordinary row)."""
 
     def __init__(self, layer: Any, name: str, shapes: Shapes):
         super().__init__()
         self.embeddings = nn.Parameter(torch.zeros(shapes["embeddings"]))
-        self.mask_zero = bool(layer.mask_zero)
+        self.mask_id = layer.mask_id
 
     def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         ids = h.long()
-        return F.embedding(ids, self.embeddings), (ids != 0) if self.mask_zero else mask
+        return F.embedding(ids, self.embeddings), (ids != self.mask_id) if self.mask_id is not None else mask
 
 
 @BUILDERS.register("dropout")

@@ -305,7 +305,7 @@ def plan_batches(lengths: np.ndarray, batch_size: int, *, fixed: bool, masked: b
 
 
 def _masked(spec: Any) -> bool:
-    return bool(spec.embedding is not None and spec.embedding.mask_zero) or spec.input.mask_value is not None
+    return bool(spec.embedding is not None and spec.embedding.makes_mask()) or spec.input.mask_value is not None
 
 
 def _batches(
@@ -319,8 +319,8 @@ def _batches(
         for index in plan_batches(np.zeros(len(rows)), batch_size * CHUNK_BATCHES, fixed=True, masked=False):
             x = _array_inputs(spec, np.asarray(array[index[0] : index[-1] + 1]))
             real = None
-            if spec.embedding is not None and spec.embedding.mask_zero and x.ndim == 2:
-                real = x != 0
+            if spec.embedding is not None and spec.embedding.makes_mask() and x.ndim == 2:
+                real = x != spec.embedding.mask_id  # mask_zero: 0; padding_idx
             elif spec.input.mask_value is not None and x.ndim == 3:
                 real = ~(x == spec.input.mask_value).all(axis=-1)
             yield index, x, real

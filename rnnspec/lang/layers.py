@@ -328,6 +328,9 @@ class EmbeddingSpec(LayerSpec):
     """Size of each token's vector."""
     mask_zero: bool = False
     """Keras semantics: id 0 is padding; masked steps keep the recurrent state."""
+    padding_idx: Annotated[int, Field(ge=0)] | None = None
+    """The padding id, masked as `mask_zero` masks 0 (PyTorch's `nn.Embedding(padding_idx=...)` with packed
+    sequences; torchtext's `<pad>` is 1): steps whose id is it are masked. `padding_idx: 0` is `mask_zero: true`."""
     weights: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     """A pretrained table that initialises the embedding when the model is built: an `.npy` array of shape
     (vocab_size, output_dim), or a GloVe text file (`.txt`: a word and its output_dim numbers a line) with
@@ -343,6 +346,16 @@ class EmbeddingSpec(LayerSpec):
     @model_validator(mode="after")
     def _table_and_vocabulary(self) -> EmbeddingSpec:
         issues = []
+        if self.mask_zero and self.padding_idx not in (None, 0):
+            issues.append(
+                CrossFieldIssue(
+                    path=("padding_idx",),
+                    message=f"mask_zero masks id 0 and padding_idx masks id {self.padding_idx}: one padding id only",
+                    received=f"mask_zero: true, padding_idx: {self.padding_idx}",
+                    expected="padding_idx alone (its id is masked), or mask_zero alone (id 0)",
+                    fix="remove `mask_zero: true`; `padding_idx` masks its own id",
+                )
+            )
         if self.weights is not None and not self.weights.lower().endswith((".npy", ".txt")):
             issues.append(
                 CrossFieldIssue(
@@ -379,7 +392,12 @@ class EmbeddingSpec(LayerSpec):
         return self
 
     def makes_mask(self) -> bool:
-        return self.mask_zero
+        return self.mask_id is not None
+
+    @property
+    def mask_id(self) -> int | None:
+        """The id whose steps are masked: 0 with ``mask_zero``, ``padding_idx`` when set, else None (no mask)."""
+        return self.padding_idx if self.padding_idx is not None else (0 if self.mask_zero else None)
 
     def weight_shapes(self, inputs: int, convention: Convention) -> dict[str, Shape]:
         return {"embeddings": (inputs, self.output_dim)}

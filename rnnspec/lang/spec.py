@@ -472,6 +472,20 @@ def _cross_field_issues(spec: ModelSpec):
             expected="`input.vocab_size` with an embedding, or `input.features` without one",
             fix="remove `embedding`, or replace `input.features` with `input.vocab_size`",
         )
+    vocab, embedding = spec.input.vocab_size, spec.embedding
+    if (
+        embedding is not None
+        and vocab is not None
+        and embedding.padding_idx is not None
+        and embedding.padding_idx >= vocab
+    ):
+        yield CrossFieldIssue(
+            path=("embedding", "padding_idx"),
+            message=f"padding_idx {embedding.padding_idx} is not an id of the vocabulary (ids are 0 to {vocab - 1})",
+            received=f"padding_idx: {embedding.padding_idx}, input.vocab_size: {vocab}",
+            expected=f"a padding id below {vocab}",
+            fix="use the vocabulary's padding id (torchtext's `<pad>` is 1; Keras's is 0, `mask_zero: true`)",
+        )
     if spec.input.vocab_size is not None and spec.embedding is None:
         yield CrossFieldIssue(
             path=("input", "vocab_size"),
