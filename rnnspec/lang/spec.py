@@ -679,7 +679,7 @@ def _window_issues(spec: ModelSpec):
         if layer.makes_mask():
             mask_from = f"the {name} layer"
             mask_what = (
-                "`mask_zero: true`"
+                ("`mask_zero: true`" if getattr(layer, "mask_zero", False) else f"`padding_idx: {layer.padding_idx}`")
                 if layer.kind == "embedding"
                 else f"recurrent[{i}] (masking)"
                 if i is not None
