@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -30,10 +31,33 @@ def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndar
         return None
     from .runtime import keras  # TensorFlow chosen as Keras's backend before Keras is imported
 
-    model = keras.saving.load_model(written[0], safe_mode=True, compile=False)
+    with _scopes_restored():
+        model = keras.saving.load_model(written[0], safe_mode=True, compile=False)
     if nudge is not None:
         values = model.get_weights()
         floats = {str(i): v for i, v in enumerate(values) if v.dtype == np.float32}
         moved = ulp_perturbed(floats, nudge)
         model.set_weights([moved.get(str(i), v) for i, v in enumerate(values)])
-    return lambda x: np.asarray(model.predict(x, verbose=0))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with _scopes_restored():
+            return np.asarray(model.predict(x, verbose=0))
+
+    return run
+
+
+@contextmanager
+def _scopes_restored() -> Iterator[None]:
+    """Keras's name-scope stack as it was, whatever Keras raised: a model name Keras refuses as a scope raises after
+    its scope was pushed, and every variable this process made afterwards carried that name in its path (the
+    optimizer's slots of an unrelated model included, which Keras then refused as scope names)."""
+    from keras.src.backend.common import global_state
+
+    stack = global_state.get_global_attribute("name_scope_stack")
+    depth = len(stack) if stack else 0
+    try:
+        yield
+    finally:
+        stack = global_state.get_global_attribute("name_scope_stack")
+        if stack:
+            del stack[depth:]

@@ -73,11 +73,12 @@ def _original(path: Path, x: np.ndarray) -> tuple[Outputs | None, str | None]:
     fmt = format_of_file(str(path))
     if fmt is None:
         return None, None
+    runner = get_runner(fmt)  # rnnspec's own code: its errors are not the file's
     try:
-        run = get_runner(fmt)([path])
+        run = runner([path])
         if run is None:
             return None, f"{fmt}'s runtime is not installed"
-        return run_side(run, x, get_runner(fmt)([path], nudge=NUDGE_SEED)), None
+        return run_side(run, x, runner([path], nudge=NUDGE_SEED)), None
     except Exception as exc:  # the framework's own failure on a file it wrote or was given: said, not raised
         return None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
 

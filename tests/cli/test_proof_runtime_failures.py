@@ -8,7 +8,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import rnnspec
@@ -28,14 +27,18 @@ def test_an_original_keras_cannot_run_is_said_and_the_builds_compared(tmp_path: 
     )
     path = tmp_path / "named.keras"
     model.save(path)
-    with pytest.raises(ValueError, match="not a valid root scope name"):  # what Keras itself does with the file
-        keras.saving.load_model(path).predict(np.zeros((1, 5), np.int32), verbose=0)
     code = main(["import", str(path), "-o", str(tmp_path / "out")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "Keras could not run the original file itself (ValueError" in captured.out
+    assert "Keras could not run the original file itself (ValueError" in captured.out  # Keras's own refusal:
+    assert "is not a valid root scope name" in captured.out or 'ValueError: \'m"""' in captured.out
     assert "rnnspec numpy vs rnnspec torch" in captured.out and "Traceback" not in captured.err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["spec.yaml", "weights.safetensors"]
+    # Keras's own state is as before: a model made afterwards has clean variable paths (the failed run once left
+    # its scope pushed, so every later variable of the process carried the bad name)
+    later = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="later")])
+    assert [v.path.split("/", 1)[1] for v in later.weights] == ["later/kernel", "later/bias"]
+    assert all(v.path.startswith(later.name + "/") for v in later.weights)
 
 
 def test_an_export_its_runtime_cannot_run_fails_its_proof_and_writes_nothing(tmp_path: Path, monkeypatch, capsys):
