@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         get_weights,
         load_weights,
         predict,
+        reset_states,
         save_weights,
         set_weights,
         spec_from_weights_file,
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Dataset": "data", "load_data": "data",
     **dict.fromkeys(
-        ["CountMismatchError", "build", "get_weights", "load_weights", "predict", "save_weights", "set_weights",
-         "spec_from_weights_file", "spec_of"],
+        ["CountMismatchError", "build", "get_weights", "load_weights", "predict", "reset_states", "save_weights",
+         "set_weights", "spec_from_weights_file", "spec_of"],
         "runtime.models",
     ),
     "evaluate": "runtime.training", "fit": "runtime.training",
@@ -88,6 +89,7 @@ __all__ = [
     "load_weights",
     "loads_spec",
     "predict",
+    "reset_states",
     "save_weights",
     "set_weights",
     "spec_from_dict",

@@ -178,6 +178,8 @@ def test_counts_outputs_and_masks_equal_keras(L, case: str):
         got = rnnspec.predict(model, x)
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= TOL, backend
+        if backend == "keras":  # cuDNN off behind the mask, and the note names where the mask comes from
+            assert any("use_cudnn=False behind a Masking entry" in n for n in backend_or_skip("keras").notes(model))
         if backend == "torch":
             mask = model.output_mask
             assert (mask is None) == (keras_mask is None)

@@ -202,7 +202,7 @@ class KerasCell:
 
 
 _SEQUENCE_OPTIONS = frozenset(
-    {"cell", "name", "return_sequences", "go_backwards", "bidirectional", "merge_mode", "trainable"}
+    {"cell", "name", "return_sequences", "go_backwards", "bidirectional", "merge_mode", "trainable", "stateful"}
 )
 """Fields of a recurrent layer that are not options of its cell (the layer and Bidirectional take them)."""
 
@@ -234,6 +234,8 @@ def _one_direction(layer: RecurrentLayer, name: str, convention: str) -> Layer:
     """One Keras RNN layer for one direction of ``layer``."""
     cell = CELLS.get(layer.kind, name)
     sequence_options = {"return_sequences": layer.return_sequences, "go_backwards": layer.go_backwards, "name": name}
+    if layer.stateful:
+        sequence_options["stateful"] = True  # Keras keeps the final states in variables for the next batch
     if not _uses_torch_cell(layer, convention):
         return cell.layer(**_cell_options(layer), **sequence_options)
     if cell.torch_cell is None:
@@ -266,9 +268,10 @@ def _input_layer(spec: ModelSpec) -> Any:
     while name in taken:
         n += 1
         name = f"input_{n}"
+    batch = spec.input.batch_size  # Keras's batch_shape: a stateful layer's states have one row per sample
     if spec.input.vocab_size is not None:
-        return keras.Input((spec.input.seq_len,), dtype="int32", name=name)
-    return keras.Input((spec.input.seq_len, spec.input.features), name=name)
+        return keras.Input((spec.input.seq_len,), batch_size=batch, dtype="int32", name=name)
+    return keras.Input((spec.input.seq_len, spec.input.features), batch_size=batch, name=name)
 
 
 def _layers(spec: ModelSpec) -> list[Layer]:
@@ -559,6 +562,12 @@ class KerasBackend(TrainableBackend, Threads, QuietTraining, TableLiveModels):
             return np.asarray(model.predict(arr, batch_size=batch_size, verbose=0), dtype=np.float32)
         return np.asarray(model.predict_on_batch(arr), dtype=np.float32)
 
+    def reset_states(self, model: Model) -> None:
+        """Stateful layers start the next batch from zero states: Keras's ``layer.reset_state()`` on each."""
+        for _, layer, keras_layer in _recurrent_layers(model, spec_of(model)):
+            if layer.stateful:
+                keras_layer.reset_state()
+
     def summary(self, model: Model) -> str:
         """Keras's own ``model.summary()`` as plain text."""
         chunks: list[str] = []
@@ -597,7 +606,13 @@ class KerasBackend(TrainableBackend, Threads, QuietTraining, TableLiveModels):
                 )
         uncudnn = [name for name, _, keras_layer in recurrent if _cudnn_disabled(keras_layer)]
         if uncudnn:
-            source = "Masking" if any(layer.kind == "masking" for _, layer in spec.stack()) else "mask_zero"
+            source = (
+                "mask_value (Masking)"
+                if spec.input.mask_value is not None
+                else "a Masking entry"
+                if any(layer.kind == "masking" for _, layer in spec.stack())
+                else "mask_zero"
+            )
             notes.append(
                 f"{', '.join(uncudnn)}: use_cudnn=False behind {source}, so on a GPU they keep Keras's masking "
                 "(cuDNN would write zeros at masked steps and needs right-padded masks)"

@@ -38,10 +38,12 @@ def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndar
         floats = {str(i): v for i, v in enumerate(values) if v.dtype == np.float32}
         moved = ulp_perturbed(floats, nudge)
         model.set_weights([moved.get(str(i), v) for i, v in enumerate(values)])
+    inputs = getattr(model, "inputs", None) or []
+    fixed = inputs[0].shape[0] if inputs else None  # a batch_shape Input (stateful layers): batches of that size
 
     def run(x: np.ndarray) -> np.ndarray:
         with _scopes_restored():
-            return np.asarray(model.predict(x, verbose=0))
+            return np.asarray(model.predict(x, batch_size=fixed if isinstance(fixed, int) else None, verbose=0))
 
     return run
 

@@ -300,14 +300,18 @@ def _run_direction(
     *,
     go_backwards: bool,
     zero_output_for_mask: bool,
+    initial: tuple[Array, ...] | None = None,
+    final: list[Array] | None = None,
 ) -> tuple[Array, Array]:
-    """Keras's ``rnn`` loop: ``(last_output, outputs)`` with outputs in processing order."""
+    """Keras's ``rnn`` loop: ``(last_output, outputs)`` with outputs in processing order. The states start from
+    ``initial`` (zeros without it); ``final``, when given, receives the states after the last step (a stateful
+    layer's next initial states: masked steps keep them, as in Keras)."""
     entry: Cell = STEPS.get(layer.kind)
     if go_backwards:
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
     batch, time, units = x.shape[0], x.shape[1], layer.units
-    states = tuple(np.zeros((batch, units)) for _ in range(entry.states))
+    states = initial if initial is not None else tuple(np.zeros((batch, units)) for _ in range(entry.states))
     previous = np.zeros((batch, units))
     outputs = np.zeros((batch, time, units))
     for t in range(time):
@@ -318,6 +322,8 @@ def _run_direction(
             new_states = tuple(np.where(keep, s_new, s_old) for s_new, s_old in zip(new_states, states, strict=True))
         outputs[:, t] = out
         previous, states = out, new_states
+    if final is not None:
+        final[:] = states
     last = outputs[:, -1] if time else np.zeros((batch, units))
     return last, outputs
 
@@ -333,6 +339,10 @@ def _merge(mode: str, a: Array, b: Array) -> Array:
 
 
 _VARIANT: ContextVar[str | None] = ContextVar("rnnspec_numpy_variant", default=None)
+_CARRIED: ContextVar[dict[tuple[int, str], tuple[Array, ...]] | None] = ContextVar(
+    "rnnspec_numpy_carried", default=None
+)
+"""A stateful model's carried states while it runs (:class:`NumpyModel`): ``(id(layer), direction) → states``."""
 """A porting mistake to compute on purpose (:mod:`rnnspec.testing`): ``backward_wrong_end``."""
 
 
@@ -341,9 +351,20 @@ def _recurrent(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[A
 
     def direction(tag: str, go_backwards: bool, zero_output: bool) -> Array:
         leaves = {k[len(tag) :]: v for k, v in w.items() if k.startswith(tag)}
+        carried = _CARRIED.get() if layer.stateful else None
+        key = (id(layer), tag)
+        initial = None if carried is None else carried.get(key)
+        if initial is not None and initial[0].shape[0] != h.shape[0]:
+            raise ValueError(
+                f"a stateful layer carries {initial[0].shape[0]} samples' states; the batch has {h.shape[0]}"
+            )
+        final: list[Array] = []
         last, seq = _run_direction(
-            layer, DirectionWeights.of(leaves), h, mask, go_backwards=go_backwards, zero_output_for_mask=zero_output
-        )
+            layer, DirectionWeights.of(leaves), h, mask, go_backwards=go_backwards, zero_output_for_mask=zero_output,
+            initial=initial, final=final,
+        )  # fmt: skip
+        if carried is not None:
+            carried[key] = tuple(final)
         if tag == "backward/" and _VARIANT.get() == "backward_wrong_end" and not layer.return_sequences:
             return seq[:, 0]  # the backward direction after its first step (x_T), as output[:, -1] holds it
         return seq if layer.return_sequences else last
@@ -432,9 +453,17 @@ class NumpyModel:
         setattr(self, MODEL_BACKEND_ATTR, "numpy")
         self.spec = spec
         self.weights: dict[str, Array] = {}
+        self.states: dict[tuple[int, str], tuple[Array, ...]] = {}
+        """The carried states of the stateful layers (empty: zeros; :meth:`NumpyBackend.reset_states`)."""
 
     def __call__(self, x: Array) -> Array:
-        return forward(self.spec, self.weights, x)
+        if not self.spec.stateful:
+            return forward(self.spec, self.weights, x)
+        token = _CARRIED.set(self.states)
+        try:
+            return forward(self.spec, self.weights, x)
+        finally:
+            _CARRIED.reset(token)
 
     def __repr__(self) -> str:
         return f"NumpyModel({self.spec.name!r}, {len(self.weights)} weights)"
@@ -480,6 +509,10 @@ class NumpyBackend(Backend, ReferenceVariants):
         if len(x) <= step:
             return model(x).astype(np.float32)
         return np.concatenate([model(x[k : k + step]).astype(np.float32) for k in range(0, len(x), step)])
+
+    def reset_states(self, model: NumpyModel) -> None:
+        """Stateful layers start the next batch from zero states (Keras's ``layer.reset_state()``)."""
+        model.states.clear()
 
     def summary(self, model: NumpyModel) -> str:
         from rnnspec.lang.analysis import analyze

@@ -97,6 +97,16 @@ _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
+def _refuse_stateful(spec: ModelSpec, why: str) -> None:
+    stateful = [name for name, layer in spec.stack() if getattr(layer, "stateful", False)]
+    if stateful:
+        raise RnnspecError(
+            f"cannot export {spec.name!r}: {', '.join(stateful)} is stateful (stateful: true, states carried from "
+            f"batch to batch) and {why}; fix: export the spec without `stateful: true` and `input.batch_size` "
+            "(the same weights), and carry the final states yourself, or use the .keras export, which keeps them"
+        )
+
+
 def export_onnx(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Path, *, opset: int = 17) -> list[Path]:
     """Write ``spec`` with canonical ``weights`` to ``path`` as an ONNX model of ``opset`` (>= 17); returns ``[path]``.
 
@@ -105,6 +115,7 @@ def export_onnx(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Pat
     onnx = _import_onnx()
     _check_opset(onnx, opset)
     check_weights(spec, weights)
+    _refuse_stateful(spec, "an ONNX graph is stateless: it would start every batch from zero states")
     model = _model(onnx, spec, weights, opset)
     onnx.checker.check_model(model, full_check=True)
     target = Path(path)

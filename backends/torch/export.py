@@ -815,6 +815,14 @@ def export_torch(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Pa
     if target.suffix != ".py":
         raise RnnspecError(f"{target}: the exported module must be a .py file (its weights go beside it)")
     check_weights(spec, weights)
+    stateful = [name for name, layer in spec.stack() if getattr(layer, "stateful", False)]
+    if stateful:
+        raise RnnspecError(
+            f"cannot export {spec.name!r}: {', '.join(stateful)} is stateful (stateful: true, states carried from "
+            "batch to batch) and the plain-PyTorch model.py starts every batch from zero states; fix: export the "
+            "spec without `stateful: true` and `input.batch_size` (the same weights), and carry the final states "
+            "yourself, or use the .keras export, which keeps them"
+        )
     source, state = _source(spec, target.stem, dict(weights))
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
     weights_path = target.with_suffix(".safetensors")

@@ -398,14 +398,22 @@ class _Direction(nn.Module):
     # -- the step loop -------------------------------------------------------------------------------
 
     def run_loop(
-        self, x: Tensor, mask: Tensor | None, zero_output: bool, in_masks: Tensor | None, rec_masks: Tensor | None
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        zero_output: bool,
+        in_masks: Tensor | None,
+        rec_masks: Tensor | None,
+        initial: tuple[Tensor, ...] | None = None,
+        final: list[Tensor] | None = None,
     ) -> Tensor:
-        """Keras's ``rnn`` loop (masked steps keep the state) over input in processing order."""
+        """Keras's ``rnn`` loop (masked steps keep the state) over input in processing order, from ``initial``
+        states (zeros without them); ``final``, when given, receives the states after the last step."""
         batch, time = x.shape[0], x.shape[1]
         b_in, _ = self.biases()
         xk = _add_bias(_project(x, self.kernel, in_masks), b_in)
         zeros = x.new_zeros(batch, self.units)
-        states: tuple[Tensor, ...] = (zeros,) * self.cell.states
+        states: tuple[Tensor, ...] = (zeros,) * self.cell.states if initial is None else initial
         previous = zeros
         outputs = []
         for t in range(time):
@@ -416,6 +424,8 @@ class _Direction(nn.Module):
                 new_states = tuple(torch.where(keep, n, s) for n, s in zip(new_states, states, strict=True))
             outputs.append(out)
             previous, states = out, new_states
+        if final is not None:
+            final[:] = states
         if not outputs:
             return x.new_zeros(batch, 0, self.units)
         return torch.stack(outputs, dim=1)
@@ -539,6 +549,8 @@ class _Recurrent(_Layer):
         self.why_loop = self.cell.unfusable(layer) if self.cell.fused is not None else _no_fused_kernel(layer)
         self.fused = self.why_loop is None
         self.loop_calls = 0
+        self.carried: dict[str, tuple[Tensor, ...]] = {}
+        """A stateful layer's states after the last predicted batch, by direction (empty: zeros); not weights."""
 
     def parameter(self, leaf: str) -> nn.Parameter:
         parts = leaf.split("/")
@@ -586,6 +598,18 @@ class _Recurrent(_Layer):
         if backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
+        if self.layer.stateful:  # Keras's stateful layer: start from the last batch's states, keep the new ones
+            key = "bwd" if backwards and self.layer.bidirectional else "fwd"
+            initial = self.carried.get(key)
+            if initial is not None and initial[0].shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"a stateful layer carries {initial[0].shape[0]} samples' states; the batch has {x.shape[0]}"
+                )
+            final: list[Tensor] = []
+            self.loop_calls += 1
+            out = d.run_loop(x, mask, zero, in_masks, rec_masks, initial, final)
+            self.carried[key] = tuple(state.detach() for state in final)
+            return out
         if mask is not None and bool(mask.all()):
             mask = None
         if self.fused and rec_masks is None and x.shape[1] > 0:
@@ -847,6 +871,12 @@ class TorchBackend(
             model.train(was_training)
         return torch.cat(outs).numpy()
 
+    def reset_states(self, model: RnnspecModule) -> None:
+        """Stateful layers start the next batch from zero states (Keras's ``layer.reset_state()``)."""
+        for _, module in model.layers.items():
+            if isinstance(module, _Recurrent):
+                module.carried = {}
+
     def summary(self, model: RnnspecModule) -> str:
         from rnnspec.lang.analysis import LayerRow
         from rnnspec.lang.summary import render_rows
@@ -869,11 +899,15 @@ class TorchBackend(
             module.register_forward_hook(lambda _m, _i, out, name=name: record(name, out))
             for name, module in model.layers.items()
         ]
+        carried = {name: dict(m.carried) for name, m in model.layers.items() if isinstance(m, _Recurrent)}
         try:
+            self.reset_states(model)  # a stateful layer's states are the user's: the shape probe leaves them
             self.predict(model, x.numpy())
         finally:
             for hook in hooks:
                 hook.remove()
+            for name, states in carried.items():
+                model.layers[name].carried = states
         types = {row.name: row.type for row in analyze(spec).layers}
         counts = self.count_params(model)
         rows = [LayerRow(name, f"{types[name]}, torch", shapes[name], counts[name], "", 0) for name in model.layers]

@@ -182,10 +182,6 @@ def _activation(value: Any, ctx: _Context, allowed: tuple[str, ...], what: str =
 
 
 def _refuse_options(cfg: dict[str, Any]) -> None:
-    if cfg.get("stateful"):
-        raise _Unsupported(
-            "stateful: true carries the state from batch to batch; a spec model starts every sequence at zero"
-        )
     if cfg.get("return_state"):
         raise _Unsupported("return_state: true returns the states as extra outputs; a spec model has one output")
     if cfg.get("time_major"):
@@ -410,6 +406,8 @@ def _recurrent(layer: KerasLayer, ctx: _Context) -> Piece:
         entry[key] = float(cfg.get(key, 0.0))
     if kind == "lstm":
         entry["unit_forget_bias"] = bool(cfg.get("unit_forget_bias", True))
+    if cfg.get("stateful"):
+        entry["stateful"] = True  # states carried from batch to batch; the batch size is the input's
     arrays = _split(layer.weights, 3 if use_bias else 2, layer)
     weights = {"kernel": arrays[0], "recurrent_kernel": arrays[1]}
     if use_bias:
@@ -448,6 +446,8 @@ def _cudnn(layer: KerasLayer, ctx: _Context) -> Piece:
     entry: dict[str, Any] = {"cell": kind, "units": int(cfg["units"])}
     for key in ("return_sequences", "go_backwards"):
         entry[key] = bool(cfg.get(key, False))
+    if cfg.get("stateful"):
+        entry["stateful"] = True
     if kind == "lstm":
         entry["unit_forget_bias"] = bool(cfg.get("unit_forget_bias", True))
     else:
@@ -923,6 +923,16 @@ def _input_section(
             refusals.append(Refusal("input", "InputLayer", f"input of shape {shape}; the spec takes sequences"))
     if isinstance(seq_len, int) and seq_len > 0:
         section["seq_len"] = seq_len
+    stateful = [p for p in pieces if p.kind == "cell" and p.entry.get("stateful")]
+    if stateful:
+        batch = shape[0] if shape else None
+        if isinstance(batch, int) and batch > 0:
+            section["batch_size"] = batch
+        else:
+            refusals.append(
+                Refusal(stateful[0].name, stateful[0].class_name, "stateful=True without a fixed batch size (the "
+                        "file records no batch_shape / batch_input_shape on the input)")
+            )  # fmt: skip
     if "_mask_value" in spec:
         section["mask_value"] = spec["_mask_value"]
     return section

@@ -36,9 +36,13 @@ ROW_PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully pad
 
 
 def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) -> np.ndarray:
-    """A batch of ``batch`` rows of length ``spec.input.seq_len or time`` with every padding pattern."""
+    """A batch of ``batch`` rows of length ``spec.input.seq_len or time`` with every padding pattern (rounded up to
+    a multiple of a stateful model's ``input.batch_size``: consecutive batches of it)."""
     rng = np.random.default_rng(seed)
     t = spec.input.seq_len or time
+    fixed = spec.input.batch_size
+    if fixed is not None and batch % fixed:
+        batch += fixed - batch % fixed
     if spec.input.vocab_size is not None:
         x = rng.integers(1, max(spec.input.vocab_size, 2), size=(batch, t)).astype(np.int64)
         if spec.input.vocab_size == 1:

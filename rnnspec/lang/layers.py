@@ -507,6 +507,10 @@ class RecurrentLayer(LayerSpec):
     """Wrap the layer in Keras `Bidirectional`: a forward and a backward copy."""
     merge_mode: MergeMode = "concat"
     """How a bidirectional layer merges the two directions."""
+    stateful: bool = False
+    """Keras `stateful=True`, for prediction over consecutive batches: the final states of one batch are the
+    initial states of the next (sample i of a batch continues sample i of the batch before); needs
+    `input.batch_size`. Prediction only: `rnnspec.reset_states(model)` starts again from zeros."""
     trainable: bool = trainable_field()
     name: Name | None = None
     """Layer name; default `recurrent_<index>` (the index counts recurrent layers only)."""

@@ -98,6 +98,9 @@ class InputSpec(_Strict):
     """Number of time steps; omitted means variable length (None in shapes)."""
     mask_value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     """Keras `Masking(mask_value)` on `features` input: a step whose features all equal it is padding."""
+    batch_size: PositiveInt | None = None
+    """The fixed number of samples per batch (Keras's `batch_shape` on the Input), which a `stateful: true`
+    recurrent layer needs: its states hold one row per sample. Only with a stateful layer."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> InputSpec:
@@ -397,6 +400,11 @@ class ModelSpec(_Strict):
         return None
 
     @property
+    def stateful(self) -> bool:
+        """Whether a recurrent layer carries its states from one predicted batch to the next (``stateful: true``)."""
+        return any(layer.stateful for layer in self.cells)
+
+    @property
     def masked(self) -> bool:
         """Whether the model computes Keras's mask (``mask_zero`` or ``mask_value``)."""
         return any(layer.makes_mask() for _, layer in self.stack())
@@ -578,6 +586,25 @@ def _cross_field_issues(spec: ModelSpec):
                 fix=f"use `dropout: {entry.spatial_dropout}` here, or move it before that layer",
             )
         per_step = after
+    stateful = [i for i, layer in enumerate(spec.recurrent) if getattr(layer, "stateful", False)]
+    if stateful and spec.input.batch_size is None:
+        yield CrossFieldIssue(
+            path=("recurrent", stateful[0], "stateful"),
+            message="a stateful layer keeps one state per sample from batch to batch, so the batch size must be "
+            "fixed (Keras needs `batch_shape` on the Input)",
+            received=f"stateful: true on recurrent[{stateful[0]}] without input.batch_size",
+            expected="`input: {batch_size: N}` with a stateful layer",
+            fix="add `batch_size: N` to `input` (the number of sequences predicted side by side)",
+        )
+    if not stateful and spec.input.batch_size is not None:
+        yield CrossFieldIssue(
+            path=("input", "batch_size"),
+            message="input.batch_size fixes the batch for stateful layers only, and no recurrent layer is stateful",
+            received=f"input.batch_size: {spec.input.batch_size} without a `stateful: true` layer",
+            expected="batch_size with a `stateful: true` recurrent layer",
+            fix="remove `batch_size` from `input` (training's batch size is `training.batch_size`), or set "
+            "`stateful: true` on a recurrent layer",
+        )
     for i, layer in enumerate(spec.recurrent):
         if isinstance(layer, RecurrentLayer) and layer.bidirectional and layer.go_backwards:
             yield CrossFieldIssue(

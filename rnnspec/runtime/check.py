@@ -181,7 +181,8 @@ def run_check(
                 )
             )
     weights = _random_weights(spec, seed + 1)
-    x = _inputs(spec, rng, 6, time)
+    fixed = spec.input.batch_size  # a stateful model: two consecutive batches, the states carried between them
+    x = _inputs(spec, rng, 6 if fixed is None else 2 * fixed, time)
     outputs = {}
     for name, model in models.items():
         set_weights(model, weights)
@@ -194,6 +195,9 @@ def run_check(
                 CheckRow(f"forward {a} vs {b}", f"max abs {diff:.2e}", f"<= {FORWARD_TOL:g}", diff <= FORWARD_TOL)
             )
     trainers = [name for name in models if name in backends_with("trains")]
+    if spec.stateful and steps > 0:
+        steps = 0
+        report.notes.append("no training parity: stateful layers are for prediction only (training is refused)")
     for other in trainers[1:] if steps > 0 else []:  # each further trainer against the first
         _training_rows(
             spec, report, [trainers[0], other], steps=steps, seed=seed, optimizer=optimizer, batch_size=batch_size,

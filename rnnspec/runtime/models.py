@@ -38,6 +38,7 @@ __all__ = [
     "get_weights",
     "load_weights",
     "predict",
+    "reset_states",
     "save_weights",
     "set_weights",
     "spec_from_weights_file",
@@ -226,10 +227,50 @@ def predict(model: Any, x: Any, batch_size: int | None = None) -> np.ndarray:
     ``x`` is int token ids ``(batch, time)`` or float features ``(batch, time, features)``;
     ``batch_size`` runs it in batches of that many samples (None: all at once), as Keras's
     ``model.predict(x, batch_size=...)`` does.
+
+    A model with a ``stateful: true`` layer runs ``x`` in batches of ``input.batch_size`` (its length a multiple of
+    it), each batch starting from the states the one before left, across calls too, as Keras's stateful layers do;
+    :func:`reset_states` starts again from zeros.
     """
     if batch_size is not None and not is_int_at_least(batch_size, 1):
         raise RnnspecError(f"batch_size must be a positive integer or None; received {batch_size!r}")
-    arr = check_inputs(spec_of(model), x)
+    spec = spec_of(model)
+    arr = check_inputs(spec, x)
+    if spec.stateful:
+        return _predict_stateful(model, spec, arr, batch_size)
     if batch_size is None or batch_size >= len(arr):
         return np.asarray(_backend_of(model).predict(model, arr))
     return np.asarray(_backend_of(model).predict(model, arr, batch_size))
+
+
+def _predict_stateful(model: Any, spec: ModelSpec, arr: np.ndarray, batch_size: int | None) -> np.ndarray:
+    fixed = spec.input.batch_size
+    assert fixed is not None  # the spec's checks: a stateful layer needs input.batch_size
+    if batch_size not in (None, fixed) or len(arr) == 0 or len(arr) % fixed:
+        received = f"{len(arr)} samples" + (f", batch_size {batch_size}" if batch_size not in (None, fixed) else "")
+        raise RnnspecError(
+            f"model {spec.name!r} has a stateful layer, which predicts batches of exactly input.batch_size = "
+            f"{fixed} samples (sample i of a batch continues sample i of the batch before); received {received}; "
+            f"fix: pass {fixed} samples (or a multiple of {fixed}: consecutive batches), without another batch_size"
+        )
+    backend = _backend_of(model)
+    return np.asarray(backend.predict(model, arr) if len(arr) == fixed else backend.predict(model, arr, fixed))
+
+
+def reset_states(model: Any) -> None:
+    """Start a stateful model's next prediction from zero states (Keras's ``model.reset_states()``: each
+    stateful layer's ``reset_state()``). A model without a stateful layer is left as it is.
+
+    >>> model = rnnspec.build(spec, "torch", seed=0)  # doctest: +SKIP
+    >>> first = rnnspec.predict(model, batch_1); rnnspec.predict(model, batch_2)  # doctest: +SKIP
+    >>> rnnspec.reset_states(model); np.array_equal(rnnspec.predict(model, batch_1), first)  # doctest: +SKIP
+    True
+    """
+    spec = spec_of(model)
+    if not spec.stateful:
+        return
+    backend = _backend_of(model)
+    reset = getattr(backend, "reset_states", None)
+    if reset is None:
+        raise RnnspecError(f"the {backend.name} backend cannot reset a stateful model's states")
+    reset(model)

@@ -146,6 +146,15 @@ def fit(
     >>> history = rnnspec.fit(model, x, y, epochs=2)  # doctest: +SKIP
     """
     spec = spec_of(model)
+    if spec.stateful:
+        names = [name for name, layer in spec.stack() if getattr(layer, "stateful", False)]
+        raise RnnspecError(
+            f"spec {spec.name!r} cannot be trained: {', '.join(names)} is stateful (stateful: true), which rnnspec "
+            "supports for prediction only (training would carry states between shuffled batches of unrelated "
+            "samples, and Keras's and PyTorch's trainers would not agree on when to reset them); fix: train the "
+            "same spec without `stateful: true` and `input.batch_size`, then predict with its weights in the "
+            "stateful spec (the weights are the same)"
+        )
     training = training_of(
         spec, epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split
     )
