@@ -128,6 +128,17 @@ def _reset(model: Any) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_output_shapes_and_counts_equal_keras(L, case: str):
+    """The summary's shapes carry the fixed batch, as Keras's do with a batch_shape Input."""
+    from rnnspec.lang.analysis import analyze
+
+    spec, hand, _, _ = _hand_built(L, case)
+    rows = analyze(spec).layers
+    assert [row.output_shape for row in rows] == [tuple(layer.output.shape) for layer in hand.layers]
+    assert [row.params for row in rows] == [layer.count_params() for layer in hand.layers]
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_three_consecutive_batches_and_a_reset_equal_keras(L, case: str):
     spec, hand, weights, sample = _hand_built(L, case)
     xs = _batches(spec, sample)

@@ -135,7 +135,8 @@ def _analyze(spec: ModelSpec, conv: Convention) -> Analysis:
         out = layer.output_features(dim)
         per_step = layer.output_per_step(per_step)
         time = layer.output_steps(time)
-        shape: Shape = (None, time, out) if per_step else (None, out)
+        batch = spec.input.batch_size  # fixed only for stateful layers (Keras's batch_shape), as Keras shows it
+        shape: Shape = (batch, time, out) if per_step else (batch, out)
         frozen = layer.non_trainable_params(dim, conv)
         rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer, frozen))
         dim = out
