@@ -187,6 +187,9 @@ def test_the_torch_summary_leaves_the_carried_states():
     rnnspec.predict(probed, x[0])
     backend.summary(probed)
     assert np.array_equal(rnnspec.predict(probed, x[1]), rnnspec.predict(plain, x[1]))
+    assert backend.notes(plain) == [
+        "recurrent_0: step loop (stateful: each batch starts from the states the one before left)"
+    ]
 
 
 # -- training and export: refused with the reason ---------------------------------------------------------------

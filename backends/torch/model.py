@@ -563,6 +563,8 @@ class _Recurrent(_Layer):
     def note(self, name: str) -> str:
         """Which path this layer takes (``rnnspec build`` prints it)."""
         layer = self.layer
+        if layer.stateful:
+            return f"{name}: step loop (stateful: each batch starts from the states the one before left)"
         if self.fused:
             extra = " (a step loop while training, for recurrent_dropout)" if layer.recurrent_dropout > 0 else ""
             return f"{name}: fused PyTorch {layer.kind} kernel{extra}; masks with holes use a step loop"
