@@ -186,6 +186,52 @@ class _LayerNorm(_Layer):
         return F.layer_norm(h, (h.shape[-1],), self.gamma, self.beta, self.epsilon), mask
 
 
+@BUILDERS.register("batch_norm")
+class _BatchNorm(_Layer):
+    """Keras ``BatchNormalization`` over the last axis, written out (PyTorch's ``nn.BatchNorm1d`` moves its
+    ``running_var`` with the unbiased batch variance; Keras with the biased one). In training, unless frozen (Keras:
+    ``training and self.trainable``), the batch's moments over every axis but the features (with a mask, over the
+    valid steps: sums divided by ``count + 1e-7``, Keras's ``_moments``) normalise the batch, and the moving statistics
+    move to them by Keras's rule ``moving * momentum + batch * (1 - momentum)``; otherwise the moving statistics
+    normalise. ``tf.nn.batch_normalization``'s form: ``x * inv + (beta - mean * inv)``, ``inv = gamma /
+    sqrt(var + epsilon)``. The moving statistics are parameters without gradients. The mask passes on."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+        self.momentum, self.epsilon = float(layer.momentum), float(layer.epsilon)
+        self.frozen = not layer.is_trainable()
+        self.gamma = nn.Parameter(torch.ones(shapes["gamma"])) if "gamma" in shapes else None
+        self.beta = nn.Parameter(torch.zeros(shapes["beta"])) if "beta" in shapes else None
+        self.moving_mean = nn.Parameter(torch.zeros(shapes["moving_mean"]), requires_grad=False)
+        self.moving_variance = nn.Parameter(torch.ones(shapes["moving_variance"]), requires_grad=False)
+
+    def _moments(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        axes = tuple(range(h.dim() - 1))
+        if mask is None or mask.dim() != h.dim() - 1:
+            mean = h.mean(dim=axes)
+            return mean, (h - mean.detach()).square().mean(dim=axes)
+        keep = mask.unsqueeze(-1).expand_as(h)
+        zero = torch.zeros((), dtype=h.dtype, device=h.device)
+        count = keep.to(h.dtype).sum(dim=axes) + 1e-7  # Keras's backend.epsilon() on the count
+        mean = torch.where(keep, h, zero).sum(dim=axes) / count
+        return mean, torch.where(keep, h - mean, zero).square().sum(dim=axes) / count
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if self.training and not self.frozen:
+            mean, var = self._moments(h, mask)
+            with torch.no_grad():
+                m = self.momentum
+                self.moving_mean.copy_(self.moving_mean * m + mean.detach() * (1.0 - m))
+                self.moving_variance.copy_(self.moving_variance * m + var.detach() * (1.0 - m))
+        else:
+            mean, var = self.moving_mean, self.moving_variance
+        inv = torch.rsqrt(var + self.epsilon)
+        if self.gamma is not None:
+            inv = inv * self.gamma
+        offset = -mean * inv if self.beta is None else self.beta - mean * inv
+        return h * inv + offset, mask
+
+
 @BUILDERS.register("activation")
 class _Activation(_Layer):
     """Keras ``Activation``: the activation alone (softmax / log_softmax over the last axis); the mask passes on.
