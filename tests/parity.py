@@ -39,6 +39,8 @@ def random_weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
         # float32 rounding alone would grow past any tolerance
         scale = 1.0 / np.sqrt(shape[0]) if name.endswith("kernel") else 0.5
         out[name] = rng.normal(0.0, scale, size=shape).astype(np.float32)
+        if name.endswith("/moving_variance"):  # a batch_norm's variance is positive
+            out[name] = (np.abs(out[name]) + 0.2).astype(np.float32)
     return out
 
 

@@ -72,6 +72,8 @@ def _keras_model(spec):
             layers.append(keras.layers.MaxPooling1D(entry.pool_size, entry.strides, entry.padding))
         elif entry.kind == "activation":
             layers.append(keras.layers.Activation(entry.activation))
+        elif entry.kind == "batch_norm":
+            layers.append(keras.layers.BatchNormalization(center=entry.center, scale=entry.scale))
         elif hasattr(entry, "spatial_dropout"):
             layers.append(keras.layers.SpatialDropout1D(entry.spatial_dropout))
         elif not hasattr(entry, "cell") and hasattr(entry, "dropout"):
@@ -116,6 +118,10 @@ def test_torch_convention_counts_equal_torch_modules(name: str):
             module = torch.nn.Dropout(0.5) if "dropout" in row.kind else torch.nn.Identity()
         elif row.kind == "conv1d":
             module = torch.nn.Conv1d(row.input_dim, layer.filters, layer.kernel_size, bias=layer.use_bias)
+        elif row.kind == "batch_norm":  # gamma / beta are parameters, the moving statistics buffers
+            module = torch.nn.BatchNorm1d(row.input_dim, affine=layer.scale and layer.center)
+            got.append(sum(p.numel() for p in module.parameters()) + 2 * module.running_mean.numel())
+            continue
         elif row.kind == "embedding":
             module = torch.nn.Embedding(spec.input.vocab_size, spec.embedding.output_dim)
         elif row.kind == "dense":

@@ -9,7 +9,8 @@ summary lists exactly the spec's layers, while a functional ``keras.Model`` woul
 Every layer kind of :meth:`ModelSpec.stack() <rnnspec.lang.spec.ModelSpec.stack>` has one builder
 in :data:`BUILDERS`: ``masking`` → ``Masking``, ``embedding`` → ``Embedding``, ``dropout`` →
 ``Dropout``, ``spatial_dropout`` → ``SpatialDropout1D``, ``dense`` → ``Dense``, ``layer_norm`` →
-``LayerNormalization``, ``activation`` → ``Activation``, ``repeat_vector`` → ``RepeatVector``, the
+``LayerNormalization``, ``batch_norm`` → ``BatchNormalization``, ``activation`` → ``Activation``,
+``repeat_vector`` → ``RepeatVector``, the
 global poolings → ``GlobalMaxPooling1D`` / ``GlobalAveragePooling1D``, and each recurrent cell → its
 Keras layer (in ``Bidirectional`` when asked). A recurrent cell is one :func:`register_cell` call: its
 Keras layer and its torch-convention cell.
@@ -141,6 +142,13 @@ def _dense(layer: Any, name: str, inputs: int, convention: str) -> Layer:
 @BUILDERS.register("layer_norm")
 def _layer_norm(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.LayerNormalization(epsilon=layer.epsilon, center=layer.center, scale=layer.scale, name=name)
+
+
+@BUILDERS.register("batch_norm")
+def _batch_norm(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.BatchNormalization(
+        momentum=layer.momentum, epsilon=layer.epsilon, center=layer.center, scale=layer.scale, name=name
+    )
 
 
 @BUILDERS.register("activation")

@@ -213,6 +213,19 @@ def _layer_norm(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[
     return out, mask
 
 
+@FORWARD.register("batch_norm")
+def _batch_norm(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``BatchNormalization`` at inference: ``(h - moving_mean) / sqrt(moving_variance + epsilon)`` times
+    ``gamma``, plus ``beta``, per feature (the moving statistics; the NumPy reference does not train); the mask
+    passes on."""
+    out = (h - w["moving_mean"]) / np.sqrt(w["moving_variance"] + layer.epsilon)
+    if "gamma" in w:
+        out = out * w["gamma"]
+    if "beta" in w:
+        out = out + w["beta"]
+    return out, mask
+
+
 @FORWARD.register("activation")
 def _activation(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
     """Keras ``Activation``: the activation alone (softmax / log_softmax over the last axis); the mask passes on."""

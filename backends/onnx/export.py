@@ -41,6 +41,7 @@ from rnnspec.lang.errors import RnnspecError, render_problem
 from rnnspec.lang.layers import (
     ActivationSpec,
     AveragePoolSpec,
+    BatchNormSpec,
     Conv1DSpec,
     DenseSpec,
     EmbeddingSpec,
@@ -395,6 +396,21 @@ def _layer_norm(g: _Graph, name: str, layer: LayerNormSpec, w: Leaves, flow: _Fl
     return _Flow(h, flow.mask, flow.per_step)
 
 
+def _batch_norm(g: _Graph, name: str, layer: BatchNormSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """ONNX's ``BatchNormalization`` in inference mode (the moving statistics; its channels are axis 1, so a sequence
+    is transposed to ``[batch, features, time]`` and back). Its scale and bias are required: ones / zeros where
+    ``scale`` / ``center`` are off."""
+    features = w["moving_mean"].shape[0]
+    scale = w["gamma"] if "gamma" in w else np.ones(features, np.float32)
+    bias = w["beta"] if "beta" in w else np.zeros(features, np.float32)
+    stats = [g.const(scale, hint="gamma"), g.const(bias, hint="beta")]
+    stats += [g.const(w["moving_mean"], hint="moving_mean"), g.const(w["moving_variance"], hint="moving_variance")]
+    h = g.op("Transpose", flow.h, perm=[0, 2, 1]) if flow.per_step else flow.h
+    h = g.op("BatchNormalization", h, *stats, epsilon=float(layer.epsilon))
+    h = g.op("Transpose", h, perm=[0, 2, 1]) if flow.per_step else h
+    return _Flow(h, flow.mask, flow.per_step)
+
+
 def _activation(g: _Graph, name: str, layer: ActivationSpec, w: Leaves, flow: _Flow) -> _Flow:
     """Keras ``Activation``: the activation's node(s) (``Softmax`` / ``LogSoftmax`` over the last axis)."""
     return _Flow(DENSE_ACTIVATIONS[layer.activation](g, flow.h), flow.mask, flow.per_step)
@@ -562,6 +578,7 @@ BUILDERS.add("embedding", _embedding)
 BUILDERS.register("dropout", "spatial_dropout")(_identity)
 BUILDERS.add("dense", _dense)
 BUILDERS.add("layer_norm", _layer_norm)
+BUILDERS.add("batch_norm", _batch_norm)
 BUILDERS.add("activation", _activation)
 BUILDERS.register("max_pool", "average_pool")(_pool)
 BUILDERS.add("conv1d", _conv1d)

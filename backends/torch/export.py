@@ -44,6 +44,7 @@ from rnnspec.lang.errors import RnnspecError
 from rnnspec.lang.layers import (
     ActivationSpec,
     AveragePoolSpec,
+    BatchNormSpec,
     Conv1DSpec,
     DenseSpec,
     DropoutSpec,
@@ -314,6 +315,52 @@ class {ctx.cls}(nn.Module):
         classes=[source],
         state={"bias": w["beta"]},
         doc=f"{ctx.cls}: F.layer_norm({n} features, eps={eps}) plus a bias (Keras LayerNormalization, scale off)",
+    )
+
+
+@LAYER_CODE.register("batch_norm")
+def _batch_norm_code(layer: BatchNormSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """``nn.BatchNorm1d`` with Keras's epsilon and ``momentum = 1 - Keras's momentum`` (weight = gamma, bias = beta,
+    running_mean / running_var = the moving statistics) over the channels of ``(batch, features, time)``: exact at
+    inference (eval mode). Keras's ``center`` without ``scale`` (or the reverse) has no nn.BatchNorm1d form: a small
+    module then calls ``F.batch_norm`` with what it has, always with the running statistics."""
+    eps, n, momentum = _float(layer.epsilon), ctx.inputs, _float(round(1.0 - layer.momentum, 12))
+    stats = {"running_mean": w["moving_mean"], "running_var": w["moving_variance"]}
+    call = f"self.{ctx.ident}(h.transpose(1, 2)).transpose(1, 2) if h.dim() == 3 else self.{ctx.ident}(h)"
+    note = "# Keras BatchNormalization at inference (eval mode): PyTorch's training updates running_var with the "
+    note += "unbiased variance and ignores masks; Keras's with the biased variance over the valid steps"
+    if layer.scale == layer.center:
+        options = f", eps={eps}, momentum={momentum}" + ("" if layer.scale else ", affine=False")
+        state = {"weight": w["gamma"], "bias": w["beta"]} if layer.scale else {}
+        return _Code(
+            init=[f"self.{ctx.ident} = nn.BatchNorm1d({n}{options})"],
+            forward=[note, f"h = {call}"],
+            state={**state, **stats, "num_batches_tracked": np.array(0, dtype=np.int64)},
+            doc=f"nn.BatchNorm1d({n}{options}): Keras BatchNormalization over the features (eval mode)",
+        )
+    leaf, attr = ("gamma", "weight") if layer.scale else ("beta", "bias")
+    source = f'''
+class {ctx.cls}(nn.Module):
+    """Keras BatchNormalization(center={layer.center}, scale={layer.scale}) at inference: the running statistics,
+    and only the {attr} (nn.BatchNorm1d holds both or neither)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.{attr} = nn.Parameter(torch.{"ones" if layer.scale else "zeros"}({n}))
+        self.register_buffer("running_mean", torch.zeros({n}))
+        self.register_buffer("running_var", torch.ones({n}))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(h, self.running_mean, self.running_var, {"self.weight" if attr == "weight" else "None"},
+                            {"self.bias" if attr == "bias" else "None"}, False, 0.0, {eps})
+'''
+    return _Code(
+        init=[f"self.{ctx.ident} = {ctx.cls}()"],
+        forward=[note, f"h = {call}"],
+        classes=[source],
+        state={attr: w[leaf], **stats},
+        doc=f"{ctx.cls}: F.batch_norm({n} features, eps={eps}) with the running statistics (Keras "
+        f"BatchNormalization, {'center' if layer.center else 'scale'} off)",
     )
 
 

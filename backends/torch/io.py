@@ -40,6 +40,8 @@ def read_state_dict(path: str | Path) -> list[tuple[str, np.ndarray]]:
         )
     out = []
     for key, tensor in state.items():
+        if _batch_counter(key, tensor):
+            continue  # nn.BatchNorm1d's num_batches_tracked: PyTorch's count of training batches, not a weight
         _check_kind(p, str(key), tensor)
         budget.count("tensors")
         budget.charge(tensor.numel() * 4, f"tensor {str(key)[:80]!r} of shape {tuple(tensor.shape)}")
@@ -68,6 +70,16 @@ def _check_archive(p: Path, budget: ReadBudget) -> None:
                     "fix: save it again with `torch.save(model.state_dict(), 'model.pt')`"
                 )
             budget.charge(info.file_size, f"member {info.filename}")
+
+
+def _batch_counter(key: object, tensor: Any) -> bool:
+    """Whether ``key`` is a batch-norm module's ``num_batches_tracked``: one integer, read by no layer."""
+    return (
+        str(key).rpartition(".")[2] == "num_batches_tracked"
+        and isinstance(tensor, torch.Tensor)
+        and tensor.dim() == 0
+        and tensor.dtype == torch.int64
+    )
 
 
 def _check_kind(p: Path, key: str, tensor: torch.Tensor) -> None:

@@ -282,6 +282,35 @@ def _layer_norm(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece("layer_norm", layer.name, layer.class_name, entry, weights)
 
 
+@converter("batch_norm")
+def _batch_norm(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``BatchNormalization`` over the last axis (checked on placing): weights gamma, beta, moving_mean,
+    moving_variance in Keras's order (gamma / beta only with ``scale`` / ``center``)."""
+    cfg = layer.config
+    if cfg.get("renorm"):
+        raise _Unsupported(
+            "renorm: true (batch renormalization) corrects the batch statistics while training; the "
+            "spec's batch_norm is the standard BatchNormalization"
+        )
+    if cfg.get("virtual_batch_size"):
+        raise _Unsupported(f"virtual_batch_size {cfg['virtual_batch_size']!r} (Keras 2's ghost batch norm)")
+    axis = cfg.get("axis", -1)
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if len(axes) != 1 or not isinstance(axes[0], int):
+        raise _Unsupported(f"axis {axis!r} normalises over several axes; the spec's batch_norm normalises the features")
+    epsilon, momentum = float(cfg.get("epsilon", 1e-3)), float(cfg.get("momentum", 0.99))
+    if not 0.0 < epsilon <= 1.0:
+        raise _Unsupported(f"epsilon {epsilon!r}; the spec's batch_norm takes 0 < epsilon <= 1")
+    if not 0.0 <= momentum <= 1.0:
+        raise _Unsupported(f"momentum {momentum!r}; the spec's batch_norm takes 0 <= momentum <= 1")
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    arrays = _split(layer.weights, int(center) + int(scale) + 2, layer)
+    leaves = [leaf for leaf, kept in (("gamma", scale), ("beta", center)) if kept] + ["moving_mean", "moving_variance"]
+    weights = dict(zip(leaves, arrays, strict=True))
+    options = {"momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale}
+    return Piece("batch_norm", layer.name, layer.class_name, {"batch_norm": options, "_axis": axes[0]}, weights)
+
+
 @converter("activation")
 def _activation_layer(layer: KerasLayer, ctx: _Context) -> Piece:
     """Keras's standalone ``Activation`` (no weights): any activation the spec has, softmax and log_softmax too."""
@@ -848,15 +877,15 @@ def _assemble(
             if piece.kind == "spatial_dropout" and head:
                 refusals.append(Refusal(piece.name, piece.class_name, "a SpatialDropout1D after a Dense layer"))
             target.append({**entry, "name": layer_name})
-        elif piece.kind == "layer_norm":
+        elif piece.kind in ("layer_norm", "batch_norm"):
             axis = piece.entry["_axis"]
             if axis not in (-1, rank - 1):
                 refusals.append(
                     Refusal(
                         piece.name,
                         piece.class_name,
-                        f"axis {axis} of a rank-{rank} input is not the feature axis (-1); the spec's layer_norm "
-                        "normalises the features of each step",
+                        f"axis {axis} of a rank-{rank} input is not the feature axis (-1); the spec's {piece.kind} "
+                        "normalises the features" + (" of each step" if piece.kind == "layer_norm" else ""),
                     )
                 )
             (head if head else recurrent).append({**entry, "name": layer_name})

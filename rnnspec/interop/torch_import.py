@@ -8,7 +8,9 @@ are matched to the spec's layers by module order and shape:
   one spec layer per ``num_layers`` index, ``_reverse`` for bidirectional layers;
 - ``nn.Linear``: ``X.weight`` ``(out, in)`` and ``X.bias``;
 - ``nn.LayerNorm``: ``X.weight`` ``(features,)`` (``gamma``) and ``X.bias`` (``beta``); none without
-  ``elementwise_affine``, no bias with ``bias=False``.
+  ``elementwise_affine``, no bias with ``bias=False``;
+- ``nn.BatchNorm1d``: ``X.weight`` (``gamma``), ``X.bias`` (``beta``), ``X.running_mean``, ``X.running_var`` (the
+  moving statistics); ``num_batches_tracked`` ignored.
 
 PyTorch's layouts become the canonical (Keras) one: kernels transposed, GRU gate rows r, z, n
 reordered to z, r, h. Anything unmatched or left over is listed, all at once.
@@ -27,12 +29,24 @@ from rnnspec.core.budget import cap_lines
 from rnnspec.core.kinds import KindRegistry
 from rnnspec.core.weights import permute_gates
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.layers import Conv1DSpec, DenseSpec, EmbeddingSpec, GRUSpec, LayerNormSpec, RecurrentLayer
+from rnnspec.lang.layers import (
+    BatchNormSpec,
+    Conv1DSpec,
+    DenseSpec,
+    EmbeddingSpec,
+    GRUSpec,
+    LayerNormSpec,
+    RecurrentLayer,
+)
 from rnnspec.lang.spec import ModelSpec
 
 __all__ = ["READERS", "StateDictError", "state_dict_to_weights", "torch_convention"]
 
 _RNN_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+
+
+_BATCH_NORM_KEYS = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
+"""An ``nn.BatchNorm1d``'s state (``num_batches_tracked`` is PyTorch's counter, not a weight: ignored)."""
 
 
 class StateDictError(RnnspecError):
@@ -69,6 +83,8 @@ def _units(items: list[tuple[str, np.ndarray]]) -> list[_Unit]:
                 unit = layers.setdefault(k, _Unit("rnn", f"{prefix} (layer {k})"))
                 unit.tensors[f"{m.group(1)}{m.group(3) or ''}"] = params[leaf]
             units += [layers[k] for k in sorted(layers)]
+        elif {"running_mean", "running_var"} <= set(params) <= _BATCH_NORM_KEYS:
+            units.append(_Unit("batch_norm", prefix, {k: v for k, v in params.items() if k != "num_batches_tracked"}))
         elif set(params) == {"weight"} and params["weight"].ndim == 2:
             units.append(_Unit("table", prefix, params))
         elif set(params) == {"weight", "bias"} and params["weight"].ndim == 2:
@@ -205,6 +221,33 @@ def _layer_norm(
     out[f"{name}/gamma"] = unit.tensors["weight"]
     if layer.center:
         out[f"{name}/beta"] = unit.tensors["bias"]
+    return []
+
+
+@READERS.register("batch_norm")
+def _batch_norm(
+    units: list[_Unit], layer: BatchNormSpec, name: str, features: int, out: dict[str, np.ndarray]
+) -> list[str]:
+    """``nn.BatchNorm1d(features)``: ``weight`` is gamma, ``bias`` beta, ``running_mean`` / ``running_var`` the moving
+    statistics (``num_batches_tracked`` ignored). ``affine=False`` has neither weight nor bias."""
+    keys = (
+        {"running_mean", "running_var"} | ({"weight"} if layer.scale else set()) | ({"bias"} if layer.center else set())
+    )
+    unit = _take(units, ("batch_norm",), lambda u: set(u.tensors) == keys and u.tensors["running_mean"].shape ==
+                 (features,))  # fmt: skip
+    if unit is None:
+        affine = (
+            "" if layer.scale and layer.center else ", affine=False" if not layer.scale and not layer.center else ""
+        )
+        if layer.scale != layer.center:
+            return [f"batch_norm {name!r}: center: {str(layer.center).lower()} with scale: "
+                    f"{str(layer.scale).lower()} has no nn.BatchNorm1d form (affine keeps both weight and bias); "
+                    "set both in the spec"]  # fmt: skip
+        return [f"batch_norm {name!r}: no nn.BatchNorm1d({features}{affine})"]
+    for leaf, key in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
+                      ("moving_variance", "running_var")):  # fmt: skip
+        if key in unit.tensors:
+            out[f"{name}/{leaf}"] = unit.tensors[key]
     return []
 
 

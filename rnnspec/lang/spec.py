@@ -324,15 +324,15 @@ class ModelSpec(_Strict):
     embedding: EmbeddingSpec | None = None
     """Optional embedding of token ids (only with `vocab_size`)."""
     recurrent: Annotated[list[RecurrentEntry], Field(min_length=1)]
-    """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` /
+    """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` / `{batch_norm: {}}` /
     `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them, and
     `{repeat_vector: N}` between an encoder's last output and a decoder, `{global_max_pool: {}}` /
     `{global_average_pool: {}}` over a sequence, `{masking: {mask_value: V}}` (Keras's Masking, e.g. after the
     embedding: its mask replaces the embedding's)."""
     head: HeadField | None = None
     """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}`, `{layer_norm: {}}`
-    and `{activation: NAME}` entries ending with the output Dense layer (and, after it, only `{activation: NAME}`
-    entries). Omitted: the last recurrent layer's outputs are the outputs."""
+    and `{activation: NAME}` entries (and `{batch_norm: {}}`) ending with the output Dense layer (and, after it,
+    only `{activation: NAME}` entries). Omitted: the last recurrent layer's outputs are the outputs."""
     training: TrainingSpec | None = None
     """Optional training settings."""
 

@@ -33,6 +33,17 @@ KERAS_COUNTS = {
     "pos_tagger.yaml": [200 * 32, 3 * (32 * (32 + 32) + 2 * 32), 32 * 32 + 32, 32 * 7 + 7],
     # spec 1.2: Keras's imdb_cnn_lstm example (Conv1D k·in·filters + filters; tests/test_conv1d.py builds it in Keras)
     "imdb_cnn_lstm.yaml": [20_000 * 128, 0, 5 * 128 * 64 + 64, 0, 4 * (70 * (64 + 70) + 70), 71, 0],
+    # a stacked LSTM with BatchNormalization (4 per feature: gamma, beta, moving mean and variance;
+    # tests/test_batch_norm.py builds it in Keras)
+    "stacked_lstm_batchnorm.yaml": [
+        10_000 * 64,
+        4 * (64 * (64 + 64) + 64),
+        4 * 64,
+        4 * (32 * (64 + 32) + 32),
+        4 * 32,
+        32 * 16 + 16,
+        17,
+    ],
 }
 KERAS_TOTALS = {
     "imdb_simplernn.yaml": 322_113,
@@ -49,6 +60,7 @@ KERAS_TOTALS = {
     "weather_regression.yaml": 4_641,
     "pos_tagger.yaml": 14_023,
     "imdb_cnn_lstm.yaml": 2_638_895,
+    "stacked_lstm_batchnorm.yaml": 686_369,
 }
 # torch convention: nn.RNN(32,32) 2,112; nn.LSTM(32,32) 8,448; nn.LSTM(32,32,bidirectional) 16,896;
 # nn.GRU(256,256) 394,752; nn.GRU(256,128) 148,224; nn.RNN(9,9) 180 (seeds README, reference §1.6-1.7).

@@ -103,9 +103,29 @@ def _shipped_cases() -> list:
     ]
 
 
+NOISE_FLOOR = {("stacked_lstm_batchnorm", "rmsprop"): 1e-3}
+"""Loss tolerances where float32 noise alone exceeds LOSS_TOL, measured: RMSprop divides each gradient by its running
+RMS, and a batch_norm's backward cancels (its input's mean and scale do not reach the loss), so reduction-order noise
+grows; over the 50 steps torch against torch with every weight nudged by one ulp differs by 2.0e-4 (step 35), torch
+against keras by 2.4e-4 (adam and sgd on the same spec: 6e-6 and 1.5e-6)."""
+
+
+def _noisy_parity(result, loss_tol: float) -> None:
+    """:func:`assert_parity` with the measured noise floor for the losses (the weights keep WEIGHT_TOL)."""
+    (th, tw), (kh, kw) = result["torch"], result["keras"]
+    tl, kl = np.array(th["batch_loss"]), np.array(kh["batch_loss"])
+    assert len(tl) == len(kl) >= STEPS
+    assert np.max(np.abs(tl - kl) / np.maximum(np.abs(kl), 1e-12)) <= loss_tol
+    assert max(np.abs(tw[k] - kw[k]).max() for k in tw) <= WEIGHT_TOL
+
+
 @pytest.mark.parametrize(("stem", "optimizer"), _shipped_cases())
 def test_shipped_specs_train_alike(stem: str, optimizer: str):
-    assert_parity(train_both(_shrunk(stem), optimizer))
+    result = train_both(_shrunk(stem), optimizer)
+    if (stem, optimizer) in NOISE_FLOOR:
+        _noisy_parity(result, NOISE_FLOOR[stem, optimizer])
+    else:
+        assert_parity(result)
 
 
 MASKED_PER_STEP = {
