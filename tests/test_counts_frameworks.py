@@ -72,6 +72,10 @@ def _keras_model(spec):
             layers.append(keras.layers.MaxPooling1D(entry.pool_size, entry.strides, entry.padding))
         elif entry.kind == "activation":
             layers.append(keras.layers.Activation(entry.activation))
+        elif entry.kind == "repeat_vector":
+            layers.append(keras.layers.RepeatVector(entry.repeat_vector))
+        elif entry.kind == "global_max_pool":
+            layers.append(keras.layers.GlobalMaxPooling1D())
         elif entry.kind == "batch_norm":
             layers.append(keras.layers.BatchNormalization(center=entry.center, scale=entry.scale))
         elif hasattr(entry, "spatial_dropout"):
@@ -81,7 +85,11 @@ def _keras_model(spec):
         elif not hasattr(entry, "cell"):
             layers.append(keras.layers.Dense(entry.units, activation=entry.activation, use_bias=entry.use_bias))
         else:
-            kw = {"return_sequences": entry.return_sequences, "use_bias": entry.use_bias}
+            kw = {
+                "return_sequences": entry.return_sequences,
+                "use_bias": entry.use_bias,
+                "activation": entry.activation,
+            }
             if entry.cell == "simple_rnn":
                 rnn = keras.layers.SimpleRNN(entry.units, **kw)
             elif entry.cell == "lstm":
@@ -114,7 +122,8 @@ def test_torch_convention_counts_equal_torch_modules(name: str):
     got = []
     for row in rows:
         layer = row.layer
-        if row.kind in ("masking", "dropout", "spatial_dropout", "max_pool", "activation"):
+        if row.kind in ("masking", "dropout", "spatial_dropout", "max_pool", "activation", "repeat_vector",
+                        "global_max_pool"):  # fmt: skip
             module = torch.nn.Dropout(0.5) if "dropout" in row.kind else torch.nn.Identity()
         elif row.kind == "conv1d":
             module = torch.nn.Conv1d(row.input_dim, layer.filters, layer.kernel_size, bias=layer.use_bias)

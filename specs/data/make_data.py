@@ -6,7 +6,9 @@
 - ``weather.jsonl``: multivariate time series of different lengths, ``{"x": [[temp, pressure,
   humidity], ...], "y": next temperature}`` (standardised values, never exactly 0);
 - ``tags.jsonl``: sentences of a small grammar with one part-of-speech tag per word,
-  ``{"text": "...", "label": ["DET", "NOUN", ...]}``.
+  ``{"text": "...", "label": ["DET", "NOUN", ...]}``;
+- ``echo.jsonl``: windows of 9 steps of noisy waves for a sequence autoencoder, ``{"x": [[v], ...],
+  "y": [v, ...]}`` (the target is the input itself, one value per step).
 """
 
 from __future__ import annotations
@@ -97,6 +99,15 @@ def tags(rng: random.Random, n: int = 480) -> list[dict]:
     return out
 
 
+def echo(rng: random.Random, n: int = 320, steps: int = 9) -> list[dict]:
+    out = []
+    for _ in range(n):
+        phase, speed, scale = rng.uniform(0, 2 * math.pi), rng.uniform(0.2, 0.8), rng.uniform(0.3, 1.0)
+        values = [round(scale * math.sin(phase + speed * t) + rng.gauss(0, 0.02), 4) for t in range(steps)]
+        out.append({"x": [[v] for v in values], "y": values})
+    return out
+
+
 def main() -> None:
     rng = random.Random(7)
     with open(HERE / "reviews.csv", "w", newline="", encoding="utf-8") as fh:
@@ -105,6 +116,8 @@ def main() -> None:
         writer.writerows(reviews(rng))
     (HERE / "weather.jsonl").write_text("".join(json.dumps(r) + "\n" for r in weather(rng)), encoding="utf-8")
     (HERE / "tags.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tags(rng)), encoding="utf-8")
+    echoes = echo(random.Random(11))  # its own generator: the files above stay as they were
+    (HERE / "echo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in echoes), encoding="utf-8")
 
 
 if __name__ == "__main__":

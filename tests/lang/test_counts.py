@@ -44,6 +44,10 @@ KERAS_COUNTS = {
         32 * 16 + 16,
         17,
     ],
+    # an LSTM autoencoder (RepeatVector: 0) and the toxic-comment BiGRU with global max pooling (2 directions x
+    # 3 gates x (units x (inputs + units) + Keras's two biases)); counted by hand from the same formulas
+    "lstm_autoencoder.yaml": [4 * (100 * (1 + 100) + 100), 0, 4 * (100 * (100 + 100) + 100), 100 + 1],
+    "toxic_bigru.yaml": [20_000 * 128, 2 * 3 * (50 * (128 + 50) + 2 * 50), 0, 0, 100 * 50 + 50, 0, 51],
 }
 KERAS_TOTALS = {
     "imdb_simplernn.yaml": 322_113,
@@ -61,6 +65,8 @@ KERAS_TOTALS = {
     "pos_tagger.yaml": 14_023,
     "imdb_cnn_lstm.yaml": 2_638_895,
     "stacked_lstm_batchnorm.yaml": 686_369,
+    "lstm_autoencoder.yaml": 121_301,
+    "toxic_bigru.yaml": 2_619_101,
 }
 # torch convention: nn.RNN(32,32) 2,112; nn.LSTM(32,32) 8,448; nn.LSTM(32,32,bidirectional) 16,896;
 # nn.GRU(256,256) 394,752; nn.GRU(256,128) 148,224; nn.RNN(9,9) 180 (seeds README, reference §1.6-1.7).

@@ -66,7 +66,7 @@ def train_both(data: dict, optimizer, *, steps: int = STEPS, batch: int = BATCH,
     spec = rnnspec.spec_from_dict({**data, "training": training})
     n = int(steps * batch / 2 / 0.8)  # two epochs of `steps / 2` batches after the 20% validation split
     x = random_inputs(spec, seed, batch=n, time=12)
-    y = _targets(spec, n, x.shape[1], seed + 1)
+    y = _targets(spec, n, spec.output_steps(x.shape[1]), seed + 1)  # a RepeatVector or pooling sets it
     out = {}
     for backend in ("torch", "keras"):
         model = rnnspec.build(spec, backend, seed=seed)
