@@ -278,9 +278,10 @@ def test_keras_file_imports_and_predicts_what_keras_predicts(L, case: str, fmt: 
 
 
 def test_pooling_over_the_features_is_refused(L, tmp_path):
+    from rnnspec_backends.keras.runtime import keras
+
     from rnnspec.interop.keras_import import UnsupportedModelError
     from rnnspec.runtime.importing import import_model
-    from rnnspec_backends.keras.runtime import keras
 
     layers = [L.LSTM(4, return_sequences=True), L.GlobalMaxPooling1D(data_format="channels_first"), L.Dense(1)]
     keras.Sequential([keras.Input((5, 3)), *layers]).save(tmp_path / "m.keras")
@@ -365,10 +366,9 @@ def test_torch_export_equals_the_reference(case: str, tmp_path):
     import importlib.util
 
     torch = pytest.importorskip("torch")
-    from safetensors.torch import load_file
-
     from rnnspec_backends.numpy.model import forward
     from rnnspec_backends.torch.export import export_torch
+    from safetensors.torch import load_file
 
     spec = EXPORTED[case]
     weights = random_weights(spec, 4)
