@@ -209,13 +209,14 @@ def test_packed_sequences_padded_with_id_1_fail_on_the_padded_rows(tmp_path, cap
     assert per_row[3] > TOLERANCE  # the fully padded row: zeros for the spec, 12 steps of token 0 for the module
 
 
-@pytest.mark.skipif(
-    "padding_idx" not in rnnspec.lang.layers.EmbeddingSpec.model_fields, reason="embedding.padding_idx not there yet"
-)
-def test_packed_sequences_padded_with_id_1_pass_with_padding_idx(tmp_path, capsys, two_backends):
-    spec = MASKED_SPEC.replace("mask_zero: true", "mask_zero: true, padding_idx: 1")
-    source, pt, spec_path, _ = _saved(tmp_path, "PackedTagger", spec)
-    assert _import(pt, spec_path, tmp_path / "out", "--module", f"{source}:PackedTagger") == 0
+def test_packed_sequences_with_padding_idx_1_agree_where_packing_is_exact(tmp_path, capsys, two_backends):
+    """With ``padding_idx: 1`` the spec masks what the module pads; packing (lengths counted from the start) is
+    Keras's masking only where the padding is at the end: the post-padded, fully padded, length-1 and full rows
+    agree, and the pre-padded row and the row with a hole are the rows named."""
+    spec = MASKED_SPEC.replace("mask_zero: true", "padding_idx: 1")  # the pad id masks as mask_zero masks 0
+    out, per_row = _fails(tmp_path, capsys, "PackedTagger", spec)
+    assert [i for i, d in enumerate(per_row) if d > 1e-5] == [0, 2]  # the module itself, against the spec
+    assert "differs on row 0 (pre-padded), row 2 (padding in the middle); agrees on row 1 (post-padded)" in out
 
 
 def test_a_random_initial_state_fails_as_not_deterministic(tmp_path, capsys, two_backends):
