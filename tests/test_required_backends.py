@@ -19,7 +19,7 @@ def _collect(tmp_path: Path, backends: str | None) -> subprocess.CompletedProces
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     if backends is not None:
         env["RNNSPEC_TEST_BACKENDS"] = backends
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", ONNX_TESTS]
+    command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "--collect-only", ONNX_TESTS]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
