@@ -38,6 +38,7 @@ from rnnspec.lang.layers import (
     RecurrentLayer,
 )
 from rnnspec.lang.loader import spec_from_dict
+from rnnspec.lang.spec import FORMAT_VERSION
 
 __all__ = ["CONVERTERS", "KIND_CONVERTERS", "Refusal", "UnsupportedModelError", "converter", "keras_to_spec"]
 
@@ -802,7 +803,7 @@ def _graph_refusals(kfile: KerasFile, layers: list[KerasLayer]) -> list[Refusal]
 def _assemble(
     kfile: KerasFile, pieces: list[Piece], refusals: list[Refusal]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    spec: dict[str, Any] = {"rnnspec": 1.1, "name": "model"}
+    spec: dict[str, Any] = {"rnnspec": FORMAT_VERSION, "name": "model"}
     weights: dict[str, np.ndarray] = {}
     shape = _input_shape(kfile, pieces)
     recurrent: list[dict[str, Any]] = []
