@@ -92,8 +92,9 @@ def _write_via_temp(target: Path, data: bytes) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """``text`` as UTF-8; bytes of a non-UTF-8 file name inside it are written as ``\\xff``-style escapes."""
-    write_bytes_atomic(path, printable(text).encode("utf-8"))
+    """``text`` as UTF-8; bytes of a non-UTF-8 file name inside it are written as ``\\xff``-style escapes (every
+    other character as it is: a file's contents are not a terminal message, see :func:`printable`)."""
+    write_bytes_atomic(path, _utf8_safe(text).encode("utf-8"))
 
 
 @contextmanager
@@ -245,22 +246,28 @@ def busy_cpus(interval: float = 0.1) -> int:
 
 
 def printable(text: object) -> str:
-    """``text`` (or a path) as a string any terminal can print, and print as it is: bytes of a non-UTF-8 file name
+    """``text`` (or a path) as a message any terminal can print, and print as it is: bytes of a non-UTF-8 file name
     (which Python keeps as lone surrogates) become ``\\xff``-style escapes instead of a UnicodeEncodeError, and
     control characters other than line breaks and tabs (ESC, BEL, a carriage return, DEL, C1 codes) become
     ``\\x1b``-style escapes, so a file name cannot retitle the terminal, clear it, or hide part of a message."""
+    return _utf8_safe(text).translate(_CONTROLS)
+
+
+def _utf8_safe(text: object) -> str:
+    """``text`` (or a path, or bytes) as a str that encodes to UTF-8: lone surrogates as ``\\xff``-style escapes."""
     value = os.fspath(text) if isinstance(text, os.PathLike) else text
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "backslashreplace")
+        return value.decode("utf-8", "backslashreplace")
     value = str(value)
     try:
         value.encode("utf-8")
+        return value
     except UnicodeEncodeError:
-        try:
-            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value.translate(_CONTROLS)
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
@@ -398,7 +405,7 @@ class StagedOutputs:
                 {
                     "staged": os.fsencode(staged).hex(),
                     "target": os.fsencode(target).hex(),
-                    "inode": [info.st_dev, info.st_ino],
+                    "inode": [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns],
                     "existed": target.exists(),
                 }
             )
@@ -443,16 +450,20 @@ def _roll_back(journal: Path) -> None:
         entries = json.loads(journal.read_text())
     except (OSError, ValueError):
         return  # no journal: the process died before committing (or after its last rename)
-    for entry in reversed(entries if isinstance(entries, list) else []):
+    entries = entries if isinstance(entries, list) else []
+    for entry in entries:  # every folder's copy of this journal goes first: the commit is undone once, here
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            (Path(os.fsdecode(bytes.fromhex(entry["staged"]))).parent / _JOURNAL).unlink(missing_ok=True)
+    for entry in reversed(entries):
         try:
             staged = Path(os.fsdecode(bytes.fromhex(entry["staged"])))
             target = Path(os.fsdecode(bytes.fromhex(entry["target"])))
-            dev, ino = entry["inode"]
+            dev, ino, size, mtime = entry["inode"]
             if staged.exists():
                 continue  # never renamed
             info = target.stat()
-            if (info.st_dev, info.st_ino) != (dev, ino):
-                continue  # the target holds something else now: not ours to undo
+            if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != (dev, ino, size, mtime):
+                continue  # the target holds something else now (an inode can be reused): not ours to undo
             backup = staged.with_name(f"{staged.name}.previous")
             if backup.exists():
                 os.replace(backup, target)

@@ -781,14 +781,13 @@ class _Layers(nn.Module):
 
     def __init__(self, layers: dict[str, nn.Module]):
         super().__init__()
-        keys: dict[str, str] = {}
+        self.keys_by_name: dict[str, str] = {}  # set first: a layer may be named keys_by_name too
         for name, module in layers.items():
             key = name
             while hasattr(self, key):
                 key += "_"
             self.add_module(key, module)
-            keys[name] = key
-        self.keys_by_name = keys
+            self.keys_by_name[name] = key
 
     def __getitem__(self, name: str) -> nn.Module:
         return self._modules[self.keys_by_name[name]]  # type: ignore[return-value]

@@ -167,13 +167,15 @@ class Agreement:
 
 def agreement(label: str, a: Outputs, b: Outputs) -> Agreement:
     """Compare two sides, each input row against its own allowance: :data:`TOLERANCE`, or
-    :data:`~rnnspec.core.noise.FLOOR_FACTOR` times the larger of the two sides' noise floors on that row. A side
-    whose floor was not measured contributes none; with neither measured, the fixed tolerance decides."""
+    :data:`~rnnspec.core.noise.FLOOR_FACTOR` times the **smaller** of the two sides' noise floors on that row (a
+    correct copy has the original's dynamics, so both floors are alike; a wrong copy whose own floor is large cannot
+    raise its allowance by it). A side whose floor was not measured contributes none; with neither measured, the
+    fixed tolerance decides."""
     if a.values.shape != b.values.shape:
         return Agreement(f"{label} (shapes {a.values.shape} vs {b.values.shape})", (float("inf"),))
     diff = _per_row(a.values, b.values) if a.values.size else np.zeros(len(a.values))
     measured = [side.floor for side in (a, b) if side.floor is not None]
-    floor = np.maximum.reduce(measured) if measured else np.zeros(len(diff))
+    floor = np.minimum.reduce(measured) if measured else np.zeros(len(diff))
     return Agreement(
         label,
         tuple(float(d) for d in diff),

@@ -93,6 +93,8 @@ def load_class(path: Path, name: str) -> type:
     folder = str(path.resolve().parent)
     sys.modules[module_name] = module  # dataclasses and pickling look their module up there
     sys.path.insert(0, folder)
+    bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ left in the user's folder: import writes nothing there
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
@@ -103,6 +105,7 @@ def load_class(path: Path, name: str) -> type:
             "error), with the packages it imports installed"
         ) from None
     finally:
+        sys.dont_write_bytecode = bytecode
         if sys.path and sys.path[0] == folder:
             del sys.path[0]
     found = getattr(module, name, None)

@@ -14,6 +14,7 @@ Keras build adds seconds and nothing the module's forward could show; the correc
 from __future__ import annotations
 
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -143,10 +144,13 @@ def _spec_outputs(spec: str, pt: Path) -> np.ndarray:
     return np.asarray(rnnspec.predict(rnnspec.build(model_spec, "numpy", weights=weights), x), dtype=np.float64)
 
 
-def test_the_correct_module_passes_and_is_written(tmp_path, capsys):
+def test_the_correct_module_passes_and_is_written(tmp_path, capsys, monkeypatch):
     source, pt, spec, module = _saved(tmp_path, "Tagger")
     assert np.abs(_module_outputs(module, SPEC) - _spec_outputs(SPEC, pt)).max() <= TOLERANCE  # independently
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as where PYTHONDONTWRITEBYTECODE is unset
     assert _import(pt, spec, tmp_path / "out", "--module", f"{source}:Tagger") == 0
+    assert not (tmp_path / "__pycache__").exists()  # running the user's file left nothing in their folder
+    assert sys.dont_write_bytecode is False
     out = capsys.readouterr().out
     assert "your module Tagger's own forward" in out and "DIFFERENT" not in out
     for backend in ("numpy", "torch", "keras"):

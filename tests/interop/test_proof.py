@@ -114,6 +114,17 @@ def test_each_row_has_its_own_allowance() -> None:
     assert agreement("a vs b", a, Outputs(np.array([[5e-2], [5e-6]]), None)).passed
 
 
+def test_a_side_cannot_raise_its_own_allowance_by_its_own_floor() -> None:
+    """A wrong copy whose own dynamics are chaotic (floor 1e-2: 100 x that would allow any sigmoid output) is judged
+    by the smaller floor, the original's (found in review: the larger floor let the side under test excuse itself)."""
+    original = Outputs(np.zeros((2, 1)), np.full(2, 1e-8))
+    wrong = Outputs(np.full((2, 1), 0.3), np.full(2, 1e-2))
+    assert not agreement("original vs copy", original, wrong).passed
+    assert not agreement("copy vs original", wrong, original).passed
+    alike = Outputs(np.full((2, 1), 2e-4), np.full(2, 3e-6))  # a correct chaotic copy: floors alike
+    assert agreement("original vs copy", Outputs(np.zeros((2, 1)), np.full(2, 5e-6)), alike).passed
+
+
 def test_without_a_measured_floor_the_line_says_so_and_the_tolerance_decides() -> None:
     row = agreement("a vs b", Outputs(np.zeros((2, 1)), None), Outputs(np.full((2, 1), 1e-6), None))
     assert row.passed and "noise floor not measured" in row.line()

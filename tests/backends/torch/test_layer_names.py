@@ -10,7 +10,12 @@ import pytest
 import rnnspec
 from tests.parity import backend_or_skip
 
-NAMES = [("forward", "training", "keys"), ("to", "update", "cuda"), ("forward", "forward_", "items")]
+NAMES = [
+    ("forward", "training", "keys"),
+    ("to", "update", "cuda"),
+    ("forward", "forward_", "items"),
+    ("keys_by_name", "_modules", "training_"),  # the container's own map, set before the names
+]
 
 
 def _spec(names: tuple[str, str, str]) -> rnnspec.ModelSpec:
