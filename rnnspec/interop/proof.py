@@ -35,11 +35,25 @@ ROW_PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully pad
 """What :func:`hard_inputs` makes of its first rows when the input can be padded, in order; the other rows are full."""
 
 
+def _every_window_fits(spec: ModelSpec, steps: int) -> bool:
+    """Whether ``steps`` input steps leave at least one step after every layer (pooling and conv windows)."""
+    current: int | None = steps
+    for _, layer in spec.stack():
+        current = layer.output_steps(current)
+        if current is not None and current < 1:
+            return False
+    return True
+
+
 def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) -> np.ndarray:
-    """A batch of ``batch`` rows of length ``spec.input.seq_len or time`` with every padding pattern (rounded up to
-    a multiple of a stateful model's ``input.batch_size``: consecutive batches of it)."""
+    """A batch of ``batch`` rows of length ``spec.input.seq_len`` (else ``time``, doubled until every pooling or
+    convolution window leaves an output step) with every padding pattern, padded with the id the spec masks
+    (``padding_idx`` or 0) or its ``mask_value``; rounded up to a multiple of a stateful model's
+    ``input.batch_size`` (consecutive batches of it)."""
     rng = np.random.default_rng(seed)
     t = spec.input.seq_len or time
+    while spec.input.seq_len is None and t < 4096 and not _every_window_fits(spec, t):
+        t *= 2  # a proof on rows a layer reduces to no step would compare nothing
     fixed = spec.input.batch_size
     if fixed is not None and batch % fixed:
         batch += fixed - batch % fixed
@@ -47,7 +61,10 @@ def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) 
         x = rng.integers(1, max(spec.input.vocab_size, 2), size=(batch, t)).astype(np.int64)
         if spec.input.vocab_size == 1:
             x[:] = 0
-        pad = 0
+        masked = spec.embedding.mask_id if spec.embedding is not None else None
+        pad = masked if masked is not None else 0
+        if pad != 0:
+            x[x == pad] = 0  # the padding id only where a pattern puts it (0 is a token like any other here)
     else:
         x = rng.normal(size=(batch, t, spec.input.features)).astype(np.float32)
         pad = spec.input.mask_value

@@ -214,13 +214,14 @@ def test_packed_sequences_padded_with_id_1_fail_on_the_padded_rows(tmp_path, cap
 
 
 def test_packed_sequences_with_padding_idx_1_agree_where_packing_is_exact(tmp_path, capsys, two_backends):
-    """With ``padding_idx: 1`` the spec masks what the module pads; packing (lengths counted from the start) is
-    Keras's masking only where the padding is at the end: the post-padded, fully padded, length-1 and full rows
-    agree, and the pre-padded row and the row with a hole are the rows named."""
+    """With ``padding_idx: 1`` the spec masks what the module pads (the proof pads with id 1); packing (lengths
+    counted from the start, at least 1) is Keras's masking only where the padding is at the end: the post-padded
+    and full rows agree, and the pre-padded rows (length 1 is one), the hole and the fully padded row are named."""
     spec = MASKED_SPEC.replace("mask_zero: true", "padding_idx: 1")  # the pad id masks as mask_zero masks 0
     out, per_row = _fails(tmp_path, capsys, "PackedTagger", spec)
-    assert [i for i, d in enumerate(per_row) if d > 1e-5] == [0, 2]  # the module itself, against the spec
-    assert "differs on row 0 (pre-padded), row 2 (padding in the middle); agrees on row 1 (post-padded)" in out
+    assert [i for i, d in enumerate(per_row) if d > 1e-5] == [0, 2, 3, 4]  # the module itself, against the spec
+    _named_rows(out, per_row)
+    assert "agrees on row 1 (post-padded)" in out
 
 
 def test_a_random_initial_state_fails_as_not_deterministic(tmp_path, capsys, two_backends):

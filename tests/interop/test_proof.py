@@ -137,3 +137,25 @@ def test_non_finite_or_misshaped_outputs_are_different() -> None:
     assert agreement("the same non-finite outputs", both, both).passed
     shapes = agreement("shapes", a, Outputs(np.zeros((2, 3)), None))
     assert not shapes.passed and shapes.line().endswith("DIFFERENT")
+
+
+def test_hard_inputs_pad_with_the_id_the_spec_masks_and_leave_every_model_a_step() -> None:
+    """Found in review: the proof padded with 0 under ``padding_idx: 1`` (its padding patterns were tokens, and
+    random 1s made holes), and 12 steps could leave a wide pooling window no output step to compare."""
+    import rnnspec
+    from rnnspec.interop.proof import hard_inputs
+
+    spec = rnnspec.loads_spec(
+        "rnnspec: 1.2\nname: p\ninput: {vocab_size: 20}\nembedding: {output_dim: 4, padding_idx: 1}\n"
+        "recurrent: [{cell: gru, units: 3}]\nhead: {units: 1}\n"
+    )
+    x = hard_inputs(spec)
+    assert (x[3] == 1).all()  # the fully padded row: the padding id
+    assert (x[0, : x.shape[1] // 2] == 1).all() and not (x[0, x.shape[1] // 2 :] == 1).any()  # pre-padded
+    assert not (x[5:] == 1).any()  # the full rows hold no padding id
+    pooled = rnnspec.loads_spec(
+        "rnnspec: 1.2\nname: q\ninput: {features: 2}\nrecurrent:\n  - {cell: lstm, units: 3, return_sequences: true}\n"
+        "  - {max_pool: {pool_size: 40}}\n  - {cell: lstm, units: 2}\nhead: {units: 1}\n"
+    )
+    steps = hard_inputs(pooled).shape[1]
+    assert steps >= 40 and pooled.output_steps(steps) >= 1
