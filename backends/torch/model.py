@@ -863,16 +863,6 @@ class RnnspecModule(nn.Module):
             raise KeyError(f"{canonical!r} is not a weight of spec {self.spec.name!r}") from None
 
 
-def _windows_fit(spec: ModelSpec, steps: int) -> bool:
-    """Whether ``steps`` input steps leave at least one step after every layer (a pooling window must fit)."""
-    current: int | None = steps
-    for _, layer in spec.stack():
-        current = layer.output_steps(current)
-        if current is not None and current < 1:
-            return False
-    return True
-
-
 class TorchBackend(
     TrainableBackend, Threads, MatmulTiming, DeviceCheck, DataParallel, TableLiveModels, StateDictReader
 ):
@@ -929,7 +919,7 @@ class TorchBackend(
         from rnnspec.lang.summary import render_rows
 
         spec = model.spec
-        time = spec.input.seq_len or next(t for t in itertools.count(3) if _windows_fit(spec, t))
+        time = spec.input.seq_len or next(t for t in itertools.count(3) if spec.windows_fit(t))
         rows = {row.name: row.output_shape for row in analyze(spec).layers}  # time None where it is variable
         x = torch.ones((1, time), dtype=torch.long) if spec.embedding else torch.ones((1, time, spec.input.features))
         shapes: dict[str, tuple[int | None, ...]] = {}

@@ -35,16 +35,6 @@ ROW_PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully pad
 """What :func:`hard_inputs` makes of its first rows when the input can be padded, in order; the other rows are full."""
 
 
-def _every_window_fits(spec: ModelSpec, steps: int) -> bool:
-    """Whether ``steps`` input steps leave at least one step after every layer (pooling and conv windows)."""
-    current: int | None = steps
-    for _, layer in spec.stack():
-        current = layer.output_steps(current)
-        if current is not None and current < 1:
-            return False
-    return True
-
-
 def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) -> np.ndarray:
     """A batch of ``batch`` rows of length ``spec.input.seq_len`` (else ``time``, doubled until every pooling or
     convolution window leaves an output step) with every padding pattern, padded with the id the spec masks
@@ -52,7 +42,7 @@ def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) 
     ``input.batch_size`` (consecutive batches of it)."""
     rng = np.random.default_rng(seed)
     t = spec.input.seq_len or time
-    while spec.input.seq_len is None and t < 4096 and not _every_window_fits(spec, t):
+    while spec.input.seq_len is None and t < 4096 and not spec.windows_fit(t):
         t *= 2  # a proof on rows a layer reduces to no step would compare nothing
     fixed = spec.input.batch_size
     if fixed is not None and batch % fixed:

@@ -418,6 +418,15 @@ class ModelSpec(_Strict):
             per_step = layer.output_per_step(per_step)
         return per_step
 
+    def windows_fit(self, steps: int) -> bool:
+        """Whether ``steps`` input steps leave at least one step after every layer (pooling and conv windows)."""
+        current: int | None = steps
+        for _, layer in self.stack():
+            current = layer.output_steps(current)
+            if current is not None and current < 1:
+                return False
+        return True
+
     def output_steps(self, steps: int | None) -> int | None:
         """The number of output steps for ``steps`` input steps (per-step outputs): the input's, or a
         ``repeat_vector``'s ``N``."""
