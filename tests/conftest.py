@@ -137,3 +137,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="module")
+def L():
+    """``keras.layers``, for the per-kind tests' hand-written Keras models (skips where Keras is optional)."""
+    from tests.parity import backend_or_skip
+
+    backend_or_skip("keras")
+    from rnnspec_backends.keras.runtime import keras
+
+    return keras.layers

@@ -24,6 +24,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import BatchNormSpec
 from rnnspec.lang.summary import render_summary
 
+from .kinds import keras_summary, typed_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -123,14 +124,6 @@ def per_step_features(L: Any) -> tuple[rnnspec.ModelSpec, list[Any]]:
 CASES = {"stacked_masked": stacked_masked, "per_step_features": per_step_features}
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
     from rnnspec_backends.keras.runtime import keras
 
@@ -151,31 +144,8 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
     return spec, model, weights
 
 
-def _rows(text: str) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    cells: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("│"):
-            parts = [re.sub(r"\s+", "", p) for p in line.strip().strip("│").split("│")]
-            cells = parts if cells is None else [a + b for a, b in zip(cells, parts, strict=True)]
-        elif cells is not None:
-            rows.append(tuple(cells))
-            cells = None
-    return rows
-
-
-def _typed(table: str) -> list[tuple[str, ...]]:
-    return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in _rows(table)]
-
-
 def _count_lines(text: str) -> list[str]:
     return [re.sub(r"\s+", " ", m.strip()) for m in re.findall(r"(?:Total|Trainable|Non-trainable) params: .*", text)]
-
-
-def _keras_summary(model: Any) -> str:
-    chunks: list[str] = []
-    model.summary(print_fn=lambda text, **_: chunks.append(text))
-    return "\n".join(chunks)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -186,8 +156,8 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
     assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
     assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
     ours = render_summary(analyze(spec))
-    assert _typed(ours) == _typed(_keras_summary(hand))
-    assert _count_lines(ours) == _count_lines(_keras_summary(hand))
+    assert typed_rows(ours) == typed_rows(keras_summary(hand))
+    assert _count_lines(ours) == _count_lines(keras_summary(hand))
     frozen = sum(int(np.prod(w.shape)) for w in hand.non_trainable_weights)
     assert sum(row.non_trainable for row in rows) == frozen > 0
     for backend in ("keras", "torch"):
@@ -208,9 +178,9 @@ def test_the_shipped_stacked_lstm_batchnorm_spec_counts_as_keras(L):
                              L.BatchNormalization(), L.Dense(16, activation="relu"),
                              L.Dense(1, activation="sigmoid")])  # fmt: skip
     assert hand.count_params() == analyze(spec).total_params == 686_369
-    assert _typed(render_summary(analyze(spec))) == _typed(_keras_summary(hand))
-    assert _count_lines(render_summary(analyze(spec))) == _count_lines(_keras_summary(hand))
-    assert _count_lines(_keras_summary(hand))[2].startswith("Non-trainable params: 192 ")
+    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
+    assert _count_lines(render_summary(analyze(spec))) == _count_lines(keras_summary(hand))
+    assert _count_lines(keras_summary(hand))[2].startswith("Non-trainable params: 192 ")
 
 
 @pytest.mark.parametrize("case", CASES)

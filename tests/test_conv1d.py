@@ -26,6 +26,7 @@ from rnnspec.lang.layers import Conv1DSpec
 from rnnspec.lang.summary import render_summary
 
 from .conftest import SPECS
+from .kinds import keras_summary, typed_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -179,14 +180,6 @@ def between_recurrent_layers(L: Any) -> tuple[rnnspec.ModelSpec, list[Any]]:
 CASES = {"imdb_cnn_lstm": imdb_cnn_lstm, "causal_and_strided": causal_and_strided, "between": between_recurrent_layers}
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
     from rnnspec_backends.keras.runtime import keras
 
@@ -205,36 +198,13 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
     return spec, model, weights
 
 
-def _rows(text: str) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    cells: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("│"):
-            parts = [re.sub(r"\s+", "", p) for p in line.strip().strip("│").split("│")]
-            cells = parts if cells is None else [a + b for a, b in zip(cells, parts, strict=True)]
-        elif cells is not None:
-            rows.append(tuple(cells))
-            cells = None
-    return rows
-
-
-def _typed(table: str) -> list[tuple[str, ...]]:
-    return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in _rows(table)]
-
-
-def _keras_summary(model: Any) -> str:
-    chunks: list[str] = []
-    model.summary(print_fn=lambda text, **_: chunks.append(text))
-    return "\n".join(chunks)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
     spec, hand, weights = _hand_built(L, case)
     rows = analyze(spec).layers
     assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
     assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    assert _typed(render_summary(analyze(spec))) == _typed(_keras_summary(hand))
+    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
     for backend in ("keras", "torch"):
         model = rnnspec.build(spec, backend, weights=weights)
         counts = backend_or_skip(backend).count_params(model)
@@ -250,7 +220,7 @@ def test_the_shipped_imdb_cnn_lstm_spec_counts_as_kerass_example(L):
                              L.Conv1D(64, 5, padding="valid", activation="relu", strides=1),
                              L.MaxPooling1D(pool_size=4), L.LSTM(70), L.Dense(1), L.Activation("sigmoid")])  # fmt: skip
     assert hand.count_params() == analyze(spec).total_params == 2_638_895
-    assert _typed(render_summary(analyze(spec))) == _typed(_keras_summary(hand))
+    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -25,6 +25,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import GlobalAveragePoolSpec, GlobalMaxPoolSpec
 from rnnspec.lang.summary import render_summary
 
+from .kinds import summary_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -162,14 +163,6 @@ def _inputs(spec: rnnspec.ModelSpec, padding: str) -> np.ndarray:
     return x
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
     from rnnspec_backends.keras.runtime import keras
 
@@ -187,19 +180,6 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
     return spec, model, weights
 
 
-def _rows(text: str) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    cells: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("│"):
-            parts = [re.sub(r"\s+", "", p) for p in line.strip().strip("│").split("│")]
-            cells = parts if cells is None else [a + b for a, b in zip(cells, parts, strict=True)]
-        elif cells is not None:
-            rows.append(tuple(cells))
-            cells = None
-    return rows
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
     spec, hand, weights = _hand_built(L, case)
@@ -209,7 +189,7 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
     hand.summary(print_fn=lambda text, **_: chunks.append(text))
 
     def typed(table: str) -> list[tuple[str, ...]]:
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in _rows(table)]
+        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in summary_rows(table)]
 
     ours = typed(render_summary(analyze(spec)))
     assert ours == typed("\n".join(chunks))

@@ -24,6 +24,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import LayerNormSpec
 from rnnspec.lang.summary import render_summary
 
+from .kinds import summary_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -211,14 +212,6 @@ def _inputs(spec: rnnspec.ModelSpec, padding: str) -> np.ndarray:
     return x
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray]]:
     """The spec, the hand-written Keras model and random canonical weights loaded into it (Keras's own order)."""
     from rnnspec_backends.keras.runtime import keras
@@ -236,20 +229,6 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 # -- counts and summary against Keras ------------------------------------------------------------------
 
 
-def _rows(text: str) -> list[tuple[str, ...]]:
-    """The rows of a Keras-style summary table (wrapped cells joined, whitespace removed)."""
-    rows: list[tuple[str, ...]] = []
-    cells: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("│"):
-            parts = [re.sub(r"\s+", "", p) for p in line.strip().strip("│").split("│")]
-            cells = parts if cells is None else [a + b for a, b in zip(cells, parts, strict=True)]
-        elif cells is not None:
-            rows.append(tuple(cells))
-            cells = None
-    return rows
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
     spec, hand, _ = _hand_built(L, case)
@@ -261,7 +240,7 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
 
     def typed(table: str) -> list[tuple[str, ...]]:
         """Rows with the layer's name dropped (Keras numbers its own), its type kept."""
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in _rows(table)]
+        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in summary_rows(table)]
 
     ours = typed(render_summary(analyze(spec)))
     assert ours == typed("\n".join(chunks))
@@ -712,10 +691,10 @@ def test_cli_summary_shows_layer_normalization_rows(L, tmp_path, capsys):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
     assert main(["summary", str(tmp_path / "s.yaml")]) == 0
     printed = capsys.readouterr().out
-    ours = [row for row in _rows(printed) if "LayerNormalization" in row[0]]
+    ours = [row for row in summary_rows(printed) if "LayerNormalization" in row[0]]
     chunks: list[str] = []
     hand.summary(print_fn=lambda text, **_: chunks.append(text))
-    keras_rows = [row for row in _rows("\n".join(chunks)) if "LayerNormalization" in row[0]]
+    keras_rows = [row for row in summary_rows("\n".join(chunks)) if "LayerNormalization" in row[0]]
     assert [row[1:] for row in ours] == [row[1:] for row in keras_rows] == [("(None,None,5)", "10")]
     assert ours[0][0] == "layer_norm_0(LayerNormalization)"
 

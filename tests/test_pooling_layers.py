@@ -25,6 +25,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import AveragePoolSpec, MaxPoolSpec
 from rnnspec.lang.summary import render_summary
 
+from .kinds import summary_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -164,14 +165,6 @@ def same_edges(L: Any) -> tuple[rnnspec.ModelSpec, list[Any]]:
 CASES = {"imdb_cnn_lstm_pool": imdb_cnn_lstm_pool, "between": between_recurrent_layers, "same_edges": same_edges}
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
     from rnnspec_backends.keras.runtime import keras
 
@@ -190,19 +183,6 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
     return spec, model, weights
 
 
-def _rows(text: str) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    cells: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("│"):
-            parts = [re.sub(r"\s+", "", p) for p in line.strip().strip("│").split("│")]
-            cells = parts if cells is None else [a + b for a, b in zip(cells, parts, strict=True)]
-        elif cells is not None:
-            rows.append(tuple(cells))
-            cells = None
-    return rows
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
     spec, hand, weights = _hand_built(L, case)
@@ -213,7 +193,7 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
     hand.summary(print_fn=lambda text, **_: chunks.append(text))
 
     def typed(table: str) -> list[tuple[str, ...]]:
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in _rows(table)]
+        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in summary_rows(table)]
 
     assert typed(render_summary(analyze(spec))) == typed("\n".join(chunks))
     for backend in ("keras", "torch"):
@@ -475,5 +455,5 @@ def test_torch_summary_keeps_a_variable_length_variable_and_fits_every_window():
     backend = backend_or_skip("torch")
     spec = _spec(input={"features": 2}, recurrent=[{"max_pool": 5}, {"cell": "gru", "units": 3,
                                                                     "return_sequences": True}])  # fmt: skip
-    rows = _rows(backend.summary(rnnspec.build(spec, "torch", seed=0)))
+    rows = summary_rows(backend.summary(rnnspec.build(spec, "torch", seed=0)))
     assert [row[1] for row in rows] == ["(None,None,2)", "(None,None,3)"]
