@@ -171,6 +171,11 @@ def _repeat_vector(layer: Any, name: str, inputs: int, convention: str) -> Layer
     return keras.layers.RepeatVector(layer.repeat_vector, name=name)
 
 
+@BUILDERS.register("flatten")
+def _flatten(layer: Any, name: str, inputs: int, convention: str) -> Layer:
+    return keras.layers.Flatten(name=name)
+
+
 @BUILDERS.register("max_pool")
 def _max_pool(layer: Any, name: str, inputs: int, convention: str) -> Layer:
     return keras.layers.MaxPooling1D(layer.pool_size, strides=layer.strides, padding=layer.padding, name=name)
@@ -286,14 +291,12 @@ def _layers(spec: ModelSpec) -> list[Layer]:
     """One Keras layer per entry of ``spec.stack()``, from the builder of its kind, named as rnnspec names it."""
     stack = spec.stack()
     BUILDERS.check(stack)
-    inputs = (spec.input.vocab_size if spec.embedding is not None else spec.input.features) or 0
     layers: list[Layer] = []
-    for name, layer in stack:
+    for name, layer, inputs, *_ in spec.shapes():
         built = BUILDERS.get(layer.kind, name)(layer, name, inputs, spec.convention)
         if not layer.is_trainable():
             built.trainable = False  # Keras's frozen layer: its weights are non_trainable_weights
         layers.append(built)
-        inputs = layer.output_features(inputs)
     return layers
 
 

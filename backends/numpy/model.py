@@ -239,6 +239,12 @@ def _repeat_vector(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tup
     return np.repeat(h[:, None, :], layer.repeat_vector, axis=1), None
 
 
+@FORWARD.register("flatten")
+def _flatten(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
+    """Keras ``Flatten``: ``(batch, steps, features)`` → ``(batch, steps * features)``, C order; no mask after."""
+    return h.reshape(h.shape[0], -1), None
+
+
 @FORWARD.register("global_max_pool")
 def _global_max_pool(layer: Any, w: dict[str, Array], h: Array, mask: Mask) -> tuple[Array, Mask]:
     """Keras ``GlobalMaxPooling1D``: the max over **every** step (Keras's layer ignores the mask); no mask after."""

@@ -45,6 +45,7 @@ from rnnspec.lang.layers import (
     Conv1DSpec,
     DenseSpec,
     EmbeddingSpec,
+    FlattenSpec,
     GlobalAveragePoolSpec,
     GlobalMaxPoolSpec,
     LayerNormSpec,
@@ -573,6 +574,11 @@ def _merge(g: _Graph, mode: str, a: str, b: str) -> str:
     return g.op("Mul", g.op("Add", a, b), g.const(0.5))
 
 
+def _flatten(g: _Graph, name: str, layer: FlattenSpec, w: Leaves, flow: _Flow) -> _Flow:
+    """Keras ``Flatten``: ``Flatten`` at axis 1, ``(batch, steps * features)`` in C order; no mask after."""
+    return _Flow(g.op("Flatten", flow.h, axis=1), None, False)
+
+
 BUILDERS.add("masking", _masking)
 BUILDERS.add("embedding", _embedding)
 BUILDERS.register("dropout", "spatial_dropout")(_identity)
@@ -583,6 +589,7 @@ BUILDERS.add("activation", _activation)
 BUILDERS.register("max_pool", "average_pool")(_pool)
 BUILDERS.add("conv1d", _conv1d)
 BUILDERS.add("repeat_vector", _repeat_vector)
+BUILDERS.add("flatten", _flatten)
 BUILDERS.add("global_max_pool", _global_max_pool)
 BUILDERS.add("global_average_pool", _global_average_pool)
 BUILDERS.register("simple_rnn", "lstm", "gru")(_recurrent)
@@ -621,8 +628,8 @@ def _model(onnx: ModuleType, spec: ModelSpec, weights: dict[str, np.ndarray], op
 def _layers(g: _Graph, spec: ModelSpec, weights: dict[str, np.ndarray]) -> tuple[_Flow, int]:
     """Every layer of the stack applied to ``x``: the final flow and its number of features."""
     flow = _Flow("x", None, True)
-    features = spec.input.vocab_size or spec.input.features or 0
-    for name, layer in spec.stack():
+    shapes = spec.shapes()
+    for name, layer, *_ in shapes:
         try:
             builder = BUILDERS.get(layer.kind, name)
         except MissingKindError as exc:
@@ -631,5 +638,4 @@ def _layers(g: _Graph, spec: ModelSpec, weights: dict[str, np.ndarray]) -> tuple
         prefix = f"{name}/"
         leaves = {k[len(prefix) :]: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k.startswith(prefix)}
         flow = builder(g, name, layer, leaves, flow)
-        features = layer.output_features(features)
-    return flow, features
+    return flow, shapes[-1].features

@@ -49,6 +49,7 @@ from rnnspec.lang.layers import (
     DenseSpec,
     DropoutSpec,
     EmbeddingSpec,
+    FlattenSpec,
     GlobalAveragePoolSpec,
     GlobalMaxPoolSpec,
     GRUSpec,
@@ -518,6 +519,15 @@ def _native_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _
             if layer.merge_mode != "concat":
                 forward.append(f"h = {_merge(layer.merge_mode, f'h[:, :, :{u}]', f'h[:, :, {u}:]')}")
         else:
+@LAYER_CODE.register("flatten")
+def _flatten_code(layer: FlattenSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``Flatten``: every step's features in one vector per sample (C order, as ``torch.flatten``)."""
+    return _Code(
+        forward=["h = h.flatten(1)  # Keras Flatten: (batch, steps, features) -> (batch, steps * features)"],
+        doc="(no module) Keras Flatten in forward(): the steps' features side by side",
+    )
+
+
             forward.append("# the forward direction's last step; the backward direction's state after the whole input")
             forward.append(f"h = {_merge(layer.merge_mode, f'h[:, -1, :{u}]', f'h[:, 0, {u}:]')}")
     else:
@@ -743,7 +753,7 @@ def _layer_codes(spec: ModelSpec, weights: dict[str, Array]) -> tuple[list[tuple
     assert features is not None
     per_step, masked = True, False
     out: list[tuple[str, _Code]] = []
-    for (name, layer), ident, cls in zip(stack, idents, classes, strict=True):
+    for (name, layer), ident, cls, shape in zip(stack, idents, classes, spec.shapes(), strict=True):
         try:
             build = LAYER_CODE.get(layer.kind, name)
         except MissingKindError as exc:
@@ -756,7 +766,7 @@ def _layer_codes(spec: ModelSpec, weights: dict[str, Array]) -> tuple[list[tuple
             code.doc += "; frozen (requires_grad False)"
         out.append((ident, code))
         masked = layer.makes_mask() or (masked and layer.keeps_mask())
-        features, per_step = layer.output_features(features), layer.output_per_step(per_step)
+        features, per_step = shape.features, shape.per_step
     return out, features, per_step
 
 

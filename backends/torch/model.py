@@ -287,6 +287,18 @@ class _RepeatVector(_Layer):
         return h.unsqueeze(1).repeat(1, self.n, 1), None
 
 
+@BUILDERS.register("flatten")
+class _Flatten(_Layer):
+    """Keras ``Flatten``: ``(batch, steps, features)`` → ``(batch, steps * features)`` in C order (a vector stays as
+    it is); Keras drops any mask here (the spec refuses a masked input)."""
+
+    def __init__(self, layer: Any, name: str, shapes: Shapes):
+        super().__init__()
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return h.flatten(1), None
+
+
 class _Pool(_Layer):
     """Keras ``MaxPooling1D`` / ``AveragePooling1D`` over the time axis of ``(batch, time, features)``; Keras's
     ``same`` padding (extra step on the right) written out: -inf never wins a max, and an average divides by the

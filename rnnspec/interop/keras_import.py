@@ -339,6 +339,17 @@ def _global_pool(layer: KerasLayer, ctx: _Context) -> Piece:
     return Piece(kind, layer.name, layer.class_name, {kind: options})
 
 
+@converter("flatten")
+def _flatten(layer: KerasLayer, ctx: _Context) -> Piece:
+    """Keras ``Flatten`` (no weights): a fixed-length sequence's steps side by side, one vector per sample."""
+    if layer.config.get("data_format", "channels_last") not in ("channels_last", None):
+        raise _Unsupported(
+            f"data_format {layer.config.get('data_format')!r} flattens features before steps; the spec's flatten "
+            "keeps Keras's channels_last order"
+        )
+    return Piece("flatten", layer.name, layer.class_name, {"flatten": {}})
+
+
 def _one_int(value: Any, what: str, default: int | None = None) -> int:
     """A 1-D layer's size argument: ``3``, ``[3]`` or ``(3,)`` (Keras's standardized tuple) → 3."""
     if value is None and default is not None:
@@ -862,6 +873,11 @@ def _assemble(
                 refusals.append(Refusal(piece.name, piece.class_name, f"a {piece.class_name} after a Dense layer"))
             recurrent.append({**entry, "name": layer_name})
             masked, rank = False, 3 if entry[piece.kind].get("keepdims") else 2  # Keras's mask ends here
+        elif piece.kind == "flatten":
+            if head:
+                refusals.append(Refusal(piece.name, piece.class_name, "a Flatten after a Dense layer"))
+            recurrent.append({**entry, "name": layer_name})
+            masked, rank = False, 2  # Keras's Flatten drops any mask (the spec refuses a masked input, saying so)
         elif piece.kind == "repeat_vector":
             if head:
                 refusals.append(Refusal(piece.name, piece.class_name, "a RepeatVector after a Dense layer"))

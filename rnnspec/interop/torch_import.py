@@ -147,7 +147,7 @@ def _no_weights(units: list[_Unit], layer: Any, name: str, inputs: int, out: dic
     return []
 
 
-READERS.register("max_pool", "average_pool")(_no_weights)  # pooling: F.max_pool1d / F.avg_pool1d, no tensors
+READERS.register("max_pool", "average_pool", "flatten")(_no_weights)  # pooling: F.max_pool1d / F.avg_pool1d, no tensors
 
 
 @READERS.register("embedding")

@@ -126,18 +126,14 @@ def analyze(spec: ModelSpec, convention: Convention | None = None) -> Analysis:
 
 def _analyze(spec: ModelSpec, conv: Convention) -> Analysis:
     rows: list[LayerRow] = []
-    time = spec.input.seq_len
-    dim = spec.input.vocab_size if spec.embedding is not None else spec.input.features
-    dim = dim or 0
-    per_step = True
-    for name, layer in spec.stack():
-        params = layer.params(dim, conv)
-        out = layer.output_features(dim)
-        per_step = layer.output_per_step(per_step)
-        time = layer.output_steps(time)
-        batch = spec.input.batch_size  # fixed only for stateful layers (Keras's batch_shape), as Keras shows it
-        shape: Shape = (batch, time, out) if per_step else (batch, out)
-        frozen = layer.non_trainable_params(dim, conv)
-        rows.append(LayerRow(name, layer.type_label(), shape, params, layer.kind, dim, layer, frozen))
-        dim = out
+    batch = spec.input.batch_size  # fixed only for stateful layers (Keras's batch_shape), as Keras shows it
+    for s in spec.shapes():
+        layer = s.layer
+        shape: Shape = (batch, s.steps, s.features) if s.per_step else (batch, s.features)
+        frozen = layer.non_trainable_params(s.inputs, conv)
+        rows.append(
+            LayerRow(
+                s.name, layer.type_label(), shape, layer.params(s.inputs, conv), layer.kind, s.inputs, layer, frozen
+            )
+        )
     return Analysis(name=spec.name, convention=conv, layers=tuple(rows))

@@ -58,6 +58,8 @@ __all__ = [
     "DenseSpec",
     "DropoutSpec",
     "EmbeddingSpec",
+    "FlattenOptions",
+    "FlattenSpec",
     "GRUSpec",
     "GlobalAveragePoolSpec",
     "GlobalMaxPoolSpec",
@@ -208,6 +210,12 @@ class LayerSpec(_Strict):
         """Features per step (or per sample) of the output."""
         return inputs
 
+    def output_width(self, inputs: int, steps: int | None, per_step: bool) -> int:
+        """Features of the output given the input's features, steps (None: variable) and whether it has a time
+        axis: :meth:`output_features` for every kind but one whose width depends on the steps (``flatten``). The
+        one fold of the widths over a stack is :meth:`rnnspec.lang.spec.ModelSpec.shapes`."""
+        return self.output_features(inputs)
+
     def output_per_step(self, per_step: bool) -> bool:
         """Whether the output still has a time axis, given whether the input has one."""
         return per_step
@@ -228,6 +236,10 @@ class LayerSpec(_Strict):
     def keeps_mask(self) -> bool:
         """Whether Keras's mask flows through to the next layer."""
         return True
+
+    drops_mask_unread: ClassVar[bool] = False
+    """Whether Keras's layer does not support masking: it drops a mask it receives (with a warning) and computes
+    over the padded steps as data (pooling, Conv1D, Flatten). A spec may not put such a layer on a masked sequence."""
 
     def type_label(self) -> str:
         """The ``Layer (type)`` of the summary."""
@@ -834,6 +846,7 @@ class _PoolSpec(LayerSpec):
     placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
     options_key: ClassVar[str]
     slides_window: ClassVar[bool] = True
+    drops_mask_unread: ClassVar[bool] = True
     """A window over the time axis: needs a sequence without a mask (the spec's checks)."""
 
     @classmethod
@@ -980,6 +993,7 @@ class Conv1DSpec(LayerSpec):
     entry_form: ClassVar[str] = "`{conv1d: {filters: N, kernel_size: K}}`"
     placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
     slides_window: ClassVar[bool] = True
+    drops_mask_unread: ClassVar[bool] = True
     """A window over the time axis: needs a sequence without a mask (the spec's checks)."""
 
     conv1d: Conv1DOptions
@@ -1286,6 +1300,58 @@ class GlobalAveragePoolSpec(_GlobalPoolSpec):
         return {} if value is None else value
 
 
+# -- Flatten ---------------------------------------------------------------------------------------
+
+
+class FlattenOptions(_Strict):
+    """The settings of a ``flatten`` entry: none (Keras's ``Flatten`` on channels-last data)."""
+
+
+class FlattenSpec(LayerSpec):
+    """Keras ``Flatten()``: a fixed-length sequence ``(batch, steps, features)`` becomes one vector per sample,
+    ``(batch, steps * features)`` in C order (``out[b, t * features + f] = x[b, t, f]``; PyTorch's
+    ``torch.flatten(x, 1)``), so its width depends on ``input.seq_len``, which must be fixed. On a vector
+    ``(batch, features)`` it changes nothing. No weights. Keras's Flatten does not support masking: it drops a mask
+    (with a warning), so a spec may not flatten a masked sequence."""
+
+    kind: ClassVar[str] = "flatten"
+    keras_class: ClassVar[str] = "Flatten"
+    torch_class: ClassVar[str | None] = "Flatten"
+    onnx_op: ClassVar[str | None] = "Flatten"
+    default_name: ClassVar[str] = "flatten_{n}"
+    entry_key: ClassVar[str | None] = "flatten"
+    entry_form: ClassVar[str] = "`{flatten: {}}`"
+    placements: ClassVar[frozenset[str]] = frozenset({"recurrent"})
+    drops_mask_unread: ClassVar[bool] = True
+
+    flatten: FlattenOptions
+    """No settings: `{}` (or nothing)."""
+    name: Name | None = None
+    """Layer name; default `flatten_N` (N counts the model's Flatten layers from 0)."""
+
+    @field_validator("flatten", mode="before", json_schema_input_type=Union[FlattenOptions, None])
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def output_width(self, inputs: int, steps: int | None, per_step: bool) -> int:
+        if not per_step or steps is None:
+            return inputs  # no time axis: nothing to flatten; a variable one is refused by the spec's check
+        return inputs * steps
+
+    def output_per_step(self, per_step: bool) -> bool:
+        return False
+
+    def output_steps(self, steps: int | None) -> int | None:
+        return 1
+
+    def keeps_mask(self) -> bool:
+        return False
+
+    def entry_label(self) -> str:
+        return "{flatten: {}}"
+
+
 # -- the registries and the list entries -----------------------------------------------------------
 
 KINDS: tuple[type[LayerSpec], ...] = (
@@ -1306,6 +1372,7 @@ KINDS: tuple[type[LayerSpec], ...] = (
     MaxPoolSpec,
     AveragePoolSpec,
     Conv1DSpec,
+    FlattenSpec,
 )
 """Every layer kind: the one list a new kind joins. For list entries, the order is also the order in
 which :func:`entry_kind` tries their keys (a Dense's ``units`` before ``dropout``: a Dense entry

@@ -17,7 +17,7 @@ same; ``rnnspec: 1.1`` and ``rnnspec: 1.2`` name the same language (1.2 adds lay
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from annotated_types import MinLen
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
@@ -309,6 +309,23 @@ HeadField = Annotated[
 ]
 
 
+class LayerShape(NamedTuple):
+    """One layer of a stack with what it receives and gives (:meth:`ModelSpec.shapes`)."""
+
+    name: str
+    layer: LayerSpec
+    inputs: int
+    """Features per step (or per sample) of its input."""
+    input_steps: int | None
+    """Steps of its input (None: variable, or no time axis's worth of meaning)."""
+    input_per_step: bool
+    """Whether its input has a time axis."""
+    features: int
+    """Features of its output."""
+    steps: int | None
+    per_step: bool
+
+
 class ModelSpec(_Strict):
     """A recurrent sequence model: input, optional embedding, a stack of recurrent layers, optional head."""
 
@@ -327,8 +344,9 @@ class ModelSpec(_Strict):
     """The recurrent stack, bottom to top: cells (`cell: lstm`...), and `{dropout: RATE}` / `{batch_norm: {}}` /
     `{spatial_dropout: RATE}` / `{layer_norm: {}}` / `{activation: NAME}` layers before, between or after them, and
     `{repeat_vector: N}` between an encoder's last output and a decoder, `{global_max_pool: {}}` /
-    `{global_average_pool: {}}` over a sequence, `{masking: {mask_value: V}}` (Keras's Masking, e.g. after the
-    embedding: its mask replaces the embedding's)."""
+    `{global_average_pool: {}}` over a sequence, `{conv1d: {filters: N, kernel_size: K}}` and `{max_pool: K}` /
+    `{average_pool: K}` windows over the time axis, `{flatten: {}}` over a sequence of a fixed `seq_len`, and
+    `{masking: {mask_value: V}}` (Keras's Masking, e.g. after the embedding: its mask replaces the embedding's)."""
     head: HeadField | None = None
     """Optional head: one Dense layer (a mapping), or a list of Dense layers, `{dropout: RATE}`, `{layer_norm: {}}`
     and `{activation: NAME}` entries (and `{batch_norm: {}}`) ending with the output Dense layer (and, after it,
@@ -365,6 +383,20 @@ class ModelSpec(_Strict):
     def _head_dropouts_before(self, index: int) -> int:
         """Entries before ``index`` of the head list that are not Dense layers (``head_N`` counts Dense ones)."""
         return sum(not isinstance(e, DenseSpec) for e in self.head_layers[:index])
+
+    def shapes(self) -> list[LayerShape]:
+        """Every layer of :meth:`stack` with the shape it receives and the shape it gives: the one fold of the
+        widths, steps and time axes over the stack (the summary, the backends' builders and the exporters read it;
+        ``flatten``'s width is its input's steps times features)."""
+        features = (self.input.vocab_size if self.embedding is not None else self.input.features) or 0
+        steps, per_step = self.input.seq_len, True
+        out: list[LayerShape] = []
+        for name, layer in self.stack():
+            width = layer.output_width(features, steps, per_step)
+            after, after_steps = layer.output_per_step(per_step), layer.output_steps(steps)
+            out.append(LayerShape(name, layer, features, steps, per_step, width, after_steps, after))
+            features, steps, per_step = width, after_steps, after
+        return out
 
     def layer_names(self) -> list[str]:
         """Effective layer names, bottom to top."""
@@ -444,12 +476,9 @@ class ModelSpec(_Strict):
 
     @property
     def output_units(self) -> int:
-        """Features of each output (folded over the stack)."""
-        features = self.input.vocab_size if self.embedding is not None else self.input.features
-        features = features or 0
-        for _, layer in self.stack():
-            features = layer.output_features(features)
-        return features
+        """Features of each output (folded over the stack by :meth:`shapes`)."""
+        shapes = self.shapes()
+        return shapes[-1].features if shapes else ((self.input.features or self.input.vocab_size) or 0)
 
     @property
     def output_activation(self) -> str:
@@ -535,13 +564,16 @@ def _cross_field_issues(spec: ModelSpec):
             and not per_step
             and not isinstance(spec.recurrent[vector_from], RecurrentLayer)
         ):
+            flat = spec.recurrent[vector_from].kind == "flatten"
             yield CrossFieldIssue(
                 path=("recurrent", vector_from),
-                message=f"{_layer_label(spec, vector_from)} pools the sequence into one vector per sample, but "
-                f"{_layer_label(spec, i)} reads a sequence",
+                message=f"{_layer_label(spec, vector_from)} {'flattens' if flat else 'pools'} the sequence into one "
+                f"vector per sample, but {_layer_label(spec, i)} reads a sequence",
                 received=f"{spec.recurrent[vector_from].entry_label()} before a recurrent layer",
-                expected="global pooling after the last recurrent layer (or `{repeat_vector: N}` after it)",
-                fix=f"move recurrent[{vector_from}] after the last recurrent layer, or use `keepdims: true`",
+                expected=f"{'flatten' if flat else 'global pooling'} after the last recurrent layer"
+                + ("" if flat else " (or `{repeat_vector: N}` after it)"),
+                fix=f"move recurrent[{vector_from}] after the last recurrent layer"
+                + ("" if flat else ", or use `keepdims: true`"),
             )
         elif isinstance(entry, RecurrentLayer) and not per_step:
             yield CrossFieldIssue(
@@ -671,14 +703,39 @@ def _head_list_issues(head: list[Any]):
 
 def _window_issues(spec: ModelSpec):
     """Layers that slide a window over the time axis (``max_pool``, ``average_pool``, ``conv1d``): they need a
-    sequence, at least one whole window when ``seq_len`` is fixed, and no mask (Keras's pooling and Conv1D layers
-    drop it)."""
+    sequence, at least one whole window when ``seq_len`` is fixed, and no mask (Keras's pooling, Conv1D and Flatten
+    layers drop it); ``flatten`` needs a fixed number of steps."""
     index = {id(entry): i for i, entry in enumerate(spec.recurrent)}
     per_step, masked, steps = True, False, spec.input.seq_len
     mask_from, mask_what, mask_readers = "", "", []  # who made the mask, its setting, the layers that read it
     mask_same = True  # whether removing the mask setting leaves the values unchanged (Masking(0) zeroes zeros)
     for name, layer in spec.stack():
         i = index.get(id(layer))
+        if i is not None and layer.kind == "flatten" and per_step and steps is None:
+            yield CrossFieldIssue(
+                path=("recurrent", i, "flatten"),
+                message="Flatten joins every step's features into one vector, so the number of steps must be fixed "
+                "(Keras's Flatten needs a known time axis: the layer after it has steps x features inputs)",
+                received="flatten on a sequence of variable length (no input.seq_len"
+                + (")" if spec.input.seq_len is None else ", or a layer before it changes it)"),
+                expected="`input: {seq_len: N}` with a flatten entry",
+                fix="add `seq_len: N` to `input`, or use `{global_average_pool: {}}` / `{global_max_pool: {}}`, "
+                "which take any length",
+            )
+        if i is not None and layer.drops_mask_unread and per_step and masked:
+            key, what = layer.entry_key or layer.kind, layer.keras_class
+            read = f"{mask_from}'s mask reaches it after {mask_readers[0]} read it" if mask_readers else ""
+            yield CrossFieldIssue(
+                path=("recurrent", i, key),
+                message=f"Keras's {what} does not support masking: it drops the mask (with a warning) and "
+                "computes over the padded steps as if they were data, so no layer after it sees the padding",
+                received=f"{key} on a sequence masked by {mask_from}" + (f" ({read})" if read else ""),
+                expected=f"{key} on an unmasked sequence",
+                fix=f"remove {mask_what} (Keras's model computes the same without it: the mask is dropped "
+                "before any layer reads it)"
+                if not mask_readers and mask_same
+                else f"move the {key} entry before {(mask_readers or [mask_from])[0]}, or remove {mask_what}",
+            )
         if i is not None and getattr(layer, "slides_window", False):
             key, what = layer.entry_key or layer.kind, layer.keras_class
             if not per_step:
@@ -690,20 +747,7 @@ def _window_issues(spec: ModelSpec):
                     expected=f"{key} after the input, the embedding or a layer with return_sequences: true",
                     fix="set `return_sequences: true` on the recurrent layer before it, or move it before that layer",
                 )
-            elif masked:
-                read = f"{mask_from}'s mask reaches it after {mask_readers[0]} read it" if mask_readers else ""
-                yield CrossFieldIssue(
-                    path=("recurrent", i, key),
-                    message=f"Keras's {what} does not support masking: it drops the mask (with a warning) and "
-                    "computes over the padded steps as if they were data, so no layer after it sees the padding",
-                    received=f"{key} on a sequence masked by {mask_from}" + (f" ({read})" if read else ""),
-                    expected=f"{key} on an unmasked sequence",
-                    fix=f"remove {mask_what} (Keras's model computes the same without it: the mask is dropped "
-                    "before any layer reads it)"
-                    if not mask_readers and mask_same
-                    else f"move the {key} entry before {(mask_readers or [mask_from])[0]}, or remove {mask_what}",
-                )
-            elif steps is not None and layer.output_steps(steps) < 1:
+            elif not masked and steps is not None and layer.output_steps(steps) < 1:
                 yield CrossFieldIssue(
                     path=("recurrent", i, key),
                     message=f"{what} has no whole window in {steps} steps, so its output would be empty (Keras "

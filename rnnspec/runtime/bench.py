@@ -50,9 +50,7 @@ class Gemm:
 def step_gemms(spec: ModelSpec, batch: int, steps: int) -> list[Gemm]:
     """The matrix products of one forward pass of ``spec`` on ``batch`` rows of ``steps`` steps."""
     gemms: list[Gemm] = []
-    features = spec.input.features or 0
-    per_step = True
-    for _name, layer in spec.stack():
+    for _name, layer, features, _steps, per_step, *_ in spec.shapes():
         if isinstance(layer, RecurrentLayer):
             width = layer.gates * layer.units
             for _direction in range(layer.directions):
@@ -60,8 +58,6 @@ def step_gemms(spec: ModelSpec, batch: int, steps: int) -> list[Gemm]:
                 gemms.append(Gemm(batch, layer.units, width, steps))
         elif isinstance(layer, DenseSpec):
             gemms.append(Gemm(batch * steps if per_step else batch, features, layer.units))
-        features = layer.output_features(features)
-        per_step = layer.output_per_step(per_step)
     return gemms
 
 
