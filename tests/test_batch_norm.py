@@ -488,3 +488,23 @@ def test_training_gives_the_same_losses_weights_and_moving_statistics(case: str)
             assert (moved == 0.0) == (not layer.is_trainable()), name
             for leaf in ("moving_mean", "moving_variance"):
                 assert np.abs(tw[f"{name}/{leaf}"] - kw[f"{name}/{leaf}"]).max() <= 1e-5, (name, leaf)
+
+
+def test_data_parallel_training_is_refused_with_the_reason(monkeypatch):
+    """Each process would normalise by its shard's statistics, Keras by the whole batch's: refused, saying so, before
+    the model is wrapped for data-parallel training (a fake world of two; no process group is started)."""
+    backend_or_skip("torch")
+    import rnnspec_backends.torch.train as torch_train
+
+    from rnnspec.lang.errors import RnnspecError
+
+    data = TRAINED[next(iter(TRAINED))][0]
+    spec = _spec(**{**data, "training": {**data["training"], "batch_size": 4, "epochs": 1}})
+    model = rnnspec.build(spec, "torch", seed=0)
+    monkeypatch.setattr(torch_train, "world", lambda: (0, 2))
+    monkeypatch.setattr(torch_train.TorchTrainer, "_wrap_ddp", lambda self: pytest.fail("wrapped for DDP"))
+    x = random_inputs(spec, 0, batch=8, time=6)
+    y = np.zeros((8, *([spec.output_units] if spec.output_units > 1 else [])), np.float32)
+    with pytest.raises(RnnspecError, match=r"batch_norm layer .* 2 processes") as info:
+        rnnspec.fit(model, x, y, seed=0)
+    assert "fix: train without --nproc" in str(info.value)

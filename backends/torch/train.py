@@ -207,6 +207,7 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         self.rank, self.world = world()
         self.forward: Any = model
         if self.world > 1:
+            self._refuse_per_shard_statistics()
             self._wrap_ddp()
         self.metrics = list(dict.fromkeys(training.metrics))
         spec = self.spec
@@ -227,6 +228,20 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         spec = self.optimizer.spec
         per_occurrence = isinstance(spec, (Adam, RMSprop)) or spec.clipvalue is not None or spec.clipnorm is not None
         return self.embedding is not None and per_occurrence
+
+    def _refuse_per_shard_statistics(self) -> None:
+        """A ``batch_norm`` layer normalises each batch by its own mean and variance: under data-parallel training
+        each process would see only its shard's, and Keras's one-process training sees the whole batch's, so the
+        losses and moving statistics would differ (PyTorch's ``SyncBatchNorm`` is not Keras's semantics either)."""
+        layers = [name for name, layer in self.spec.stack() if layer.kind == "batch_norm"]
+        if layers:
+            raise RnnspecError(
+                f"batch_norm layer {layers[0]!r} normalises each batch by its statistics, and {self.world} processes "
+                "would each compute them on their shard of the batch instead of the whole batch Keras trains on, so "
+                "data-parallel training would not match one process\n  received: a spec with batch_norm and "
+                f"{self.world} processes\n  expected: one process for a spec with batch_norm\n  fix: train without "
+                "--nproc (or torchrun), or replace batch_norm with layer_norm, whose statistics are per sample"
+            )
 
     def _wrap_ddp(self) -> None:
         """Run the model under DistributedDataParallel; the embedding stays out of it when its per-occurrence
