@@ -668,11 +668,11 @@ def keras_to_spec(
             if piece.weights and (not kfile.trainable or _frozen(layer.config)) and _takes_trainable(piece):
                 piece.entry["trainable"] = False  # frozen in the file: frozen in the spec
             pieces.append(piece)
-    spec, weights = _assemble(kfile, pieces, refusals)
+    found: list[str] = []
+    spec, weights = _assemble(kfile, pieces, refusals, found)
     if refusals:
         raise UnsupportedModelError(str(kfile.path), refusals)
     spec["name"] = _safe_name(name or kfile.model_name)
-    found: list[str] = []
     frozen = _frozen_note(kfile, layers, pieces)
     if frozen:
         found.append(frozen)
@@ -811,8 +811,15 @@ def _graph_refusals(kfile: KerasFile, layers: list[KerasLayer]) -> list[Refusal]
     return out
 
 
+_MASK_READERS = frozenset({"cell", "global_average_pool", "batch_norm"})
+"""The kinds whose Keras layer reads the mask it receives (a recurrent layer skips masked steps; the average and a
+BatchNormalization's training moments leave them out); the others pass it on unread or drop it."""
+_MASK_DROPPERS = frozenset({"conv1d", "max_pool", "average_pool", "flatten"})
+"""The kinds whose Keras layer does not support masking: it drops the mask it receives (with a warning)."""
+
+
 def _assemble(
-    kfile: KerasFile, pieces: list[Piece], refusals: list[Refusal]
+    kfile: KerasFile, pieces: list[Piece], refusals: list[Refusal], notes: list[str]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     spec: dict[str, Any] = {"rnnspec": FORMAT_VERSION, "name": "model"}
     weights: dict[str, np.ndarray] = {}
@@ -820,6 +827,7 @@ def _assemble(
     recurrent: list[dict[str, Any]] = []
     head: list[dict[str, Any]] = []
     masked = False
+    unread = False  # whether the mask is an Embedding's mask_zero that no layer has read yet
     seen_cell = False
     rank = 3  # of the tensor the next layer takes: (batch, time, features) until a cell returns its last output
     names = _layer_names(pieces)
@@ -828,6 +836,16 @@ def _assemble(
         layer_name = names[k]
         if piece.kind == "input":
             continue
+        if piece.kind in _MASK_DROPPERS and masked and unread and "embedding" in spec:
+            # Keras drops the embedding's mask here before any layer read it: the model computes what it computes
+            # without mask_zero (the embedding's values do not depend on it), which is how the spec states it
+            spec["embedding"]["mask_zero"] = False
+            notes.append(
+                f"mask_zero=True on {spec['embedding']['name']} was left out: Keras's {piece.class_name} "
+                f"({piece.name}) drops the mask before any layer reads it, so the model computes the same without it"
+            )
+            masked = unread = False
+        unread = unread and piece.kind not in _MASK_READERS
         if piece.kind == "masking":
             if _on_the_input(pieces, k):
                 spec["_mask_value"] = entry["mask_value"]
@@ -836,7 +854,7 @@ def _assemble(
                     where = "after a Dense layer" if head else "after a layer that returns one vector per sample"
                     refusals.append(Refusal(piece.name, piece.class_name, f"a Masking layer {where}"))
                 recurrent.append({"masking": entry, "name": layer_name})
-            masked = True  # Keras's Masking ignores the mask it receives: its own replaces it
+            masked, unread = True, False  # Keras's Masking ignores the mask it receives: its own replaces it
             continue
         if piece.kind == "embedding":
             if any(p.kind not in ("input",) for p in pieces[:k]):
@@ -845,6 +863,7 @@ def _assemble(
             spec["_vocab"] = piece.entry["_vocab"]
             spec["_seq_len"] = piece.entry.get("_seq_len")
             masked = masked or entry["mask_zero"]
+            unread = bool(entry["mask_zero"])
         elif piece.kind == "cell":
             if head:
                 refusals.append(Refusal(piece.name, piece.class_name, "a recurrent layer after a Dense layer"))
