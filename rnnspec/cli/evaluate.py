@@ -18,7 +18,6 @@ from rnnspec.cli.options import (
     TrainBackendName,
     VocabOption,
     WeightsOption,
-    data_base_dir,
 )
 from rnnspec.core.registry import DEFAULT_BACKEND
 
@@ -33,14 +32,15 @@ def evaluate(
     backend: TrainBackendName = DEFAULT_BACKEND,
     vocab: VocabOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    text_column: TextColumn = "text",
-    label_column: LabelColumn = "label",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
     nproc: Annotated[
         int,
         typer.Option("--nproc", min=1, max=1024, help="Evaluate in N data-parallel processes (torch; sums reduced)."),
     ] = 1,
 ) -> None:
-    """Loss and the spec's metrics of trained weights on the test split of the data."""
+    """Loss and the spec's metrics of trained weights on held-out data: the test split of the run's data, or
+    --data FILE (a run is not evaluated on the file it trained on)."""
     from rnnspec.cli.invocation import arguments, without_nproc
     from rnnspec.runtime.distributed import launch_processes
 
@@ -65,7 +65,7 @@ def run_evaluate(
     *,
     data: str | None,
     vocab: Path | None,
-    columns: dict[str, str] | None = None,
+    columns: dict[str, str | None] | None = None,
 ) -> tuple[dict[str, float], int]:
     """Loss and the spec's metrics of trained weights on the test split (``spec_path`` may be a run folder),
     and this process's rank (in a process group every rank evaluates its shard of each batch)."""
@@ -76,23 +76,26 @@ def run_evaluate(
     from rnnspec.runtime.backends import load_backend, require_trainer
     from rnnspec.runtime.distributed import join_process_group, leave_process_group
     from rnnspec.runtime.models import build
-    from rnnspec.runtime.runs import recorded_data, resolve_run, vocab_for
+    from rnnspec.runtime.runs import evaluation_data, resolve_run, vocab_for
     from rnnspec.runtime.training import evaluate as evaluate_model
-    from rnnspec.util import quiet_stderr
+    from rnnspec.util import printable, quiet_stderr
 
+    # what to evaluate and on what first: a wrong file is named before a framework is imported
+    spec, weights = resolve_run(spec_path, weights)
+    saved = vocab_for(weights, vocab)
+    chosen = evaluation_data(spec, spec_path, weights, data, columns, saved)
     impl = load_backend(backend)
     require_trainer(impl)
     rank = join_process_group(impl, "auto")
-    spec, weights = resolve_run(spec_path, weights)
-    saved = vocab_for(weights, vocab)
-    base = None if Path(spec_path).is_dir() else data_base_dir(spec_path, data)
+    if chosen.note is not None and rank == 0:
+        typer.echo(printable(chosen.note), err=True)
     dataset = load_data(
         spec,
-        recorded_data(spec, weights, data, saved),
+        chosen.source,
         split="test",
         tokenizer=saved.get("tokenizer"),
-        base_dir=base,
-        **(columns or {}),
+        base_dir=chosen.base_dir,
+        **chosen.columns,
     )
     with quiet_stderr():
         model = build(spec, backend, weights=weights)

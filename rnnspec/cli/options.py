@@ -144,11 +144,22 @@ TrainBackendName = Annotated[
 ]
 
 TextColumn = Annotated[
-    str,
-    typer.Option("--text-column", help="Text files: the column (JSONL: key) of the texts; JSONL sequences: of x."),
+    Optional[str],
+    typer.Option(
+        "--text-column",
+        help="Text files: the column (JSONL: key) of the texts; JSONL sequences: of x [default: text; evaluate "
+        "and predict: the one the run recorded].",
+        show_default=False,
+    ),
 ]
 LabelColumn = Annotated[
-    str, typer.Option("--label-column", help="Text files: the column (JSONL: key) of the labels; JSONL sequences: y.")
+    Optional[str],
+    typer.Option(
+        "--label-column",
+        help="Text files: the column (JSONL: key) of the labels; JSONL sequences: y [default: label; evaluate: "
+        "the one the run recorded].",
+        show_default=False,
+    ),
 ]
 
 

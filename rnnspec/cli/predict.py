@@ -56,7 +56,7 @@ def predict(
     weights: WeightsOption = None,
     backend: BackendName = DEFAULT_BACKEND,
     vocab: VocabOption = None,
-    text_column: TextColumn = "text",
+    text_column: TextColumn = None,
 ) -> None:
     """Run trained weights on a text (--text) or on every row of a file (--input, in batches).
 

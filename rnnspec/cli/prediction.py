@@ -209,7 +209,7 @@ def run_predict(spec_path: Path, weights: Path | None, text: str, backend: str, 
     """The model's answer for one text, as text (``spec_path`` may be a run folder)."""
     from rnnspec.data import pad_for_spec
 
-    spec, weights = resolve_run(spec_path, weights)
+    spec, weights = resolve_run(spec_path, weights, "predict")
     saved = vocab_for(weights, vocab)
     if not text:
         raise RnnspecError("--text is empty; give the model at least one character")
@@ -382,15 +382,16 @@ def run_predict_file(
     output: Path | None,
     batch_size: int = 256,
     vocab: Path | None = None,
-    text_column: str = "text",
+    text_column: str | None = None,
     overwrite: bool = False,
     stdout: Any = None,
 ) -> int:
     """Answer every sample of ``input_path``; write them to ``output`` (CSV, TSV or JSONL by suffix, atomically,
     never over an existing file unless ``overwrite``) or as CSV to ``stdout``. Returns the number of answers."""
-    spec, weights = resolve_run(spec_path, weights)
+    spec, weights = resolve_run(spec_path, weights, "predict")
     saved = vocab_for(weights, vocab)
     fmt = _output_format(output, input_path, overwrite)
+    text_column = text_column or read_run_info(Path(weights).parent).get("text_column") or "text"
     rows, encoder = read_rows(spec, Path(input_path), saved, weights, text_column)
     load_backend(backend)
     with quiet_stderr():

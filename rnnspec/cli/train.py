@@ -151,13 +151,14 @@ def check_before_launch(
     from rnnspec.lang.loader import load_spec
     from rnnspec.runtime.checkpoint import load_checkpoint
     from rnnspec.runtime.runs import checkpoint_to_resume
-    from rnnspec.runtime.training import training_of
+    from rnnspec.runtime.training import check_resumable, training_of
 
     spec = load_spec(spec_path)
-    training_of(spec, epochs=epochs, batch_size=batch_size)
+    training = training_of(spec, epochs=epochs, batch_size=batch_size)
     if resume_in is not None:
         output, backend = resume_in
-        load_checkpoint(checkpoint_to_resume(output or Path("runs") / f"{spec.name}-{backend}"))
+        target = output or Path("runs") / f"{spec.name}-{backend}"
+        check_resumable(load_checkpoint(checkpoint_to_resume(target)), training.epochs, f"the run in {target}")
     load_data(spec, data, split="train", seed=0, limit=limit, base_dir=data_base_dir(spec_path, data), **columns)
 
 
@@ -187,40 +188,48 @@ def run_train(
 
     from rich.console import Console
 
-    from rnnspec.data import load_data
+    from rnnspec.data import data_file, load_data
     from rnnspec.lang.loader import load_spec
     from rnnspec.runtime.backends import check_device, load_backend, require_trainer
     from rnnspec.runtime.checkpoint import load_checkpoint
     from rnnspec.runtime.distributed import join_process_group, leave_process_group
     from rnnspec.runtime.runs import RunFolder, SilentRunFolder
-    from rnnspec.runtime.training import training_of
+    from rnnspec.runtime.training import check_resumable, training_of
+    from rnnspec.util import launched_world_size
 
     columns = columns or {}
+    # the spec and its training settings first: a typo is reported before a framework is imported (seconds)
+    spec = load_spec(spec_path)
+    training = training_of(spec, epochs=epochs, batch_size=batch_size)
     impl = load_backend(backend)
     require_trainer(impl)
     check_device(impl, device)  # --device cuda without CUDA is refused before the data is read
     rank = join_process_group(impl, device)
-    spec = load_spec(spec_path)
-    training = training_of(spec, epochs=epochs, batch_size=batch_size)
+    world = launched_world_size()
     target = output or Path("runs") / f"{spec.name}-{backend}"
     # the run folder first: a finished run there, or an unwritable place, is refused before any work;
     # in a process group rank 0 alone writes it (the others train the same steps and keep quiet)
     run = RunFolder(target, overwrite=overwrite, resume=resume) if rank == 0 else SilentRunFolder(target, resume)
     try:
         checkpoint = load_checkpoint(run.resume_from) if resume else None
+        if checkpoint is not None:  # a finished run is said once, before any work
+            check_resumable(checkpoint, training.epochs, f"the run in {target}")
         if seed is None:
             seed = int(checkpoint.fingerprint.get("seed", 0)) if checkpoint is not None else 0
-        dataset = load_data(
-            spec, data, split="train", seed=seed, limit=limit, base_dir=data_base_dir(spec_path, data), **columns
-        )
+        base = data_base_dir(spec_path, data)
+        dataset = load_data(spec, data, split="train", seed=seed, limit=limit, base_dir=base, **columns)
         console = Console(highlight=False) if rank == 0 else Console(file=io.StringIO())
         console.print(
             f"training {spec.name!r} on {backend} with {dataset.source}: {len(dataset)} samples, "
             f"{training.epochs} epochs, batch size {training.batch_size}"
-            + (f"; resuming after {checkpoint.position}" if checkpoint is not None else "")
+            + (f", in {world} data-parallel processes" if world > 1 else "")
+            + (f"; resuming after {checkpoint.position}" if checkpoint is not None else ""),
+            soft_wrap=True,
         )
+        file = data_file(dataset.source, base)  # run.json: the file (absolute) and its columns, read again later
+        recorded = {"data_file": file, "columns": columns if file is not None else None}
         code = _train_into(
-            run, spec, backend, impl, training, dataset, seed, device, console, checkpoint, checkpoint_every
+            run, spec, backend, impl, training, dataset, seed, device, console, checkpoint, checkpoint_every, recorded
         )
         leave_process_group(impl)
         return code
@@ -230,7 +239,7 @@ def run_train(
 
 def _train_into(run: RunFolder | SilentRunFolder, spec: Any, backend: str, impl: Any, training: Any, dataset: Any,
                 seed: int, device: str, console: Console, checkpoint: Checkpoint | None,
-                checkpoint_every: int | None = None) -> int:  # fmt: skip
+                checkpoint_every: int | None = None, recorded: dict[str, Any] | None = None) -> int:  # fmt: skip
     import time
     from contextlib import nullcontext
 
@@ -301,7 +310,7 @@ def _train_into(run: RunFolder | SilentRunFolder, spec: Any, backend: str, impl:
             kept += f"; its checkpoint stays beside it ({run.checkpoint.name}): the same command with --resume goes on"
         console.print(f"nothing written: no epoch finished{kept}", soft_wrap=True)
         return 130 if interrupted else 1
-    for path in write_run(run, impl, model, history, dataset, spec.name, backend, seed):
+    for path in write_run(run, impl, model, history, dataset, spec.name, backend, seed, **(recorded or {})):
         console.print(f"wrote {printable(run.final(path))}", soft_wrap=True, markup=False)
     if stopped is not None:
         return 1

@@ -214,7 +214,8 @@ def check_weights(spec: ModelSpec, weights: Mapping[str, np.ndarray], convention
         raise WeightsError(
             f"the weights do not fit spec {spec.name!r} ({conv} convention):\n  "
             + "\n  ".join(cap_lines(problems, indent=""))
-            + "\n  fix: use weights saved for this spec, or `rnnspec convert` them first"
+            + "\n  fix: use weights saved for this spec, or the spec they were saved with (a weights file written by "
+            + "rnnspec carries it: give the run folder alone, without a spec)"
         )
 
 

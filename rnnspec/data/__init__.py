@@ -57,7 +57,7 @@ from rnnspec.data.keras_datasets import (
     load_keras_dataset,
     read_keras_npz,
 )
-from rnnspec.data.loading import load_data
+from rnnspec.data.loading import data_file, has_test_split, load_data
 from rnnspec.data.sequences import MAX_ONE_HOT_BYTES, inputs_for_spec, one_hot, pad_for_spec, pad_sequences
 from rnnspec.data.textfiles import TEXT_SUFFIXES, TextRows, read_text_file
 from rnnspec.data.tokenizer import OOV_ID, PAD_ID, DataError, Tokenizer
@@ -79,6 +79,8 @@ __all__ = [
     "TextRows",
     "Tokenizer",
     "check_dataset",
+    "data_file",
+    "has_test_split",
     "hello_data",
     "inputs_for_spec",
     "keras_dataset_path",

@@ -20,7 +20,7 @@ from rnnspec.util import is_int_at_least
 if TYPE_CHECKING:
     from rnnspec.lang.spec import ModelSpec
 
-__all__ = ["load_data"]
+__all__ = ["data_file", "has_test_split", "load_data"]
 
 
 def load_data(
@@ -99,6 +99,30 @@ def load_data(
             )
     check_dataset(spec, dataset)
     return dataset
+
+
+def data_file(source: str | os.PathLike[str], base_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file a data source names, as an absolute path (resolved as :func:`load_data` resolves it: against
+    ``base_dir``, else the working folder); None for ``builtin:`` and ``keras:`` sources, which name no file.
+
+    ``rnnspec train`` records it in ``run.json``, so the run's data is found again from any working folder."""
+    text = os.fspath(source)
+    if text.startswith(("builtin:", "keras:")):
+        return None
+    path = Path(text).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return Path(os.path.abspath(path))
+
+
+def has_test_split(source: str | os.PathLike[str], base_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``load_data(..., split="test")`` reads data held out from training: built-ins (a different
+    sample), Keras sources and Keras ``.npz`` files (their test arrays). A text file, a JSONL of sequences or an
+    ``.npz`` of arrays ``x`` and ``y`` is one split, read whole for either: the file a model trained on."""
+    path = data_file(source, base_dir)
+    if path is None:
+        return True
+    return path.suffix.lower() == ".npz" and path.is_file() and not is_xy_npz(path)
 
 
 def _source_of(spec: ModelSpec, source: str | os.PathLike[str] | None) -> str:

@@ -250,8 +250,9 @@ def _delimited_records(
         raise _empty_file(where, text_column, label_column) from None
     except csv.Error as exc:
         raise DataError("malformed CSV", where=f"{where}:{reader.line_num or line}", received=str(exc)) from None
-    text_at = _column(header, text_column, where, "text_column")
-    label_at = None if label_column is None else _column(header, label_column, where, "label_column")
+    others = [name for name in header if name not in (text_column, label_column)]
+    text_at = _column(header, text_column, where, "text_column", others)
+    label_at = None if label_column is None else _column(header, label_column, where, "label_column", others)
     layout = TextLayout(where, kind, text_column, text_at, len(header))
 
     def records() -> Iterator[Record]:
@@ -282,7 +283,7 @@ def _delimited_records(
     return layout, records()
 
 
-def _column(header: list[str], name: str, where: str, option: str) -> int:
+def _column(header: list[str], name: str, where: str, option: str, others: list[str]) -> int:
     if header.count(name) == 1:
         return header.index(name)
     problem = f"column {name!r} appears {header.count(name)} times" if name in header else f"no column {name!r}"
@@ -291,8 +292,15 @@ def _column(header: list[str], name: str, where: str, option: str) -> int:
         where=f"{where}:1",
         received=f"columns {header}",
         expected=f"exactly one column named {name!r}",
-        fix=f"rename the column in the header, or pass {option}= the right name",
+        fix=f"rename the column in the header, or name yours: {_naming(option, others)}",
     )
+
+
+def _naming(option: str, names: list[str]) -> str:
+    """How to name a column (key): the command line's flag and the Python keyword, with one of ``names``."""
+    flag = "--" + option.replace("_", "-")
+    example = next((n for n in names if n and n.isprintable() and " " not in n), "NAME")
+    return f"{flag} {example} on the command line ({option}={example!r} from Python)"
 
 
 def _label_cell(cell: str, where: str, label_column: str) -> str:
@@ -320,6 +328,7 @@ def _jsonl_records(lines: _Lines, where: str, text_column: str, label_column: st
                 + ("" if label_column is None else f', "{label_column}": ...')
                 + "}",
             )
+        named = (text_column, label_column)
         for key, option in ((text_column, "text_column"), (label_column, "label_column")):
             if key is None:
                 continue
@@ -328,7 +337,7 @@ def _jsonl_records(lines: _Lines, where: str, text_column: str, label_column: st
                     f"no key {key!r}",
                     where=f"{where}:{line}",
                     received=f"keys {sorted(obj)}",
-                    fix=f"add {key!r} to every line, or pass {option}= the right key",
+                    fix=f"add {key!r} to every line, or name yours: {_naming(option, sorted(set(obj) - set(named)))}",
                 )
         text = obj[text_column]
         if not isinstance(text, str):

@@ -59,14 +59,14 @@ def launch_processes(backend: str, nproc: int, args: list[str], check: Callable[
     """``rnnspec train --nproc N``: the command ``args`` (the CLI's arguments less ``--nproc``) in N processes
     through the backend's launcher; the exit code. ``check`` reads the command's inputs (spec, data) once, here,
     before any process starts: a bad input is refused once, not once per process amid the launcher's log."""
+    if check is not None:  # first: a spec typo is reported before a framework is imported
+        check()
     impl = load_backend(backend)
     if not isinstance(impl, DataParallel):
         options = " or ".join(f"-b {name}" for name in backends_with("data_parallel"))
         raise RnnspecError(
             f"the {backend} backend trains in one process; --nproc runs on the {_parallel()} backend ({options})"
         )
-    if check is not None:
-        check()
     return int(impl.launch(nproc, args))
 
 

@@ -138,7 +138,9 @@ def write_import(spec: ModelSpec, weights: dict[str, np.ndarray], directory: Pat
 def import_targets(directory: Path, *, overwrite: bool = False) -> list[Path]:
     """``DIR/spec.yaml`` and ``DIR/weights.safetensors``, once it is sure they may be written (existing files need
     ``overwrite``; ``DIR`` must be a folder or nothing): the import checks this before it proves anything."""
-    targets = [directory / "spec.yaml", directory / "weights.safetensors"]
+    from rnnspec.runtime.runs import IMPORT_WEIGHTS
+
+    targets = [directory / "spec.yaml", directory / IMPORT_WEIGHTS]
     existing = [printable(t) for t in targets if t.exists()]
     if existing and not overwrite:
         raise ImportError_(

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,16 +29,20 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_FILE",
     "VOCAB_FILE",
+    "EvaluationData",
     "RunFolder",
     "SilentRunFolder",
+    "check_weights_path",
     "checkpoint_to_resume",
     "checkpoint_writer",
+    "evaluation_data",
+    "is_weights_name",
     "plot_history",
     "read_run_info",
     "read_vocab",
-    "recorded_data",
     "resolve_run",
     "vocab_for",
+    "weights_in",
     "write_history",
     "write_model_files",
     "write_run",
@@ -48,6 +53,8 @@ __all__ = [
 VOCAB_FILE = "vocab.json"
 RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.npz"
+RUN_COLUMNS = ("text_column", "label_column")
+"""The columns (keys) of a text or JSONL file that ``run.json`` records, as the options name them."""
 _RUN_FILES = (".safetensors", ".keras", ".png", "history.json", VOCAB_FILE, RUN_FILE, CHECKPOINT_FILE)
 """Names of the files a run folder holds (by ending); a folder holding anything else is not a run folder."""
 _PARTIAL, _OLD = "partial", "old"
@@ -356,10 +363,26 @@ def _epoch_metrics(history: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_run_info(directory: Path, *, data: str, backend: str, seed: int) -> Path:
-    """``run.json``: what the run trained on and how, so that ``evaluate`` and ``predict`` need no flags."""
+def write_run_info(
+    directory: Path,
+    *,
+    data: str,
+    backend: str,
+    seed: int,
+    data_file: Path | None = None,
+    columns: dict[str, str] | None = None,
+) -> Path:
+    """``run.json``: what the run trained on and how, so that ``evaluate`` and ``predict`` need no flags.
+
+    ``data``: the source as given; ``data_file``: the file it names, absolute (so it is found again from any
+    working folder, and a later ``evaluate`` knows which file is the training file); ``columns``:
+    ``text_column`` / ``label_column`` of a text or JSONL file."""
     path = directory / RUN_FILE
-    payload = {"data": data, "backend": backend, "seed": seed}
+    payload: dict[str, Any] = {"data": data}
+    if data_file is not None:
+        payload["data_file"] = str(data_file)
+    payload.update(columns or {})
+    payload.update({"backend": backend, "seed": seed})
     write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path
 
@@ -375,7 +398,8 @@ def read_run_info(directory: Path) -> dict[str, Any]:
         data = loads_json(path.read_text(encoding="utf-8"), str(path), document="the run file")
     except (OSError, UnicodeDecodeError, RnnspecError) as exc:
         raise RnnspecError(f"{path}: cannot read the run file ({exc}); train the run again") from None
-    if not isinstance(data, dict) or not isinstance(data.get("data", ""), str):
+    text_keys = ("data", "data_file", *RUN_COLUMNS)
+    if not isinstance(data, dict) or not all(isinstance(data.get(key, ""), str) for key in text_keys):
         raise RnnspecError(f"{path}: not a run file written by rnnspec train")
     return data
 
@@ -444,7 +468,8 @@ def checkpoint_writer(run: RunFolder | SilentRunFolder) -> Callable[[Checkpoint]
 
 
 def write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], dataset: Any, title: str,
-              backend: str, seed: int) -> list[Path]:  # fmt: skip
+              backend: str, seed: int, data_file: Path | None = None,
+              columns: dict[str, str] | None = None) -> list[Path]:  # fmt: skip
     """Write a trained model's run into the staging folder and move it into place; the files written
     (staging paths: :meth:`RunFolder.final` names them as the user will find them).
 
@@ -458,7 +483,8 @@ def write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], da
         vocab = write_vocab(directory, dataset)
         if vocab is not None:
             written.append(vocab)
-        written.append(write_run_info(directory, data=dataset.source, backend=backend, seed=seed))
+        info = {"data_file": data_file, "columns": columns}
+        written.append(write_run_info(directory, data=dataset.source, backend=backend, seed=seed, **info))
         if run.checkpoint.is_file():  # commit moves it in: the state after the last epoch, for --resume
             written.append(directory / CHECKPOINT_FILE)
         run.commit()
@@ -476,48 +502,204 @@ def write_run(run: RunFolder, impl: Any, model: Any, history: dict[str, Any], da
     return written
 
 
-def resolve_run(spec_arg: Path, weights: Path | None) -> tuple[Any, Path]:
-    """``(spec, weights)`` from a spec file and ``--weights``, or from a run folder alone (its
-    ``NAME.weights.safetensors`` carries the spec)."""
+IMPORT_WEIGHTS = "weights.safetensors"
+"""The name ``rnnspec import`` gives the canonical weights beside its ``spec.yaml``."""
+WEIGHTS_SUFFIX = ".weights.safetensors"
+"""The ending of the canonical weights ``train``, ``build -o`` and ``convert`` write (``NAME.weights.safetensors``)."""
+
+
+def is_weights_name(name: str) -> bool:
+    """The one naming rule of canonical weights files: ``weights.safetensors`` (``import``) or
+    ``NAME.weights.safetensors`` (``train``, ``build -o``, ``convert``). ``evaluate`` and ``predict`` find
+    them in a folder by it."""
+    return name == IMPORT_WEIGHTS or name.endswith(WEIGHTS_SUFFIX)
+
+
+def weights_in(folder: Path, command: str = "evaluate") -> Path:
+    """The one canonical weights file in ``folder`` (a run folder, or an import's), by :func:`is_weights_name`."""
+    found = sorted(p for p in Path(folder).iterdir() if is_weights_name(p.name) and p.is_file())
+    if len(found) == 1:
+        return found[0]
+    if found:
+        listed = ", ".join(p.name for p in found[:4])
+        raise RnnspecError(
+            f"{folder}: {len(found)} weights files in this folder ({listed}), and rnnspec cannot tell which to use. "
+            f"fix: name one: rnnspec {command} SPEC --weights {found[0]}"
+        )
+    raise RnnspecError(
+        f"{folder}: no weights file in this folder (NAME{WEIGHTS_SUFFIX}, as rnnspec train writes, or "
+        f"{IMPORT_WEIGHTS}, as rnnspec import writes). fix: give the folder rnnspec train -o or rnnspec import -o "
+        "wrote, or the spec file and --weights FILE"
+    )
+
+
+def _file_kind(path: Path) -> str | None:
+    """What a file that is not canonical weights is, in words, from its name and first bytes (None: it may be
+    canonical weights: a safetensors file, or something rnnspec's weights reader will explain)."""
+    name = path.name.lower()
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(64)
+    except OSError:
+        return None
+    if name.endswith(".torch.safetensors"):
+        return "a torch artifact (the torch model rnnspec writes, with PyTorch's key names)"
+    if name.endswith(".keras") or head.startswith(b"\x89HDF") or name.endswith((".h5", ".hdf5")):
+        return "a Keras model file"
+    if name.endswith((".pt", ".pth", ".bin", ".ckpt")) or head.startswith(b"\x80"):
+        return "a PyTorch file (a state dict or a pickled model)"
+    if name.endswith(".npz") or name == CHECKPOINT_FILE:
+        return "a training checkpoint (train --resume reads it)" if name == CHECKPOINT_FILE else "a NumPy archive"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a .keras model or a torch.save file)"
+    if head.lstrip()[:1] in (b"{", b"["):
+        known = {"history.json": "the training history", RUN_FILE: "the run's record", VOCAB_FILE: "the vocabulary"}
+        return f"a JSON file ({known[name]} of a run)" if name in known else "a JSON file"
+    if name.endswith((".yaml", ".yml")):
+        return "a YAML file (a spec?)"
+    return None
+
+
+def check_weights_path(path: Path, command: str = "evaluate") -> Path:
+    """``--weights PATH`` as ``evaluate`` and ``predict`` read it: canonical weights, or a folder holding them
+    (a run folder, an import's folder: its weights file). Anything else is named, with what to pass instead."""
+    path = Path(path)
+    if path.is_dir():
+        return weights_in(path, command)
+    if not path.exists():
+        raise RnnspecError(
+            f"--weights {path}: no such file. fix: pass a weights file (NAME{WEIGHTS_SUFFIX}) or the run folder"
+        )
+    kind = _file_kind(path)
+    if kind is None:
+        return path
+    beside = weights_in(path.parent, command) if _has_one_weights_file(path.parent) else None
+    if beside is not None:
+        fix = f"pass the weights beside it, --weights {beside}, or the folder alone: rnnspec {command} {path.parent}"
+    elif "Keras" in kind or "zip" in kind:
+        fix = (
+            f"import it first: rnnspec import {path} -o imported (writes imported/spec.yaml and "
+            f"imported/{IMPORT_WEIGHTS}, with proof), then rnnspec {command} imported"
+        )
+    elif "PyTorch" in kind:
+        fix = (
+            f"import it with the spec it implements: rnnspec import {path} --spec SPEC -o imported, then rnnspec "
+            f"{command} imported"
+        )
+    else:
+        fix = f"pass canonical weights (NAME{WEIGHTS_SUFFIX}: train, build -o and import write them), or a run folder"
+    raise RnnspecError(f"--weights {path} is {kind}, not canonical weights. fix: {fix}")
+
+
+def _has_one_weights_file(folder: Path) -> bool:
+    try:
+        weights_in(folder)
+    except (RnnspecError, OSError):
+        return False
+    return True
+
+
+def resolve_run(spec_arg: Path, weights: Path | None, command: str = "evaluate") -> tuple[Any, Path]:
+    """``(spec, weights)`` from a spec file and ``--weights``, from a run folder alone (its weights carry the
+    spec), or from a canonical weights file alone. ``--weights`` may name a folder holding the weights; a file
+    of another kind, given for either, is named with what to pass instead (``command``: for the fix)."""
     from rnnspec.core.weights import spec_from_weights_file
     from rnnspec.lang.loader import load_spec
 
-    if Path(spec_arg).is_dir():
-        folder = Path(spec_arg)
-        if weights is None:
-            found = sorted(folder.glob("*.weights.safetensors"))
-            if len(found) != 1:
-                what = "no" if not found else f"{len(found)}"
-                raise RnnspecError(
-                    f"{folder}: {what} weights files (*.weights.safetensors) in this folder; a run folder written by "
-                    "rnnspec train has one. fix: pass the spec file and --weights FILE"
-                )
-            weights = found[0]
+    if weights is not None:
+        weights = check_weights_path(weights, command)
+    spec_arg = Path(spec_arg)
+    if spec_arg.is_dir():
+        weights = weights or weights_in(spec_arg, command)
         return spec_from_weights_file(weights), weights
+    if spec_arg.suffix.lower() not in (".yaml", ".yml", ".json") and spec_arg.is_file():
+        kind = _file_kind(spec_arg)
+        if kind is None and weights is None and spec_arg.name.lower().endswith(".safetensors"):
+            return spec_from_weights_file(spec_arg), spec_arg  # canonical weights carry their spec
+        if kind is not None and "YAML" not in kind and "JSON" not in kind:
+            try:
+                check_weights_path(spec_arg, command)
+            except RnnspecError as exc:
+                fix = str(exc).split(" fix: ", 1)[-1]
+                raise RnnspecError(
+                    f"{spec_arg} is {kind}, not a spec or a run folder (rnnspec {command} takes a run folder, or a "
+                    f"spec file with --weights). fix: {fix}"
+                ) from None
     if weights is None:
         raise RnnspecError(
             f"no weights given for {spec_arg}; pass --weights FILE, or give the run folder instead of the spec "
-            "(rnnspec evaluate runs/NAME-BACKEND)"
+            f"(rnnspec {command} runs/NAME-BACKEND)"
         )
     return load_spec(spec_arg), weights
 
 
-def recorded_data(spec: Any, weights: Path, data: str | None, saved: dict[str, Any]) -> str | None:
-    """The data to evaluate on: ``--data``, else the spec's ``training.data``, else what the run recorded
-    in ``run.json`` (or, for older runs, ``vocab.json``: ``saved``) — built-in and Keras sources, whose test
-    split is known; a file it trained on is not test data."""
-    if data is not None or (spec.training is not None and spec.training.data is not None):
-        return data
+@dataclass(frozen=True)
+class EvaluationData:
+    """What ``evaluate`` reads: :func:`~rnnspec.data.load_data`'s ``source`` (None: the spec's own, whose
+    absence load_data explains), ``base_dir`` and columns, and a ``note`` for the user (None: nothing to say)."""
+
+    source: str | None
+    base_dir: Path | None
+    columns: dict[str, str]
+    note: str | None = None
+
+
+def evaluation_data(
+    spec: Any, spec_arg: Path, weights: Path, data: str | None, columns: dict[str, str | None] | None = None,
+    saved: dict[str, Any] | None = None,
+) -> EvaluationData:  # fmt: skip
+    """The data to evaluate on, held out from training.
+
+    ``--data`` (``data``, relative to the working folder) is read as given; when it is the very file the run
+    trained on, the note says so. Else the run's ``run.json`` (beside ``weights``; ``saved``: its
+    ``vocab.json``, for runs of older versions), else the spec's ``training.data`` (relative to the spec's
+    folder): used only where it has a test split (built-in and Keras sources, Keras ``.npz`` files). A single
+    file is the training file, and rnnspec does not evaluate a model on the data it trained on: refused, with
+    the fix. Columns: those given (``columns``, None for not given), else the ones the run recorded."""
+    from rnnspec.data.loading import data_file, has_test_split
+
     folder = Path(weights).parent
-    recorded = read_run_info(folder).get("data") or saved.get("source")
-    if not isinstance(recorded, str):
-        return None
-    if recorded.startswith(("builtin:", "keras:")):
-        return recorded
-    raise RnnspecError(
-        f"the run in {folder} trained on {recorded}; rnnspec does not evaluate on the training file. "
-        "fix: pass the test data with --data FILE"
+    info = read_run_info(folder)
+    given = columns or {}
+    chosen = {key: given.get(key) or info.get(key) or key.split("_")[0] for key in RUN_COLUMNS}
+    trained_on = info.get("data_file")
+    if data is not None:
+        note = None
+        if trained_on and _same_file(data_file(data), Path(trained_on)):
+            note = (
+                f"note: {data} is the file this run trained on; these numbers are on its training data, not on "
+                "held-out data"
+            )
+        return EvaluationData(data, None, chosen, note)
+    recorded = info.get("data") or (saved or {}).get("source")
+    if isinstance(recorded, str):
+        source = trained_on or recorded  # an absolute path, found from any working folder (older runs: as given)
+        if has_test_split(source):
+            return EvaluationData(source, None, chosen)
+        raise RnnspecError(_no_held_out(f"the run in {folder} trained on {source}", chosen))
+    if spec.training is not None and spec.training.data is not None:
+        base = None if Path(spec_arg).is_dir() else Path(spec_arg).parent
+        if has_test_split(spec.training.data, base):
+            return EvaluationData(spec.training.data, base, chosen)
+        shown = data_file(spec.training.data, base)
+        raise RnnspecError(_no_held_out(f"the spec's training.data is {shown}, the training file", chosen))
+    return EvaluationData(None, None, chosen)
+
+
+def _no_held_out(what: str, columns: dict[str, str]) -> str:
+    named = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in columns.items() if value != key[:-7])
+    return (
+        f"no held-out data to evaluate on: {what}, one file with no test split, and rnnspec does not evaluate a "
+        f"model on the data it trained on. fix: pass held-out data with --data FILE (e.g. a test file in the "
+        f"same format{'; its columns are read as ' + named if named else ''})"
     )
+
+
+def _same_file(a: Path | None, b: Path) -> bool:
+    try:
+        return a is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def vocab_for(weights: Path, vocab: Path | None) -> dict[str, Any]:

@@ -294,11 +294,7 @@ def _resume(
             + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
             + ". fix: resume with the same spec, data, settings, seed and backend, or start a new run"
         )
-    if checkpoint.epochs_done >= training.epochs:
-        raise RnnspecError(
-            f"nothing to resume: the run has {checkpoint.epochs_done} epochs and {training.epochs} were asked for. "
-            f"fix: ask for more, e.g. --epochs {checkpoint.epochs_done + 1}"
-        )
+    check_resumable(checkpoint, training.epochs)
     if not isinstance(trainer, CheckpointingTrainer):
         raise RnnspecError(f"the {_backend_of(model).name} backend's trainer cannot restore a checkpoint")
     check_fits(checkpoint, get_weights(model), trainer.state())  # every array, before any is put in
@@ -308,6 +304,16 @@ def _resume(
     for key in ("interrupted", "stopped", "seed"):
         history.pop(key, None)
     return {**history, "seed": seed}, checkpoint.epochs_done
+
+
+def check_resumable(checkpoint: Checkpoint, epochs: int, where: str = "the run") -> None:
+    """Refuse to resume a run that already has ``epochs`` epochs (``where``: the run, as the user named it)."""
+    if checkpoint.epochs_done >= epochs:
+        raise RnnspecError(
+            f"nothing to resume: {where} is finished ({checkpoint.epochs_done} epochs done, {epochs} asked for); "
+            f"nothing was trained. fix: ask for more epochs to train it further, e.g. --epochs "
+            f"{checkpoint.epochs_done + 1} (epochs={checkpoint.epochs_done + 1} from Python)"
+        )
 
 
 class NonFiniteLossError(RnnspecError):

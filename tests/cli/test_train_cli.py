@@ -235,7 +235,7 @@ def test_evaluate_and_predict_reuse_what_the_run_recorded(tmp_path: Path, capsys
 
 def test_a_run_folder_without_one_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["evaluate", str(tmp_path)]) == 1
-    assert "no weights files (*.weights.safetensors) in this folder" in capsys.readouterr().err
+    assert "no weights file in this folder (NAME.weights.safetensors" in capsys.readouterr().err
     assert main(["evaluate", str(SPECS / "char_rnn_hello.yaml")]) == 1
     assert "no weights given for" in capsys.readouterr().err
 
@@ -253,6 +253,6 @@ def test_a_run_on_a_text_file_is_not_evaluated_on_its_training_file(tmp_path: Pa
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 1
     err = capsys.readouterr().err
-    assert f"trained on {data}; rnnspec does not evaluate on the training file" in err and "--data" in err
+    assert f"no held-out data to evaluate on: the run in {run} trained on {data}, one file" in err and "--data" in err
     assert main(["predict", str(run), "--text", "good fine film"]) == 0  # its tokenizer is in vocab.json
     assert "(p = " in capsys.readouterr().out

@@ -179,7 +179,8 @@ def test_initial_weights_and_check_weights_follow_a_convention_override():
     assert str(info.value) == (
         "the weights do not fit spec 't' (keras convention):\n"
         "  unexpected recurrent_0/recurrent_bias (not a weight of this spec)\n"
-        "  fix: use weights saved for this spec, or `rnnspec convert` them first"
+        "  fix: use weights saved for this spec, or the spec they were saved with (a weights file written by "
+        "rnnspec carries it: give the run folder alone, without a spec)"
     )
     with pytest.raises(WeightsError) as info:
         w.check_weights(lstm, keras, convention="torch")
@@ -204,7 +205,8 @@ def test_check_weights_names_every_mismatch_in_order():
         "  recurrent_0/kernel: shape (4, 13), expected (4, 12)\n"
         "  missing head/bias (expected shape (1,))\n"
         "  unexpected extra (not a weight of this spec)\n"
-        "  fix: use weights saved for this spec, or `rnnspec convert` them first"
+        "  fix: use weights saved for this spec, or the spec they were saved with (a weights file written by "
+        "rnnspec carries it: give the run folder alone, without a spec)"
     )
 
 
