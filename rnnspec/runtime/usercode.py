@@ -77,6 +77,21 @@ def _same_file(name: str, path: Path) -> bool:
         return False
 
 
+def _forget_neighbours(before: set[str], folder: str) -> None:
+    """Take the modules the user's file imported from its own folder out of ``sys.modules`` (the file's module
+    keeps its references to them): a later ``--module`` from another folder with a neighbour of the same name
+    (``utils.py``) must import its own, not find this one."""
+    root = Path(folder)
+    for key in set(sys.modules) - before:
+        where = getattr(sys.modules.get(key), "__file__", None)
+        try:
+            inside = where is not None and Path(where).resolve().is_relative_to(root)
+        except (OSError, ValueError):
+            inside = False
+        if inside:
+            sys.modules.pop(key, None)
+
+
 def load_class(path: Path, name: str) -> type:
     """Run the file at ``path`` as a module (its folder first on ``sys.path`` while it runs, so that it may import
     its neighbours) and return its class ``name``."""
@@ -92,6 +107,7 @@ def load_class(path: Path, name: str) -> type:
     module = importlib.util.module_from_spec(spec)
     folder = str(path.resolve().parent)
     sys.modules[module_name] = module  # dataclasses and pickling look their module up there
+    before = set(sys.modules)
     sys.path.insert(0, folder)
     bytecode = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # no __pycache__ left in the user's folder: import writes nothing there
@@ -108,6 +124,7 @@ def load_class(path: Path, name: str) -> type:
         sys.dont_write_bytecode = bytecode
         if sys.path and sys.path[0] == folder:
             del sys.path[0]
+        _forget_neighbours(before, folder)
     found = getattr(module, name, None)
     if not isinstance(found, type):
         classes = sorted(k for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == module_name)

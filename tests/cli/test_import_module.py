@@ -279,3 +279,25 @@ def test_help_says_the_file_is_run(capsys):
     assert main(["import", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "--module" in text and "RUNS the code in FILE.py" in text and "rnnspec RUNS that Python file" in text
+
+
+def test_a_neighbour_module_of_one_folder_is_not_reused_for_another(tmp_path):
+    """Two users' folders each with their own ``helper_mod.py``: each --module file imports its own neighbour (the
+    first one's is not left in sys.modules for the second to find), and the file's class still works."""
+    import sys
+
+    from rnnspec.runtime.usercode import load_class
+
+    classes = []
+    for value in ("first", "second"):
+        folder = tmp_path / value
+        folder.mkdir()
+        (folder / "helper_mod.py").write_text(f"VALUE = {value!r}\n\ndef shout():\n    return VALUE.upper()\n")
+        (folder / "net.py").write_text(
+            "import helper_mod\n\nclass Net:\n    value = helper_mod.VALUE\n\n"
+            "    def loud(self):\n        return helper_mod.shout()\n"
+        )
+        classes.append(load_class(folder / "net.py", "Net"))
+        assert "helper_mod" not in sys.modules
+    assert [cls.value for cls in classes] == ["first", "second"]
+    assert [cls().loud() for cls in classes] == ["FIRST", "SECOND"]
