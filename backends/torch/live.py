@@ -20,6 +20,8 @@ class TorchLive:
 
     def __init__(self, module: Any):
         self.module = module
+        self.handed_training = bool(module.training)
+        """The mode the module was handed over in (rnnspec.testing compares it in both when that is train mode)."""
 
     def _device(self) -> torch.device:
         first = next(iter(self.module.parameters()), None)
@@ -44,9 +46,9 @@ class TorchLive:
             out = out[0]
         return out
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         was = self.module.training
-        self.module.eval()
+        self.module.train(training)
         try:
             with torch.no_grad():
                 return self._outputs(x).detach().cpu().double().numpy()

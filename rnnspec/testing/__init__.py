@@ -11,6 +11,6 @@ imported here: the models are driven through the backends.
 
 from __future__ import annotations
 
-from rnnspec.testing.equivalence import Report, Row, assert_equivalent, compare
+from rnnspec.testing.equivalence import ConformanceWarning, Report, Row, assert_equivalent, compare
 
-__all__ = ["Report", "Row", "assert_equivalent", "compare"]
+__all__ = ["ConformanceWarning", "Report", "Row", "assert_equivalent", "compare"]

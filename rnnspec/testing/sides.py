@@ -76,6 +76,10 @@ class Side:
     """The number of parameters the model itself holds (its own tensors)."""
     train_steps: Callable[..., None] | None = None
     """``(x, y, loss, weight, optimizer, steps)``: updates by the user's own optimizer (live models)."""
+    mode: str | None = None
+    """``train`` or ``eval``: the mode a user's module was handed over in (None: a model without one)."""
+    forward_as_handed: Callable[[np.ndarray], np.ndarray] | None = None
+    """The outputs in the mode it was handed over in, where that is train mode (dropout on)."""
     snapshot: Callable[[], Any] = lambda: None
     """The model's own values now, for :attr:`restore` to put back (a user's model is left as it was found)."""
     restore: Callable[[Any], None] = lambda _state: None
@@ -252,6 +256,10 @@ def make_side(obj: Any, spec: ModelSpec | None, position: str, weight_map: dict[
         to_canonical = renamed
     side = _mapped(label, own, driver, to_canonical)
     side.kind = convention  # trained by torch.optim
+    handed = getattr(driver, "handed_training", None)  # the module's own mode, where its framework has one
+    if handed is not None:
+        side.mode = "train" if handed else "eval"
+        side.forward_as_handed = (lambda x: driver.forward(x, training=True)) if handed else None
     return side
 
 

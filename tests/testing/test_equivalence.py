@@ -364,7 +364,7 @@ def _sentiment_spec(optimizer: str) -> object:
 def test_the_embeddings_second_moment_is_its_own_row_where_the_optimizer_uses_it():
     """Same model, same gradients; but Keras's Adam adds a repeated token's squared gradients one by one, and
     torch.optim.Adam squares their sum: the row says so, and names it."""
-    report = compare(keras_sentiment(), Sentiment(), _sentiment_spec("adam"))
+    report = compare(keras_sentiment(), Sentiment(), _sentiment_spec("adam"), training=True)
     rows = [row for row in report.rows if row.what.startswith("embedding second moment")]
     assert len(rows) == 1 and not rows[0].passed and report.mistake == "embedding_second_moment", report.text()
     assert all(row.passed for row in report.rows if not row.what.startswith("embedding second moment"))
@@ -373,6 +373,18 @@ def test_the_embeddings_second_moment_is_its_own_row_where_the_optimizer_uses_it
     assert sgd.passed and not any(row.what.startswith("embedding") for row in sgd.rows)
     ours = compare(keras_sentiment(), "torch", _sentiment_spec("adam"))  # rnnspec's trainer keeps Keras's rule
     assert ours.passed and not any(row.what.startswith("embedding") for row in ours.rows)
+
+
+def test_by_default_the_second_moment_rule_warns_and_a_correct_port_passes():
+    """The verdict is about the models: the optimizers' embedding rule is a warning (a pytest warning and a line
+    of the report) unless training semantics are asked for (training=True, optimizers=, steps=)."""
+    with pytest.warns(rnnspec.testing.ConformanceWarning, match="embedding_second_moment"):
+        report = assert_equivalent(keras_sentiment(), Sentiment(), _sentiment_spec("adam"))
+    row = next(row for row in report.rows if row.what.startswith("embedding second moment"))
+    assert report.passed and row.warning and not row.within and report.mistake is None
+    assert "WARNING" in row.line() and "warning: embedding_second_moment" in report.text()
+    with pytest.raises(AssertionError, match="Keras's optimizer adds each occurrence"):
+        assert_equivalent(keras_sentiment(), Sentiment(), _sentiment_spec("adam"), training=True)
 
 
 def test_the_same_optimizer_in_both_loops_reaches_the_same_weights():
