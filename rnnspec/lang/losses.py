@@ -33,7 +33,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EPSILON", "LOSSES", "METRICS", "LossKind", "MetricKind", "elementwise_loss"]
+__all__ = [
+    "EPSILON",
+    "LOSSES",
+    "METRICS",
+    "LossKind",
+    "MetricKind",
+    "canonical_loss",
+    "canonical_metric",
+    "elementwise_loss",
+]
 
 EPSILON = 1e-7
 """Keras's ``backend.epsilon()``: probabilities are clipped to [ε, 1 − ε] before a log."""
@@ -106,6 +115,9 @@ class LossKind:
         return self.formula(out, y, ops, from_logits, delta)
 
 
+_MSE_NAMES = ("mean_squared_error", "meansquarederror")
+_MAE_NAMES = ("mean_absolute_error", "meanabsoluteerror")
+
 LOSSES: dict[str, LossKind] = {
     kind.name: kind
     for kind in (
@@ -134,8 +146,8 @@ LOSSES: dict[str, LossKind] = {
             logits_of="softmax",
             keras_names=("categoricalcrossentropy",),
         ),
-        LossKind("mse", "MeanSquaredError", _mse, keras_names=("mean_squared_error", "meansquarederror")),
-        LossKind("mae", "MeanAbsoluteError", _mae, keras_names=("mean_absolute_error", "meanabsoluteerror")),
+        LossKind("mse", "MeanSquaredError", _mse, keras_names=_MSE_NAMES),
+        LossKind("mae", "MeanAbsoluteError", _mae, keras_names=_MAE_NAMES),
         LossKind("huber", "Huber", _huber, delta=True, keras_names=("huber_loss",)),
     )
 }
@@ -160,15 +172,43 @@ class MetricKind:
     metric is not a mean of per-step values (accuracy: chosen from the shapes; rmse: per sample)."""
     root: bool = False
     """The epoch's value is the square root of the mean (RootMeanSquaredError)."""
+    keras_names: tuple[str, ...] = ()
+    """Keras's other spellings of the metric (``acc``, ``mean_squared_error``...), accepted as this one."""
 
 
 METRICS: dict[str, MetricKind] = {
     kind.name: kind
     for kind in (
-        MetricKind("accuracy", None),
-        MetricKind("mae", "MeanAbsoluteError", lambda error, ops: ops.mean_last(ops.abs(error))),
-        MetricKind("mse", "MeanSquaredError", lambda error, ops: ops.mean_last(error * error)),
-        MetricKind("rmse", "RootMeanSquaredError", root=True),
+        MetricKind("accuracy", None, keras_names=("acc",)),
+        MetricKind(
+            "mae", "MeanAbsoluteError", lambda error, ops: ops.mean_last(ops.abs(error)), keras_names=_MAE_NAMES
+        ),
+        MetricKind("mse", "MeanSquaredError", lambda error, ops: ops.mean_last(error * error), keras_names=_MSE_NAMES),
+        MetricKind("rmse", "RootMeanSquaredError", root=True, keras_names=("root_mean_squared_error",)),
     )
 }
 """Every metric a spec may name, in the order the spec language lists them."""
+
+
+def _spellings(name: str, keras_class: str | None, keras_names: tuple[str, ...]) -> dict[str, str]:
+    return {alias.lower(): name for alias in (name, *keras_names, *([keras_class] if keras_class else []))}
+
+
+_LOSS_SPELLINGS = {
+    k: v for kind in LOSSES.values() for k, v in _spellings(kind.name, kind.keras_class, kind.keras_names).items()
+}
+_METRIC_SPELLINGS = {
+    k: v for kind in METRICS.values() for k, v in _spellings(kind.name, kind.keras_class, kind.keras_names).items()
+}
+
+
+def canonical_loss(value: Any) -> Any:
+    """rnnspec's name of a loss Keras knows by ``value`` (``mean_squared_error``, ``MeanSquaredError``, ``MSE``:
+    ``mse``), as ``model.compile`` accepts them; anything else unchanged (the spec's validation explains it)."""
+    return _LOSS_SPELLINGS.get(value.lower(), value) if isinstance(value, str) else value
+
+
+def canonical_metric(value: Any) -> Any:
+    """rnnspec's name of a metric Keras knows by ``value`` (``acc``: ``accuracy``; ``mean_absolute_error``,
+    ``MeanAbsoluteError``, ``MAE``: ``mae``); anything else unchanged."""
+    return _METRIC_SPELLINGS.get(value.lower(), value) if isinstance(value, str) else value

@@ -48,7 +48,7 @@ from rnnspec.lang.layers import (
     _Strict,
     one_of,
 )
-from rnnspec.lang.losses import LOSSES, METRICS
+from rnnspec.lang.losses import LOSSES, METRICS, canonical_loss, canonical_metric
 
 __all__ = [
     "CELL_TAGS",
@@ -284,8 +284,15 @@ class TrainingSpec(_Strict):
 
     @field_validator("loss", mode="before", json_schema_input_type=Union[LossName, LossSpec])
     @classmethod
-    def _loss_name(cls, value: Any) -> Any:
-        return {"name": value} if isinstance(value, str) else value
+    def _loss_name(cls, value: Any) -> Any:  # Keras's spellings (mean_squared_error...) read as rnnspec's
+        if isinstance(value, dict) and "name" in value:
+            return {**value, "name": canonical_loss(value["name"])}
+        return {"name": canonical_loss(value)} if isinstance(value, str) else value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_names(cls, value: Any) -> Any:  # Keras's spellings (acc, mean_absolute_error...) as rnnspec's
+        return [canonical_metric(v) for v in value] if isinstance(value, list) else value
 
 
 def _head_form(value: Any) -> str | None:

@@ -151,17 +151,29 @@ def test_keras_class_names_and_near_misses_suggest_the_cell(written: str, sugges
 
 
 @pytest.mark.parametrize(
-    ("written", "suggested"),
+    ("written", "read"),
     [
         ("mean_squared_error", "mse"),
         ("mean_absolute_error", "mae"),
         ("huber_loss", "huber"),
         ("MeanSquaredError", "mse"),
+        ({"name": "BinaryCrossentropy", "from_logits": True}, "binary_crossentropy"),
     ],
 )
-def test_keras_loss_names_suggest_rnnspec_names(written: str, suggested: str):
-    with pytest.raises(rnnspec.SpecError, match=rf"did you mean '{suggested}'\?"):
-        spec_of(recurrent=[{"cell": "gru", "units": 3}], head={"units": 1}, training={"loss": written})
+def test_keras_loss_names_are_read_as_rnnspec_names(written, read: str):
+    spec = spec_of(recurrent=[{"cell": "gru", "units": 3}], head={"units": 1}, training={"loss": written})
+    assert spec.training.loss.name == read and spec.to_dict()["training"]["loss"]["name"] == read
+
+
+def test_keras_metric_names_are_read_as_rnnspec_names():
+    written = ["acc", "mean_absolute_error", "MSE", "RootMeanSquaredError"]
+    training = {"loss": "mse", "metrics": written}
+    spec = spec_of(recurrent=[{"cell": "gru", "units": 3}], head={"units": 1}, training=training)
+    assert spec.training.metrics == ["accuracy", "mae", "mse", "rmse"]
+    with pytest.raises(rnnspec.SpecError, match=r"did you mean 'accuracy'\?"):
+        spec_of(
+            recurrent=[{"cell": "gru", "units": 3}], head={"units": 1}, training={"loss": "mse", "metrics": ["acuracy"]}
+        )
 
 
 def test_mask_flow_is_folded_from_the_layer_kinds():
