@@ -99,16 +99,6 @@ _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
-def _refuse_stateful(spec: ModelSpec, why: str) -> None:
-    stateful = [name for name, layer in spec.stack() if getattr(layer, "stateful", False)]
-    if stateful:
-        raise RnnspecError(
-            f"cannot export {spec.name!r}: {', '.join(stateful)} is stateful (stateful: true, states carried from "
-            f"batch to batch) and {why}; fix: export the spec without `stateful: true` and `input.batch_size` "
-            "(the same weights), and carry the final states yourself, or use the .keras export, which keeps them"
-        )
-
-
 def export_onnx(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Path, *, opset: int = 17) -> list[Path]:
     """Write ``spec`` with canonical ``weights`` to ``path`` as an ONNX model of ``opset`` (>= 17); returns ``[path]``.
 
@@ -117,7 +107,6 @@ def export_onnx(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Pat
     onnx = _import_onnx()
     _check_opset(onnx, opset)
     check_weights(spec, weights)
-    _refuse_stateful(spec, "an ONNX graph is stateless: it would start every batch from zero states")
     model = _model(onnx, spec, weights, opset)
     onnx.checker.check_model(model, full_check=True)
     target = Path(path)
@@ -153,6 +142,11 @@ class _Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.scope = "input"
+        self.batch_size: int | None = None
+        """A stateful spec's fixed batch (``input.batch_size``): the batch axis of its state inputs and outputs."""
+        self.states: list[tuple[str, str, list[Any]]] = []
+        """A stateful layer's carried states: ``(input name, output tensor, shape)`` per state (``LAYER.h_0`` in,
+        ``LAYER.h_n`` out; ``.c_0`` / ``.c_n`` for an LSTM's cell state)."""
         self._count = 0
         self._consts: dict[tuple[str, tuple[int, ...], bytes], str] = {}
 
@@ -483,16 +477,32 @@ def _conv1d(g: _Graph, name: str, layer: Conv1DSpec, w: Leaves, flow: _Flow) -> 
 def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Flow) -> _Flow:
     """One direction (``go_backwards`` reverses the input and the mask) or Keras's ``Bidirectional``."""
     attrs = _rnn_activations(name, layer)
+    initial = _state_inputs(g, name, layer) if layer.stateful else None
     if layer.bidirectional:
         tensors = [_onnx_weights(layer, _direction(w, d)) for d in ("forward/", "backward/")]
-        fwd, bwd = _run_fused(g, layer, tensors, attrs, flow.h, flow.mask, zero_output=layer.return_sequences)
-        out = _merge(g, layer.merge_mode, fwd, bwd)
+        fused = _run_fused(g, layer, tensors, attrs, flow.h, flow.mask, zero_output=layer.return_sequences,
+                           initial=initial)  # fmt: skip
+        out = _merge(g, layer.merge_mode, *fused.outputs)
     else:
         h, mask = flow.h, flow.mask
         if layer.go_backwards:
             h, mask = _reverse_time(g, h), None if mask is None else mask.reversed(g)
-        (out,) = _run_fused(g, layer, [_onnx_weights(layer, _direction(w, ""))], attrs, h, mask, zero_output=False)
+        tensors = [_onnx_weights(layer, _direction(w, ""))]
+        fused = _run_fused(g, layer, tensors, attrs, h, mask, zero_output=False, initial=initial)
+        (out,) = fused.outputs
+    if initial is not None:
+        for (state_in, shape), final in zip(initial, fused.finals, strict=True):
+            g.states.append((state_in, final, shape))
     return _Flow(out, flow.mask if layer.return_sequences else None, layer.return_sequences)
+
+
+def _state_inputs(g: _Graph, name: str, layer: RecurrentLayer) -> list[tuple[str, list[Any]]]:
+    """A stateful layer's initial states as graph inputs, ``[directions, batch, units]`` each (ONNX's ``initial_h``
+    layout): ``LAYER.h_0`` and, for an LSTM, ``LAYER.c_0``; the caller feeds zeros first, then the ``LAYER.h_n`` /
+    ``LAYER.c_n`` outputs of the batch before, as Keras carries a stateful layer's states."""
+    shape: list[Any] = [layer.directions, g.batch_size or "batch", layer.units]
+    states = ["h", "c"] if layer.kind == "lstm" else ["h"]
+    return [(f"{name}.{state}_0", shape) for state in states]
 
 
 def _direction(w: Leaves, prefix: str) -> DirectionWeights:
@@ -509,6 +519,15 @@ def _onnx_weights(layer: RecurrentLayer, w: DirectionWeights) -> OnnxWeights:
     return gates(w.kernel.T), gates(w.recurrent_kernel.T), bias
 
 
+@dataclass(frozen=True)
+class _Fused:
+    """What :func:`_run_fused` gives: per direction, the sequence or the last output; and the final states (with
+    ``initial``), ``[directions, batch, units]`` each, in the order of the initial ones."""
+
+    outputs: list[str]
+    finals: list[str]
+
+
 def _run_fused(
     g: _Graph,
     layer: RecurrentLayer,
@@ -518,24 +537,32 @@ def _run_fused(
     mask: _Mask | None,
     *,
     zero_output: bool,
-) -> list[str]:
+    initial: list[tuple[str, list[Any]]] | None = None,
+) -> _Fused:
     """Run the fused op on batch-major ``x``; per direction, the sequence ``[batch, time, units]`` or the last one.
 
     With a mask, the valid steps are compacted first and the sequences put back at their steps:
-    zeros at masked steps with ``zero_output``, else the previous output (zeros before the first).
+    zeros at masked steps with ``zero_output``, else the previous output (zeros before the first). With ``initial``
+    (a stateful layer's state inputs) the op starts from them, and a row with no valid step keeps them.
     """
     compaction = None if mask is None else mask.compaction(g)
     if compaction is not None:
         x = _take_steps(g, x, compaction.order)
-    y, y_h = _fused_node(g, layer, tensors, attrs, x, None if compaction is None else compaction.lengths)
+    lengths = None if compaction is None else compaction.lengths
+    states = [name for name, _ in initial] if initial is not None else []
+    y, *finals = _fused_node(g, layer, tensors, attrs, x, lengths, states)  # Y, Y_h (and an LSTM's Y_c)
+    if states and lengths is not None:  # a fully padded row: Keras keeps its states (the fused op may zero them)
+        empty = g.op("Unsqueeze", g.op("Equal", lengths, g.const(0, np.int32)), g.ints(0, 2))
+        finals = [g.op("Where", empty, start, final) for start, final in zip(states, finals, strict=True)]
     directions = [g.const(d, np.int64) for d in range(len(tensors))]
     if not layer.return_sequences:
-        return [g.op("Gather", y_h, d, axis=0) for d in directions]
+        return _Fused([g.op("Gather", finals[0], d, axis=0) for d in directions], finals[: len(states)])
     seqs = [g.op("Transpose", g.op("Gather", y, d, axis=1), perm=[1, 0, 2]) for d in directions]
+    finals = finals[: len(states)]
     if mask is None or compaction is None:
-        return seqs
+        return _Fused(seqs, finals)
     weight = g.op("Unsqueeze", mask.keep if zero_output else compaction.seen, g.ints(2))
-    return [g.op("Mul", _take_steps(g, seq, compaction.source), weight) for seq in seqs]
+    return _Fused([g.op("Mul", _take_steps(g, seq, compaction.source), weight) for seq in seqs], finals)
 
 
 def _fused_node(
@@ -545,17 +572,20 @@ def _fused_node(
     attrs: dict[str, Any],
     x: str,
     lengths: str | None,
+    states: list[str] | None = None,
 ) -> list[str]:
-    """The fused node on batch-major ``x``: outputs ``Y [time, directions, batch, units]`` and ``Y_h``."""
+    """The fused node on batch-major ``x``: outputs ``Y [time, directions, batch, units]``, ``Y_h`` and, when
+    ``states`` (``initial_h`` and an LSTM's ``initial_c``) are given, an LSTM's ``Y_c``."""
     w, r, b = (g.const(np.stack([t[k] for t in tensors]), hint=leaf) for k, leaf in enumerate(("W", "R", "B")))
     inputs = [g.op("Transpose", x, perm=[1, 0, 2]), w, r, b]
-    if lengths is not None:
-        inputs.append(lengths)
+    if lengths is not None or states:
+        inputs.append(lengths or "")
+    inputs += states or []
     attrs = {**attrs, **FUSED_CELLS.get(layer.kind).attributes(layer)}
     return g.ops(
         layer.onnx_op,
         *inputs,
-        outputs=2,
+        outputs=3 if states and layer.kind == "lstm" else 2,
         unused=() if layer.return_sequences else (0,),
         hidden_size=layer.units,
         direction="bidirectional" if len(tensors) == 2 else "forward",
@@ -602,8 +632,15 @@ def _model(onnx: ModuleType, spec: ModelSpec, weights: dict[str, np.ndarray], op
     """The ONNX model: input ``x``, the layers of the stack, output ``y``."""
     helper = onnx.helper
     g = _Graph(onnx)
+    g.batch_size = spec.input.batch_size
     flow, features = _layers(g, spec, weights)
     g.nodes.append(helper.make_node("Identity", [flow.h], ["y"], name="output/y"))
+    state_inputs, state_outputs = [], []
+    for state_in, final, shape in g.states:  # a stateful layer's states: in as LAYER.h_0, out as LAYER.h_n
+        state_out = state_in[: -len("_0")] + "_n"
+        g.nodes.append(helper.make_node("Identity", [final], [state_out], name=f"output/{state_out}"))
+        state_inputs.append(helper.make_tensor_value_info(state_in, g.float_type, shape))
+        state_outputs.append(helper.make_tensor_value_info(state_out, g.float_type, shape))
     tokens = spec.input.vocab_size is not None
     in_shape: list[Any] = ["batch", "time"] if tokens else ["batch", "time", spec.input.features]
     steps = spec.output_steps(None) or "time"  # a repeat_vector's N, else the input's time axis
@@ -611,8 +648,11 @@ def _model(onnx: ModuleType, spec: ModelSpec, weights: dict[str, np.ndarray], op
     graph = helper.make_graph(
         g.nodes,
         spec.name,
-        [helper.make_tensor_value_info("x", onnx.TensorProto.INT64 if tokens else g.float_type, in_shape)],
-        [helper.make_tensor_value_info("y", g.float_type, out_shape)],
+        [
+            helper.make_tensor_value_info("x", onnx.TensorProto.INT64 if tokens else g.float_type, in_shape),
+            *state_inputs,
+        ],
+        [helper.make_tensor_value_info("y", g.float_type, out_shape), *state_outputs],
         g.initializers,
     )
     opsets = [helper.make_opsetid("", opset)]

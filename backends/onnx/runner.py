@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,31 @@ def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndar
     if nudge is not None:
         data = _nudged(data, nudge)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]
+    x_name, *states = [i.name for i in session.get_inputs()]
+    if not states:
+        return lambda x: session.run(None, {x_name: x})[0]
+    return _carrying(session, x_name, states)
+
+
+def _carrying(session: Any, x_name: str, states: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """A stateful model's graph (``LAYER.h_0`` inputs, ``LAYER.h_n`` outputs) run as Keras runs it: ``x`` in
+    consecutive batches of the states' fixed batch, each starting from the states the one before left, from zeros
+    on the first call (each call starts from zeros: the proof's rows are one run)."""
+    shapes = {i.name: [int(d) for d in i.shape] for i in session.get_inputs() if i.name in states}
+    batch = next(iter(shapes.values()))[1]
+    outputs = [o.name for o in session.get_outputs()]
+    finals = [name[: -len("_0")] + "_n" for name in states]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        carried = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+        parts = []
+        for start in range(0, len(x), batch):
+            got = dict(zip(outputs, session.run(outputs, {x_name: x[start : start + batch], **carried}), strict=True))
+            parts.append(got["y"])
+            carried = {name: got[final] for name, final in zip(states, finals, strict=True)}
+        return np.concatenate(parts)
+
+    return run
 
 
 def _nudged(data: bytes, seed: int) -> bytes:

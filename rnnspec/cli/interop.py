@@ -335,6 +335,13 @@ def export(
     values = load_weights(weights, spec=model_spec)
     if not run_export(model_spec, values, fmt.value, output, typer.echo, inputs=(spec, weights)):
         raise typer.Exit(1)
+    if model_spec.stateful and fmt.value == "onnx":
+        carried = [name for name, layer in model_spec.stack() if getattr(layer, "stateful", False)]
+        typer.echo(
+            f"note: the graph carries the states of {', '.join(carried)} (stateful): inputs LAYER.h_0 (and an LSTM's "
+            f"LAYER.c_0), [directions, {model_spec.input.batch_size}, units], zeros for the first batch; feed each "
+            "batch the LAYER.h_n / LAYER.c_n outputs of the batch before, as Keras carries them"
+        )
 
 
 @user_errors

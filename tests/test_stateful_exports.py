@@ -1,0 +1,84 @@
+"""``stateful: true`` layers exported: the states a stateful layer carries from batch to batch, in the exported file.
+
+The reference is Keras itself: a hand-written Keras model with ``stateful=True`` layers and a ``batch_shape`` Input,
+whose ``predict_on_batch`` over three consecutive batches (masked steps, a fully padded row) gives the expected
+outputs, with the same weights. The ONNX graph takes each stateful layer's states as inputs (``LAYER.h_0``, an
+LSTM's ``LAYER.c_0``: zeros for the first batch) and gives the final ones as outputs (``LAYER.h_n``, ``LAYER.c_n``),
+which the caller feeds to the next batch, as ONNX Runtime users carry recurrent states.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .parity import random_weights
+from .test_stateful import CASES, B, _batches, _case, _reset
+
+TOL = 1e-5
+"""float32 outputs, absolute."""
+
+
+def _keras_model(L: Any, case: str, seed: int = 1) -> tuple[Any, Any, dict[str, np.ndarray], tuple[int, ...]]:
+    from rnnspec_backends.keras.runtime import keras
+
+    import rnnspec
+
+    spec, layers, sample = _case(L, case)
+    dtype = "int32" if spec.input.vocab_size is not None else "float32"
+    model = keras.Sequential([keras.Input((None, *sample[1:]), batch_size=B, dtype=dtype), *layers])
+    weights = random_weights(spec, seed)
+    names = rnnspec.weight_shapes(spec)
+    assert [tuple(v.shape) for v in model.weights] == list(names.values())
+    model.set_weights([weights[name] for name in names])
+    return spec, model, weights, sample
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_onnx_export_carries_the_states_as_inputs_and_outputs(L, case: str, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from rnnspec_backends.onnx.export import export_onnx
+
+    spec, hand, weights, sample = _keras_model(L, case)
+    (path,) = export_onnx(spec, weights, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    stateful = [name for name, layer in spec.stack() if getattr(layer, "stateful", False)]
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    expected_states = [f"{n}.{s}_0" for n in stateful for s in (["h", "c"] if case == "stock-lstm" else ["h"])]
+    assert list(inputs) == ["x", *expected_states]
+    for name in expected_states:
+        layer = dict(spec.stack())[name.split(".")[0]]
+        assert inputs[name] == [layer.directions, B, layer.units]
+    xs = _batches(spec, sample)
+    _reset(hand)
+    expected = [np.asarray(hand.predict_on_batch(x)) for x in xs]
+    dtype = np.int64 if spec.input.vocab_size is not None else np.float32
+    for _run in range(2):  # zeros again: Keras's reset_state()
+        carried = {name: np.zeros(inputs[name], np.float32) for name in expected_states}
+        for k, x in enumerate(xs):
+            out = dict(zip([o.name for o in session.get_outputs()],
+                           session.run(None, {"x": x.astype(dtype), **carried}), strict=True))  # fmt: skip
+            assert np.abs(out["y"] - expected[k]).max() <= TOL, (case, k)
+            carried = {name: out[name[: -len("_0")] + "_n"] for name in expected_states}
+        _reset(hand)
+
+
+def test_the_export_command_proves_a_stateful_onnx_export_over_consecutive_batches(L, tmp_path, capsys):
+    """``rnnspec export`` runs the graph over the hard inputs in consecutive batches, carrying the states, and
+    compares it with rnnspec's stateful builds (which equal Keras: tests/test_stateful.py)."""
+    pytest.importorskip("onnxruntime")
+    import rnnspec
+    from rnnspec.cli import main
+    from rnnspec.core.emit import yaml_document
+
+    spec, _, weights, _ = _keras_model(L, "masked-bidirectional")
+    (tmp_path / "spec.yaml").write_text(yaml_document(spec.to_dict()))
+    rnnspec.save_weights(weights, tmp_path / "w.safetensors", spec)
+    argv = ["export", str(tmp_path / "spec.yaml"), "--weights", str(tmp_path / "w.safetensors"), "-f", "onnx"]
+    code = main([*argv, "-o", str(tmp_path / "m.onnx")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "DIFFERENT" not in out and " ok" in out and (tmp_path / "m.onnx").is_file()
