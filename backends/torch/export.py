@@ -96,6 +96,107 @@ def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
 '''
 
 
+_MASKED_SOURCE = '''
+@torch.jit.unused
+def exporting() -> bool:
+    """Whether torch.export is tracing the model (its shapes must not depend on the mask's values)."""
+    return torch.compiler.is_exporting()
+
+
+class MaskedLayer(nn.Module):
+    """A recurrent layer under Keras's mask on PyTorch's fused kernel (the base of the ``...Masked`` classes).
+
+    Keras's mask semantics: a masked step keeps the state and outputs the previous output (zeros before the
+    first valid step), or zeros in a Bidirectional layer's sequences. A cell so only ever sees its row's valid
+    steps, in time order: each row's valid steps are moved to the front (padding before or after them and holes
+    between them alike), the fused kernel runs them, and the output at step t is the one after the row's c(t)-th
+    valid step (c(t): the valid steps up to and including t). The rows run longest first in at most 8 length
+    buckets, each bucket only the rows still running, from the states the bucket before left: a batch pays for
+    the steps its rows have, not batch x time. Under torch.export (shapes fixed before the data is seen) every
+    row runs every step instead; the outputs are the same.
+    """
+
+    def __init__(self, units: int) -> None:
+        super().__init__()
+        self.units = units
+
+    def kernel(
+        self, x: torch.Tensor, states: list[torch.Tensor], params: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The fused op on ``x`` (batch first) from ``states`` (zeros when empty): outputs and final states."""
+        raise NotImplementedError
+
+    def run(
+        self, x: torch.Tensor, mask: torch.Tensor, params: list[torch.Tensor], last: bool, zero_output: bool
+    ) -> torch.Tensor:
+        """One direction over ``x`` in processing order: the outputs (batch, time, units), or with ``last`` the
+        last one (batch, units); masked steps output zeros with ``zero_output``."""
+        batch = x.size(0)
+        if x.size(1) == 0:
+            return x.new_zeros([batch, self.units]) if last else x.new_zeros([batch, 0, self.units])
+        lengths = mask.sum(dim=1)
+        steps = torch.argsort((~mask).to(torch.int32), dim=1, stable=True)  # valid steps first, in time order
+        if torch.jit.is_scripting() or not exporting():
+            y, rows = self.bucketed(x, steps, lengths, params, last)
+        else:  # every row runs every step: no shape depends on the mask's values
+            compact = x.gather(1, steps.unsqueeze(2).expand(-1, -1, x.size(2)))
+            y = self.kernel(compact, [], params)[0]
+            rows = torch.arange(batch, device=x.device)
+            if last:  # the output after the last valid step; zeros for a fully padded row
+                at = (lengths - 1).clamp(min=0)
+                y = y[rows, at] * (lengths > 0).unsqueeze(1).to(y.dtype)
+        if last:
+            return y[rows]
+        count = mask.cumsum(dim=1)  # c(t)
+        out = y[rows.unsqueeze(1), (count - 1).clamp(min=0)]
+        keep = mask if zero_output else count > 0
+        return out * keep.unsqueeze(2).to(out.dtype)
+
+    def bucketed(
+        self, x: torch.Tensor, steps: torch.Tensor, lengths: torch.Tensor, params: list[torch.Tensor], last: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The compact outputs of the rows sorted longest first (batch, longest, units), zeros after each row's
+        end; with ``last`` each row's last output (batch, units). Also each row's place in that order."""
+        batch = x.size(0)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        rows = torch.empty_like(order)
+        rows[order] = torch.arange(batch, device=x.device)
+        sizes: list[int] = lengths[order].tolist()
+        longest = sizes[0]
+        if longest == 0:  # every row fully masked
+            return (x.new_zeros([batch, self.units]) if last else x.new_zeros([batch, 1, self.units])), rows
+        compact = x[order.unsqueeze(1), steps[order, :longest]]  # (batch, longest, features), longest first
+        bounds = [0]
+        for k in range(7, 0, -1):  # cut where the number of running rows drops
+            cut = sizes[k * batch // 8]
+            if cut > bounds[-1] and cut < longest:
+                bounds.append(cut)
+        bounds.append(longest)
+        states: list[torch.Tensor] = []
+        pieces: list[torch.Tensor] = []
+        active = batch
+        for i in range(len(bounds) - 1):
+            t0, t1 = bounds[i], bounds[i + 1]
+            while sizes[active - 1] <= t0:  # the rows that ended before this bucket
+                active -= 1
+            states = [s[:, :active].contiguous() for s in states]
+            y, states = self.kernel(compact[:active, t0:t1], states, params)
+            if last:  # the rows that end in this bucket: their last output is here
+                ending = active
+                while ending > 0 and sizes[ending - 1] <= t1:
+                    ending -= 1
+                if active > ending:
+                    at = torch.tensor(sizes[ending:active], device=x.device) - 1 - t0
+                    pieces.insert(0, y[torch.arange(ending, active, device=x.device), at])
+            else:
+                pieces.append(F.pad(y, [0, 0, 0, 0, 0, batch - active]))
+        if last:  # rows of length 0 (sorted last) output zeros
+            finals = torch.cat(pieces, dim=0)
+            return F.pad(finals, [0, 0, 0, batch - finals.size(0)]), rows
+        return torch.cat(pieces, dim=1), rows
+'''
+
+
 def _act(name: str, expr: str) -> str:
     """The PyTorch expression of activation ``name`` applied to ``expr``."""
     return _ACTIVATION_CODE[name].format(expr)
@@ -207,6 +308,9 @@ class CellCode:
     """Whether ``nn.<torch_class>`` computes an unmasked layer of this kind exactly."""
     states: int = 1
     """State tensors of the step (h; h and c for an LSTM)."""
+    kernel: Callable[[Any, bool], str] | None = None
+    """``fn(layer, bias) -> expression``: PyTorch's fused op (the one ``nn.<torch_class>`` calls) on ``x`` from
+    ``states`` with ``params``, batch first; its outputs, then its final states. None: the cell has none."""
 
 
 CELL_CODE = KindRegistry("torch export", "cell code", owner="the PyTorch export")
@@ -415,6 +519,15 @@ def _repeat_vector_code(layer: RepeatVectorSpec, ctx: _Context, w: dict[str, Arr
     )
 
 
+@LAYER_CODE.register("flatten")
+def _flatten_code(layer: FlattenSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """Keras ``Flatten``: every step's features in one vector per sample (C order, as ``torch.flatten``)."""
+    return _Code(
+        forward=["h = h.flatten(1)  # Keras Flatten: (batch, steps, features) -> (batch, steps * features)"],
+        doc="(no module) Keras Flatten in forward(): the steps' features side by side",
+    )
+
+
 @LAYER_CODE.register("max_pool", "average_pool")
 def _pool_code(layer: MaxPoolSpec | AveragePoolSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
     """Keras ``MaxPooling1D`` / ``AveragePooling1D`` as expressions of the forward over ``(batch, features, time)``;
@@ -491,9 +604,11 @@ def _describe(layer: RecurrentLayer) -> str:
     return text + (", returns sequences" if layer.return_sequences else ", returns the last step")
 
 
-def _native(layer: RecurrentLayer, masked: bool) -> bool:
-    """Whether nn.LSTM / nn.GRU / nn.RNN computes ``layer`` exactly (the cell kind's :class:`CellCode` says)."""
-    return not masked and layer.torch_class is not None and CELL_CODE.get(layer.kind).native(layer)
+def _fusable(layer: RecurrentLayer) -> bool:
+    """Whether nn.LSTM / nn.GRU / nn.RNN's op computes ``layer``'s cell exactly (the cell kind's :class:`CellCode`
+    says): then an unmasked layer is that module, and a masked one a :class:`MaskedLayer` on that op."""
+    code = CELL_CODE.get(layer.kind)
+    return layer.torch_class is not None and code.kernel is not None and code.native(layer)
 
 
 def _simple_rnn_native(layer: SimpleRNNSpec) -> bool:
@@ -519,15 +634,6 @@ def _native_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _
             if layer.merge_mode != "concat":
                 forward.append(f"h = {_merge(layer.merge_mode, f'h[:, :, :{u}]', f'h[:, :, {u}:]')}")
         else:
-@LAYER_CODE.register("flatten")
-def _flatten_code(layer: FlattenSpec, ctx: _Context, w: dict[str, Array]) -> _Code:
-    """Keras ``Flatten``: every step's features in one vector per sample (C order, as ``torch.flatten``)."""
-    return _Code(
-        forward=["h = h.flatten(1)  # Keras Flatten: (batch, steps, features) -> (batch, steps * features)"],
-        doc="(no module) Keras Flatten in forward(): the steps' features side by side",
-    )
-
-
             forward.append("# the forward direction's last step; the backward direction's state after the whole input")
             forward.append(f"h = {_merge(layer.merge_mode, f'h[:, -1, :{u}]', f'h[:, 0, {u}:]')}")
     else:
@@ -560,10 +666,92 @@ def _written_out_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array])
     )
 
 
+def _masked_class(cls: str, layer: RecurrentLayer, shapes: dict[str, tuple[int, ...]]) -> str:
+    """Source of a :class:`MaskedLayer` subclass: the layer's parameters, its fused op and its directions."""
+    code, u, torch_class = CELL_CODE.get(layer.kind), layer.units, layer.torch_class
+    assert code.kernel is not None
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if layer.use_bias else [])
+    params = [
+        f"self.{name} = nn.Parameter(torch.zeros({', '.join(map(str, shape))}))" for name, shape in shapes.items()
+    ]
+    lstm = code.states == 2
+    zeros = "[zeros, zeros]" if lstm else "[zeros]"
+
+    def direction(suffix: str) -> str:
+        return "[" + ", ".join(f"self.{name}{suffix}" for name in names) + "]"
+
+    last = str(not layer.return_sequences)
+    zero = str(layer.bidirectional and layer.return_sequences)
+    flipped = "torch.flip(x, [1]), torch.flip(mask, [1])"
+    if not layer.bidirectional:
+        source = flipped if layer.go_backwards else "x, mask"
+        forward = [f"return self.run({source}, {direction('_l0')}, {last}, False)"]
+        if layer.go_backwards:
+            forward.insert(0, "# go_backwards: the reversed sequence; outputs stay in processing order")
+    else:
+        forward = [
+            f"fwd = self.run(x, mask, {direction('_l0')}, {last}, {zero})",
+            f"bwd = self.run({flipped}, {direction('_l0_reverse')}, {last}, {zero})",
+        ]
+        if layer.return_sequences:
+            forward.append("bwd = torch.flip(bwd, [1])  # back in input order")
+        forward.append(f"return {_merge(layer.merge_mode, 'fwd', 'bwd')}")
+    mask_doc = (
+        "zeros (Keras's Bidirectional)"
+        if layer.bidirectional and layer.return_sequences
+        else "the previous step's (zeros before the first valid step)"
+    )
+    about = f"Keras {_describe(layer)}, under a mask, on nn.{torch_class}'s fused op (see MaskedLayer)."
+    more = (
+        f"Parameters are named and laid out as nn.{torch_class}'s (``weight_ih_l0`` is ``kernel.T``...). "
+        f"At a masked step the state is kept and the output is {mask_doc}."
+    )
+    body = [
+        *_wrap('"""' + about, ""),
+        "",
+        *_wrap(more + '\n"""', ""),
+        "",
+        "def __init__(self) -> None:",
+        f"    super().__init__({u})",
+        *[f"    {p}" for p in params],
+        "",
+        "def kernel(",
+        "    self, x: torch.Tensor, states: list[torch.Tensor], params: list[torch.Tensor]",
+        ") -> tuple[torch.Tensor, list[torch.Tensor]]:",
+        f'    """nn.{torch_class}\'s op on ``x`` from ``states`` ({"h, c" if lstm else "h"}; zeros when empty)."""',
+        "    if len(states) == 0:",
+        f"        zeros = x.new_zeros([1, x.size(0), {u}])",
+        f"        states = {zeros}",
+        f"    {'y, h, c' if lstm else 'y, h'} = {code.kernel(layer, layer.use_bias)}",
+        f"    return y, {'[h, c]' if lstm else '[h]'}",
+        "",
+        "def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:",
+        *[f"    {line}" for line in forward],
+    ]
+    return f"class {cls}(MaskedLayer):\n" + "\n".join(f"    {line}" if line else "" for line in body) + "\n"
+
+
+def _masked_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
+    """A masked layer PyTorch's fused op computes: a :class:`MaskedLayer` subclass and the line that calls it."""
+    cls = ctx.cls.removesuffix("Steps") + "Masked"  # unique as the Steps names are, and unlike any of them
+    state = _recurrent_state(layer, w)
+    return _Code(
+        init=[f"self.{ctx.ident} = {cls}()"],
+        forward=[f"h = self.{ctx.ident}(h, mask)"],
+        classes=[_masked_class(cls, layer, {k: v.shape for k, v in state.items()})],
+        state=state,
+        doc=f"{cls}: {_describe(layer)}; nn.{layer.torch_class}'s fused op on each row's valid steps (masked: "
+        "MaskedLayer)",
+    )
+
+
 @LAYER_CODE.register("simple_rnn", "lstm", "gru")
 def _recurrent_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
-    """PyTorch's own module where it computes the layer, else a written-out class (the cell's :class:`CellCode`)."""
-    return (_native_code if _native(layer, ctx.masked) else _written_out_code)(layer, ctx, w)
+    """PyTorch's own module where it computes the layer; under a mask, a :class:`MaskedLayer` on that module's
+    fused op; else (a cell PyTorch has no op for) a written-out class (the cell's :class:`CellCode` says)."""
+    if not _fusable(layer):
+        return _written_out_code(layer, ctx, w)
+    return (_masked_code if ctx.masked else _native_code)(layer, ctx, w)
 
 
 # -- the written-out recurrent class ---------------------------------------------------------------------
@@ -584,7 +772,7 @@ def _lstm_step(layer: LSTMSpec, masked: bool, bias: bool) -> list[str]:
     h_out, c_out = ("h_new", "c_new") if masked else ("h", "c")
     b_hh = ", bias_hh" if bias else ""
     return [
-        f"z = xw[:, t] + F.linear(h, weight_hh{b_hh})  # gates i, f, g, o",
+        f"z = xt + F.linear(h, weight_hh{b_hh})  # gates i, f, g, o",
         f"i = {_act(gate, f'z[:, {block(0)}]')}",
         f"f = {_act(gate, f'z[:, {block(1)}]')}",
         f"g = {_act(act, f'z[:, {block(2)}]')}",
@@ -597,7 +785,7 @@ def _lstm_step(layer: LSTMSpec, masked: bool, bias: bool) -> list[str]:
 def _gru_step(layer: GRUSpec, masked: bool, bias: bool) -> list[str]:
     u, act, gate, block = layer.units, layer.activation, layer.recurrent_activation, _blocks(layer.units)
     h_out, b_hh = ("h_new" if masked else "h"), (", bias_hh" if bias else "")
-    lines = ["xt = xw[:, t]  # gates r, z, n"]
+    lines: list[str] = []  # xt: the input side, gates r, z, n
     if layer.reset_after:
         lines.append(f"hw = F.linear(h, weight_hh{b_hh})")
         candidate = f"xt[:, {block(2)}] + r * hw[:, {block(2)}]"
@@ -616,12 +804,26 @@ def _gru_step(layer: GRUSpec, masked: bool, bias: bool) -> list[str]:
 
 def _simple_rnn_step(layer: SimpleRNNSpec, masked: bool, bias: bool) -> list[str]:
     h_out, b_hh = ("h_new" if masked else "h"), (", bias_hh" if bias else "")
-    return [f"{h_out} = {_act(layer.activation, f'xw[:, t] + F.linear(h, weight_hh{b_hh})')}"]
+    return [f"{h_out} = {_act(layer.activation, f'xt + F.linear(h, weight_hh{b_hh})')}"]
 
 
-CELL_CODE.add("simple_rnn", CellCode(_simple_rnn_step, _simple_rnn_native))
-CELL_CODE.add("lstm", CellCode(_lstm_step, _gated_native, states=2))
-CELL_CODE.add("gru", CellCode(_gru_step, _gated_native))
+def _fused_args(bias: bool) -> str:
+    """The fused ops' arguments after the states: biases, 1 layer, no dropout, train, 1 direction, batch first."""
+    return f"params, {bias}, 1, 0.0, self.training, False, True"
+
+
+def _simple_rnn_kernel(layer: SimpleRNNSpec, bias: bool) -> str:
+    return f"torch.rnn_{layer.activation}(x, states[0], {_fused_args(bias)})"
+
+
+CELL_CODE.add("simple_rnn", CellCode(_simple_rnn_step, _simple_rnn_native, kernel=_simple_rnn_kernel))
+CELL_CODE.add(
+    "lstm",
+    CellCode(_lstm_step, _gated_native, states=2, kernel=lambda _, b: f"torch.lstm(x, states, {_fused_args(b)})"),
+)
+CELL_CODE.add(
+    "gru", CellCode(_gru_step, _gated_native, kernel=lambda _, b: f"torch.gru(x, states[0], {_fused_args(b)})")
+)
 
 
 def _pick(names: list[str], suffix: str, indent: str) -> list[str]:
@@ -658,12 +860,18 @@ def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
         lines.append(f"    c = x.new_zeros([x.size(0), {u}])")
     if masked and not zero_output:
         lines.append("    out = h  # the last valid step's output (zeros before the first one)")
-    lines += ["    outputs: list[torch.Tensor] = []", "    for t in range(x.size(1)):"]
+    if masked:
+        lines.append("    keeps = mask.unsqueeze(2).unbind(1)")
+    lines += [
+        "    outputs: list[torch.Tensor] = []",
+        "    # each step's slice taken once (slicing xw[:, t] in the loop would make backward quadratic in time)",
+        "    for t, xt in enumerate(xw.unbind(1)):" if masked else "    for xt in xw.unbind(1):",
+    ]
     lines += [f"        {line}" for line in _step_lines(layer, masked, bias)]
     if not masked:
         lines.append("        outputs.append(h)")
     else:
-        lines.append("        keep = mask[:, t].unsqueeze(1)  # a masked step keeps the state")
+        lines.append("        keep = keeps[t]  # a masked step keeps the state")
         fallback = "torch.zeros_like(h_new)" if zero_output else "out"
         lines.append(f"        out = torch.where(keep, h_new, {fallback})")
         lines.append("        h = torch.where(keep, h_new, h)")
@@ -797,8 +1005,8 @@ def _header(spec: ModelSpec, stem: str, codes: list[tuple[str, _Code]], features
             "",
             "Dropout layers are nn.Dropout / nn.Dropout1d: the identity in eval mode, they drop while training.",
             "The recurrent layers' own dropout and recurrent_dropout (training only) are not part of this module.",
-            "torch.jit.script and torch.export.export take the model as it is (a written-out layer loops over",
-            "x.size(1), so torch.export fixes the sequence length to its example's).",
+            "torch.jit.script and torch.export.export take the model as it is (torch.export fixes the sequence",
+            "length to its example's: it unrolls PyTorch's recurrent ops and the written-out loops over x.size(1)).",
             "",
             "Load::",
             "",
@@ -853,7 +1061,14 @@ def _source(spec: ModelSpec, stem: str, weights: dict[str, Array]) -> tuple[str,
     codes, features, per_step = _layer_codes(spec, weights)
     classes = [source for _, code in codes for source in code.classes]
     uses_hard_sigmoid = any("hard_sigmoid(" in line for _, c in codes for line in [*c.forward, *c.classes])
-    body = [*([_HARD_SIGMOID_SOURCE] if uses_hard_sigmoid else []), *classes, _model_class(codes), _LOAD_SOURCE]
+    uses_masked = any("(MaskedLayer):" in source for source in classes)
+    body = [
+        *([_HARD_SIGMOID_SOURCE] if uses_hard_sigmoid else []),
+        *([_MASKED_SOURCE] if uses_masked else []),
+        *classes,
+        _model_class(codes),
+        _LOAD_SOURCE,
+    ]
     text = "\n\n".join(part.strip("\n") + "\n" for part in body)
     imports = [
         "import torch",

@@ -390,6 +390,27 @@ def _mode_rows(
             )
 
 
+_FILES_NOTE = (
+    "both models are files: the check compares what rnnspec builds from each file (their architecture and "
+    "weights), so it cannot see your own forward(); to check your code, call "
+    "rnnspec.testing.assert_equivalent(keras_model, YourModule()) in Python"
+)
+
+
+def _different_weights(report: Report) -> str:
+    """Two files whose weights differ in a way no conversion mistake explains (an untrained twin, another run)."""
+    rows = [row for row in report.rows if row.what.startswith("weights ")]
+    differ = [row.what.removeprefix("weights ") for row in rows if not row.within]
+    return (
+        f"these files hold different weights ({len(differ)} of {len(rows)} weights differ: "
+        f"{', '.join(differ[:4])}{', ...' if len(differ) > 4 else ''}), and no known conversion mistake turns one "
+        "into the other: they are two different trainings or initialisations (an untrained twin?), not one model "
+        "converted. The check compares rnnspec's builds from each file, so it cannot see your forward(): copy "
+        "the Keras weights into your module (rnnspec convert, or rnnspec.testing.assert_equivalent with the live "
+        "models, which shares one set of weights)"
+    )
+
+
 def _explain_weights(sides: list[Side]) -> tuple[str, str] | None:
     """Two model files whose weights differ only in PyTorch's second bias, where the Keras model has one bias:
     the conversion left bias_hh at its initial values."""
@@ -487,6 +508,7 @@ def _run(
     report.rows.append(_count_row(sides))
     if all(side.own_weights for side in sides):
         report.rows += _weight_rows(sides, atol)
+        report.notes.append(_FILES_NOTE)
     x, names = _probe(given, seed, inputs)
     outs, x, names = _outputs(report, sides, x, names)
     if outs is None:
@@ -548,6 +570,10 @@ def _run(
                 report.cause += ". Seen: " + "; ".join(seen)
             if report.also:
                 report.cause += f". Also consistent with: {', '.join(dict.fromkeys(report.also))}"
+        elif all(side.own_weights for side in sides) and any(
+            not row.within for row in report.rows if row.what.startswith("weights ")
+        ):
+            report.mistake, report.cause = "different_weights", _different_weights(report)
         elif all(row.within for row in report.rows if row.what.startswith("outputs")):
             report.cause = (
                 "the outputs agree but the gradients do not: a part of one model is cut from the backward pass "

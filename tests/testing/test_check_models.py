@@ -172,3 +172,20 @@ def test_a_control_character_in_a_model_path_gives_valid_junit_xml_and_html(file
     parser.handle_data = found.append  # type: ignore[method-assign]
     parser.feed(text)
     assert any("ri\\x01ght\\x1b[31m.pt" in piece for piece in found)
+
+
+def test_two_files_with_different_weights_are_said_to_be_so(files, capsys):
+    """An untrained twin's state dict: not a conversion mistake but other weights, and the check says both that
+    and that it compares rnnspec's builds of the files (it cannot see the user's forward)."""
+    import torch
+
+    rng = np.random.default_rng(7)
+    state = torch.load(files["right"])
+    untrained = {k: torch.tensor(rng.uniform(-0.5, 0.5, size=tuple(v.shape)).astype(np.float32))
+                 for k, v in state.items()}  # fmt: skip
+    torch.save(untrained, files["dir"] / "untrained.pt")
+    assert main(_check(files, str(files["keras"]), str(files["dir"] / "untrained.pt"))) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "these files hold different weights (5 of 5 weights differ" in out  # gru: kernels, bias; dense
+    assert "compares what rnnspec builds from each file" in out and "cannot see your own forward()" in out
+    assert "none of the known porting mistakes" not in out

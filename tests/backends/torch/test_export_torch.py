@@ -214,7 +214,8 @@ def test_native_modules_where_pytorch_computes_the_spec(tmp_path: Path) -> None:
     masked = rnnspec.loads_spec(SPECS["dropouts"])
     _, model = _export(masked, _weights(masked), tmp_path / "masked")
     kinds = {name: type(child).__name__ for name, child in model.named_children()}
-    assert kinds["recurrent_0"] == "Recurrent0Steps" and kinds["recurrent_1"] == "Recurrent1Steps"
+    # masked: the fused op on each row's valid steps (a MaskedLayer), no longer a step loop
+    assert kinds["recurrent_0"] == "Recurrent0Masked" and kinds["recurrent_1"] == "Recurrent1Masked"
     assert kinds["spatial_dropout_0"] == "Dropout1d" and kinds["dropout_0"] == "Dropout"
 
 
