@@ -11,10 +11,14 @@ Each layer becomes PyTorch's own module where that module computes the spec exac
 ``nn.Embedding``, ``nn.Linear``, ``nn.LayerNorm``, ``nn.Dropout`` / ``nn.Dropout1d``, and ``nn.LSTM`` / ``nn.GRU`` /
 ``nn.RNN`` (``batch_first``) for a recurrent layer whose input carries no mask and whose cell is one
 PyTorch has (LSTM and GRU with tanh and sigmoid, GRU ``reset_after: true``, SimpleRNN with tanh or
-relu). Any other recurrent layer (a masked input, other activations, GRU ``reset_after: false``) is
-written out as a small module class that loops over time with Keras's mask semantics (those of
-:func:`rnnspec_backends.numpy._run_direction`) and holds its parameters under nn.LSTM's names and
-layouts (``weight_ih_l0``, ``bias_hh_l0_reverse``...), so both kinds read and load alike.
+relu). Such a layer under a mask is a small class on the same fused op (``torch.lstm``, what nn.LSTM calls),
+a subclass of the generated ``MaskedLayer``: Keras's mask semantics, exact for any mask (pre- or post-padding,
+holes, fully padded rows), come from moving each row's valid steps to the front and running rows in length buckets
+(:data:`_MASKED_SOURCE`), as rnnspec's own module and the ONNX export do. Any other recurrent layer (other
+activations, GRU ``reset_after: false``) is written out as a small module class that loops over time with Keras's
+mask semantics (those of :func:`rnnspec_backends.numpy._run_direction`), each step's input slice taken once.
+Both kinds hold their parameters under nn.LSTM's names and layouts (``weight_ih_l0``, ``bias_hh_l0_reverse``...),
+so every kind reads and loads alike; the generated file's docstring names each layer's path.
 
 Canonical (Keras) weights map to PyTorch as ``weight_ih = kernel.T``, ``weight_hh =
 recurrent_kernel.T``; LSTM gates i, f, c, o are PyTorch's i, f, g, o; GRU gates z, r, h become
