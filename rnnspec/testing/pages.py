@@ -41,7 +41,8 @@ def from_equivalence(report: Any) -> Verdict:
     """``rnnspec check SPEC --model A --model B``'s report (:class:`rnnspec.testing.Report`)."""
     rows = []
     for r in report.rows:
-        value = f"{r.diff:.2e}" + (f" at {r.where}" if r.where and not r.passed else "")
+        value = f"{r.diff:.2e}" + (f" at {r.where}" if r.where and not r.within else "")
+        value += " (warning: does not fail the check)" if not r.within and r.warning else ""
         rows.append((r.what, value + (f"; {r.note}" if r.note else ""), f"{r.tolerance:.0e}", r.passed))
     rows += list(report.training)
     if report.error:
@@ -50,7 +51,7 @@ def from_equivalence(report: Any) -> Verdict:
     bars = [
         (r.what.removeprefix("gradient "), r.diff, r.tolerance) for r in report.rows if r.what.startswith("gradient")
     ]
-    notes += report.notes
+    notes += report.notes + [f"warning: {warning}" for warning in report.warnings]
     return Verdict(f"rnnspec check: {report.spec} (two models)", report.passed, rows, notes, report.cause,
                    curves=dict(report.curves), bars=bars)  # fmt: skip
 
@@ -150,28 +151,51 @@ def _loss_chart(curves: dict[str, list[float]]) -> str:
     return _svg(body, "loss curves")
 
 
+_BOTTOM = 110
+"""The gradient chart's bottom margin: room for the weights' names, written slanted so that none is cut."""
+
+
 def _gradient_chart(bars: list[tuple[str, float, float]]) -> str:
+    """One bar per weight (log scale) against the tolerance line; an exact 0 is no bar but a "0" on the axis (a
+    log scale has no 0); one y label; the weights' names slanted under their bars."""
     floor = 1e-9
-    logs = [math.log10(max(v, floor)) if math.isfinite(v) else 0.0 for _, v, _ in bars]
+    logs = [math.log10(max(v, floor)) if math.isfinite(v) and v > 0 else None for _, v, _ in bars]
     tol = math.log10(max(bars[0][2], floor))
-    lo, hi = min([*logs, tol]) - 0.5, max([*logs, tol]) + 0.5
-    body = _axes(f"1e{lo:.0f}", f"1e{hi:.0f}", "weight")
-    width = (_W - 10 - _PAD) / max(len(bars), 1)
+    known = [lg for lg in logs if lg is not None]
+    lo, hi = math.floor(min([*known, tol]) - 0.5), math.ceil(max([*known, tol]) + 0.5)
+    if any(not math.isfinite(v) for _, v, _ in bars):
+        hi = max(hi, 1)
+    height, left, base = _H + _BOTTOM - _PAD, _PAD + 16, _H - _PAD
+    body = [
+        f'<line x1="{left}" y1="{base}" x2="{_W - 10}" y2="{base}" stroke="#333"/>',
+        f'<line x1="{left}" y1="10" x2="{left}" y2="{base}" stroke="#333"/>',
+        f'<text x="14" y="{base / 2:.0f}" font-size="11" text-anchor="middle" transform="rotate(-90 14 '
+        f'{base / 2:.0f})">{html_text(f"difference, 1e{lo} to 1e{hi} (log)")}</text>',
+    ]
+    width = (_W - 10 - left) / max(len(bars), 1)
 
     def y(v: float) -> float:
-        return (_H - _PAD) - (_H - _PAD - 10) * ((v - lo) / (hi - lo))
+        return base - (base - 10) * ((v - lo) / (hi - lo))
 
     for k, ((name, value, tolerance), log) in enumerate(zip(bars, logs, strict=True)):
-        x = _PAD + k * width
+        x = left + k * width
+        centre = x + width / 2
         color = "#2ca02c" if value <= tolerance else "#d62728"
-        top = y(log)
-        body.append(f'<rect x="{x + 4:.1f}" y="{top:.1f}" width="{width - 8:.1f}" height="{(_H - _PAD) - top:.1f}" '
-                    f'fill="{color}"><title>{html_text(name)}: {value:.2e}</title></rect>')  # fmt: skip
-        body.append(f'<text x="{x + width / 2:.1f}" y="{_H - _PAD + 14}" font-size="9" text-anchor="middle">'
-                    f"{html_text(name[-18:])}</text>")  # fmt: skip
-    body.append(f'<line x1="{_PAD}" y1="{y(tol):.1f}" x2="{_W - 10}" y2="{y(tol):.1f}" stroke="#555" '
+        if log is None and math.isfinite(value):  # exactly 0: nothing to draw on a log scale
+            body.append(f'<text x="{centre:.1f}" y="{base - 4}" font-size="10" text-anchor="middle" fill="{color}">'
+                        f"0<title>{html_text(name)}: exactly 0</title></text>")  # fmt: skip
+        else:
+            top = y(log if log is not None else hi)
+            body.append(f'<rect x="{x + 4:.1f}" y="{top:.1f}" width="{max(width - 8, 1):.1f}" '
+                        f'height="{base - top:.1f}" fill="{color}"><title>{html_text(name)}: {value:.2e}</title>'
+                        "</rect>")  # fmt: skip
+        label = name if len(name) <= 28 else "…" + name[-27:]
+        body.append(f'<text x="{centre:.1f}" y="{base + 12}" font-size="9" text-anchor="end" '
+                    f'transform="rotate(-35 {centre:.1f} {base + 12})">{html_text(label)}</text>')  # fmt: skip
+    body.append(f'<line x1="{left}" y1="{y(tol):.1f}" x2="{_W - 10}" y2="{y(tol):.1f}" stroke="#555" '
                 'stroke-dasharray="6 4"/>')  # fmt: skip
-    return _svg(body, "gradient differences")
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="gradient differences" '
+            f'width="{_W}" height="{height}" viewBox="0 0 {_W} {height}">' + "".join(body) + "</svg>")  # fmt: skip
 
 
 # -- JUnit XML --------------------------------------------------------------------------------------------------

@@ -77,3 +77,24 @@ def test_a_real_browser_renders_the_page(failing, tmp_path: Path):
     pixels = matplotlib.image.imread(shot)[..., :3]
     inked = np.mean(np.any(pixels < 0.9, axis=-1))
     assert shot.stat().st_size > 10_000 and 0.02 < inked < 0.9  # text, table and chart drawn, not a blank page
+
+
+def test_the_gradient_chart_has_one_y_label_whole_x_labels_and_no_bar_for_an_exact_zero():
+    import re
+
+    from rnnspec.testing.pages import _gradient_chart
+
+    bars = [("embedding/embeddings", 3e-7, 1e-5), ("recurrent_0/forward/recurrent_kernel", 0.4, 1e-5),
+            ("head/bias", 0.0, 1e-5)]  # fmt: skip
+    svg = _gradient_chart(bars)
+    height = int(re.search(r'height="(\d+)"', svg).group(1))
+    assert svg.count("<rect") == 2 and ">0<title>head/bias: exactly 0</title>" in svg  # 0: no bar on a log scale
+    texts = re.findall(r"<text[^>]*>([^<]*)", svg)
+    assert [t for t in texts if "log" in t] == ["difference, 1e-8 to 1e1 (log)"]  # the one y label
+    assert not any(t.startswith("1e") for t in texts)
+    for match in re.finditer(r'<text x="([\d.]+)" y="([\d.]+)" font-size="9" text-anchor="end" '
+                             r'transform="rotate\(-35[^"]*\)">([^<]*)<', svg):  # fmt: skip
+        x, y, label = float(match.group(1)), float(match.group(2)), match.group(3)
+        length = 5.5 * len(label)  # 9 px type: at most about 5.5 px a character
+        assert x - length * 0.82 >= 0 and y + length * 0.58 <= height, label  # cos/sin 35°: inside the picture
+    assert "…" in svg and "/forward/recurrent_kernel" in svg  # a long name keeps its end
