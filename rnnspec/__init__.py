@@ -9,13 +9,32 @@ Keras 3, PyTorch and NumPy models.
 Importing rnnspec imports no framework; backends are imported on ``build``.
 """
 
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Any, Union
 
 from rnnspec.core.registry import available_backends, get_backend
 from rnnspec.lang.analysis import Analysis, LayerRow, analyze
 from rnnspec.lang.errors import Issue, RnnspecError, SpecError
-from rnnspec.lang.loader import load_spec, loads_spec, spec_from_dict
+from rnnspec.lang.loader import load_spec as _load_spec_file
+from rnnspec.lang.loader import loads_spec, spec_from_dict
 from rnnspec.lang.spec import ModelSpec
+
+
+def load_spec(source: Union[str, "os.PathLike[str]", dict, ModelSpec]) -> ModelSpec:
+    """Load and validate a spec: a file path (YAML or JSON; errors located at file:line), or a dict or a
+    :class:`ModelSpec` (as :func:`spec_from_dict`). Raises :class:`SpecError` listing every problem.
+
+    YAML or JSON text in a string is :func:`loads_spec`'s; any other type is a TypeError that says so.
+    """
+    if isinstance(source, (dict, ModelSpec)):
+        return spec_from_dict(source)  # type: ignore[arg-type]
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            f"load_spec takes a path to a spec file (str or pathlib.Path) or a dict, not {type(source).__name__}; "
+            "for YAML or JSON text use rnnspec.loads_spec(text)"
+        )
+    return _load_spec_file(source)
+
 
 if TYPE_CHECKING:
     from rnnspec.core.weights import WeightsError, initial_weights, weight_shapes

@@ -12,6 +12,11 @@ import sys
 
 import typer
 
+try:  # typer vendors click since 0.2x
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
 from rnnspec.cli import bench, build, check, evaluate, interop, options, predict, spec, train
 from rnnspec.cli.invocation import empty_output, record
 
@@ -51,11 +56,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     record(args)
     try:
-        app(args=argv, prog_name="rnnspec", standalone_mode=True)
+        code = app(args=argv, prog_name="rnnspec", standalone_mode=False)
+    except ClickException as exc:  # a usage error: the same `error:` line as every other failure
+        return _usage_error(exc)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        return 130
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _usage_error(exc: ClickException) -> int:
+    """Print a usage error as every command prints its errors (``error: ...``), after the usage line; its code."""
+    from rnnspec.util import printable
+
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help, printed already
+        return exc.exit_code
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        typer.echo(f"{ctx.get_usage()}\nTry '{ctx.command_path} {ctx.help_option_names[0]}' for help.", err=True)
+    typer.echo(printable(f"error: {exc.format_message()}"), err=True)
+    return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -247,6 +247,11 @@ def run_export(spec: ModelSpec, weights: dict[str, np.ndarray], fmt: str, output
         _proof_lines([row], echo)
     for path in written:
         echo(f"wrote {printable(path)}")
+    if fmt == "onnx" and spec.input.vocab_size is not None:  # one input type: onnxruntime refuses any other
+        echo(
+            "input x: int64 token ids [batch, time]; Keras's pad_sequences returns int32: feed x.astype('int64') "
+            "(onnxruntime refuses int32 with 'Unexpected input data type')"
+        )
     return True
 
 

@@ -72,7 +72,9 @@ def root(
 AllowNonfinite = Annotated[
     bool, typer.Option("--allow-nonfinite", help="Accept weights holding NaN or inf (refused by default).")
 ]
-SpecArg = Annotated[Path, typer.Argument(help="A spec file (.yaml, .yml or .json).", show_default=False)]
+SpecArg = Annotated[
+    Path, typer.Argument(help="A spec file (.yaml, .yml or .json).", show_default=False, metavar="SPEC")
+]
 
 SEED_MAX = 2**32 - 1
 """The largest seed: NumPy's legacy generator and Keras take seeds 0..2**32-1 (torch's ``manual_seed`` fails
@@ -195,6 +197,7 @@ RunArg = Annotated[
     typer.Argument(
         help="A run folder written by rnnspec train (its weights carry the spec), or a spec file with --weights.",
         show_default=False,
+        metavar="RUN_DIR|SPEC",
     ),
 ]
 WeightsOption = Annotated[

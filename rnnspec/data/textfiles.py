@@ -328,16 +328,16 @@ def _jsonl_records(lines: _Lines, where: str, text_column: str, label_column: st
                 + ("" if label_column is None else f', "{label_column}": ...')
                 + "}",
             )
-        named = (text_column, label_column)
         for key, option in ((text_column, "text_column"), (label_column, "label_column")):
             if key is None:
                 continue
             if key not in obj:
+                others = [k for k in obj if k not in (text_column, label_column)]
                 raise DataError(
                     f"no key {key!r}",
                     where=f"{where}:{line}",
                     received=f"keys {sorted(obj)}",
-                    fix=f"add {key!r} to every line, or name yours: {_naming(option, sorted(set(obj) - set(named)))}",
+                    fix=f"add {key!r} to every line, or name yours: {_naming(option, others)}",
                 )
         text = obj[text_column]
         if not isinstance(text, str):

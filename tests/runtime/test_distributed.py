@@ -194,6 +194,7 @@ def test_train_nproc_2_writes_one_run_equal_to_one_process(tmp_path: Path, capfd
     assert main(["train", str(spec), "--limit", "200", "--nproc", "2", "-o", str(tmp_path / "two")]) == 0
     out = capfd.readouterr()
     assert out.out.count("Epoch 2/2") == 1  # rank 0 alone prints
+    assert out.out.count("batch size 30, in 2 data-parallel processes") == 1  # and says how many ran
     assert main(["train", str(spec), "--limit", "200", "-o", str(tmp_path / "one")]) == 0
     two, one = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("two", "one"))
     assert list(two) == list(one)
