@@ -3,7 +3,8 @@
 A run folder holds the native artifact, the canonical weights (``NAME.weights.safetensors``), the
 history (``history.json``), the loss and metric curves (``loss.png``, ``accuracy.png``, ``mae.png``...) and, when
 the data has them, what turns text into ids and back (``vocab.json``: tokenizer, alphabet, classes), and
-``run.json`` (the data source, backend and seed), which ``evaluate`` and ``predict`` read, and
+``run.json`` (the data source, its file as an absolute path and its columns, the backend and seed), which
+``evaluate`` and ``predict`` read from any working folder, and
 ``checkpoint.npz``, the state after the last epoch, which ``train --resume`` continues from.
 """
 
