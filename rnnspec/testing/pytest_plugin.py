@@ -75,6 +75,14 @@ def _spec_files(place: str) -> Iterator[Path]:
         raise pytest.UsageError(f"--rnnspec-specs: {place} is neither a spec file nor a folder")
 
 
+def _shown(path: Path, root: Path) -> str:
+    """The spec's path as the test id shows it: relative to pytest's root folder where it is inside it."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 class SpecEquivalence(pytest.Item):
     """One spec, two backends: the builds agree in outputs and gradients."""
 
@@ -87,6 +95,7 @@ class SpecEquivalence(pytest.Item):
         from rnnspec.core.registry import backends_with
         from rnnspec.testing import assert_equivalent
 
+        __tracebackhide__ = True
         a, b = self.pair
         gradients = backends_with("live_models")  # a backend that drives its models gives their gradients
         assert_equivalent(a, b, load_spec(self.spec_path), grads=a in gradients and b in gradients)
@@ -99,7 +108,7 @@ class SpecEquivalence(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.spec_path, None, f"{self.spec_path.name}: {self.pair[0]} ≡ {self.pair[1]}"
+        return self.spec_path, None, f"{_shown(self.spec_path, self.config.rootpath)}: {self.pair[0]} ≡ {self.pair[1]}"
 
 
 class SpecFolder(pytest.Collector):
@@ -114,9 +123,8 @@ class SpecFolder(pytest.Collector):
         for place in self.places:
             for path in _spec_files(place):
                 for a, b in self.pairs:
-                    items.append(
-                        SpecEquivalence.from_parent(self, name=f"{path.name}[{a}-{b}]", path=path, pair=(a, b))
-                    )
+                    name = f"{_shown(path, self.config.rootpath)}[{a}-{b}]"  # the folder too: specs/x.yaml
+                    items.append(SpecEquivalence.from_parent(self, name=name, path=path, pair=(a, b)))
         return items
 
 

@@ -33,7 +33,8 @@ def test_one_test_per_spec_and_pair_is_collected_and_run(tmp_path: Path):
     (specs / "notes.txt").write_text("not a spec")
     listed = _pytest(tmp_path, "--collect-only", "-q", "--rnnspec-specs", "specs", "--rnnspec-pairs", "torch:numpy")
     names = [line for line in listed.stdout.splitlines() if "::" in line]
-    assert names == ["::rnnspec-specs::gru.yaml[torch-numpy]", "::rnnspec-specs::lstm.yaml[torch-numpy]"], listed.stdout
+    expected = ["::rnnspec-specs::specs/gru.yaml[torch-numpy]", "::rnnspec-specs::specs/lstm.yaml[torch-numpy]"]
+    assert names == expected, listed.stdout  # the spec's folder is in the id
     run = _pytest(tmp_path, "-q", "--rnnspec-specs", "specs", "--rnnspec-pairs", "torch:numpy")
     assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
 
@@ -72,6 +73,7 @@ def test_the_fixture_in_a_users_own_suite(tmp_path: Path):
     run = _pytest(tmp_path, "-q", "test_port.py")
     assert "1 passed" in run.stdout and "1 failed" in run.stdout, run.stdout + run.stderr
     assert "recurrent_kernel (PyTorch's weight_hh) were used transposed" in run.stdout  # names the mistake
+    assert "def assert_equivalent" not in run.stdout  # its frame is hidden: the report, not its source
 
 
 def test_the_spec_tests_are_collected_in_the_collection_phase(tmp_path: Path):
