@@ -231,12 +231,15 @@ def _for_side(side: Side, weights: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 def _loss_of(spec: ModelSpec) -> dict[str, Any]:
     """The loss differentiated: the spec's (``from_logits`` and Huber's delta included), else the head's natural
-    one (sigmoid: binary cross-entropy, softmax: sparse categorical cross-entropy, else mse)."""
+    one (sigmoid: binary cross-entropy, softmax: sparse categorical cross-entropy, log_softmax: the same on the
+    log-probabilities, ``from_logits``, which is PyTorch's NLLLoss; else mse)."""
     if spec.training is not None:
         loss = spec.training.loss
         return {"name": loss.name, "from_logits": bool(loss.from_logits), "delta": float(loss.huber_delta)}
     if spec.output_activation == "softmax":
         return {"name": "sparse_categorical_crossentropy"}
+    if spec.output_activation == "log_softmax":
+        return {"name": "sparse_categorical_crossentropy", "from_logits": True}
     if spec.output_activation == "sigmoid":
         return {"name": "binary_crossentropy"}
     return {"name": "mse"}

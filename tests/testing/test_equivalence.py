@@ -437,3 +437,16 @@ def test_a_keras_2_gru_against_nn_gru_is_refused_with_the_reason():
                               keras.layers.Dense(3, activation="softmax")])  # fmt: skip
     report = compare(model, HandGRU())
     assert not report.passed and "nn.GRU applies the reset gate after the matmul" in (report.error or "")
+
+
+def test_a_log_softmax_head_differentiates_the_negative_log_likelihood():
+    """Without a training section, a log_softmax head (PyTorch's taggers) is differentiated under NLLLoss, the
+    cross-entropy on its log-probabilities, as it is trained; not under mse."""
+    spec = rnnspec.loads_spec(
+        "rnnspec: 1.2\nname: tagger\ninput: {vocab_size: 40}\nembedding: {output_dim: 6, mask_zero: true}\n"
+        "recurrent: [{cell: gru, units: 5, return_sequences: true}]\nhead: {units: 4, activation: log_softmax}\n"
+    )
+    report = assert_equivalent("torch", "keras", spec)
+    loss = next(row for row in report.rows if row.what.startswith("loss"))
+    assert loss.what == "loss (sparse_categorical_crossentropy)" and loss.passed
+    assert any(row.what.startswith("gradient") and row.passed for row in report.rows)
