@@ -23,7 +23,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import LAYER_ACTIVATIONS, ActivationSpec, DenseSpec
 from rnnspec.lang.summary import render_summary
 
-from .kinds import summary_rows
+from .kinds import exported_torch_model, fit_both, fit_gaps, hand_built, keras_summary, typed_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -184,21 +184,10 @@ def _inputs(spec: rnnspec.ModelSpec, padding: str) -> np.ndarray:
     return x
 
 
-def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
-    from rnnspec_backends.keras.runtime import keras
-
-    shape = (None,) if spec.input.vocab_size is not None else (None, spec.input.features)
-    return keras.Sequential([keras.Input(shape, dtype="int32" if spec.input.vocab_size else "float32"), *layers])
-
-
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray]]:
     """The spec, the hand-written Keras model and random canonical weights loaded into it (Keras's own order)."""
     spec, layers = CASES[case](L)
-    model = _keras_model(spec, layers)
-    weights = random_weights(spec, seed)
-    names = rnnspec.weight_shapes(spec)
-    assert [tuple(v.shape) for v in model.weights] == list(names.values())
-    model.set_weights([weights[name] for name in names])
+    model, weights = hand_built(spec, layers, seed)
     return spec, model, weights
 
 
@@ -208,14 +197,8 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
     rows = analyze(spec).layers
     assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
     assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    chunks: list[str] = []
-    hand.summary(print_fn=lambda text, **_: chunks.append(text))
-
-    def typed(table: str) -> list[tuple[str, ...]]:
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in summary_rows(table)]
-
-    ours = typed(render_summary(analyze(spec)))
-    assert ours == typed("\n".join(chunks))
+    ours = typed_rows(render_summary(analyze(spec)))
+    assert ours == typed_rows(keras_summary(hand))
     assert any(row[0] == "Activation" for row in ours)
     for backend in ("keras", "torch"):
         model = rnnspec.build(spec, backend, weights=weights)
@@ -277,9 +260,7 @@ def test_every_activation_equals_kerass_and_its_formula(L, name: str):
 
     spec = _spec(input={"features": 3, "mask_value": 0.0},
                  recurrent=[{"cell": "lstm", "units": 4, "return_sequences": True}, {"activation": name}])  # fmt: skip
-    hand = _keras_model(spec, [L.Masking(0.0), L.LSTM(4, return_sequences=True), L.Activation(name)])
-    weights = random_weights(spec, 5)
-    hand.set_weights([weights[k] for k in rnnspec.weight_shapes(spec)])
+    hand, weights = hand_built(spec, [L.Masking(0.0), L.LSTM(4, return_sequences=True), L.Activation(name)], 5)
     x = _inputs(spec, "pre") * 3.0  # into the activations' tails
     expected = np.asarray(hand(x, training=False))
     for backend in BACKENDS:
@@ -475,23 +456,12 @@ def _export_inputs(spec: rnnspec.ModelSpec) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("spec", [EXPORTED, EXPORTED_PER_STEP], ids=["last-output", "per-step"])
 def test_torch_export_writes_the_activations_and_equals_the_reference(spec: rnnspec.ModelSpec, tmp_path):
-    import importlib.util
-
     torch = pytest.importorskip("torch")
     from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.torch.export import export_torch
-    from safetensors.torch import load_file
 
     weights = random_weights(spec, 4)
-    source, state_file = export_torch(spec, weights, tmp_path / "model.py")
-    text = source.read_text()
-    assert "Keras Activation(" in text
-    found = importlib.util.spec_from_file_location(f"exported_act_{spec.input.features or 0}", source)
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    model = module.Model()
-    model.load_state_dict(load_file(str(state_file)))
-    model.eval()
+    model = exported_torch_model(spec, weights, tmp_path, f"act_{spec.input.features or 0}")
+    assert "Keras Activation(" in (tmp_path / "model.py").read_text()
     x = _export_inputs(spec)
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
@@ -544,14 +514,6 @@ TRAINED = {
 }  # fmt: skip
 
 
-def _fit_both(spec: rnnspec.ModelSpec, x: np.ndarray, y: np.ndarray) -> dict[str, tuple[dict, dict]]:
-    result = {}
-    for backend in ("torch", "keras"):
-        model = rnnspec.build(spec, backend, seed=0)
-        result[backend] = (rnnspec.fit(model, x, y, seed=0), rnnspec.get_weights(model))
-    return result
-
-
 @pytest.mark.parametrize("case", [pytest.param(k, marks=m) for k, (_, m) in TRAINED.items()])
 def test_training_gives_the_same_losses_and_weights(case: str):
     """model.fit and rnnspec's torch loop from the same seeded weights on the same batches; Keras takes the
@@ -563,18 +525,14 @@ def test_training_gives_the_same_losses_and_weights(case: str):
     x = random_inputs(spec, 0, batch=24, time=8)
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, size=(24, 1)) if spec.output_units == 1 else rng.integers(0, 3, size=x.shape)
-    result = _fit_both(spec, x, y)
-    (th, tw), (kh, kw) = result["torch"], result["keras"]
-    tl, kl = np.array(th["batch_loss"]), np.array(kh["batch_loss"])
-    assert len(tl) == len(kl) == 12
-    assert np.max(np.abs(tl - kl) / np.abs(kl)) <= 1e-4
-    assert max(np.abs(tw[k] - kw[k]).max() for k in tw) <= 1e-4
+    fits = fit_both(spec, x, y)
+    losses, weights = fit_gaps(fits, batches=12)
+    assert losses <= 1e-4 and weights <= 1e-4
     if case.startswith("imdb"):
         # the same model with the sigmoid on the Dense layer: the same training, step for step
         fused = {**data, "head": {"units": 1, "activation": "sigmoid"}}
         fused["training"] = {**data["training"], "batch_size": 4, "epochs": 2, "shuffle": True}
-        (fh, _), _ = _fit_both(_spec(**fused), x, y).values()
-        assert np.max(np.abs(np.array(fh["batch_loss"]) - tl)) <= 1e-6
+        assert np.max(np.abs(fit_both(_spec(**fused), x, y)["torch"].losses - fits["torch"].losses)) <= 1e-6
 
 
 # -- the porting-mistake catalogue ------------------------------------------------------------------------

@@ -10,7 +10,6 @@ variances are drawn positive (a variance is).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import BatchNormSpec
 from rnnspec.lang.summary import render_summary
 
-from .kinds import keras_summary, typed_rows
+from .kinds import exported_torch_model, fit_both, fit_gaps, hand_built, keras_summary, typed_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -124,23 +123,11 @@ def per_step_features(L: Any) -> tuple[rnnspec.ModelSpec, list[Any]]:
 CASES = {"stacked_masked": stacked_masked, "per_step_features": per_step_features}
 
 
-def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
-    from rnnspec_backends.keras.runtime import keras
-
-    time = spec.input.seq_len
-    shape = (time,) if spec.input.vocab_size is not None else (time, spec.input.features)
-    return keras.Sequential([keras.Input(shape, dtype="int32" if spec.input.vocab_size else "float32"), *layers])
-
-
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray]]:
-    spec, layers = CASES[case](L)
-    model = _keras_model(spec, layers)
-    weights = _weights(spec, seed)
-    names = rnnspec.weight_shapes(spec)
     # Keras's variables in order (gamma, beta, moving_mean, moving_variance); a reset_after GRU holds the torch
     # convention's two biases natively
-    assert [tuple(v.shape) for v in model.weights] == list(names.values())
-    model.set_weights([weights[name] for name in names])
+    spec, layers = CASES[case](L)
+    model, weights = hand_built(spec, layers, weights=_weights(spec, seed))
     return spec, model, weights
 
 
@@ -392,21 +379,13 @@ def _export_inputs() -> np.ndarray:
 def test_torch_export_writes_batchnorm1d_and_equals_the_reference(tmp_path):
     torch = pytest.importorskip("torch")
     from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.torch.export import export_torch
-    from safetensors.torch import load_file
 
     weights = _weights(EXPORTED, 4)
-    source, state_file = export_torch(EXPORTED, weights, tmp_path / "model.py")
-    text = source.read_text()
+    model = exported_torch_model(EXPORTED, weights, tmp_path, "batch_norm")
+    text = (tmp_path / "model.py").read_text()
     assert "nn.BatchNorm1d(3, eps=0.001, momentum=0.01)" in text
     assert "nn.BatchNorm1d(4, eps=0.001, momentum=0.01, affine=False)" in text
     assert "unbiased variance" in text  # the note on PyTorch's training
-    found = importlib.util.spec_from_file_location("exported_batch_norm", source)
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    model = module.Model()
-    model.load_state_dict(load_file(str(state_file)))
-    model.eval()
     scripted = torch.jit.script(model)
     x = _export_inputs()
     with torch.no_grad():
@@ -472,16 +451,10 @@ def test_training_gives_the_same_losses_weights_and_moving_statistics(case: str)
     rng = np.random.default_rng(1)
     shape = (16, 1) if spec.output_units == 1 else (16, spec.output_steps(8))
     y = rng.integers(0, 2 if spec.output_units == 1 else 3, size=shape)
-    result = {}
-    for backend in ("torch", "keras"):
-        model = rnnspec.build(spec, backend, seed=0)
-        start = rnnspec.get_weights(model)
-        result[backend] = (rnnspec.fit(model, x, y, seed=0), rnnspec.get_weights(model))
-    (th, tw), (kh, kw) = result["torch"], result["keras"]
-    tl, kl = np.array(th["batch_loss"]), np.array(kh["batch_loss"])
-    assert len(tl) == len(kl) == 8
-    assert np.max(np.abs(tl - kl) / np.abs(kl)) <= 1e-4
-    assert max(np.abs(tw[k] - kw[k]).max() for k in tw) <= 1e-4
+    fits = fit_both(spec, x, y)
+    losses, weights = fit_gaps(fits, batches=8)
+    assert losses <= 1e-4 and weights <= 1e-4
+    tw, kw, start = fits["torch"].end, fits["keras"].end, fits["keras"].start
     for name, layer in spec.stack():
         if isinstance(layer, BatchNormSpec):
             moved = np.abs(kw[f"{name}/moving_mean"] - start[f"{name}/moving_mean"]).max()

@@ -19,6 +19,7 @@ from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.summary import render_summary
 
+from .kinds import exported_torch_module, fit_both, fit_gaps
 from .parity import backend_or_skip, random_inputs
 
 
@@ -63,14 +64,6 @@ def _keras_by_hand(L: Any) -> Any:
     )
     model.get_layer("recurrent_0").trainable = False
     return model
-
-
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    import keras
-
-    return keras.layers
 
 
 # -- the spec and its counts ----------------------------------------------------------------------------
@@ -160,13 +153,10 @@ def test_training_parity_with_frozen_layers_and_the_optimizer_state():
     from rnnspec.runtime.training import _trainer_for
 
     spec = _spec(**FROZEN)
-    result, slots = {}, {}
-    for backend in ("torch", "keras"):
-        model = rnnspec.build(spec, backend, seed=0)
-        history = rnnspec.fit(model, *_data(spec), seed=0, epochs=2)
-        result[backend] = (np.array(history["batch_loss"]), rnnspec.get_weights(model))
-        _check_frozen_unchanged(rnnspec.initial_weights(spec, seed=0), result[backend][1])
-        trainer = _trainer_for(model, rnnspec.get_backend(backend), spec.training, None)
+    fits, slots = fit_both(spec, *_data(spec), epochs=2), {}
+    for backend, fit in fits.items():
+        _check_frozen_unchanged(rnnspec.initial_weights(spec, seed=0), fit.end)
+        trainer = _trainer_for(fit.model, rnnspec.get_backend(backend), spec.training, None)
         state = trainer.state()
         if backend == "torch":
             slots[backend] = sorted(v.size for k, v in state.items() if k.startswith("slot/"))
@@ -174,9 +164,8 @@ def test_training_parity_with_frozen_layers_and_the_optimizer_state():
             variables = trainer._optimizer_variables()
             slots[backend] = sorted(int(np.prod(v.shape)) for v in variables if "iteration" not in v.path and
                                     "learning_rate" not in v.path)  # fmt: skip
-    (tl, tw), (kl, kw) = result["torch"], result["keras"]
-    assert np.max(np.abs(tl - kl) / np.abs(kl)) <= 1e-4
-    assert max(np.abs(tw[k] - kw[k]).max() for k in tw) <= 1e-4
+    losses, weights = fit_gaps(fits)
+    assert losses <= 1e-4 and weights <= 1e-4
     trainable = rnnspec.weight_shapes(spec)
     expected = sorted(int(np.prod(s)) for k, s in trainable.items() if k.split("/")[0] in TRAINED_SIZES for _ in "mv")
     assert slots["torch"] == slots["keras"] == expected
@@ -200,17 +189,9 @@ def test_a_model_frozen_whole_trains_nothing_on_torch():
 
 def test_the_plain_torch_export_freezes_the_same_modules(tmp_path: Path):
     backend_or_skip("torch")
-    import importlib.util
-
     spec = _spec(**FROZEN)
-    weights = rnnspec.initial_weights(spec, seed=0)
-    from rnnspec_backends.torch.export import export_torch
-
-    (source, _) = export_torch(spec, weights, tmp_path / "model.py")
-    assert source.read_text().count("requires_grad_(False)") == len(FROZEN_SIZES)
-    module_spec = importlib.util.spec_from_file_location("frozen_model", source)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    module, _ = exported_torch_module(spec, rnnspec.initial_weights(spec, seed=0), tmp_path, "frozen_model")
+    assert (tmp_path / "model.py").read_text().count("requires_grad_(False)") == len(FROZEN_SIZES)
     model = module.load()
     frozen = {name.split(".")[0] for name, p in model.named_parameters() if not p.requires_grad}
     trained = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}

@@ -24,7 +24,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import LayerNormSpec
 from rnnspec.lang.summary import render_summary
 
-from .kinds import summary_rows
+from .kinds import exported_torch_model, fit_both, fit_gaps, hand_built, keras_summary, summary_rows, typed_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -214,15 +214,8 @@ def _inputs(spec: rnnspec.ModelSpec, padding: str) -> np.ndarray:
 
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray]]:
     """The spec, the hand-written Keras model and random canonical weights loaded into it (Keras's own order)."""
-    from rnnspec_backends.keras.runtime import keras
-
     spec, layers = CASES[case](L)
-    shape = (None,) if spec.input.vocab_size is not None else (None, spec.input.features)
-    model = keras.Sequential([keras.Input(shape, dtype="int32" if spec.input.vocab_size else "float32"), *layers])
-    weights = random_weights(spec, seed)
-    names = rnnspec.weight_shapes(spec)
-    assert [tuple(v.shape) for v in model.weights] == list(names.values())
-    model.set_weights([weights[name] for name in names])
+    model, weights = hand_built(spec, layers, seed)
     return spec, model, weights
 
 
@@ -235,15 +228,8 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
     rows = analyze(spec).layers
     assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
     assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    chunks: list[str] = []
-    hand.summary(print_fn=lambda text, **_: chunks.append(text))
-
-    def typed(table: str) -> list[tuple[str, ...]]:
-        """Rows with the layer's name dropped (Keras numbers its own), its type kept."""
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in summary_rows(table)]
-
-    ours = typed(render_summary(analyze(spec)))
-    assert ours == typed("\n".join(chunks))
+    ours = typed_rows(render_summary(analyze(spec)))
+    assert ours == typed_rows(keras_summary(hand))
     assert any(row[0] == "LayerNormalization" for row in ours)
 
 
@@ -571,22 +557,11 @@ def _export_inputs(spec: rnnspec.ModelSpec) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("case", EXPORTED)
 def test_torch_export_uses_nn_layer_norm_and_equals_the_reference(case: str, tmp_path):
-    import importlib.util
-
     torch = pytest.importorskip("torch")
     from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.torch.export import export_torch
 
     spec, weights = EXPORTED[case], _export_weights(EXPORTED[case])
-    source, state_file = export_torch(spec, weights, tmp_path / "model.py")
-    found = importlib.util.spec_from_file_location(f"exported_ln_{case.replace('-', '_')}", source)
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    model = module.Model()
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(state_file)))
-    model.eval()
+    model = exported_torch_model(spec, weights, tmp_path, f"ln_{case.replace('-', '_')}")
     x = _export_inputs(spec)
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
@@ -664,15 +639,10 @@ def test_training_gives_the_same_losses_and_weights(case: str):
         y = rng.normal(size=(24, 1)).astype(np.float32)
     else:
         y = rng.integers(0, 3, size=x.shape)
-    result = {}
-    for backend in ("torch", "keras"):
-        model = rnnspec.build(spec, backend, seed=0)
-        result[backend] = (rnnspec.fit(model, x, y, seed=0), rnnspec.get_weights(model))
-    (th, tw), (kh, kw) = result["torch"], result["keras"]
-    tl, kl = np.array(th["batch_loss"]), np.array(kh["batch_loss"])
-    assert len(tl) == len(kl) == 12
-    assert np.max(np.abs(tl - kl) / np.abs(kl)) <= 1e-4
-    assert max(np.abs(tw[k] - kw[k]).max() for k in tw) <= 1e-4
+    fits = fit_both(spec, x, y)
+    losses, weights = fit_gaps(fits, batches=12)
+    assert losses <= 1e-4 and weights <= 1e-4
+    tw = fits["torch"].end
     start = rnnspec.initial_weights(spec, seed=0)
     moved = [k for k in tw if k.startswith("layer_norm") and not np.array_equal(tw[k], start[k])]
     assert moved == [k for k in start if k.startswith("layer_norm")]  # gamma and beta trained, alike
@@ -692,9 +662,7 @@ def test_cli_summary_shows_layer_normalization_rows(L, tmp_path, capsys):
     assert main(["summary", str(tmp_path / "s.yaml")]) == 0
     printed = capsys.readouterr().out
     ours = [row for row in summary_rows(printed) if "LayerNormalization" in row[0]]
-    chunks: list[str] = []
-    hand.summary(print_fn=lambda text, **_: chunks.append(text))
-    keras_rows = [row for row in summary_rows("\n".join(chunks)) if "LayerNormalization" in row[0]]
+    keras_rows = [row for row in summary_rows(keras_summary(hand)) if "LayerNormalization" in row[0]]
     assert [row[1:] for row in ours] == [row[1:] for row in keras_rows] == [("(None,None,5)", "10")]
     assert ours[0][0] == "layer_norm_0(LayerNormalization)"
 

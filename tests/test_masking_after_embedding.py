@@ -21,6 +21,7 @@ import rnnspec
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import MaskingSpec
 
+from .kinds import exported_torch_model, hand_built
 from .parity import backend_or_skip, random_weights
 
 TOL = 1e-5
@@ -120,14 +121,6 @@ def _case(L: Any, name: str) -> tuple[rnnspec.ModelSpec, list[Any], float]:
 CASES = ["lstm-sequences", "mask-zero-replaced", "mid-stack"]
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _weights(spec: rnnspec.ModelSpec, value: float, seed: int) -> dict[str, np.ndarray]:
     weights = random_weights(spec, seed)
     table = weights["embedding/embeddings"]
@@ -154,14 +147,8 @@ def _inputs() -> np.ndarray:
 
 
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray]]:
-    from rnnspec_backends.keras.runtime import keras
-
     spec, layers, value = _case(L, case)
-    model = keras.Sequential([keras.Input((None,), dtype="int32"), *layers])
-    weights = _weights(spec, value, seed)
-    names = rnnspec.weight_shapes(spec)
-    assert [tuple(v.shape) for v in model.weights] == list(names.values())
-    model.set_weights([weights[name] for name in names])
+    model, weights = hand_built(spec, layers, weights=_weights(spec, value, seed))
     return spec, model, weights
 
 
@@ -213,25 +200,15 @@ def keras_model_without_mask_zero(L: Any, hand: Any) -> Any:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("case", ["mask-zero-replaced", "mid-stack"])
 def test_torch_and_onnx_exports_equal_keras(L, case: str, tmp_path):
-    import importlib.util
-
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     from rnnspec_backends.onnx.export import export_onnx
-    from rnnspec_backends.torch.export import export_torch
-    from safetensors.torch import load_file
 
     spec, hand, weights = _hand_built(L, case, seed=4)
     x = _inputs()
     expected = np.asarray(hand(x, training=False))
-    source, state_file = export_torch(spec, weights, tmp_path / "model.py")
-    assert "Keras Masking(" in source.read_text()
-    found = importlib.util.spec_from_file_location(f"exported_masking_{case.replace('-', '_')}", source)
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    model = module.Model()
-    model.load_state_dict(load_file(str(state_file)))
-    model.eval()
+    model = exported_torch_model(spec, weights, tmp_path, f"masking_{case.replace('-', '_')}")
+    assert "Keras Masking(" in (tmp_path / "model.py").read_text()
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
         assert np.abs(got - expected).max() <= TOL

@@ -9,7 +9,6 @@ outputs must equal numpy's and torch's with the masks.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 import rnnspec
 from rnnspec.lang.errors import RnnspecError, SpecError
 
+from .kinds import exported_torch_module
 from .parity import backend_or_skip
 
 TOL = 1e-5
@@ -105,16 +105,11 @@ def test_a_plain_keras_export_is_refused_with_the_alternatives(tmp_path: Path):
 
 def test_the_plain_torch_and_onnx_exports_mask_the_padding_id(tmp_path: Path):
     backend_or_skip("torch")
-    from rnnspec_backends.torch.export import export_torch
-
     spec = _spec({"padding_idx": 1}, True)
     weights = rnnspec.initial_weights(spec, seed=0)
     expected = rnnspec.predict(rnnspec.build(spec, "numpy", weights=weights), X)
-    source, _ = export_torch(spec, weights, tmp_path / "model.py")
-    assert "mask = h != 1" in source.read_text()
-    module_spec = importlib.util.spec_from_file_location("pad_model", source)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    module, _ = exported_torch_module(spec, weights, tmp_path, "pad_model")
+    assert "mask = h != 1" in (tmp_path / "model.py").read_text()
     import torch
 
     with torch.no_grad():

@@ -23,7 +23,7 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import RepeatVectorSpec
 from rnnspec.lang.summary import render_summary
 
-from .kinds import summary_rows
+from .kinds import exported_torch_model, hand_built, keras_summary, training_gaps, typed_rows
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -150,20 +150,9 @@ def _inputs(spec: rnnspec.ModelSpec, padding: str) -> np.ndarray:
     return x
 
 
-def _keras_model(spec: rnnspec.ModelSpec, layers: list[Any]) -> Any:
-    from rnnspec_backends.keras.runtime import keras
-
-    shape = (spec.input.seq_len,) if spec.input.vocab_size is not None else (spec.input.seq_len, spec.input.features)
-    return keras.Sequential([keras.Input(shape, dtype="int32" if spec.input.vocab_size else "float32"), *layers])
-
-
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray]]:
     spec, layers = CASES[case](L)
-    model = _keras_model(spec, layers)
-    weights = random_weights(spec, seed)
-    names = rnnspec.weight_shapes(spec)
-    assert [tuple(v.shape) for v in model.weights] == list(names.values())
-    model.set_weights([weights[name] for name in names])
+    model, weights = hand_built(spec, layers, seed)
     return spec, model, weights
 
 
@@ -172,14 +161,8 @@ def test_counts_and_summary_rows_equal_keras(L, case: str):
     spec, hand, weights = _hand_built(L, case)
     rows = analyze(spec).layers
     assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    chunks: list[str] = []
-    hand.summary(print_fn=lambda text, **_: chunks.append(text))
-
-    def typed(table: str) -> list[tuple[str, ...]]:
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in summary_rows(table)]
-
-    ours = typed(render_summary(analyze(spec)))
-    assert ours == typed("\n".join(chunks))
+    ours = typed_rows(render_summary(analyze(spec)))
+    assert ours == typed_rows(keras_summary(hand))
     assert any(row[0] == "RepeatVector" for row in ours)
     for backend in ("keras", "torch"):
         counts = backend_or_skip(backend).count_params(rnnspec.build(spec, backend, weights=weights))
@@ -309,23 +292,13 @@ def _export_inputs(spec: rnnspec.ModelSpec) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("case", EXPORTED)
 def test_torch_export_equals_the_reference(case: str, tmp_path):
-    import importlib.util
-
     torch = pytest.importorskip("torch")
     from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.torch.export import export_torch
-    from safetensors.torch import load_file
 
     spec = EXPORTED[case]
     weights = random_weights(spec, 4)
-    source, state_file = export_torch(spec, weights, tmp_path / "model.py")
-    assert "Keras RepeatVector(" in source.read_text()
-    found = importlib.util.spec_from_file_location(f"exported_rv_{case.replace('-', '_')}", source)
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    model = module.Model()
-    model.load_state_dict(load_file(str(state_file)))
-    model.eval()
+    model = exported_torch_model(spec, weights, tmp_path, f"rv_{case.replace('-', '_')}")
+    assert "Keras RepeatVector(" in (tmp_path / "model.py").read_text()
     x = _export_inputs(spec)
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
@@ -391,12 +364,5 @@ def test_training_gives_the_same_losses_and_weights(case: str):
         y = rng.normal(size=(24, steps, 3)).astype(np.float32)
     else:
         y = rng.integers(0, 12, size=(24, steps))
-    result = {}
-    for backend in ("torch", "keras"):
-        model = rnnspec.build(spec, backend, seed=0)
-        result[backend] = (rnnspec.fit(model, x, y, seed=0), rnnspec.get_weights(model))
-    (th, tw), (kh, kw) = result["torch"], result["keras"]
-    tl, kl = np.array(th["batch_loss"]), np.array(kh["batch_loss"])
-    assert len(tl) == len(kl) == 12
-    assert np.max(np.abs(tl - kl) / np.abs(kl)) <= 1e-4
-    assert max(np.abs(tw[k] - kw[k]).max() for k in tw) <= 1e-4
+    losses, weights = training_gaps(spec, x, y, batches=12)
+    assert losses <= 1e-4 and weights <= 1e-4

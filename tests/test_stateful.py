@@ -18,6 +18,7 @@ import pytest
 import rnnspec
 from rnnspec.lang.errors import RnnspecError, SpecError
 
+from .kinds import hand_built
 from .parity import backend_or_skip, random_weights
 
 TOL = 1e-5
@@ -87,14 +88,6 @@ def _case(L: Any, name: str) -> tuple[rnnspec.ModelSpec, list[Any], tuple[int, .
 CASES = ["stock-lstm", "masked-bidirectional", "tokens-simple-rnn"]
 
 
-@pytest.fixture(scope="module")
-def L():
-    backend_or_skip("keras")
-    from rnnspec_backends.keras.runtime import keras
-
-    return keras.layers
-
-
 def _batches(spec: rnnspec.ModelSpec, sample: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
     """Three consecutive batches; masked steps (pre- and post-padding, a fully padded row) where the spec masks."""
     rng = np.random.default_rng(seed)
@@ -109,15 +102,11 @@ def _batches(spec: rnnspec.ModelSpec, sample: tuple[int, ...], seed: int = 0) ->
 
 
 def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, dict[str, np.ndarray], tuple]:
-    from rnnspec_backends.keras.runtime import keras
-
+    """The spec, the hand-written Keras model on a ``batch_shape`` Input (batch B) with random weights, and the
+    shape of one sample."""
     spec, layers, sample = _case(L, case)
-    dtype = "int32" if spec.input.vocab_size is not None else "float32"
-    model = keras.Sequential([keras.Input((None, *sample[1:]), batch_size=B, dtype=dtype), *layers])
-    weights = random_weights(spec, seed)
-    names = rnnspec.weight_shapes(spec)
-    assert [tuple(v.shape) for v in model.weights] == list(names.values())
-    model.set_weights([weights[name] for name in names])
+    model, weights = hand_built(spec, layers, seed)
+    assert model.inputs[0].shape == (B, None, *sample[1:])
     return spec, model, weights, sample
 
 
