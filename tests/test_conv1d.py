@@ -283,13 +283,21 @@ def test_a_keras_causal_dilated_file_imports(L, tmp_path):
         assert np.abs(rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x) - expected).max() <= TOL
 
 
-def test_a_keras_conv1d_on_a_masked_sequence_is_refused_with_the_reason(L, tmp_path):
+def test_a_keras_conv1d_on_a_sequence_whose_mask_was_read_is_refused_with_the_reason(L, tmp_path):
+    """A recurrent layer read the embedding's mask, then Keras's layer drops it: refused, saying so (a mask dropped
+    before any layer read it imports as mask_zero: false: tests/interop/test_import_dropped_masks.py)."""
     from rnnspec_backends.keras.runtime import keras
 
     from rnnspec.runtime.importing import import_model
 
-    keras.Sequential([keras.Input((None,), dtype="int32"), L.Embedding(9, 3, mask_zero=True), L.Conv1D(2, 3),
-                      L.LSTM(2), L.Dense(1)]).save(tmp_path / "m.keras")  # fmt: skip
+    layers = [
+        L.Embedding(9, 3, mask_zero=True),
+        L.LSTM(2, return_sequences=True),
+        L.Conv1D(2, 3),
+        L.LSTM(2),
+        L.Dense(1),
+    ]
+    keras.Sequential([keras.Input((None,), dtype="int32"), *layers]).save(tmp_path / "m.keras")
     with pytest.raises(rnnspec.RnnspecError, match="Conv1D does not support masking"):
         import_model(tmp_path / "m.keras")
 

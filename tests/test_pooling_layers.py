@@ -256,13 +256,21 @@ def test_keras_file_imports_and_predicts_what_keras_predicts(L, fmt: str, tmp_pa
         assert np.abs(got - expected).max() <= TOL, backend
 
 
-def test_a_keras_pooling_of_a_masked_sequence_is_refused_with_the_reason(L, tmp_path):
+def test_a_keras_pooling_of_a_sequence_whose_mask_was_read_is_refused_with_the_reason(L, tmp_path):
+    """A recurrent layer read the embedding's mask, then Keras's layer drops it: refused, saying so (a mask dropped
+    before any layer read it imports as mask_zero: false: tests/interop/test_import_dropped_masks.py)."""
     from rnnspec_backends.keras.runtime import keras
 
     from rnnspec.runtime.importing import import_model
 
-    keras.Sequential([keras.Input((None,), dtype="int32"), L.Embedding(9, 3, mask_zero=True), L.MaxPooling1D(2),
-                      L.LSTM(2), L.Dense(1)]).save(tmp_path / "m.keras")  # fmt: skip
+    layers = [
+        L.Embedding(9, 3, mask_zero=True),
+        L.LSTM(2, return_sequences=True),
+        L.MaxPooling1D(2),
+        L.LSTM(2),
+        L.Dense(1),
+    ]
+    keras.Sequential([keras.Input((None,), dtype="int32"), *layers]).save(tmp_path / "m.keras")
     with pytest.raises(rnnspec.RnnspecError, match="does not support masking"):
         import_model(tmp_path / "m.keras")
 
