@@ -52,7 +52,8 @@ def bench(
     """Time a spec's model on this machine: training and prediction per backend, and the GEMM floor.
 
     Generated data of the spec's shapes; the second epoch of a fresh model is timed. The floor is the
-    time of the training step's matrix products alone, with the framework's own matmul.
+    time of the training step's matrix products alone, with the framework's own matmul (prediction's: the
+    forward products); each backend's time over it is printed as a ratio (step / floor, predict / floor).
     """
     from rnnspec.lang.loader import load_spec
     from rnnspec.runtime.bench import bench as run_bench

@@ -9,8 +9,13 @@ second call. Throughput is in *real* tokens per second (padding not counted).
 The floor is the time of the step's matrix products alone, run by the framework's own matrix
 product (the backend's ``matmul_seconds``; NumPy's where it has none): per recurrent layer and
 direction, the input projection of all steps at once and one recurrent product per step, and the
-head; forward, then the two products of the backward pass (inputs and weights). An RNN step can
-approach it only at sizes where those products dominate; at small sizes the per-step overhead does.
+head; forward, then the two products of the backward pass (inputs and weights). Prediction has its own
+floor: the forward products alone. Each backend's distance to the floor is a ratio, its time over the floor's
+(``step / floor`` for a training step, ``predict / floor`` for a batch's forward pass): 1.0 would be a step that
+is nothing but its matrix products. An RNN step can approach it only at sizes where those products dominate; at
+small sizes the per-step overhead does. The floor counts every step of the batch, padding included, as a fused
+kernel over the padded batch would compute it: a masked model that skips padding (rnnspec's torch backend) can
+come closer to it, or go below it.
 
 >>> report = bench(load_spec("specs/imdb_lstm.yaml"), ["torch"])  # doctest: +SKIP
 """
@@ -66,6 +71,11 @@ def gemm_flops(gemms: list[Gemm]) -> int:
     return 3 * sum(g.flops for g in gemms)
 
 
+def _forward_shapes(gemms: list[Gemm]) -> list[tuple[int, int, int, int]]:
+    """``(m, k, n, count)`` of every product of a forward pass (prediction)."""
+    return [(g.m, g.k, g.n, g.count) for g in gemms]
+
+
 def _backward_shapes(gemms: list[Gemm]) -> list[tuple[int, int, int, int]]:
     """``(m, k, n, count)`` of every product of a training step: ``A·B``, then ``dA = dC·Bᵀ``, ``dB = Aᵀ·dC``."""
     shapes = []
@@ -96,6 +106,8 @@ class BackendFigures:
     train_step_s: float | None = None
     train_tokens_per_s: float | None = None
     predict_tokens_per_s: float | None = None
+    predict_step_s: float | None = None
+    """Seconds of prediction per batch."""
     note: str = ""
 
 
@@ -109,7 +121,13 @@ class BenchReport:
     floor_step_s: float
     floor_source: str
     step_gflop: float
+    floor_forward_s: float = 0.0
+    """The forward products alone: the floor of a batch's prediction."""
     backends: list[BackendFigures] = field(default_factory=list)
+
+    def over_floor(self, seconds: float | None, floor: float) -> float | None:
+        """``seconds`` as a multiple of ``floor`` (None where either is missing)."""
+        return None if seconds is None or floor <= 0 else seconds / floor
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +138,7 @@ class BenchReport:
             "real_tokens_per_epoch": self.real_tokens,
             "gemm_floor": {
                 "step_s": self.floor_step_s,
+                "forward_s": self.floor_forward_s,
                 "gflop_per_step": self.step_gflop,
                 "measured_with": self.floor_source,
             },
@@ -129,7 +148,9 @@ class BenchReport:
                     "train_step_s": b.train_step_s,
                     "train_real_tokens_per_s": b.train_tokens_per_s,
                     "predict_real_tokens_per_s": b.predict_tokens_per_s,
-                    "train_step_over_floor": None if b.train_step_s is None else b.train_step_s / self.floor_step_s,
+                    "train_step_over_floor": self.over_floor(b.train_step_s, self.floor_step_s),
+                    "predict_step_s": b.predict_step_s,
+                    "predict_over_floor": self.over_floor(b.predict_step_s, self.floor_forward_s),
                     "note": b.note,
                 }
                 for b in self.backends
@@ -141,7 +162,8 @@ class BenchReport:
             f"bench {self.spec!r}: batch {self.batch}, {self.steps} steps, {self.batches} batches per epoch, "
             f"{self.real_tokens:,} real tokens per epoch",
             "",
-            f"{'backend':10} {'train s/step':>13} {'train tok/s':>13} {'predict tok/s':>14} {'step / floor':>13}",
+            f"{'backend':10} {'train s/step':>13} {'train tok/s':>13} {'predict tok/s':>14} {'step / floor':>13} "
+            f"{'predict / floor':>16}",
         ]
         for b in self.backends:
             if b.train_step_s is None and b.predict_tokens_per_s is None:
@@ -150,14 +172,20 @@ class BenchReport:
             step = "-" if b.train_step_s is None else f"{b.train_step_s:.4f}"
             tok = "-" if b.train_tokens_per_s is None else f"{b.train_tokens_per_s:,.0f}"
             pred = "-" if b.predict_tokens_per_s is None else f"{b.predict_tokens_per_s:,.0f}"
-            ratio = "-" if b.train_step_s is None else f"{b.train_step_s / self.floor_step_s:.1f}x"
+            ratios = [self.over_floor(b.train_step_s, self.floor_step_s)]
+            ratios.append(self.over_floor(b.predict_step_s, self.floor_forward_s))
+            train_ratio, predict_ratio = ("-" if r is None else f"{r:.1f}x" for r in ratios)
             lines.append(
-                f"{b.backend:10} {step:>13} {tok:>13} {pred:>14} {ratio:>13}" + (f"  {b.note}" if b.note else "")
+                f"{b.backend:10} {step:>13} {tok:>13} {pred:>14} {train_ratio:>13} {predict_ratio:>16}"
+                + (f"  {b.note}" if b.note else "")
             )
         lines += [
             "",
             f"floor: the step's matrix products alone ({self.step_gflop:.3f} GFLOP forward + backward), "
-            f"{self.floor_step_s:.4f} s with {self.floor_source} ({self.step_gflop / self.floor_step_s:.1f} GFLOP/s)",
+            f"{self.floor_step_s:.4f} s with {self.floor_source} ({self.step_gflop / self.floor_step_s:.1f} GFLOP/s); "
+            f"the forward products alone (prediction's floor) {self.floor_forward_s:.4f} s per batch",
+            "step / floor, predict / floor: the time over the floor (1.0x: nothing but the matrix products; padding "
+            "counts in the floor, so a masked model that skips it can come below)",
             "train: the second epoch of a fresh model (tracing excluded); tok/s counts real tokens, not padding",
         ]
         return "\n".join(lines)
@@ -202,7 +230,9 @@ def _time_backend(
     predict(model, x[:batch], batch)  # tracing, allocation
     start = time.perf_counter()
     predict(model, x, batch)
-    figures.predict_tokens_per_s = tokens / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    figures.predict_tokens_per_s = tokens / seconds
+    figures.predict_step_s = seconds / -(-len(x) // batch)
     if spec.training is None:
         figures.note = "no `training` section: training not measured"
         return figures
@@ -243,11 +273,10 @@ def bench(
     shapes = _backward_shapes(gemms)
     impls = {name: load_backend(name) for name in backends}
     floor_impl = next((impls[name] for name in backends if isinstance(impls[name], MatmulTiming)), None)
-    if floor_impl is not None:
-        floor, source = floor_impl.matmul_seconds(shapes), f"{floor_impl.name}'s matmul"
-    else:
-        floor, source = numpy_matmul_seconds(shapes), "NumPy's matmul"
-    report = BenchReport(spec.name, batch, length, batches, tokens, floor, source, gemm_flops(gemms) / 1e9)
+    seconds = floor_impl.matmul_seconds if floor_impl is not None else numpy_matmul_seconds
+    source = f"{floor_impl.name}'s matmul" if floor_impl is not None else "NumPy's matmul"
+    floor, forward = seconds(shapes), seconds(_forward_shapes(gemms))
+    report = BenchReport(spec.name, batch, length, batches, tokens, floor, source, gemm_flops(gemms) / 1e9, forward)
     for name in backends:
         if progress is not None:
             progress(name)

@@ -70,9 +70,15 @@ def test_bench_reports_every_backend_as_json(capsys: pytest.CaptureFixture[str])
     )
     assert numpy_row["train_step_s"] is None and "forward-only" in numpy_row["note"]
     assert numpy_row["predict_real_tokens_per_s"] > 0
+    # prediction against its own floor, the forward products alone
+    floor = report["gemm_floor"]["forward_s"]
+    assert 0 < floor < report["gemm_floor"]["step_s"]
+    for row in (torch_row, numpy_row):
+        assert row["predict_step_s"] == pytest.approx(8000 / (2 * row["predict_real_tokens_per_s"]))
+        assert row["predict_over_floor"] == pytest.approx(row["predict_step_s"] / floor)
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "step / floor" in out and "GFLOP forward + backward" in out
+    assert "step / floor" in out and "predict / floor" in out and "GFLOP forward + backward" in out
 
 
 def test_bench_refuses_a_seq_len_the_spec_does_not_take(capsys: pytest.CaptureFixture[str]):
