@@ -101,6 +101,13 @@ def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
 
 
 _MASKED_SOURCE = '''
+def take_steps(x: torch.Tensor, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """``x[rows[:, None], steps]`` of ``x`` (batch, time, features), ``steps`` (n, m): one index_select of whole
+    feature vectors (advanced indexing copies element by element, slower on a CPU, and so is its backward)."""
+    flat = (rows.unsqueeze(1) * x.size(1) + steps).reshape(-1)
+    return x.reshape(-1, x.size(2)).index_select(0, flat).view(steps.size(0), steps.size(1), x.size(2))
+
+
 @torch.jit.unused
 def exporting() -> bool:
     """Whether torch.export is tracing the model (its shapes must not depend on the mask's values)."""
@@ -152,7 +159,7 @@ class MaskedLayer(nn.Module):
         if last:
             return y[rows]
         count = mask.cumsum(dim=1)  # c(t)
-        out = y[rows.unsqueeze(1), (count - 1).clamp(min=0)]
+        out = take_steps(y, rows, (count - 1).clamp(min=0))
         keep = mask if zero_output else count > 0
         return out * keep.unsqueeze(2).to(out.dtype)
 
@@ -169,7 +176,7 @@ class MaskedLayer(nn.Module):
         longest = sizes[0]
         if longest == 0:  # every row fully masked
             return (x.new_zeros([batch, self.units]) if last else x.new_zeros([batch, 1, self.units])), rows
-        compact = x[order.unsqueeze(1), steps[order, :longest]]  # (batch, longest, features), longest first
+        compact = take_steps(x, order, steps[order, :longest])  # (batch, longest, features), longest first
         bounds = [0]
         for k in range(7, 0, -1):  # cut where the number of running rows drops
             cut = sizes[k * batch // 8]
@@ -315,6 +322,9 @@ class CellCode:
     kernel: Callable[[Any, bool], str] | None = None
     """``fn(layer, bias) -> expression``: PyTorch's fused op (the one ``nn.<torch_class>`` calls) on ``x`` from
     ``states`` with ``params``, batch first; its outputs, then its final states. None: the cell has none."""
+    setup: Callable[[Any, bool], list[str]] = lambda layer, bias: []
+    """``fn(layer, bias) -> lines`` run once before the loop (slices of the weights the steps use: a slice taken
+    in every step would give every step's backward a weight-sized zero tensor)."""
 
 
 CELL_CODE = KindRegistry("torch export", "cell code", owner="the PyTorch export")
@@ -787,16 +797,15 @@ def _lstm_step(layer: LSTMSpec, masked: bool, bias: bool) -> list[str]:
 
 
 def _gru_step(layer: GRUSpec, masked: bool, bias: bool) -> list[str]:
-    u, act, gate, block = layer.units, layer.activation, layer.recurrent_activation, _blocks(layer.units)
+    act, gate, block = layer.activation, layer.recurrent_activation, _blocks(layer.units)
     h_out, b_hh = ("h_new" if masked else "h"), (", bias_hh" if bias else "")
     lines: list[str] = []  # xt: the input side, gates r, z, n
     if layer.reset_after:
         lines.append(f"hw = F.linear(h, weight_hh{b_hh})")
         candidate = f"xt[:, {block(2)}] + r * hw[:, {block(2)}]"
-    else:  # Keras's reset_after false: the reset gate applies before the recurrent matmul
-        rz, n = f"0:{2 * u}", block(2)
-        lines.append(f"hw = F.linear(h, weight_hh[{rz}]{f', bias_hh[{rz}]' if bias else ''})")
-        candidate = f"xt[:, {n}] + F.linear(r * h, weight_hh[{n}]{f', bias_hh[{n}]' if bias else ''})"
+    else:  # Keras's reset_after false: the reset gate applies before the recurrent matmul (blocks: _gru_setup)
+        lines.append(f"hw = F.linear(h, weight_hh_rz{', bias_hh_rz' if bias else ''})")
+        candidate = f"xt[:, {block(2)}] + F.linear(r * h, weight_hh_n{', bias_hh_n' if bias else ''})"
     return [
         *lines,
         f"r = {_act(gate, f'xt[:, {block(0)}] + hw[:, {block(0)}]')}",
@@ -804,6 +813,17 @@ def _gru_step(layer: GRUSpec, masked: bool, bias: bool) -> list[str]:
         f"n = {_act(act, candidate)}",
         f"{h_out} = z * h + (1.0 - z) * n",
     ]
+
+
+def _gru_setup(layer: GRUSpec, bias: bool) -> list[str]:
+    """reset_after false: the recurrent weights' r, z blocks and n block, sliced once."""
+    if layer.reset_after:
+        return []
+    u = layer.units
+    lines = [f"weight_hh_rz, weight_hh_n = weight_hh[0:{2 * u}], weight_hh[{2 * u}:{3 * u}]  # r, z; n"]
+    if bias:
+        lines.append(f"bias_hh_rz, bias_hh_n = bias_hh[0:{2 * u}], bias_hh[{2 * u}:{3 * u}]")
+    return lines
 
 
 def _simple_rnn_step(layer: SimpleRNNSpec, masked: bool, bias: bool) -> list[str]:
@@ -826,7 +846,10 @@ CELL_CODE.add(
     CellCode(_lstm_step, _gated_native, states=2, kernel=lambda _, b: f"torch.lstm(x, states, {_fused_args(b)})"),
 )
 CELL_CODE.add(
-    "gru", CellCode(_gru_step, _gated_native, kernel=lambda _, b: f"torch.gru(x, states[0], {_fused_args(b)})")
+    "gru",
+    CellCode(
+        _gru_step, _gated_native, kernel=lambda _, b: f"torch.gru(x, states[0], {_fused_args(b)})", setup=_gru_setup
+    ),
 )
 
 
@@ -858,6 +881,7 @@ def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
         lines += ["    if reverse:", *_pick(names, "_l0_reverse", "        ")]
     lines += [
         f"    xw = F.linear(x, weight_ih{', bias_ih' if bias else ''})  # the input side of every step at once",
+        *[f"    {line}" for line in CELL_CODE.get(layer.kind).setup(layer, bias)],
         f"    h = x.new_zeros([x.size(0), {u}])",
     ]
     if lstm:

@@ -55,10 +55,10 @@ def _ids(batch: int, steps: int, holes: bool = True) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def _per_step_time_slices(out: torch.Tensor, steps: int) -> int:
+def _slices(out: torch.Tensor, steps: int) -> tuple[int, int]:
     """Nodes of ``out``'s autograd graph that take one step (or a few) out of a whole ``(batch, steps, ...)``
-    tensor: their gradients are zero tensors of that whole size."""
-    seen, stack, count = set(), [out.grad_fn], 0
+    tensor, and those that take a block of a parameter: each one's gradient is a zero tensor of that whole size."""
+    seen, stack, count, blocks = set(), [out.grad_fn], 0, 0
     while stack:
         node = stack.pop()
         if node is None or node in seen:
@@ -67,8 +67,9 @@ def _per_step_time_slices(out: torch.Tensor, steps: int) -> int:
         if node.name() in ("SelectBackward0", "SliceBackward0"):
             sizes = tuple(node._saved_self_sym_sizes)
             count += len(sizes) == 3 and node._saved_dim == 1 and sizes[1] == steps
+            blocks += any(n is not None and n.name().endswith("AccumulateGrad") for n, _ in node.next_functions)
         stack.extend(next_node for next_node, _ in node.next_functions)
-    return count
+    return count, blocks
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "plain"])
@@ -76,8 +77,10 @@ def test_the_loop_slices_the_sequence_once(masked: bool, tmp_path: Path):
     steps = 40
     model = _exported(_spec(LOOPED, masked), tmp_path)
     out = model(_ids(6, steps))
+    per_step, blocks = _slices(out, steps)
     # the bucketed fused layer slices its compact input once per bucket (at most 8); a loop would per step
-    assert _per_step_time_slices(out, steps) <= 8
+    assert per_step <= 8
+    assert blocks <= 4  # GRU reset_after false: its recurrent weight's and bias's r, z and n blocks, once each
 
 
 def _best(fn, repeats: int = 5) -> float:
