@@ -164,7 +164,9 @@ def test_build_with_the_toy_backend(toy):
     # simple_rnn 3->4: 3*4 + 4*4 + 4 = 32; simple_rnn 4->5: 4*5 + 5*5 + 5 = 50; dense 5->2: 12 (Keras's formulas)
     assert "parameter counts: toy model 94 = analytic 94" in run.stdout
     assert (folder / "out" / "toy-rnn.toy.safetensors").is_file()
-    refused = _run(folder, env, "-m", "rnnspec", "train", "toy.yaml", "--backend", "toy")
+    trainable = SPEC + "training: {loss: binary_crossentropy}\n"  # a spec train takes: only the backend is refused
+    (folder / "toy_train.yaml").write_text(trainable)
+    refused = _run(folder, env, "-m", "rnnspec", "train", "toy_train.yaml", "--backend", "toy")
     assert refused.returncode != 0 and "the toy backend is forward-only" in refused.stderr
 
 
