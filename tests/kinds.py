@@ -1,6 +1,7 @@
 """Shared pieces of the per-kind test files (tests/test_<kind>.py): the Keras-style summary table read back into
 rows (so each kind's file compares its summary with Keras's own), the hand-written Keras model with the spec's
-weights, the plain-PyTorch export loaded as a user loads it, and the training parity of the torch loop with
+weights, its counts and summary against rnnspec's, a Keras file or a PyTorch state dict imported and predicted on
+every backend, the plain-PyTorch export loaded as a user loads it, and the training parity of the torch loop with
 ``model.fit``."""
 
 from __future__ import annotations
@@ -127,3 +128,136 @@ def training_gaps(spec: Any, x: Any, y: Any, batches: int | None = None) -> tupl
     """``model.fit`` (keras backend) and rnnspec's torch loop from the same seeded weights on the same batches: the
     largest relative difference of their batch losses and the largest absolute difference of the final weights."""
     return fit_gaps(fit_both(spec, x, y), batches)
+
+
+BACKENDS = ("keras", "torch", "numpy")
+TOL = 1e-5
+"""float32 forward outputs, absolute."""
+
+
+def count_lines(text: str) -> list[str]:
+    """The "Total / Trainable / Non-trainable params" lines of a Keras-style summary, whitespace folded."""
+    return [re.sub(r"\s+", " ", m.strip()) for m in re.findall(r"(?:Total|Trainable|Non-trainable) params: .*", text)]
+
+
+def assert_counts_equal_keras(
+    spec: Any,
+    hand: Any,
+    weights: dict[str, Any],
+    *,
+    kind: str | None = None,
+    footer: bool = False,
+    backends: tuple[str, ...] = ("keras", "torch"),
+) -> dict[str, Any]:
+    """rnnspec's analysis of ``spec`` against the hand-written Keras model ``hand``: each layer's type and
+    ``count_params()``, the summary's rows (names dropped: Keras numbers its own), a row of type ``kind`` where
+    given, the Total / Trainable / Non-trainable lines where ``footer``; then each backend's per-layer counts of
+    the model built with ``weights``. Returns those built models, by backend, for further checks."""
+    import rnnspec
+    from rnnspec.lang.analysis import analyze
+    from rnnspec.lang.summary import render_summary
+
+    from .parity import backend_or_skip
+
+    rows = analyze(spec).layers
+    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
+    assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
+    ours, theirs = render_summary(analyze(spec)), keras_summary(hand)
+    assert typed_rows(ours) == typed_rows(theirs)
+    if kind is not None:
+        assert any(row[0] == kind for row in typed_rows(ours)), kind
+    if footer:
+        assert count_lines(ours) == count_lines(theirs)
+    expected = {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    models = {}
+    for backend in backends:
+        models[backend] = rnnspec.build(spec, backend, weights=weights)
+        assert backend_or_skip(backend).count_params(models[backend]) == expected, backend
+    return models
+
+
+def assert_backends_predict(
+    spec: Any,
+    weights: dict[str, Any],
+    x: Any,
+    expected: Any,
+    *,
+    backends: tuple[str, ...] = BACKENDS,
+    tol: float = TOL,
+    nan: bool = False,
+) -> None:
+    """Every backend's prediction of ``x`` with ``weights`` has ``expected``'s shape and is within ``tol`` of it
+    (NaN exactly where it has NaN, where ``nan``)."""
+    import numpy as np
+
+    import rnnspec
+
+    from .parity import backend_or_skip
+
+    for backend in backends:
+        backend_or_skip(backend)
+        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
+        assert got.shape == expected.shape, (backend, got.shape, expected.shape)
+        assert np.allclose(got, expected, rtol=0.0, atol=tol, equal_nan=nan), (backend, np.abs(got - expected).max())
+
+
+def assign_normal(model: Any, seed: int = 0, scale: float = 0.5) -> Any:
+    """``model``'s weights, every one, drawn from N(0, ``scale``) (biases included: zeros hide layout bugs)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.normal(0.0, scale, size=tuple(w.shape)).astype("float32"))
+    return model
+
+
+class Imported(NamedTuple):
+    """What an import gave (the spec and weights) and what the original model computed on the inputs."""
+
+    spec: Any
+    weights: dict[str, Any]
+    expected: Any
+
+
+def assert_keras_file_imports(
+    model: Any, path: Any, inputs: Any, *, like: Any = None, tol: float = TOL, nan: bool = False
+) -> Imported:
+    """Keras's ``model.save(path)`` (its suffix picks ``.keras`` or ``.h5``), rnnspec's ``import_model`` of that file
+    (the same layer kinds as the spec ``like``, where given), and every backend's prediction of ``inputs`` (an array,
+    or a function of the imported spec giving one) equal to Keras's own ``model(x, training=False)``."""
+    import numpy as np
+
+    from rnnspec.runtime.importing import import_model
+
+    model.save(path)
+    spec, weights = import_model(path)
+    if like is not None:
+        assert [layer.kind for _, layer in spec.stack()] == [layer.kind for _, layer in like.stack()]
+    x = inputs(spec) if callable(inputs) else inputs
+    expected = np.asarray(model(x, training=False))
+    assert_backends_predict(spec, weights, x, expected, tol=tol, nan=nan)
+    return Imported(spec, weights, expected)
+
+
+def assert_state_dict_imports(
+    module: Any, spec_text: str, path: Any, x: Any, *, tol: float = TOL, nan: bool = False
+) -> Imported:
+    """A hand-written PyTorch ``module``'s state dict saved as a user saves it (``torch.save``, or safetensors'
+    ``save_file`` where ``path`` ends in ``.safetensors``), imported with ``import_model(path, spec)``, and every
+    backend's prediction of ``x`` equal to the module's own output (under ``torch.no_grad``, in its current mode)."""
+    import torch
+
+    import rnnspec
+    from rnnspec.runtime.importing import import_model
+
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    else:
+        torch.save(module.state_dict(), path)
+    spec, weights = import_model(path, rnnspec.loads_spec(spec_text))
+    with torch.no_grad():
+        expected = module(torch.as_tensor(x)).numpy()
+    assert_backends_predict(spec, weights, x, expected, tol=tol, nan=nan)
+    return Imported(spec, weights, expected)

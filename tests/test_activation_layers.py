@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,14 +22,20 @@ import rnnspec
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import LAYER_ACTIVATIONS, ActivationSpec, DenseSpec
-from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, fit_both, fit_gaps, hand_built, keras_summary, typed_rows
+from .kinds import (
+    BACKENDS,
+    TOL,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    assign_normal,
+    exported_torch_model,
+    fit_both,
+    fit_gaps,
+    hand_built,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
-
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
@@ -193,17 +200,7 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, weights = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    ours = typed_rows(render_summary(analyze(spec)))
-    assert ours == typed_rows(keras_summary(hand))
-    assert any(row[0] == "Activation" for row in ours)
-    for backend in ("keras", "torch"):
-        model = rnnspec.build(spec, backend, weights=weights)
-        counts = backend_or_skip(backend).count_params(model)
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    assert_counts_equal_keras(*_hand_built(L, case), kind="Activation")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -342,21 +339,12 @@ def keras_files() -> dict[str, Callable[[], Any]]:
 @pytest.mark.parametrize("name", ["imdb_lstm", "tagger_with_activations"])
 def test_keras_file_imports_and_predicts_what_keras_predicts(keras_files, name: str, fmt: str, tmp_path):
     from rnnspec.interop.proof import hard_inputs
-    from rnnspec.runtime.importing import import_model
 
-    model = keras_files[name]()
-    rng = np.random.default_rng(0)
-    for w in model.weights:
-        w.assign(rng.normal(0.0, 0.5, size=tuple(w.shape)).astype("float32"))
-    model.save(tmp_path / f"model.{fmt}")
-    spec, weights = import_model(tmp_path / f"model.{fmt}")
+    model = assign_normal(keras_files[name]())
+    inputs = partial(hard_inputs, seed=1, batch=6, time=9)
+    spec = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", inputs).spec
     activations = [layer.activation for _, layer in spec.stack() if isinstance(layer, ActivationSpec)]
     assert activations == {"imdb_lstm": ["sigmoid"], "tagger_with_activations": ["tanh", "relu", "log_softmax"]}[name]
-    x = hard_inputs(spec, seed=1, batch=6, time=9)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 REFUSED = [
@@ -396,8 +384,6 @@ head:
 
 def test_state_dict_of_a_log_softmax_tagger_imports(tmp_path):
     """A PyTorch module ending in F.log_softmax (taggers do): the activations take no tensors."""
-    from rnnspec.runtime.importing import import_model
-
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -415,16 +401,8 @@ def test_state_dict_of_a_log_softmax_tagger_imports(tmp_path):
             return torch.log_softmax(self.fc(h[:, -1]), dim=-1)
 
     torch.manual_seed(0)
-    module = Module()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
     x = np.random.default_rng(1).integers(0, 30, size=(5, 7))
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
+    assert_state_dict_imports(Module(), TORCH_SPEC, tmp_path / "m.pt", x)
 
 
 # -- export: plain PyTorch and ONNX ---------------------------------------------------------------------

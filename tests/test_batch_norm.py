@@ -11,6 +11,7 @@ variances are drawn positive (a variance is).
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,22 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import BatchNormSpec
 from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, fit_both, fit_gaps, hand_built, keras_summary, typed_rows
+from .kinds import (
+    BACKENDS,
+    TOL,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    count_lines,
+    exported_torch_model,
+    fit_both,
+    fit_gaps,
+    hand_built,
+    keras_summary,
+    typed_rows,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
 
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
@@ -131,28 +142,15 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
     return spec, model, weights
 
 
-def _count_lines(text: str) -> list[str]:
-    return [re.sub(r"\s+", " ", m.strip()) for m in re.findall(r"(?:Total|Trainable|Non-trainable) params: .*", text)]
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
     """Every row, and the Total / Trainable / Non-trainable lines: the moving statistics are non-trainable."""
     spec, hand, weights = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    ours = render_summary(analyze(spec))
-    assert typed_rows(ours) == typed_rows(keras_summary(hand))
-    assert _count_lines(ours) == _count_lines(keras_summary(hand))
+    models = assert_counts_equal_keras(spec, hand, weights, footer=True)
     frozen = sum(int(np.prod(w.shape)) for w in hand.non_trainable_weights)
-    assert sum(row.non_trainable for row in rows) == frozen > 0
-    for backend in ("keras", "torch"):
-        model = rnnspec.build(spec, backend, weights=weights)
-        counts = backend_or_skip(backend).count_params(model)
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
-        summary = rnnspec.get_backend(backend).summary(model)
-        assert f"Non-trainable params: {frozen:,}" in summary
+    assert sum(row.non_trainable for row in analyze(spec).layers) == frozen > 0
+    for backend, model in models.items():
+        assert f"Non-trainable params: {frozen:,}" in rnnspec.get_backend(backend).summary(model)
 
 
 def test_the_shipped_stacked_lstm_batchnorm_spec_counts_as_keras(L):
@@ -166,8 +164,8 @@ def test_the_shipped_stacked_lstm_batchnorm_spec_counts_as_keras(L):
                              L.Dense(1, activation="sigmoid")])  # fmt: skip
     assert hand.count_params() == analyze(spec).total_params == 686_369
     assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
-    assert _count_lines(render_summary(analyze(spec))) == _count_lines(keras_summary(hand))
-    assert _count_lines(keras_summary(hand))[2].startswith("Non-trainable params: 192 ")
+    assert count_lines(render_summary(analyze(spec))) == count_lines(keras_summary(hand))
+    assert count_lines(keras_summary(hand))[2].startswith("Non-trainable params: 192 ")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -260,26 +258,20 @@ def test_keras_file_imports_and_predicts_what_keras_predicts(L, fmt: str, tmp_pa
     from rnnspec_backends.keras.runtime import keras
 
     from rnnspec.interop.proof import hard_inputs
-    from rnnspec.runtime.importing import import_model
 
     model = _keras_file_model(keras)
     rng = np.random.default_rng(0)
     for w in model.weights:
         value = rng.normal(0.0, 0.5, size=tuple(w.shape))
         w.assign((np.abs(value) + 0.2 if "variance" in w.path else value).astype("float32"))
-    model.save(tmp_path / f"model.{fmt}")
-    spec, weights = import_model(tmp_path / f"model.{fmt}")
+    inputs = partial(hard_inputs, seed=1, batch=6, time=9)
+    spec, weights, _ = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", inputs)
     norms = [(layer.momentum, layer.epsilon, layer.center, layer.scale) for _, layer in spec.stack()
              if isinstance(layer, BatchNormSpec)]  # fmt: skip
     assert norms == [(0.95, 1e-4, True, True), (0.99, 1e-3, False, True)]
     second = [name for name, layer in spec.stack() if isinstance(layer, BatchNormSpec)][1]
     assert np.array_equal(weights[f"{second}/moving_variance"], model.layers[4].moving_variance.numpy())
     assert np.array_equal(weights[f"{second}/gamma"], model.layers[4].gamma.numpy())
-    x = hard_inputs(spec, seed=1, batch=6, time=9)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 def test_a_batch_renormalization_is_refused_with_the_reason(L, tmp_path):
@@ -314,8 +306,6 @@ def test_state_dict_with_batchnorm1d_imports(tmp_path):
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from rnnspec.runtime.importing import import_model
-
     class Module(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -341,16 +331,9 @@ def test_state_dict_with_batchnorm1d_imports(tmp_path):
         module.bn1.bias.normal_(0.0, 0.3)
         module.bn1.num_batches_tracked.fill_(7)
     module.eval()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
-    assert np.array_equal(weights["batch_norm_0/moving_variance"], module.bn1.running_var.numpy())
     x = np.random.default_rng(1).integers(0, 30, size=(5, 9))
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
+    weights = assert_state_dict_imports(module, TORCH_SPEC, tmp_path / "m.pt", x).weights
+    assert np.array_equal(weights["batch_norm_0/moving_variance"], module.bn1.running_var.numpy())
 
 
 # -- export: plain PyTorch and ONNX ---------------------------------------------------------------------

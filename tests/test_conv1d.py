@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,20 @@ from rnnspec.lang.layers import Conv1DSpec
 from rnnspec.lang.summary import render_summary
 
 from .conftest import SPECS
-from .kinds import exported_torch_model, hand_built, keras_summary, training_gaps, typed_rows
+from .kinds import (
+    BACKENDS,
+    TOL,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    assign_normal,
+    exported_torch_model,
+    hand_built,
+    keras_summary,
+    training_gaps,
+    typed_rows,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
-
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
@@ -188,15 +197,7 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, weights = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
-    for backend in ("keras", "torch"):
-        model = rnnspec.build(spec, backend, weights=weights)
-        counts = backend_or_skip(backend).count_params(model)
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    assert_counts_equal_keras(*_hand_built(L, case))
 
 
 def test_the_shipped_imdb_cnn_lstm_spec_counts_as_kerass_example(L):
@@ -251,36 +252,22 @@ def test_keras_file_imports_and_predicts_what_keras_predicts(L, fmt: str, tmp_pa
     from rnnspec_backends.keras.runtime import keras
 
     from rnnspec.interop.proof import hard_inputs
-    from rnnspec.runtime.importing import import_model
 
     model = keras.Sequential([keras.Input((20,), dtype="int32"), *imdb_cnn_lstm(L)[1]])  # the example's layers
-    rng = np.random.default_rng(0)
-    for w in model.weights:
-        w.assign(rng.normal(0.0, 0.5, size=tuple(w.shape)).astype("float32"))
-    model.save(tmp_path / f"model.{fmt}")
-    spec, weights = import_model(tmp_path / f"model.{fmt}")
+    assign_normal(model)
+    inputs = partial(hard_inputs, seed=1, batch=6, time=20)
+    spec = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", inputs).spec
     (conv,) = [layer for _, layer in spec.stack() if isinstance(layer, Conv1DSpec)]
     assert (conv.filters, conv.kernel_size, conv.padding, conv.activation) == (8, 5, "valid", "relu")
-    x = hard_inputs(spec, seed=1, batch=6, time=20)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 def test_a_keras_causal_dilated_file_imports(L, tmp_path):
     from rnnspec_backends.keras.runtime import keras
 
-    from rnnspec.runtime.importing import import_model
-
     model = keras.Sequential([keras.Input((None, 3)), L.Conv1D(4, 3, padding="causal", dilation_rate=2),
                               L.GRU(5, return_sequences=True), L.Conv1D(2, 4, strides=2, padding="same")])  # fmt: skip
-    model.save(tmp_path / "m.keras")
-    spec, weights = import_model(tmp_path / "m.keras")
     x = np.random.default_rng(2).normal(size=(3, 9, 3)).astype(np.float32)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        assert np.abs(rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x) - expected).max() <= TOL
+    assert_keras_file_imports(model, tmp_path / "m.keras", x)
 
 
 def test_a_keras_conv1d_on_a_sequence_whose_mask_was_read_is_refused_with_the_reason(L, tmp_path):
@@ -321,8 +308,6 @@ def test_state_dict_with_an_nn_conv1d_imports(tmp_path):
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from rnnspec.runtime.importing import import_model
-
     class Module(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -337,17 +322,9 @@ def test_state_dict_with_an_nn_conv1d_imports(tmp_path):
             return self.fc(h[:, -1])
 
     torch.manual_seed(0)
-    module = Module()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
-    assert weights["conv1d_0/kernel"].shape == (3, 6, 7)
     x = np.random.default_rng(1).integers(0, 30, size=(5, 9))
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
+    imported = assert_state_dict_imports(Module(), TORCH_SPEC, tmp_path / "m.pt", x)
+    assert imported.weights["conv1d_0/kernel"].shape == (3, 6, 7)
 
 
 # -- export: plain PyTorch and ONNX ---------------------------------------------------------------------

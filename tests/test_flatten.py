@@ -22,14 +22,18 @@ import rnnspec
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import FlattenSpec
-from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, hand_built, keras_summary, training_gaps, typed_rows
+from .kinds import (
+    TOL,
+    assert_backends_predict,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    exported_torch_model,
+    hand_built,
+    training_gaps,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
-
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
@@ -147,22 +151,14 @@ def _inputs(spec: rnnspec.ModelSpec, seed: int = 3, batch: int = 5) -> np.ndarra
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, weights = _case(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
-    for backend in ("keras", "torch"):
-        counts = backend_or_skip(backend).count_params(rnnspec.build(spec, backend, weights=weights))
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    assert_counts_equal_keras(*_case(L, case))
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_outputs_equal_keras(L, case: str):
     spec, hand, weights = _case(L, case)
     x = _inputs(spec)
-    expected = np.asarray(hand(x, training=False))
-    for backend in BACKENDS:
-        assert _close(rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x), expected), backend
+    assert_backends_predict(spec, weights, x, np.asarray(hand(x, training=False)))
 
 
 def test_the_formula_of_kerass_layer():
@@ -187,17 +183,9 @@ def test_the_formula_of_kerass_layer():
 
 @pytest.mark.parametrize("fmt", ["keras", "h5"])
 def test_keras_file_imports_and_predicts_what_keras_predicts(L, fmt: str, tmp_path):
-    from rnnspec.runtime.importing import import_model
-
     spec, model, _ = _case(L, "conv_front", seed=4)
-    model.save(tmp_path / f"model.{fmt}")
-    imported, weights = import_model(tmp_path / f"model.{fmt}")
-    assert [layer.kind for _, layer in imported.stack()] == [layer.kind for _, layer in spec.stack()]
+    imported = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", _inputs(spec), like=spec).spec
     assert imported.input.seq_len == 10
-    x = _inputs(spec)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        assert _close(rnnspec.predict(rnnspec.build(imported, backend, weights=weights), x), expected), backend
 
 
 def test_flatten_of_channels_first_is_refused(L, tmp_path):
@@ -226,8 +214,6 @@ head: {units: 2}
 
 
 def test_state_dict_of_a_torch_lstm_with_flatten_imports(tmp_path):
-    from rnnspec.runtime.importing import import_model
-
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -242,15 +228,8 @@ def test_state_dict_of_a_torch_lstm_with_flatten_imports(tmp_path):
             return self.fc(torch.flatten(h, 1))
 
     torch.manual_seed(0)
-    module = Sensor()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
     x = np.random.default_rng(1).normal(size=(5, 6, 3)).astype(np.float32)
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        assert _close(rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x), expected), backend
+    assert_state_dict_imports(Sensor(), TORCH_SPEC, tmp_path / "m.pt", x)
 
 
 # -- export -------------------------------------------------------------------------------------------------------

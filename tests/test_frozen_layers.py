@@ -7,7 +7,6 @@ References: Keras itself (a model built by hand with ``trainable=False``: its ``
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_module, fit_both, fit_gaps
+from .kinds import count_lines, exported_torch_module, fit_both, fit_gaps, keras_summary
 from .parity import backend_or_skip, random_inputs
 
 
@@ -88,17 +87,11 @@ def test_trainable_is_a_field_of_the_kinds_with_weights_only():
         _spec(input={"features": 2}, recurrent=[{"cell": "lstm", "units": 2, "trainable": "no"}])
 
 
-def _count_lines(text: str) -> list[str]:
-    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines() if re.search(r"params: ", line)]
-
-
 def test_the_summary_lines_equal_keras_model_summary(L):
     """``rnnspec summary``'s "Total / Trainable / Non-trainable params" lines are Keras's for the hand-built model."""
     hand = _keras_by_hand(L)
-    chunks: list[str] = []
-    hand.summary(print_fn=lambda text, **_: chunks.append(text))
-    keras_lines = _count_lines("\n".join(chunks))
-    ours = _count_lines(render_summary(analyze(_spec(**FROZEN))))
+    keras_lines = count_lines(keras_summary(hand))
+    ours = count_lines(render_summary(analyze(_spec(**FROZEN))))
     assert ours == keras_lines
     assert keras_lines[1:] == ["Trainable params: 200 (800.00 B)", "Non-trainable params: 308 (1.20 KB)"]
     frozen = {w.path.split("/")[1] for w in hand.non_trainable_weights}  # "frozen/embedding/embeddings"

@@ -23,9 +23,15 @@ import rnnspec
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import GlobalAveragePoolSpec, GlobalMaxPoolSpec
-from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, hand_built, keras_summary, training_gaps, typed_rows
+from .kinds import (
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    exported_torch_model,
+    hand_built,
+    training_gaps,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
 
 TOL = 1e-5
@@ -171,13 +177,7 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, weights = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
-    for backend in ("keras", "torch"):
-        counts = backend_or_skip(backend).count_params(rnnspec.build(spec, backend, weights=weights))
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    assert_counts_equal_keras(*_hand_built(L, case))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -227,16 +227,8 @@ def test_the_formulas_of_kerass_layers():
 @pytest.mark.parametrize("fmt", ["keras", "h5"])
 @pytest.mark.parametrize("case", ["toxic_bigru", "kept_dims"])
 def test_keras_file_imports_and_predicts_what_keras_predicts(L, case: str, fmt: str, tmp_path):
-    from rnnspec.runtime.importing import import_model
-
     spec, model, _ = _hand_built(L, case, seed=4)
-    model.save(tmp_path / f"model.{fmt}")
-    imported, weights = import_model(tmp_path / f"model.{fmt}")
-    assert [layer.kind for _, layer in imported.stack()] == [layer.kind for _, layer in spec.stack()]
-    x = _inputs(spec, "pre")
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        assert _close(rnnspec.predict(rnnspec.build(imported, backend, weights=weights), x), expected), backend
+    assert_keras_file_imports(model, tmp_path / f"model.{fmt}", _inputs(spec, "pre"), like=spec, tol=TOL, nan=True)
 
 
 def test_pooling_over_the_features_is_refused(L, tmp_path):
@@ -265,8 +257,6 @@ head: {units: 6, activation: sigmoid}
 
 
 def test_state_dict_of_a_torch_bigru_with_max_pooling_imports(tmp_path):
-    from rnnspec.runtime.importing import import_model
-
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -282,15 +272,8 @@ def test_state_dict_of_a_torch_bigru_with_max_pooling_imports(tmp_path):
             return torch.sigmoid(self.fc(h.amax(dim=1)))
 
     torch.manual_seed(0)
-    module = Toxic()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
     x = np.random.default_rng(1).integers(1, 30, size=(5, 7))
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        assert _close(rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x), expected), backend
+    assert_state_dict_imports(Toxic(), TORCH_SPEC, tmp_path / "m.pt", x, tol=TOL, nan=True)
 
 
 # -- export -------------------------------------------------------------------------------------------------------

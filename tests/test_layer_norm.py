@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,14 +23,21 @@ import rnnspec
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import LayerNormSpec
-from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, fit_both, fit_gaps, hand_built, keras_summary, summary_rows, typed_rows
+from .kinds import (
+    BACKENDS,
+    TOL,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    exported_torch_model,
+    fit_both,
+    fit_gaps,
+    hand_built,
+    keras_summary,
+    summary_rows,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
-
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
@@ -224,13 +232,7 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, _ = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    ours = typed_rows(render_summary(analyze(spec)))
-    assert ours == typed_rows(keras_summary(hand))
-    assert any(row[0] == "LayerNormalization" for row in ours)
+    assert_counts_equal_keras(*_hand_built(L, case), kind="LayerNormalization")
 
 
 @pytest.mark.parametrize("backend", ["keras", "torch"])
@@ -389,22 +391,16 @@ def keras_models() -> dict[str, Callable[[], Any]]:
 @pytest.mark.parametrize("name", ["between_and_head", "masked_features_axis_by_index"])
 def test_keras_file_imports_and_predicts_what_keras_predicts(keras_models, name: str, fmt: str, tmp_path):
     from rnnspec.interop.proof import hard_inputs
-    from rnnspec.runtime.importing import import_model
 
     model = keras_models[name]()
     rng = np.random.default_rng(0)
     for w in model.weights:  # random weights, gamma and beta included
         scale = 1.0 / np.sqrt(w.shape[0]) if len(w.shape) == 2 and "embeddings" not in w.path else 0.4
         w.assign(rng.normal(0.0, scale, size=tuple(w.shape)).astype("float32"))
-    model.save(tmp_path / f"model.{fmt}")
-    spec, weights = import_model(tmp_path / f"model.{fmt}")
+    inputs = partial(hard_inputs, seed=1, batch=6, time=9)
+    spec = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", inputs).spec
     kinds = [layer.kind for _, layer in spec.stack()]
     assert kinds.count("layer_norm") == {"between_and_head": 2, "masked_features_axis_by_index": 3}[name]
-    x = hard_inputs(spec, seed=1, batch=6, time=9)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 REFUSED = [
@@ -482,27 +478,12 @@ def _torch_module() -> Any:
 
 @pytest.mark.parametrize("suffix", ["pt", "safetensors"])
 def test_state_dict_with_nn_layer_norm_imports(suffix: str, tmp_path):
-    from rnnspec.runtime.importing import import_model
-
-    torch = pytest.importorskip("torch")
     module = _torch_module()
-    if suffix == "pt":
-        torch.save(module.state_dict(), tmp_path / "m.pt")
-    else:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp_path / "m.safetensors"))
-    spec, weights = import_model(tmp_path / f"m.{suffix}", rnnspec.loads_spec(TORCH_SPEC))
+    x = np.random.default_rng(1).integers(0, 30, size=(5, 7))
+    weights = assert_state_dict_imports(module, TORCH_SPEC, tmp_path / f"m.{suffix}", x).weights
     assert np.array_equal(weights["layer_norm_0/gamma"], module.norm.weight.detach().numpy())
     assert np.array_equal(weights["layer_norm_0/beta"], module.norm.bias.detach().numpy())
     assert "layer_norm_1/beta" not in weights
-    x = np.random.default_rng(1).integers(0, 30, size=(5, 7))
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 def test_state_dict_that_misses_a_layer_norm_says_which(tmp_path):

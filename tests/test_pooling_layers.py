@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,14 +24,20 @@ import rnnspec
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import AveragePoolSpec, MaxPoolSpec
-from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, hand_built, keras_summary, summary_rows, training_gaps, typed_rows
+from .kinds import (
+    BACKENDS,
+    TOL,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    assign_normal,
+    exported_torch_model,
+    hand_built,
+    summary_rows,
+    training_gaps,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
-
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
@@ -173,15 +180,7 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, weights = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    assert [int(layer.count_params()) for layer in hand.layers] == [row.params for row in rows]
-    assert typed_rows(render_summary(analyze(spec))) == typed_rows(keras_summary(hand))
-    for backend in ("keras", "torch"):
-        model = rnnspec.build(spec, backend, weights=weights)
-        counts = backend_or_skip(backend).count_params(model)
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    assert_counts_equal_keras(*_hand_built(L, case))
 
 
 def _inputs(spec: rnnspec.ModelSpec, time: int) -> np.ndarray:
@@ -238,22 +237,13 @@ def test_keras_file_imports_and_predicts_what_keras_predicts(L, fmt: str, tmp_pa
     from rnnspec_backends.keras.runtime import keras
 
     from rnnspec.interop.proof import hard_inputs
-    from rnnspec.runtime.importing import import_model
 
-    model = _keras_file_model(keras)
-    rng = np.random.default_rng(0)
-    for w in model.weights:
-        w.assign(rng.normal(0.0, 0.5, size=tuple(w.shape)).astype("float32"))
-    model.save(tmp_path / f"model.{fmt}")
-    spec, weights = import_model(tmp_path / f"model.{fmt}")
+    model = assign_normal(_keras_file_model(keras))
+    inputs = partial(hard_inputs, seed=1, batch=6, time=12)
+    spec = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", inputs).spec
     pools = [(layer.kind, layer.pool_size, layer.strides, layer.padding) for _, layer in spec.stack()
              if "pool" in layer.kind]  # fmt: skip
     assert pools == [("max_pool", 2, 2, "valid"), ("average_pool", 3, 2, "same")]
-    x = hard_inputs(spec, seed=1, batch=6, time=12)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 def test_a_keras_pooling_of_a_sequence_whose_mask_was_read_is_refused_with_the_reason(L, tmp_path):
@@ -295,8 +285,6 @@ def test_state_dict_with_pooling_imports(tmp_path):
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from rnnspec.runtime.importing import import_model
-
     class Module(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -313,16 +301,8 @@ def test_state_dict_with_pooling_imports(tmp_path):
             return self.fc(h[:, -1])
 
     torch.manual_seed(0)
-    module = Module()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
     x = np.random.default_rng(1).integers(0, 30, size=(5, 9))
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
+    assert_state_dict_imports(Module(), TORCH_SPEC, tmp_path / "m.pt", x)
 
 
 # -- export: plain PyTorch and ONNX ---------------------------------------------------------------------

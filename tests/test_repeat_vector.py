@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,14 +22,18 @@ import rnnspec
 from rnnspec.lang.analysis import analyze
 from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import RepeatVectorSpec
-from rnnspec.lang.summary import render_summary
 
-from .kinds import exported_torch_model, hand_built, keras_summary, training_gaps, typed_rows
+from .kinds import (
+    BACKENDS,
+    TOL,
+    assert_counts_equal_keras,
+    assert_keras_file_imports,
+    assert_state_dict_imports,
+    exported_torch_model,
+    hand_built,
+    training_gaps,
+)
 from .parity import backend_or_skip, random_inputs, random_weights
-
-TOL = 1e-5
-"""float32 forward outputs, absolute."""
-BACKENDS = ["keras", "torch", "numpy"]
 
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
@@ -158,15 +163,7 @@ def _hand_built(L: Any, case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, An
 
 @pytest.mark.parametrize("case", CASES)
 def test_counts_and_summary_rows_equal_keras(L, case: str):
-    spec, hand, weights = _hand_built(L, case)
-    rows = analyze(spec).layers
-    assert [type(layer).__name__ for layer in hand.layers] == [row.type for row in rows]
-    ours = typed_rows(render_summary(analyze(spec)))
-    assert ours == typed_rows(keras_summary(hand))
-    assert any(row[0] == "RepeatVector" for row in ours)
-    for backend in ("keras", "torch"):
-        counts = backend_or_skip(backend).count_params(rnnspec.build(spec, backend, weights=weights))
-        assert counts == {row.name: int(layer.count_params()) for row, layer in zip(rows, hand.layers, strict=True)}
+    assert_counts_equal_keras(*_hand_built(L, case), kind="RepeatVector")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -193,18 +190,11 @@ def test_outputs_and_masks_equal_keras(L, case: str):
 @pytest.mark.parametrize("case", ["addition_rnn", "masked_autoencoder"])
 def test_keras_file_imports_and_predicts_what_keras_predicts(L, case: str, fmt: str, tmp_path):
     from rnnspec.interop.proof import hard_inputs
-    from rnnspec.runtime.importing import import_model
 
     spec, model, _ = _hand_built(L, case, seed=4)
-    model.save(tmp_path / f"model.{fmt}")
-    imported, weights = import_model(tmp_path / f"model.{fmt}")
-    assert [layer.kind for _, layer in imported.stack()] == [layer.kind for _, layer in spec.stack()]
+    inputs = partial(hard_inputs, seed=1, batch=6, time=9)
+    imported = assert_keras_file_imports(model, tmp_path / f"model.{fmt}", inputs, like=spec).spec
     assert imported.output_steps(spec.input.seq_len or 9) == spec.output_steps(spec.input.seq_len or 9)
-    x = hard_inputs(imported, seed=1, batch=6, time=9)
-    expected = np.asarray(model(x, training=False))
-    for backend in BACKENDS:
-        got = rnnspec.predict(rnnspec.build(imported, backend, weights=weights), x)
-        assert np.abs(got - expected).max() <= TOL, backend
 
 
 def test_a_repeat_vector_after_a_dense_layer_is_refused(L, tmp_path):
@@ -234,8 +224,6 @@ head: {units: 3}
 
 def test_state_dict_of_a_torch_autoencoder_imports(tmp_path):
     """nn.LSTM encoder, its last output repeated (unsqueeze + repeat), nn.LSTM decoder, nn.Linear per step."""
-    from rnnspec.runtime.importing import import_model
-
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -252,17 +240,9 @@ def test_state_dict_of_a_torch_autoencoder_imports(tmp_path):
             return self.out(h)
 
     torch.manual_seed(0)
-    module = AutoEncoder()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
-    spec, weights = import_model(tmp_path / "m.pt", rnnspec.loads_spec(TORCH_SPEC))
     x = np.random.default_rng(1).normal(size=(4, 9, 3)).astype(np.float32)
-    with torch.no_grad():
-        expected = module(torch.as_tensor(x)).numpy()
-    for backend in BACKENDS:
-        backend_or_skip(backend)
-        got = rnnspec.predict(rnnspec.build(spec, backend, weights=weights), x)
-        assert got.shape == (4, 5, 3)
-        assert np.abs(got - expected).max() <= TOL, backend
+    imported = assert_state_dict_imports(AutoEncoder(), TORCH_SPEC, tmp_path / "m.pt", x)
+    assert imported.expected.shape == (4, 5, 3)  # every backend's shape is the module's
 
 
 # -- export -----------------------------------------------------------------------------------------------------
