@@ -30,6 +30,7 @@ from rnnspec.lang.analysis import analyze
 from rnnspec.lang.layers import LAYER_KINDS, RECURRENT_KINDS
 from rnnspec.lang.summary import render_summary
 from tests.conftest import REPO
+from tests.kinds import keras_summary, summary_rows, typed_rows
 from tests.parity import random_inputs, random_weights
 
 keras_backend = pytest.importorskip("rnnspec_backends.keras.model", reason="the keras backend needs the keras extra")
@@ -179,24 +180,9 @@ def _both(case: str, seed: int = 1) -> tuple[rnnspec.ModelSpec, Any, Any, dict[s
 
 def _table(text: str) -> tuple[list[tuple[str, ...]], int]:
     """The rows of a Keras-style summary (wrapped cells joined, whitespace removed) and its total."""
-    rows: list[tuple[str, ...]] = []
-    cells: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("│"):
-            parts = [re.sub(r"\s+", "", p) for p in line.strip().strip("│").split("│")]
-            cells = parts if cells is None else [a + b for a, b in zip(cells, parts, strict=True)]
-        elif cells is not None:
-            rows.append(tuple(cells))
-            cells = None
     total = re.search(r"Total params: ([\d,]+)", text)
     assert total is not None, text
-    return rows, int(total.group(1).replace(",", ""))
-
-
-def _keras_summary(model: Any) -> str:
-    chunks: list[str] = []
-    model.summary(print_fn=lambda text, **_: chunks.append(text))
-    return "\n".join(chunks)
+    return summary_rows(text), int(total.group(1).replace(",", ""))
 
 
 # -- structure: layers, counts, summaries --------------------------------------------------------
@@ -223,12 +209,8 @@ def test_summaries_equal_rnnspec_summary(case: str):
     got, got_total = _table(BACKEND.summary(ours))
     assert got == expected
     assert got_total == total
-    hand_rows, hand_total = _table(_keras_summary(hand))
-
-    def without_names(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-        return [(re.sub(r"^.*\((\w+)\)$", r"\1", name), *rest) for name, *rest in rows]
-
-    assert without_names(hand_rows) == without_names(expected)
+    hand_total = _table(keras_summary(hand))[1]
+    assert typed_rows(keras_summary(hand)) == typed_rows(render_summary(analyze(spec)))
     assert hand_total == total
 
 
