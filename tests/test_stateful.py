@@ -216,20 +216,6 @@ def test_check_compares_the_forward_over_consecutive_batches_and_says_why_no_tra
     assert any("stateful layers are for prediction only" in note for note in report.notes)
 
 
-@pytest.mark.parametrize("fmt", ["torch"])
-def test_stateless_exports_are_refused_with_the_reason(fmt: str, tmp_path):
-    """(The ONNX export carries the states as graph inputs and outputs: tests/test_stateful_exports.py.)"""
-    spec = _spec(input={"features": 2, "batch_size": 2}, recurrent=[{"cell": "gru", "units": 3, "stateful": True}])
-    weights = random_weights(spec, 0)
-    pytest.importorskip("torch")
-    from rnnspec_backends.torch.export import export_torch as export
-
-    with pytest.raises(RnnspecError, match=re.escape("recurrent_0 is stateful")) as info:
-        export(spec, weights, tmp_path / ("model.onnx" if fmt == "onnx" else "model.py"))
-    assert "starts every batch from zero states" in str(info.value) or "stateless" in str(info.value)
-    assert list(tmp_path.iterdir()) == []
-
-
 # -- import ----------------------------------------------------------------------------------------------------
 
 

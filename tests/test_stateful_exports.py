@@ -82,3 +82,29 @@ def test_the_export_command_proves_a_stateful_onnx_export_over_consecutive_batch
     out = capsys.readouterr().out
     assert code == 0, out
     assert "DIFFERENT" not in out and " ok" in out and (tmp_path / "m.onnx").is_file()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("case", CASES)
+def test_torch_export_carries_the_states_from_batch_to_batch(L, case: str, tmp_path):
+    """The exported model.py predicts Keras's three consecutive batches, again after ``reset_states()``, eager and
+    under torch.jit.script; a batch of another size is refused with the reason."""
+    torch = pytest.importorskip("torch")
+
+    from .kinds import exported_torch_model
+
+    spec, hand, weights, sample = _keras_model(L, case)
+    model = exported_torch_model(spec, weights, tmp_path, f"stateful_{case.replace('-', '_')}")
+    xs = _batches(spec, sample)
+    _reset(hand)
+    expected = [np.asarray(hand.predict_on_batch(x)) for x in xs]
+    dtype = torch.int64 if spec.input.vocab_size is not None else torch.float32
+    for runner in (model, torch.jit.script(model)):
+        for _run in range(2):
+            runner.reset_states()
+            with torch.no_grad():
+                for k, x in enumerate(xs):
+                    got = runner(torch.as_tensor(x, dtype=dtype)).numpy()
+                    assert np.abs(got - expected[k]).max() <= TOL, (case, k)
+    with pytest.raises(Exception, match="carries 4 rows of states from batch to batch"):
+        model(torch.as_tensor(xs[0][:2], dtype=dtype))

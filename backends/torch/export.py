@@ -16,7 +16,9 @@ a subclass of the generated ``MaskedLayer``: Keras's mask semantics, exact for a
 holes, fully padded rows), come from moving each row's valid steps to the front and running rows in length buckets
 (:data:`_MASKED_SOURCE`), as rnnspec's own module and the ONNX export do. Any other recurrent layer (other
 activations, GRU ``reset_after: false``) is written out as a small module class that loops over time with Keras's
-mask semantics (those of :func:`rnnspec_backends.numpy._run_direction`), each step's input slice taken once.
+mask semantics (those of :func:`rnnspec_backends.numpy._run_direction`), each step's input slice taken once; so is a
+``stateful: true`` layer, whose loop starts from the states the previous call left (its ``carried`` attribute,
+outside the state dict) and which ``Model.reset_states()`` zeroes.
 Both kinds hold their parameters under nn.LSTM's names and layouts (``weight_ih_l0``, ``bias_hh_l0_reverse``...),
 so every kind reads and loads alike; the generated file's docstring names each layer's path.
 
@@ -290,6 +292,8 @@ class _Code:
     """State-dict entries without the attribute prefix."""
     doc: str = ""
     """One line of the header's layer table."""
+    stateful: bool = False
+    """Whether the layer's module carries states from batch to batch (it has ``reset_states()``)."""
 
 
 @dataclass(frozen=True)
@@ -669,7 +673,13 @@ def _written_out_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array])
     """A generated step-by-step class (see :func:`_steps_class`) and the line that calls it."""
     cls = ctx.cls
     call = f"h = self.{ctx.ident}(h, mask)" if ctx.masked else f"h = self.{ctx.ident}(h)"
-    why = "a mask reaches it" if ctx.masked else "PyTorch has no module for this cell"
+    why = (
+        "stateful: it carries its states"
+        if layer.stateful
+        else "a mask reaches it"
+        if ctx.masked
+        else "PyTorch has no module for this cell"
+    )
     state = _recurrent_state(layer, w)
     return _Code(
         init=[f"self.{ctx.ident} = {cls}()"],
@@ -677,6 +687,7 @@ def _written_out_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array])
         classes=[_steps_class(cls, layer, ctx, {k: v.shape for k, v in state.items()})],
         state=state,
         doc=f"{cls}: {_describe(layer)}; written out step by step ({why})",
+        stateful=bool(layer.stateful),
     )
 
 
@@ -763,7 +774,7 @@ def _masked_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _
 def _recurrent_code(layer: RecurrentLayer, ctx: _Context, w: dict[str, Array]) -> _Code:
     """PyTorch's own module where it computes the layer; under a mask, a :class:`MaskedLayer` on that module's
     fused op; else (a cell PyTorch has no op for) a written-out class (the cell's :class:`CellCode` says)."""
-    if not _fusable(layer):
+    if not _fusable(layer) or layer.stateful:  # a stateful layer carries its states in its written-out loop
         return _written_out_code(layer, ctx, w)
     return (_masked_code if ctx.masked else _native_code)(layer, ctx, w)
 
@@ -871,10 +882,13 @@ def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
         "x: torch.Tensor"
         + (", mask: torch.Tensor" if masked else "")
         + (", reverse: bool" if layer.bidirectional else "")
+        + (", start: list[torch.Tensor]" if layer.stateful else "")
     )
+    returns = "tuple[torch.Tensor, list[torch.Tensor]]" if layer.stateful else "torch.Tensor"
+    what = " and the final states" if layer.stateful else ""
     lines = [
-        f"def run(self, {args}) -> torch.Tensor:",
-        f'    """One direction over the sequence: outputs (batch, time, {u}) in processing order."""',
+        f"def run(self, {args}) -> {returns}:",
+        f'    """One direction over the sequence: outputs (batch, time, {u}) in processing order{what}."""',
         *_pick(names, "_l0", "    "),
     ]
     if layer.bidirectional:
@@ -882,12 +896,12 @@ def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
     lines += [
         f"    xw = F.linear(x, weight_ih{', bias_ih' if bias else ''})  # the input side of every step at once",
         *[f"    {line}" for line in CELL_CODE.get(layer.kind).setup(layer, bias)],
-        f"    h = x.new_zeros([x.size(0), {u}])",
+        f"    h = {'start[0]' if layer.stateful else f'x.new_zeros([x.size(0), {u}])'}",
     ]
     if lstm:
-        lines.append(f"    c = x.new_zeros([x.size(0), {u}])")
+        lines.append(f"    c = {'start[1]' if layer.stateful else f'x.new_zeros([x.size(0), {u}])'}")
     if masked and not zero_output:
-        lines.append("    out = h  # the last valid step's output (zeros before the first one)")
+        lines.append("    out = torch.zeros_like(h)  # the last valid step's output (zeros before the first one)")
     if masked:
         lines.append("    keeps = mask.unsqueeze(2).unbind(1)")
     lines += [
@@ -906,12 +920,17 @@ def _run_method(layer: RecurrentLayer, masked: bool, bias: bool) -> list[str]:
         if lstm:
             lines.append("        c = torch.where(keep, c_new, c)")
         lines.append("        outputs.append(out)")
-    lines.append("    return torch.stack(outputs, dim=1)")
+    if layer.stateful:
+        lines.append(f"    return torch.stack(outputs, dim=1), {'[h, c]' if lstm else '[h]'}")
+    else:
+        lines.append("    return torch.stack(outputs, dim=1)")
     return lines
 
 
 def _forward_method(layer: RecurrentLayer, masked: bool) -> list[str]:
     """``forward``: the direction(s), Keras's order of outputs and the merge."""
+    if layer.stateful:
+        return _stateful_forward_method(layer, masked)
     m = ", mask" if masked else ""
     lines = [f"def forward(self, x: torch.Tensor{', mask: torch.Tensor' if masked else ''}) -> torch.Tensor:"]
     flipped = "torch.flip(x, [1])" + (", torch.flip(mask, [1])" if masked else "")
@@ -930,6 +949,52 @@ def _forward_method(layer: RecurrentLayer, masked: bool) -> list[str]:
     else:
         lines.append(f"    bwd = self.run({flipped}, True)")
         lines.append(f"    return {_merge(layer.merge_mode, 'fwd[:, -1]', 'bwd[:, -1]')}")
+    return lines
+
+
+def _stateful_forward_method(layer: RecurrentLayer, masked: bool) -> list[str]:
+    """``forward`` of a stateful layer: each direction starts from the states the batch before left (``carried``;
+    zeros after ``reset_states``) and leaves its final ones, as Keras's ``stateful=True``; and ``reset_states``."""
+    per = CELL_CODE.get(layer.kind).states  # h, or h and c
+    m = ", mask" if masked else ""
+    flipped = "torch.flip(x, [1])" + (", torch.flip(mask, [1])" if masked else "")
+    count = per * layer.directions
+    lines = [
+        f"def forward(self, x: torch.Tensor{', mask: torch.Tensor' if masked else ''}) -> torch.Tensor:",
+        "    if len(self.carried) == 0:  # the first batch after reset_states: zero states",
+        f"        self.carried = [x.new_zeros([x.size(0), {layer.units}]) for _ in range({count})]",
+        "    elif self.carried[0].size(0) != x.size(0):",
+        "        raise ValueError(",
+        '            f"this stateful layer carries {self.carried[0].size(0)} rows of states from batch to batch, and '
+        'got a "',
+        '            f"batch of {x.size(0)}: feed batches of the same size, or call reset_states() first"',
+        "        )",
+        "    start = self.carried",
+    ]
+    if not layer.bidirectional:
+        pick = "" if layer.return_sequences else "[:, -1]"
+        if layer.go_backwards:
+            lines.append("    # go_backwards: the reversed sequence; outputs stay in processing order")
+            lines.append(f"    y, states = self.run({flipped}, start)")
+        else:
+            lines.append(f"    y, states = self.run(x{m}, start)")
+        lines += ["    self.carried = [s.detach() for s in states]", f"    return y{pick}"]
+    else:
+        lines.append(f"    fwd, ahead = self.run(x{m}, False, start[:{per}])")
+        lines.append(f"    bwd, behind = self.run({flipped}, True, start[{per}:])")
+        lines.append("    self.carried = [s.detach() for s in ahead + behind]")
+        if layer.return_sequences:
+            lines.append("    bwd = torch.flip(bwd, [1])  # back in input order")
+            lines.append(f"    return {_merge(layer.merge_mode, 'fwd', 'bwd')}")
+        else:
+            lines.append(f"    return {_merge(layer.merge_mode, 'fwd[:, -1]', 'bwd[:, -1]')}")
+    lines += [
+        "",
+        "@torch.jit.export",
+        "def reset_states(self) -> None:",
+        '    """Start the next batch from zero states (Keras\'s ``layer.reset_state()``)."""',
+        "    self.carried = []",
+    ]
     return lines
 
 
@@ -961,11 +1026,22 @@ def _steps_class(cls: str, layer: RecurrentLayer, ctx: _Context, shapes: dict[st
     ]
     about = f"``{ctx.ident}``, written out one time step at a time: Keras {_describe(layer)}."
     more = f"Parameters are named and laid out as nn.{torch_class}'s (``weight_ih_l0`` is ``kernel.T``...). {mask_doc}"
+    if layer.stateful:
+        more += (
+            " Stateful (Keras's stateful=True): each batch starts from the final states of the batch before (row i "
+            "continues row i), kept in ``carried`` (not in the state dict); ``reset_states()`` zeroes them."
+        )
+        params.append("self.carried: list[torch.Tensor] = []  # the states the last batch left (none: zeros)")
     body = [
         *_wrap('"""' + about, ""),
         "",
         *_wrap(more + '\n"""', ""),
         "",
+        *(
+            ["carried: list[torch.Tensor]  # (a class annotation: TorchScript types the attribute by it)", ""]
+            if layer.stateful
+            else []
+        ),
         "def __init__(self) -> None:",
         "    super().__init__()",
         *[f"    {p}" for p in params],
@@ -1068,6 +1144,14 @@ def load(path: str = "") -> Model:
 def _model_class(codes: list[tuple[str, _Code]]) -> str:
     init = [line for _, code in codes for line in code.init]
     forward = [line for _, code in codes for line in code.forward]
+    stateful = [ident for ident, code in codes if code.stateful]
+    reset = [
+        "",
+        "    @torch.jit.export",
+        "    def reset_states(self) -> None:",
+        '        """Start the next batch from zero states in every stateful layer (Keras\'s ``reset_states``)."""',
+        *[f"        self.{ident}.reset_states()" for ident in stateful],
+    ]
     lines = [
         "class Model(nn.Module):",
         '    """The whole model; ``forward(x)`` returns its outputs."""',
@@ -1080,6 +1164,7 @@ def _model_class(codes: list[tuple[str, _Code]]) -> str:
         "        h = x",
         *[f"        {line}" for line in forward],
         "        return h",
+        *(reset if stateful else []),
     ]
     return "\n".join(lines) + "\n"
 
@@ -1115,14 +1200,6 @@ def export_torch(spec: ModelSpec, weights: dict[str, np.ndarray], path: str | Pa
     if target.suffix != ".py":
         raise RnnspecError(f"{target}: the exported module must be a .py file (its weights go beside it)")
     check_weights(spec, weights)
-    stateful = [name for name, layer in spec.stack() if getattr(layer, "stateful", False)]
-    if stateful:
-        raise RnnspecError(
-            f"cannot export {spec.name!r}: {', '.join(stateful)} is stateful (stateful: true, states carried from "
-            "batch to batch) and the plain-PyTorch model.py starts every batch from zero states; fix: export the "
-            "spec without `stateful: true` and `input.batch_size` (the same weights), and carry the final states "
-            "yourself, or use the .keras export, which keeps them"
-        )
     source, state = _source(spec, target.stem, dict(weights))
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
     weights_path = target.with_suffix(".safetensors")
