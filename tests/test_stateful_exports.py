@@ -66,10 +66,11 @@ def test_onnx_export_carries_the_states_as_inputs_and_outputs(L, case: str, tmp_
         _reset(hand)
 
 
-def test_the_export_command_proves_a_stateful_onnx_export_over_consecutive_batches(L, tmp_path, capsys):
-    """``rnnspec export`` runs the graph over the hard inputs in consecutive batches, carrying the states, and
-    compares it with rnnspec's stateful builds (which equal Keras: tests/test_stateful.py)."""
-    pytest.importorskip("onnxruntime")
+@pytest.mark.parametrize("fmt", ["onnx", "torch"])
+def test_the_export_command_proves_a_stateful_export_over_consecutive_batches(L, fmt: str, tmp_path, capsys):
+    """``rnnspec export`` runs the exported model over the hard inputs in consecutive batches, carrying the states,
+    and compares it with rnnspec's stateful builds (which equal Keras: tests/test_stateful.py)."""
+    pytest.importorskip("onnxruntime" if fmt == "onnx" else "torch")
     import rnnspec
     from rnnspec.cli import main
     from rnnspec.core.emit import yaml_document
@@ -77,11 +78,12 @@ def test_the_export_command_proves_a_stateful_onnx_export_over_consecutive_batch
     spec, _, weights, _ = _keras_model(L, "masked-bidirectional")
     (tmp_path / "spec.yaml").write_text(yaml_document(spec.to_dict()))
     rnnspec.save_weights(weights, tmp_path / "w.safetensors", spec)
-    argv = ["export", str(tmp_path / "spec.yaml"), "--weights", str(tmp_path / "w.safetensors"), "-f", "onnx"]
-    code = main([*argv, "-o", str(tmp_path / "m.onnx")])
+    argv = ["export", str(tmp_path / "spec.yaml"), "--weights", str(tmp_path / "w.safetensors"), "-f", fmt]
+    target = tmp_path / ("m.onnx" if fmt == "onnx" else "m.py")
+    code = main([*argv, "-o", str(target)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "DIFFERENT" not in out and " ok" in out and (tmp_path / "m.onnx").is_file()
+    assert "DIFFERENT" not in out and " ok" in out and target.is_file()
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

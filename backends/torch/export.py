@@ -1141,7 +1141,7 @@ def load(path: str = "") -> Model:
 '''
 
 
-def _model_class(codes: list[tuple[str, _Code]]) -> str:
+def _model_class(codes: list[tuple[str, _Code]], batch_size: int | None = None) -> str:
     init = [line for _, code in codes for line in code.init]
     forward = [line for _, code in codes for line in code.forward]
     stateful = [ident for ident, code in codes if code.stateful]
@@ -1152,10 +1152,15 @@ def _model_class(codes: list[tuple[str, _Code]]) -> str:
         '        """Start the next batch from zero states in every stateful layer (Keras\'s ``reset_states``)."""',
         *[f"        self.{ident}.reset_states()" for ident in stateful],
     ]
+    fixed = [
+        f"    batch_size: int = {batch_size}  # a stateful model predicts batches of this size, one after another",
+        "",
+    ]
     lines = [
         "class Model(nn.Module):",
         '    """The whole model; ``forward(x)`` returns its outputs."""',
         "",
+        *(fixed if batch_size is not None else []),
         "    def __init__(self) -> None:",
         "        super().__init__()",
         *[f"        {line}" for line in init],
@@ -1179,7 +1184,7 @@ def _source(spec: ModelSpec, stem: str, weights: dict[str, Array]) -> tuple[str,
         *([_HARD_SIGMOID_SOURCE] if uses_hard_sigmoid else []),
         *([_MASKED_SOURCE] if uses_masked else []),
         *classes,
-        _model_class(codes),
+        _model_class(codes, spec.input.batch_size if spec.stateful else None),
         _LOAD_SOURCE,
     ]
     text = "\n\n".join(part.strip("\n") + "\n" for part in body)

@@ -42,4 +42,10 @@ def run_file(written: list[Path], nudge: int | None = None) -> Callable[[np.ndar
         with torch.no_grad():
             return model(torch.from_numpy(x)).numpy()
 
-    return run
+    def carrying(x: np.ndarray) -> np.ndarray:
+        """A stateful model (``reset_states``, ``batch_size``): ``x`` in consecutive batches from zero states."""
+        model.reset_states()
+        size = model.batch_size
+        return np.concatenate([run(x[start : start + size]) for start in range(0, len(x), size)])
+
+    return carrying if hasattr(model, "reset_states") else run
