@@ -110,3 +110,39 @@ def test_torch_export_carries_the_states_from_batch_to_batch(L, case: str, tmp_p
                     assert np.abs(got - expected[k]).max() <= TOL, (case, k)
     with pytest.raises(Exception, match="carries 4 rows of states from batch to batch"):
         model(torch.as_tensor(xs[0][:2], dtype=dtype))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("fmt", ["onnx", "torch"])
+def test_a_fully_padded_row_of_a_last_output_layer_outputs_zeros_in_a_later_batch(L, fmt: str, tmp_path):
+    """Masking → stateful LSTM (last output) → Dense: a fully padded row in the third batch outputs what Keras does
+    (the layer's zeros, not the states it carries), while its states carry on unchanged."""
+    from rnnspec_backends.keras.runtime import keras
+
+    import rnnspec
+
+    spec = rnnspec.spec_from_dict({"rnnspec": 1.2, "name": "last", "head": {"units": 2},
+                                   "input": {"features": 3, "batch_size": B, "mask_value": 0.0},
+                                   "recurrent": [{"cell": "lstm", "units": 4, "stateful": True}]})  # fmt: skip
+    hand = keras.Sequential([keras.Input((None, 3), batch_size=B), L.Masking(0.0), L.LSTM(4, stateful=True),
+                             L.Dense(2)])  # fmt: skip
+    weights = random_weights(spec, 3)
+    hand.set_weights([weights[name] for name in rnnspec.weight_shapes(spec)])
+    xs = _batches(spec, (6, 3))
+    assert not xs[2][2].any()  # the fully padded row, in the third batch
+    _reset(hand)
+    expected = [np.asarray(hand.predict_on_batch(x)) for x in xs]
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        from rnnspec_backends.onnx.export import export_onnx
+        from rnnspec_backends.onnx.runner import run_file
+
+        run = run_file(export_onnx(spec, weights, tmp_path / "m.onnx"))
+    else:
+        pytest.importorskip("torch")
+        from rnnspec_backends.torch.export import export_torch
+        from rnnspec_backends.torch.runner import run_file
+
+        run = run_file(export_torch(spec, weights, tmp_path / "m.py"))
+    got = run(np.concatenate(xs))
+    assert np.abs(got - np.concatenate(expected)).max() <= TOL

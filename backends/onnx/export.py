@@ -551,12 +551,15 @@ def _run_fused(
     lengths = None if compaction is None else compaction.lengths
     states = [name for name, _ in initial] if initial is not None else []
     y, *finals = _fused_node(g, layer, tensors, attrs, x, lengths, states)  # Y, Y_h (and an LSTM's Y_c)
+    last = finals[0]  # each row's output after its last valid step
     if states and lengths is not None:  # a fully padded row: Keras keeps its states (the fused op may zero them)
         empty = g.op("Unsqueeze", g.op("Equal", lengths, g.const(0, np.int32)), g.ints(0, 2))
         finals = [g.op("Where", empty, start, final) for start, final in zip(states, finals, strict=True)]
+        # and outputs zeros (the output before any valid step), not the states it carries
+        last = g.op("Where", empty, g.const(0.0), last)
     directions = [g.const(d, np.int64) for d in range(len(tensors))]
     if not layer.return_sequences:
-        return _Fused([g.op("Gather", finals[0], d, axis=0) for d in directions], finals[: len(states)])
+        return _Fused([g.op("Gather", last, d, axis=0) for d in directions], finals[: len(states)])
     seqs = [g.op("Transpose", g.op("Gather", y, d, axis=1), perm=[1, 0, 2]) for d in directions]
     finals = finals[: len(states)]
     if mask is None or compaction is None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from rnnspec.core.backend import MatmulTiming, TrainableBackend
 from rnnspec.lang.errors import RnnspecError
-from rnnspec.lang.layers import DenseSpec, RecurrentLayer
+from rnnspec.lang.layers import Conv1DSpec, DenseSpec, RecurrentLayer
 from rnnspec.lang.spec import REGRESSION_LOSSES, ModelSpec
 from rnnspec.runtime.backends import load_backend as load_with_threads
 
@@ -55,14 +55,20 @@ class Gemm:
 def step_gemms(spec: ModelSpec, batch: int, steps: int) -> list[Gemm]:
     """The matrix products of one forward pass of ``spec`` on ``batch`` rows of ``steps`` steps."""
     gemms: list[Gemm] = []
+    t: int | None = steps  # the steps reaching each layer: pooling, conv and repeat_vector change them
     for _name, layer, features, _steps, per_step, *_ in spec.shapes():
+        after = layer.output_steps(t)
+        n = t or 1
         if isinstance(layer, RecurrentLayer):
             width = layer.gates * layer.units
             for _direction in range(layer.directions):
-                gemms.append(Gemm(batch * steps, features, width))
-                gemms.append(Gemm(batch, layer.units, width, steps))
+                gemms.append(Gemm(batch * n, features, width))
+                gemms.append(Gemm(batch, layer.units, width, n))
         elif isinstance(layer, DenseSpec):
-            gemms.append(Gemm(batch * steps if per_step else batch, features, layer.units))
+            gemms.append(Gemm(batch * n if per_step else batch, features, layer.units))
+        elif isinstance(layer, Conv1DSpec):  # one product over every output step's window
+            gemms.append(Gemm(batch * (after or 1), layer.kernel_size * features, layer.filters))
+        t = after
     return gemms
 
 

@@ -36,6 +36,14 @@ def test_the_gemms_of_a_stacked_bidirectional_gru_with_a_per_step_head():
     assert gemms == want
 
 
+def test_the_gemms_of_a_conv_front_follow_the_steps_each_layer_sees():
+    """specs/imdb_cnn_lstm.yaml on 100 steps: Conv1D(64, 5, valid) leaves 96 steps, its product is every window
+    (5 x 128 inputs) by the 64 filters; MaxPooling1D(4) leaves 24 steps for the LSTM(70)."""
+    spec = rnnspec.load_spec(SPECS / "imdb_cnn_lstm.yaml")
+    gemms = step_gemms(spec, batch=30, steps=100)
+    assert gemms == [Gemm(30 * 96, 5 * 128, 64), Gemm(30 * 24, 64, 4 * 70), Gemm(30, 70, 4 * 70, 24), Gemm(30, 70, 1)]
+
+
 def test_numpy_floor_times_the_products():
     assert numpy_matmul_seconds([(64, 64, 64, 10)], repeats=1) > 0
     assert numpy_matmul_seconds([], repeats=1) >= 0
