@@ -38,15 +38,17 @@ ROW_PATTERNS = ("pre-padded", "post-padded", "padding in the middle", "fully pad
 def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) -> np.ndarray:
     """A batch of ``batch`` rows of length ``spec.input.seq_len`` (else ``time``, doubled until every pooling or
     convolution window leaves an output step) with every padding pattern, padded with the id the spec masks
-    (``padding_idx`` or 0) or its ``mask_value``; rounded up to a multiple of a stateful model's
-    ``input.batch_size`` (consecutive batches of it)."""
+    (``padding_idx`` or 0) or its ``mask_value``. For a stateful model (``input.batch_size``): at least two
+    consecutive batches of it, and the patterns in the first rows of the last batch too, where the states the
+    batches before left reach them (:func:`row_names` names them)."""
     rng = np.random.default_rng(seed)
     t = spec.input.seq_len or time
     while spec.input.seq_len is None and t < 4096 and not spec.windows_fit(t):
         t *= 2  # a proof on rows a layer reduces to no step would compare nothing
     fixed = spec.input.batch_size
-    if fixed is not None and batch % fixed:
-        batch += fixed - batch % fixed
+    if fixed is not None:
+        batch = max(batch, 2 * fixed)
+        batch += -batch % fixed
     if spec.input.vocab_size is not None:
         x = rng.integers(1, max(spec.input.vocab_size, 2), size=(batch, t)).astype(np.int64)
         if spec.input.vocab_size == 1:
@@ -67,9 +69,19 @@ def hard_inputs(spec: ModelSpec, seed: int = 0, batch: int = 8, time: int = 12) 
         lambda r: r.__setitem__(slice(0, t), pad),  # fully padded
         lambda r: r.__setitem__(slice(0, t - 1), pad),  # length 1
     ]
-    for row, fill in zip(x, patterns, strict=False):
-        fill(row)
+    for start, order in _pattern_starts(spec, len(x)):
+        for row, k in zip(x[start:], order, strict=False):
+            patterns[k](row)
     return x
+
+
+def _pattern_starts(spec: ModelSpec, count: int) -> list[tuple[int, list[int]]]:
+    """Where :func:`hard_inputs`'s padding patterns go: from the first row in :data:`ROW_PATTERNS` order, and for a
+    stateful model from the first row of its last batch in reverse order (so that a row there continues a row of
+    another pattern: a fully padded row after a fully padded row would carry zero states and prove nothing)."""
+    order = list(range(len(ROW_PATTERNS)))
+    fixed = spec.input.batch_size
+    return [(0, order)] if fixed is None or count <= fixed else [(0, order), (count - fixed, order[::-1])]
 
 
 def row_names(spec: ModelSpec, count: int) -> list[str]:
@@ -77,7 +89,11 @@ def row_names(spec: ModelSpec, count: int) -> list[str]:
     :mod:`rnnspec.testing`'s names of them)."""
     padded = spec.input.vocab_size is not None or spec.input.mask_value is not None
     patterns = ROW_PATTERNS if padded else ()
-    return [f"row {i} ({patterns[i] if i < len(patterns) else 'full'})" for i in range(count)]
+    names = [f"row {i} (full)" for i in range(count)]
+    for start, order in _pattern_starts(spec, count) if patterns else []:
+        for i, k in enumerate(order[: max(count - start, 0)]):
+            names[start + i] = f"row {start + i} ({patterns[k]})"
+    return names
 
 
 Predict = Callable[[np.ndarray], np.ndarray]

@@ -13,7 +13,7 @@ import pytest
 
 import rnnspec
 from rnnspec.core.noise import FLOOR_FACTOR, ulp_perturbed
-from rnnspec.interop.proof import TOLERANCE, Outputs, agreement, hard_inputs, run_side
+from rnnspec.interop.proof import TOLERANCE, Outputs, agreement, hard_inputs, row_names, run_side
 from rnnspec.lang.loader import spec_from_dict
 
 UNITS, STEPS = 32, 60
@@ -159,3 +159,20 @@ def test_hard_inputs_pad_with_the_id_the_spec_masks_and_leave_every_model_a_step
     )
     steps = hard_inputs(pooled).shape[1]
     assert steps >= 40 and pooled.output_steps(steps) >= 1
+
+
+def test_a_stateful_models_hard_inputs_put_the_patterns_in_a_later_batch_too() -> None:
+    """Two consecutive batches at least, and the padding patterns again in the last one, where the carried states
+    reach them (a fully padded row in the first batch starts from zeros and would hide what it does with states)."""
+    spec = rnnspec.loads_spec(
+        "rnnspec: 1.2\nname: s\ninput: {features: 2, batch_size: 6, mask_value: 0.0}\n"
+        "recurrent: [{cell: lstm, units: 3, stateful: true}]\n"
+    )
+    x = hard_inputs(spec)
+    assert len(x) == 12
+    assert not x[3].any() and (x[4, :-1] == 0).all() and x[4, -1].any()  # fully padded, length 1
+    assert not x[7].any() and (x[6, :-1] == 0).all() and x[6, -1].any()  # the same, in reverse order
+    assert x[1, 0].all() and not x[1, -1].any()  # row 7 continues row 1, post-padded: its states are not zeros
+    names = row_names(spec, len(x))
+    assert names[3] == "row 3 (fully padded)" and names[7] == "row 7 (fully padded)" and names[5] == "row 5 (full)"
+    assert names[6] == "row 6 (length 1)" and names[10] == "row 10 (pre-padded)"
