@@ -496,6 +496,12 @@ def _recurrent(g: _Graph, name: str, layer: RecurrentLayer, w: Leaves, flow: _Fl
     return _Flow(out, flow.mask if layer.return_sequences else None, layer.return_sequences)
 
 
+def final_state_name(initial: str) -> str:
+    """The graph output that gives a stateful layer's final state for its input ``initial``: ``LAYER.h_0`` →
+    ``LAYER.h_n`` (the one naming rule; the runner and the caller feed each batch's outputs to the next)."""
+    return initial.removesuffix("_0") + "_n"
+
+
 def _state_inputs(g: _Graph, name: str, layer: RecurrentLayer) -> list[tuple[str, list[Any]]]:
     """A stateful layer's initial states as graph inputs, ``[directions, batch, units]`` each (ONNX's ``initial_h``
     layout): ``LAYER.h_0`` and, for an LSTM, ``LAYER.c_0``; the caller feeds zeros first, then the ``LAYER.h_n`` /
@@ -640,7 +646,7 @@ def _model(onnx: ModuleType, spec: ModelSpec, weights: dict[str, np.ndarray], op
     g.nodes.append(helper.make_node("Identity", [flow.h], ["y"], name="output/y"))
     state_inputs, state_outputs = [], []
     for state_in, final, shape in g.states:  # a stateful layer's states: in as LAYER.h_0, out as LAYER.h_n
-        state_out = state_in[: -len("_0")] + "_n"
+        state_out = final_state_name(state_in)
         g.nodes.append(helper.make_node("Identity", [final], [state_out], name=f"output/{state_out}"))
         state_inputs.append(helper.make_tensor_value_info(state_in, g.float_type, shape))
         state_outputs.append(helper.make_tensor_value_info(state_out, g.float_type, shape))

@@ -42,7 +42,9 @@ def _carrying(session: Any, x_name: str, states: list[str]) -> Callable[[np.ndar
     shapes = {i.name: [int(d) for d in i.shape] for i in session.get_inputs() if i.name in states}
     batch = next(iter(shapes.values()))[1]
     outputs = [o.name for o in session.get_outputs()]
-    finals = [name[: -len("_0")] + "_n" for name in states]
+    from .export import final_state_name
+
+    finals = [final_state_name(name) for name in states]
 
     def run(x: np.ndarray) -> np.ndarray:
         carried = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}

@@ -233,14 +233,17 @@ class TorchTrainer(Trainer, SeededTrainer, CheckpointingTrainer):
         """A ``batch_norm`` layer normalises each batch by its own mean and variance: under data-parallel training
         each process would see only its shard's, and Keras's one-process training sees the whole batch's, so the
         losses and moving statistics would differ (PyTorch's ``SyncBatchNorm`` is not Keras's semantics either)."""
-        layers = [name for name, layer in self.spec.stack() if layer.kind == "batch_norm"]
+        layers = [(name, layer.kind) for name, layer in self.spec.stack() if layer.batch_statistics]
         if layers:
+            name, kind = layers[0]
             raise RnnspecError(
-                f"batch_norm layer {layers[0]!r} normalises each batch by its statistics, and {self.world} processes "
-                "would each compute them on their shard of the batch instead of the whole batch Keras trains on, so "
-                "data-parallel training would not match one process\n  received: a spec with batch_norm and "
-                f"{self.world} processes\n  expected: one process for a spec with batch_norm\n  fix: train without "
-                "--nproc (or torchrun), or replace batch_norm with layer_norm, whose statistics are per sample"
+                f"{kind} layer {name!r} normalises each batch by its statistics, and {self.world} processes would "
+                "each compute them on their shard of the batch instead of the whole batch Keras trains on, so "
+                "data-parallel training would not match one process"
+                f"\n  received: a spec with {kind} and {self.world} processes"
+                f"\n  expected: one process for a spec with {kind}"
+                "\n  fix: train without --nproc (or torchrun), or replace batch_norm with layer_norm, whose "
+                "statistics are per sample"
             )
 
     def _wrap_ddp(self) -> None:

@@ -35,6 +35,7 @@ from rnnspec.lang.layers import (
     RECURRENT_ACTIVATIONS,
     RECURRENT_KINDS,
     DenseSpec,
+    LayerSpec,
     RecurrentLayer,
 )
 from rnnspec.lang.loader import spec_from_dict
@@ -703,7 +704,7 @@ def _refuse_endpoints(kfile: KerasFile) -> None:
 
 def _takes_trainable(piece: Piece) -> bool:
     """Whether the spec's kind of ``piece`` has a ``trainable`` field (every kind with weights should)."""
-    cls = LAYER_KINDS.get(piece.entry.get("cell", piece.kind))
+    cls = _kind_of(piece)
     return cls is not None and "trainable" in cls.model_fields
 
 
@@ -811,11 +812,9 @@ def _graph_refusals(kfile: KerasFile, layers: list[KerasLayer]) -> list[Refusal]
     return out
 
 
-_MASK_READERS = frozenset({"cell", "global_average_pool", "batch_norm"})
-"""The kinds whose Keras layer reads the mask it receives (a recurrent layer skips masked steps; the average and a
-BatchNormalization's training moments leave them out); the others pass it on unread or drop it."""
-_MASK_DROPPERS = frozenset({"conv1d", "max_pool", "average_pool", "flatten"})
-"""The kinds whose Keras layer does not support masking: it drops the mask it receives (with a warning)."""
+def _kind_of(piece: Piece) -> type[LayerSpec] | None:
+    """The spec's kind a piece becomes (a recurrent piece by its ``cell``); None for the input."""
+    return LAYER_KINDS.get(piece.entry.get("cell", piece.kind))
 
 
 def _assemble(
@@ -836,7 +835,8 @@ def _assemble(
         layer_name = names[k]
         if piece.kind == "input":
             continue
-        if piece.kind in _MASK_DROPPERS and masked and unread and "embedding" in spec:
+        kind = _kind_of(piece)
+        if kind is not None and kind.drops_mask_unread and masked and unread and "embedding" in spec:
             # Keras drops the embedding's mask here before any layer read it: the model computes what it computes
             # without mask_zero (the embedding's values do not depend on it), which is how the spec states it
             spec["embedding"]["mask_zero"] = False
@@ -845,7 +845,7 @@ def _assemble(
                 f"({piece.name}) drops the mask before any layer reads it, so the model computes the same without it"
             )
             masked = unread = False
-        unread = unread and piece.kind not in _MASK_READERS
+        unread = unread and not (kind is not None and kind.reads_mask)
         if piece.kind == "masking":
             if _on_the_input(pieces, k):
                 spec["_mask_value"] = entry["mask_value"]

@@ -240,6 +240,12 @@ class LayerSpec(_Strict):
     drops_mask_unread: ClassVar[bool] = False
     """Whether Keras's layer does not support masking: it drops a mask it receives (with a warning) and computes
     over the padded steps as data (pooling, Conv1D, Flatten). A spec may not put such a layer on a masked sequence."""
+    reads_mask: ClassVar[bool] = False
+    """Whether Keras's layer changes what it computes by the mask it receives (a recurrent layer skips masked steps;
+    a global average and a BatchNormalization's training moments leave them out); the others pass it on unread."""
+    batch_statistics: ClassVar[bool] = False
+    """Whether the layer normalises by statistics of the whole batch while training (BatchNormalization): a
+    data-parallel process, which sees its shard of the batch only, would compute other ones."""
 
     def type_label(self) -> str:
         """The ``Layer (type)`` of the summary."""
@@ -465,6 +471,8 @@ class SpatialDropoutSpec(LayerSpec):
 
 class RecurrentLayer(LayerSpec):
     """What every recurrent cell shares: units, sequences, dropout, direction, names."""
+
+    reads_mask: ClassVar[bool] = True
 
     gates: ClassVar[int]
     gate_names: ClassVar[tuple[str, ...]]
@@ -1100,6 +1108,8 @@ class BatchNormSpec(LayerSpec):
     and passes Keras's mask on. Weights ``gamma`` (with ``scale``) and ``beta`` (with ``center``), trainable, and
     ``moving_mean`` / ``moving_variance``, never trained (Keras's non-trainable weights), one per feature."""
 
+    reads_mask: ClassVar[bool] = True
+    batch_statistics: ClassVar[bool] = True
     kind: ClassVar[str] = "batch_norm"
     keras_class: ClassVar[str] = "BatchNormalization"
     torch_class: ClassVar[str | None] = "BatchNorm1d"
@@ -1283,6 +1293,7 @@ class GlobalAveragePoolSpec(_GlobalPoolSpec):
     """Keras ``GlobalAveragePooling1D()``: the mean of each feature over the valid steps (Keras's masked mean:
     ``sum(where(mask, x, 0)) / sum(mask)``; a fully padded row is 0/0, NaN, as in Keras); the mask ends here."""
 
+    reads_mask: ClassVar[bool] = True
     kind: ClassVar[str] = "global_average_pool"
     keras_class: ClassVar[str] = "GlobalAveragePooling1D"
     default_name: ClassVar[str] = "global_average_pool_{n}"

@@ -774,8 +774,8 @@ def _window_issues(spec: ModelSpec):
             )
             mask_readers = []
             mask_same = layer.kind == "embedding" or getattr(layer, "mask_value", 0.0) == 0.0
-        elif masked and isinstance(layer, RecurrentLayer):
-            mask_readers.append(f"recurrent[{i}] ({name})")
+        elif masked and layer.reads_mask:
+            mask_readers.append(f"recurrent[{i}] ({name})" if i is not None else name)
         masked = layer.makes_mask() or (masked and layer.keeps_mask())
         per_step = layer.output_per_step(per_step)
         steps = layer.output_steps(steps)

@@ -81,3 +81,36 @@ def test_a_mask_read_before_it_is_dropped_stays_refused(L, tmp_path):
     with pytest.raises((UnsupportedModelError, rnnspec.SpecError)) as info:
         import_model(tmp_path / "m.keras")
     assert "does not support masking" in str(info.value)
+
+
+def test_a_batch_normalization_reads_the_mask_before_it_is_dropped():
+    """BatchNormalization's training moments leave masked steps out (a mask reader, a fact of the kind): a Conv1D
+    after it is not "the same without mask_zero", and the spec's check names the reader instead."""
+    with pytest.raises(rnnspec.SpecError) as info:
+        rnnspec.spec_from_dict({
+            "rnnspec": 1.2, "name": "bn", "input": {"vocab_size": 40},
+            "embedding": {"output_dim": 6, "mask_zero": True},
+            "recurrent": [{"batch_norm": {}}, {"conv1d": {"filters": 3, "kernel_size": 2}},
+                          {"cell": "lstm", "units": 2}],
+        })  # fmt: skip
+    message = str(info.value)
+    assert "after recurrent[0] (batch_norm_0) read it" in message and "move the conv1d entry before" in message
+
+
+@pytest.mark.filterwarnings("ignore:.*does not support masking:UserWarning")
+@pytest.mark.parametrize(("between", "imports"), [("dropout", True), ("batch_norm", False)])
+def test_only_a_layer_that_passes_the_mask_on_unread_keeps_it_droppable(L, between: str, imports: bool, tmp_path):
+    from rnnspec.runtime.importing import import_model
+
+    backend_or_skip("keras")
+    from rnnspec_backends.keras.runtime import keras
+
+    middle = L.Dropout(0.1) if between == "dropout" else L.BatchNormalization()
+    layers = [L.Embedding(40, 6, mask_zero=True), middle, L.Conv1D(3, 2), L.LSTM(2), L.Dense(1)]
+    _save(keras, layers, tmp_path / "m.keras")
+    if imports:
+        spec, _ = import_model(tmp_path / "m.keras")
+        assert spec.embedding is not None and not spec.embedding.mask_zero
+    else:
+        with pytest.raises(rnnspec.RnnspecError, match="does not support masking"):
+            import_model(tmp_path / "m.keras")
