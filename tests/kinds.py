@@ -1,8 +1,8 @@
 """Shared pieces of the per-kind test files (tests/test_<kind>.py): the Keras-style summary table read back into
 rows (so each kind's file compares its summary with Keras's own), the hand-written Keras model with the spec's
 weights, its counts and summary against rnnspec's, a Keras file or a PyTorch state dict imported and predicted on
-every backend, the plain-PyTorch export loaded as a user loads it, and the training parity of the torch loop with
-``model.fit``."""
+every backend, the plain-PyTorch export loaded as a user loads it, that export and the ONNX one equal to the NumPy
+reference, and the training parity of the torch loop with ``model.fit``."""
 
 from __future__ import annotations
 
@@ -261,3 +261,69 @@ def assert_state_dict_imports(
         expected = module(torch.as_tensor(x)).numpy()
     assert_backends_predict(spec, weights, x, expected, tol=tol, nan=nan)
     return Imported(spec, weights, expected)
+
+
+def _assert_equals_reference(got: Any, expected: Any, nan: bool, where: Any) -> None:
+    """``got`` has ``expected``'s shape and is within TOL of it everywhere (NaN exactly where it has NaN, where
+    ``nan``; a NaN or an infinity elsewhere fails)."""
+    import numpy as np
+
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.shape == expected.shape, (where, got.shape, expected.shape)
+    if nan:
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), where
+        got, expected = got[~np.isnan(got)], expected[~np.isnan(expected)]
+    assert np.all(np.abs(got - expected) <= TOL), (where, np.abs(got - expected).max())
+
+
+def _input_list(inputs: Any) -> list[Any]:
+    """One input array, or a list or tuple of them, as a list."""
+    return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+
+
+def assert_torch_export_equals_reference(
+    spec: Any, weights: dict[str, Any], inputs: Any, folder: Any, tag: str, *, nan: bool = False
+) -> Any:
+    """rnnspec's plain-PyTorch export of ``spec`` loaded as a user loads it (:func:`exported_torch_model`), run
+    eager under ``torch.no_grad`` on ``inputs`` (an array, or a list or tuple of arrays), equal to the NumPy
+    reference ``forward(spec, weights, x)`` within TOL (NaN exactly where it has NaN, where ``nan``), and
+    ``torch.jit.script`` of it giving exactly the same. Returns the eager model, for the file's own checks (its
+    ``model.py`` and ``model.safetensors`` lie in ``folder``)."""
+    import numpy as np
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from rnnspec_backends.numpy.model import forward
+
+    model = exported_torch_model(spec, weights, folder, tag)
+    scripted = torch.jit.script(model)
+    for i, x in enumerate(_input_list(inputs)):
+        with torch.no_grad():
+            got = model(torch.from_numpy(x)).numpy()
+            again = scripted(torch.from_numpy(x)).numpy()
+        _assert_equals_reference(got, forward(spec, weights, x), nan, (i, x.shape))
+        assert np.array_equal(again, got, equal_nan=nan), (i, x.shape)
+    return model
+
+
+def assert_onnx_export_equals_reference(
+    spec: Any, weights: dict[str, Any], inputs: Any, folder: Any, *, nan: bool = False
+) -> Any:
+    """rnnspec's ONNX export of ``spec`` to ``folder/model.onnx`` run under onnxruntime (CPU) on ``inputs`` (an
+    array, or a list or tuple of arrays; cast to float32 features or int64 token ids), equal to the NumPy reference
+    ``forward(spec, weights, x)`` within TOL (NaN exactly where it has NaN, where ``nan``). Returns the
+    ``InferenceSession``, for the file's own checks (the graph lies in ``folder/model.onnx``)."""
+    import numpy as np
+    import pytest
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from rnnspec_backends.numpy.model import forward
+    from rnnspec_backends.onnx.export import export_onnx
+
+    (path,) = export_onnx(spec, weights, folder / "model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for i, x in enumerate(_input_list(inputs)):
+        (got,) = session.run(None, {"x": x.astype(np.float32) if spec.input.features else x.astype(np.int64)})
+        _assert_equals_reference(got, forward(spec, weights, x), nan, (i, x.shape))
+    return session

@@ -28,9 +28,10 @@ from .kinds import (
     TOL,
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
+    assert_torch_export_equals_reference,
     assign_normal,
-    exported_torch_model,
     fit_both,
     fit_gaps,
     hand_built,
@@ -434,36 +435,19 @@ def _export_inputs(spec: rnnspec.ModelSpec) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("spec", [EXPORTED, EXPORTED_PER_STEP], ids=["last-output", "per-step"])
 def test_torch_export_writes_the_activations_and_equals_the_reference(spec: rnnspec.ModelSpec, tmp_path):
-    torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
-
     weights = random_weights(spec, 4)
-    model = exported_torch_model(spec, weights, tmp_path, f"act_{spec.input.features or 0}")
+    tag = f"act_{spec.input.features or 0}"
+    assert_torch_export_equals_reference(spec, weights, _export_inputs(spec), tmp_path, tag)
     assert "Keras Activation(" in (tmp_path / "model.py").read_text()
-    x = _export_inputs(spec)
-    with torch.no_grad():
-        got = model(torch.from_numpy(x)).numpy()
-    assert np.abs(got - forward(spec, weights, x)).max() <= TOL
-    scripted = torch.jit.script(model)
-    with torch.no_grad():
-        assert np.array_equal(scripted(torch.from_numpy(x)).numpy(), got)
 
 
 @pytest.mark.parametrize("spec", [EXPORTED, EXPORTED_PER_STEP], ids=["last-output", "per-step"])
 def test_onnx_export_runs_under_onnxruntime_and_equals_the_reference(spec: rnnspec.ModelSpec, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
-    weights = random_weights(spec, 4)
-    (path,) = export_onnx(spec, weights, tmp_path / "model.onnx")
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    x = _export_inputs(spec)
+    assert_onnx_export_equals_reference(spec, random_weights(spec, 4), [x, x[:3, :1]], tmp_path)
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node}
     assert ("LogSoftmax" if spec is EXPORTED else "Softmax") in ops
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for x in (_export_inputs(spec), _export_inputs(spec)[:3, :1]):
-        (got,) = session.run(None, {"x": x.astype(np.float32) if spec.input.features else x.astype(np.int64)})
-        assert np.abs(got - forward(spec, weights, x)).max() <= TOL
 
 
 # -- training parity ------------------------------------------------------------------------------------

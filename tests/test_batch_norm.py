@@ -29,9 +29,10 @@ from .kinds import (
     TOL,
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
+    assert_torch_export_equals_reference,
     count_lines,
-    exported_torch_model,
     fit_both,
     fit_gaps,
     hand_built,
@@ -360,37 +361,18 @@ def _export_inputs() -> np.ndarray:
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torch_export_writes_batchnorm1d_and_equals_the_reference(tmp_path):
-    torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
-
-    weights = _weights(EXPORTED, 4)
-    model = exported_torch_model(EXPORTED, weights, tmp_path, "batch_norm")
+    assert_torch_export_equals_reference(EXPORTED, _weights(EXPORTED, 4), _export_inputs(), tmp_path, "batch_norm")
     text = (tmp_path / "model.py").read_text()
     assert "nn.BatchNorm1d(3, eps=0.001, momentum=0.01)" in text
     assert "nn.BatchNorm1d(4, eps=0.001, momentum=0.01, affine=False)" in text
     assert "unbiased variance" in text  # the note on PyTorch's training
-    scripted = torch.jit.script(model)
-    x = _export_inputs()
-    with torch.no_grad():
-        got = model(torch.from_numpy(x)).numpy()
-        assert np.array_equal(scripted(torch.from_numpy(x)).numpy(), got)
-    assert np.abs(got - forward(EXPORTED, weights, x)).max() <= TOL
 
 
 def test_onnx_export_runs_under_onnxruntime_and_equals_the_reference(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
-    weights = _weights(EXPORTED, 4)
-    (path,) = export_onnx(EXPORTED, weights, tmp_path / "model.onnx")
-    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert_onnx_export_equals_reference(EXPORTED, _weights(EXPORTED, 4), _export_inputs(), tmp_path)
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node]
     assert ops.count("BatchNormalization") == 4
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = _export_inputs()
-    (got,) = session.run(None, {"x": x})
-    assert np.abs(got - forward(EXPORTED, weights, x)).max() <= TOL
 
 
 # -- training parity ------------------------------------------------------------------------------------

@@ -32,9 +32,10 @@ from .kinds import (
     TOL,
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
+    assert_torch_export_equals_reference,
     assign_normal,
-    exported_torch_model,
     hand_built,
     keras_summary,
     training_gaps,
@@ -347,39 +348,21 @@ def _export_inputs(time: int) -> np.ndarray:
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torch_export_writes_nn_conv1d_and_equals_the_reference(tmp_path):
-    torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
+    inputs = [_export_inputs(time) for time in (9, 10)]
+    assert_torch_export_equals_reference(EXPORTED, random_weights(EXPORTED, 4), inputs, tmp_path, "conv")
     from safetensors.torch import load_file
 
-    weights = random_weights(EXPORTED, 4)
-    model = exported_torch_model(EXPORTED, weights, tmp_path, "conv")
     assert "nn.Conv1d(3, 4, 4, stride=2)" in (tmp_path / "model.py").read_text()
     state = load_file(str(tmp_path / "model.safetensors"))
     assert tuple(state["conv1d_0.weight"].shape) == (4, 3, 4)  # PyTorch's (filters, inputs, kernel_size)
-    scripted = torch.jit.script(model)
-    for time in (9, 10):
-        x = _export_inputs(time)
-        with torch.no_grad():
-            got = model(torch.from_numpy(x)).numpy()
-            assert np.array_equal(scripted(torch.from_numpy(x)).numpy(), got)
-        assert np.abs(got - forward(EXPORTED, weights, x)).max() <= TOL, time
 
 
 def test_onnx_export_runs_under_onnxruntime_and_equals_the_reference(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
-    weights = random_weights(EXPORTED, 4)
-    (path,) = export_onnx(EXPORTED, weights, tmp_path / "model.onnx")
-    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    inputs = [_export_inputs(time) for time in (9, 10)]
+    assert_onnx_export_equals_reference(EXPORTED, random_weights(EXPORTED, 4), inputs, tmp_path)
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node]
     assert ops.count("Conv") == 3 and "Pad" in ops
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for time in (9, 10):
-        x = _export_inputs(time)
-        (got,) = session.run(None, {"x": x})
-        assert np.abs(got - forward(EXPORTED, weights, x)).max() <= TOL, time
 
 
 # -- training parity ------------------------------------------------------------------------------------

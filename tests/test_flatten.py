@@ -24,12 +24,12 @@ from rnnspec.lang.errors import SpecError
 from rnnspec.lang.layers import FlattenSpec
 
 from .kinds import (
-    TOL,
     assert_backends_predict,
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
-    exported_torch_model,
+    assert_torch_export_equals_reference,
     hand_built,
     training_gaps,
 )
@@ -38,10 +38,6 @@ from .parity import backend_or_skip, random_inputs, random_weights
 
 def _spec(**data: Any) -> rnnspec.ModelSpec:
     return rnnspec.spec_from_dict({"rnnspec": 1.2, "name": "flatten", **data})
-
-
-def _close(got: np.ndarray, expected: np.ndarray) -> bool:
-    return got.shape == expected.shape and np.allclose(got, expected, rtol=0.0, atol=TOL)
 
 
 # -- the spec ------------------------------------------------------------------------------------------
@@ -238,34 +234,16 @@ def test_state_dict_of_a_torch_lstm_with_flatten_imports(tmp_path):
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("case", ["conv_front", "bidirectional_hidden"])
 def test_torch_export_equals_the_reference(L, case: str, tmp_path):
-    torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
-
     spec, _ = CASES[case](L)
-    weights = random_weights(spec, 4)
-    model = exported_torch_model(spec, weights, tmp_path, f"flatten_{case}")
-    x = _inputs(spec, batch=6)
-    with torch.no_grad():
-        got = model(torch.from_numpy(x)).numpy()
-        again = torch.jit.script(model)(torch.from_numpy(x)).numpy()
-    assert _close(got, forward(spec, weights, x).astype(np.float32))
-    assert np.array_equal(again, got)
+    assert_torch_export_equals_reference(
+        spec, random_weights(spec, 4), _inputs(spec, batch=6), tmp_path, f"flatten_{case}"
+    )
 
 
 @pytest.mark.parametrize("case", ["conv_front", "bidirectional_hidden"])
 def test_onnx_export_runs_under_onnxruntime_and_equals_the_reference(L, case: str, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
     spec, _ = CASES[case](L)
-    weights = random_weights(spec, 4)
-    (path,) = export_onnx(spec, weights, tmp_path / "model.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = _inputs(spec, batch=6)
-    (got,) = session.run(None, {"x": x.astype(np.float32) if spec.input.features else x.astype(np.int64)})
-    assert _close(got, forward(spec, weights, x).astype(np.float32))
+    assert_onnx_export_equals_reference(spec, random_weights(spec, 4), _inputs(spec, batch=6), tmp_path)
 
 
 # -- training parity ------------------------------------------------------------------------------------------------

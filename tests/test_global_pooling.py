@@ -27,8 +27,9 @@ from rnnspec.lang.layers import GlobalAveragePoolSpec, GlobalMaxPoolSpec
 from .kinds import (
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
-    exported_torch_model,
+    assert_torch_export_equals_reference,
     hand_built,
     training_gaps,
 )
@@ -308,35 +309,16 @@ def _export_inputs(spec: rnnspec.ModelSpec) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("case", EXPORTED)
 def test_torch_export_equals_the_reference(case: str, tmp_path):
-    torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
-
     spec = EXPORTED[case]
-    weights = random_weights(spec, 4)
-    model = exported_torch_model(spec, weights, tmp_path, f"gp_{case.replace('-', '_')}")
-    x = _export_inputs(spec)
-    with torch.no_grad():
-        got = model(torch.from_numpy(x)).numpy()
-    assert _close(got, forward(spec, weights, x).astype(np.float32))
-    with torch.no_grad():
-        again = torch.jit.script(model)(torch.from_numpy(x)).numpy()
-    assert np.array_equal(again, got, equal_nan=True)
+    tag = f"gp_{case.replace('-', '_')}"
+    assert_torch_export_equals_reference(spec, random_weights(spec, 4), _export_inputs(spec), tmp_path, tag, nan=True)
 
 
 @pytest.mark.parametrize("case", EXPORTED)
 def test_onnx_export_runs_under_onnxruntime_and_equals_the_reference(case: str, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
     spec = EXPORTED[case]
-    weights = random_weights(spec, 4)
-    (path,) = export_onnx(spec, weights, tmp_path / "model.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for x in (_export_inputs(spec), _export_inputs(spec)[:3, :2]):
-        (got,) = session.run(None, {"x": x.astype(np.float32) if spec.input.features else x.astype(np.int64)})
-        assert _close(got, forward(spec, weights, x).astype(np.float32))
+    x = _export_inputs(spec)
+    assert_onnx_export_equals_reference(spec, random_weights(spec, 4), [x, x[:3, :2]], tmp_path, nan=True)
 
 
 # -- training parity ------------------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from .kinds import (
     TOL,
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
-    exported_torch_model,
+    assert_torch_export_equals_reference,
     fit_both,
     fit_gaps,
     hand_built,
@@ -539,14 +540,9 @@ def _export_inputs(spec: rnnspec.ModelSpec) -> np.ndarray:
 @pytest.mark.parametrize("case", EXPORTED)
 def test_torch_export_uses_nn_layer_norm_and_equals_the_reference(case: str, tmp_path):
     torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
-
     spec, weights = EXPORTED[case], _export_weights(EXPORTED[case])
-    model = exported_torch_model(spec, weights, tmp_path, f"ln_{case.replace('-', '_')}")
-    x = _export_inputs(spec)
-    with torch.no_grad():
-        got = model(torch.from_numpy(x)).numpy()
-    assert np.abs(got - forward(spec, weights, x)).max() <= TOL
+    tag = f"ln_{case.replace('-', '_')}"
+    model = assert_torch_export_equals_reference(spec, weights, _export_inputs(spec), tmp_path, tag)
     norms = {name: child for name, child in model.named_children() if name.startswith("layer_norm")}
     for name, layer in spec.stack():
         if isinstance(layer, LayerNormSpec) and layer.scale:
@@ -558,27 +554,16 @@ def test_torch_export_uses_nn_layer_norm_and_equals_the_reference(case: str, tmp
             assert isinstance(norms[name], torch.nn.LayerNorm) and not norms[name].elementwise_affine
         elif isinstance(layer, LayerNormSpec):  # center without scale: no nn.LayerNorm form, its bias kept
             assert [key for key, _ in norms[name].named_parameters()] == ["bias"]
-    scripted = torch.jit.script(model)
-    with torch.no_grad():
-        assert np.array_equal(scripted(torch.from_numpy(x)).numpy(), got)
 
 
 @pytest.mark.parametrize("case", EXPORTED)
 def test_onnx_export_uses_layer_normalization_and_equals_the_reference(case: str, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
-    spec, weights = EXPORTED[case], _export_weights(EXPORTED[case])
-    (path,) = export_onnx(spec, weights, tmp_path / "model.onnx")
-    graph = onnx.load(str(path)).graph
+    spec, x = EXPORTED[case], _export_inputs(EXPORTED[case])
+    assert_onnx_export_equals_reference(spec, _export_weights(spec), [x, x[:3, :4]], tmp_path)
+    graph = onnx.load(str(tmp_path / "model.onnx")).graph
     norms = [node for node in graph.node if node.op_type == "LayerNormalization"]
     assert len(norms) == sum(isinstance(layer, LayerNormSpec) for _, layer in spec.stack())
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for x in (_export_inputs(spec), _export_inputs(spec)[:3, :4]):
-        (got,) = session.run(None, {"x": x.astype(np.float32) if spec.input.features else x.astype(np.int64)})
-        assert np.abs(got - forward(spec, weights, x)).max() <= TOL
 
 
 # -- training parity ------------------------------------------------------------------------------------

@@ -30,9 +30,10 @@ from .kinds import (
     TOL,
     assert_counts_equal_keras,
     assert_keras_file_imports,
+    assert_onnx_export_equals_reference,
     assert_state_dict_imports,
+    assert_torch_export_equals_reference,
     assign_normal,
-    exported_torch_model,
     hand_built,
     summary_rows,
     training_gaps,
@@ -327,36 +328,17 @@ def _export_inputs(time: int) -> np.ndarray:
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torch_export_writes_the_poolings_and_equals_the_reference(tmp_path):
-    torch = pytest.importorskip("torch")
-    from rnnspec_backends.numpy.model import forward
-
-    weights = random_weights(EXPORTED, 4)
-    model = exported_torch_model(EXPORTED, weights, tmp_path, "pooling")
+    inputs = [_export_inputs(time) for time in (17, 18)]  # the same padding differs by length: computed in forward
+    assert_torch_export_equals_reference(EXPORTED, random_weights(EXPORTED, 4), inputs, tmp_path, "pooling")
     assert "Keras MaxPooling1D(3, strides=2, padding='same')" in (tmp_path / "model.py").read_text()
-    scripted = torch.jit.script(model)
-    for time in (17, 18):  # the same padding differs by length: computed in forward
-        x = _export_inputs(time)
-        with torch.no_grad():
-            got = model(torch.from_numpy(x)).numpy()
-            assert np.array_equal(scripted(torch.from_numpy(x)).numpy(), got)
-        assert np.abs(got - forward(EXPORTED, weights, x)).max() <= TOL, time
 
 
 def test_onnx_export_runs_under_onnxruntime_and_equals_the_reference(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from rnnspec_backends.numpy.model import forward
-    from rnnspec_backends.onnx.export import export_onnx
-
-    weights = random_weights(EXPORTED, 4)
-    (path,) = export_onnx(EXPORTED, weights, tmp_path / "model.onnx")
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    inputs = [_export_inputs(time) for time in (17, 18)]
+    assert_onnx_export_equals_reference(EXPORTED, random_weights(EXPORTED, 4), inputs, tmp_path)
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node}
     assert {"MaxPool", "AveragePool"} <= ops
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for time in (17, 18):
-        x = _export_inputs(time)
-        (got,) = session.run(None, {"x": x})
-        assert np.abs(got - forward(EXPORTED, weights, x)).max() <= TOL, time
 
 
 # -- training parity ------------------------------------------------------------------------------------
